@@ -1,0 +1,93 @@
+"""Input checks shared by every public wrapper: kernels trust, wrappers check.
+
+Each helper names the argument it checks, so a user reads
+"rewards: expected ..., got ..." rather than a traceback from inside a kernel.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def float_dtype(*arrays) -> np.dtype:
+    """float32 when every given float array is float32, else float64."""
+    kinds = [np.asarray(a).dtype for a in arrays if a is not None]
+    if kinds and all(k == np.float32 for k in kinds):
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def as_float_array(x, name: str, dtype=np.float64, ndim=None, finite=True) -> np.ndarray:
+    """C-contiguous float array of `dtype`, converting integers and strided views."""
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name}: expected an array of numbers, got {type(x).__name__}") from exc
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
+    ):
+        raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in allowed:
+            want = " or ".join(str(n) for n in allowed)
+            raise ValueError(f"{name}: expected a {want}-D array, got shape {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if finite and not np.isfinite(arr).all():
+        raise ValueError(f"{name}: expected finite values, found NaN or infinity")
+    return arr
+
+
+def as_flags(x, name: str, shape: tuple) -> np.ndarray:
+    """Episode-boundary flags as a C-contiguous uint8 0/1 array of `shape`."""
+    if x is None:
+        return np.zeros(shape, dtype=np.uint8)
+    arr = np.asarray(x)
+    if arr.shape != shape:
+        raise ValueError(f"{name}: expected shape {shape} (that of rewards), got {arr.shape}")
+    if arr.dtype != np.bool_:
+        if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+            raise TypeError(f"{name}: expected booleans, got dtype {arr.dtype}")
+        if not np.isin(arr, (0, 1)).all():
+            raise ValueError(f"{name}: expected booleans or 0/1 values, found other values")
+        arr = arr != 0
+    return np.ascontiguousarray(arr).view(np.uint8)
+
+
+def check_unit_interval(x, name: str) -> float:
+    """A real number in [0, 1] (discount factors, GAE lambda)."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name}: expected a real number in [0, 1], got {type(x).__name__}")
+    x = float(x)
+    if not 0.0 <= x <= 1.0:
+        raise ValueError(f"{name}: expected a value in [0, 1], got {x}")
+    return x
+
+
+def check_positive_int(x, name: str, minimum: int = 1) -> int:
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer >= {minimum}, got {type(x).__name__}")
+    if x < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {x}")
+    return int(x)
+
+
+def check_positive_float(x, name: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name}: expected a positive number, got {type(x).__name__}")
+    x = float(x)
+    if not (np.isfinite(x) and x > 0.0):
+        raise ValueError(f"{name}: expected a positive finite number, got {x}")
+    return x
+
+
+def check_rng(rng, name: str = "rng") -> np.random.Generator:
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"{name}: expected a numpy.random.Generator (np.random.default_rng(seed)), "
+            f"got {type(rng).__name__}"
+        )
+    return rng

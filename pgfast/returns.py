@@ -1,0 +1,173 @@
+"""Returns and advantages over time-major buffers (Cython kernels in ``src/_returns.pyx``).
+
+Layout: ``(T,)`` for one stream or ``(T, B)`` for B parallel environments, as a
+Gymnasium vector env produces them. ``terminated[t]`` means the episode ended in
+a terminal state after step t (no bootstrap); ``truncated[t]`` means a time limit
+cut it after step t (bootstrap with the value of the next state).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _returns
+from ._validation import as_flags, as_float_array, check_unit_interval, float_dtype
+
+__all__ = ["reward_to_go", "gae", "discount_powers", "episode_stats"]
+
+
+def _as_2d(x, name, dtype):
+    arr = as_float_array(x, name, dtype=dtype, ndim=(1, 2))
+    return arr if arr.ndim == 2 else arr[:, None]
+
+
+def _same_shape(arr, name, shape):
+    if arr.shape != shape:
+        raise ValueError(f"{name}: expected shape {shape} (that of rewards), got {arr.shape}")
+    return arr
+
+
+def _check_out(out, shape, dtype):
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out: expected a numpy array, got {type(out).__name__}")
+    if out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous \
+            or not out.flags.writeable:
+        raise ValueError(
+            f"out: expected a writeable C-contiguous {dtype} array of shape {shape}, "
+            f"got {out.dtype} {out.shape}"
+        )
+    return out
+
+
+def _flags_2d(terminated, truncated, shape2d, shape):
+    term = as_flags(terminated, "terminated", shape).reshape(shape2d)
+    trunc = as_flags(truncated, "truncated", shape).reshape(shape2d)
+    return term, trunc
+
+
+def reward_to_go(rewards, gamma, terminated=None, truncated=None, next_values=None, out=None):
+    """Discounted reward-to-go, restarting at every episode end.
+
+    G_t = r_t + γ (1 − done_t) G_{t+1}, with done_t = terminated_t or truncated_t.
+
+    Parameters
+    ----------
+    rewards : array_like, shape (T,) or (T, B)
+    gamma : float in [0, 1]
+    terminated, truncated : array_like of bool, same shape as rewards, optional
+    next_values : array_like, same shape as rewards, optional
+        V(s_{t+1}) for every t: the value of the true next state, also at the final
+        step of a truncated episode and at the last step of the buffer. When given,
+        truncated and unfinished episodes bootstrap, G_t = r_t + γ V(s_{t+1}).
+        When omitted the sum simply ends: the book's finite-horizon
+        r_togo(k) = Σ_{l=k..d} γ^(l−k) r_l.
+    out : ndarray, optional
+        Written in place when given (same shape, the result dtype).
+
+    Returns
+    -------
+    ndarray of the shape of rewards; float32 if every float input is float32, else float64.
+    """
+    gamma = check_unit_interval(gamma, "gamma")
+    dtype = float_dtype(rewards, next_values)
+    r = _as_2d(rewards, "rewards", dtype)
+    shape = np.shape(rewards)
+    term, trunc = _flags_2d(terminated, truncated, r.shape, shape)
+    if next_values is None:
+        nv = np.empty((0, r.shape[1]), dtype=dtype)
+    else:
+        nv = _same_shape(as_float_array(next_values, "next_values", dtype=dtype),
+                         "next_values", shape).reshape(r.shape)
+    out = _check_out(out, shape, dtype)
+    _returns.reward_to_go(r, term, trunc, nv, gamma, out.reshape(r.shape))
+    return out
+
+
+def gae(rewards, values, next_values, gamma, lam, terminated=None, truncated=None, out=None):
+    """Generalized advantage estimation (Schulman et al. 2016).
+
+    δ_t = r_t + γ (1 − terminated_t) V(s_{t+1}) − V(s_t),
+    A_t = δ_t + γλ (1 − done_t) A_{t+1}.
+
+    λ = 1 gives ``reward_to_go(rewards, gamma, ..., next_values) - values``;
+    λ = 0 gives the TD error δ_t.
+
+    Parameters
+    ----------
+    rewards, values, next_values : array_like, shape (T,) or (T, B)
+        ``values[t]`` is V(s_t); ``next_values[t]`` is V(s_{t+1}) of the true next
+        state (the final observation at a truncation).
+    gamma, lam : float in [0, 1]
+    terminated, truncated : array_like of bool, same shape, optional
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray of advantages, the shape of rewards.
+    """
+    gamma = check_unit_interval(gamma, "gamma")
+    lam = check_unit_interval(lam, "lam")
+    dtype = float_dtype(rewards, values, next_values)
+    r = _as_2d(rewards, "rewards", dtype)
+    shape = np.shape(rewards)
+    v = _same_shape(as_float_array(values, "values", dtype=dtype), "values", shape)
+    nv = _same_shape(as_float_array(next_values, "next_values", dtype=dtype),
+                     "next_values", shape)
+    term, trunc = _flags_2d(terminated, truncated, r.shape, shape)
+    out = _check_out(out, shape, dtype)
+    _returns.gae(r, v.reshape(r.shape), nv.reshape(r.shape), term, trunc, gamma, lam,
+                 out.reshape(r.shape))
+    return out
+
+
+def discount_powers(terminated, truncated, gamma):
+    """The book's weighting γ^(k−1), k the 1-based step index within its episode.
+
+    Multiply by ``reward_to_go(...)`` to get R(τ, k) = γ^(k−1) r_togo(k).
+
+    Parameters
+    ----------
+    terminated, truncated : array_like of bool, shape (T,) or (T, B)
+        ``truncated`` may be None (no time limits).
+    gamma : float in [0, 1]
+
+    Returns
+    -------
+    float64 ndarray of the shape of terminated.
+    """
+    gamma = check_unit_interval(gamma, "gamma")
+    if terminated is None:
+        raise TypeError("terminated: expected an array of bool, got None")
+    shape = np.shape(terminated)
+    if len(shape) not in (1, 2):
+        raise ValueError(f"terminated: expected a 1-D or 2-D array, got shape {shape}")
+    shape2d = shape if len(shape) == 2 else (shape[0], 1)
+    term, trunc = _flags_2d(terminated, truncated, shape2d, shape)
+    out = np.empty(shape, dtype=np.float64)
+    _returns.discount_powers(term, trunc, gamma, out.reshape(shape2d))
+    return out
+
+
+def episode_stats(rewards, terminated, truncated=None):
+    """Undiscounted returns and lengths of the episodes that end in the buffer.
+
+    Episodes are listed in the order they end (by step, then by env index).
+    An episode already under way at the buffer's first step is counted from there.
+
+    Returns
+    -------
+    returns : float64 ndarray, shape (E,)
+    lengths : int64 ndarray, shape (E,)
+    """
+    dtype = float_dtype(rewards)
+    r = _as_2d(rewards, "rewards", dtype)
+    shape = np.shape(rewards)
+    if terminated is None:
+        raise TypeError("terminated: expected an array of bool, got None")
+    term, trunc = _flags_2d(terminated, truncated, r.shape, shape)
+    n = _returns.count_episode_ends(term, trunc)
+    returns = np.empty(n, dtype=np.float64)
+    lengths = np.empty(n, dtype=np.int64)
+    _returns.episode_stats(r, term, trunc, returns, lengths)
+    return returns, lengths

@@ -1,0 +1,24 @@
+# The C-level environment interface: B copies of one environment whose state
+# lives in the kernel. The fused rollout loop and pgfast's Gymnasium VectorEnv
+# call these per env slot with no Python per step. A user's own simulator
+# subclasses VecEnvKernel in their extension (cimport pgfast._envs) and
+# overrides reset_one and step_one. Time limits are not the kernel's concern:
+# the caller counts steps against max_episode_steps and truncates.
+from numpy.random cimport bitgen_t
+
+cdef class VecEnvKernel:
+    cdef readonly Py_ssize_t num_envs
+    cdef readonly Py_ssize_t obs_dim
+    cdef readonly Py_ssize_t act_dim            # continuous: action dimension; discrete: 1
+    cdef readonly Py_ssize_t n_actions          # discrete: number of actions; continuous: 0
+    cdef readonly Py_ssize_t max_episode_steps  # 0 for no time limit
+
+    # Draw env i's initial state from its reset distribution; write its observation.
+    cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil
+
+    # Apply action (act_dim doubles; a discrete index stored as a double) to env i;
+    # write the next observation and the reward. Returns 1 when the new state is
+    # terminal, 0 otherwise, and -1 (state unchanged) for an invalid action
+    # (NaN, or a discrete index out of range).
+    cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
+                      double* obs, double* reward) noexcept nogil

@@ -1,0 +1,22 @@
+# The C-level policy interface the fused rollout loop calls (no Python per step).
+# Each public policy object (pgfast.LinearSoftmax, ...) exposes one of these as
+# `policy.kernel`. theta is the flat float64 parameter vector the caller owns.
+from numpy.random cimport bitgen_t
+
+cdef class PolicyKernel:
+    cdef readonly Py_ssize_t obs_dim
+    cdef readonly Py_ssize_t act_dim      # Gaussian: action dimension; softmax: 1
+    cdef readonly Py_ssize_t n_actions    # softmax: number of actions; Gaussian: 0
+    cdef readonly Py_ssize_t n_params
+    cdef readonly Py_ssize_t work_size    # scratch doubles needed per observation row
+
+    # Sample one action per row of obs (n, obs_dim) into actions (n, act_dim)
+    # (a softmax action index is stored as a double) and its log-probability
+    # into logp (n,). work holds n * work_size doubles of scratch.
+    cdef void sample(self, const double* theta, const double* obs, Py_ssize_t n,
+                     bitgen_t* bitgen, double* work,
+                     double* actions, double* logp) noexcept nogil
+
+    # The most likely action per row (argmax / mean), for deterministic evaluation.
+    cdef void mode(self, const double* theta, const double* obs, Py_ssize_t n,
+                   double* work, double* actions) noexcept nogil
