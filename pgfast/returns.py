@@ -15,15 +15,26 @@ from ._validation import as_flags, as_float_array, check_unit_interval, float_dt
 __all__ = ["reward_to_go", "gae", "discount_powers", "episode_stats"]
 
 
-def _as_2d(x, name, dtype):
-    arr = as_float_array(x, name, dtype=dtype, ndim=(1, 2))
-    return arr if arr.ndim == 2 else arr[:, None]
+def _as_2d(x, name, dtype, finite=False):
+    """(the array viewed as (T, B), its own shape). Unless `finite`, finiteness
+    is left to the kernels, which check their output (see _raise_not_finite)."""
+    arr = as_float_array(x, name, dtype=dtype, ndim=(1, 2), finite=finite)
+    return (arr if arr.ndim == 2 else arr[:, None]), arr.shape
 
 
-def _same_shape(arr, name, shape):
+def _as_like(x, name, dtype, shape):
+    arr = as_float_array(x, name, dtype=dtype, finite=False)
     if arr.shape != shape:
         raise ValueError(f"{name}: expected shape {shape} (that of rewards), got {arr.shape}")
     return arr
+
+
+def _raise_not_finite(**inputs):
+    """The kernel saw a non-finite output: name the input that caused it."""
+    for name, arr in inputs.items():
+        if arr is not None and not np.isfinite(arr).all():
+            raise ValueError(f"{name}: expected finite values, found NaN or infinity")
+    raise ValueError("rewards: the result overflows (inputs too large for the dtype)")
 
 
 def _check_out(out, shape, dtype):
@@ -71,16 +82,15 @@ def reward_to_go(rewards, gamma, terminated=None, truncated=None, next_values=No
     """
     gamma = check_unit_interval(gamma, "gamma")
     dtype = float_dtype(rewards, next_values)
-    r = _as_2d(rewards, "rewards", dtype)
-    shape = np.shape(rewards)
+    r, shape = _as_2d(rewards, "rewards", dtype)
     term, trunc = _flags_2d(terminated, truncated, r.shape, shape)
     if next_values is None:
         nv = np.empty((0, r.shape[1]), dtype=dtype)
     else:
-        nv = _same_shape(as_float_array(next_values, "next_values", dtype=dtype),
-                         "next_values", shape).reshape(r.shape)
+        nv = _as_like(next_values, "next_values", dtype, shape).reshape(r.shape)
     out = _check_out(out, shape, dtype)
-    _returns.reward_to_go(r, term, trunc, nv, gamma, out.reshape(r.shape))
+    if not _returns.reward_to_go(r, term, trunc, nv, gamma, out.reshape(r.shape)):
+        _raise_not_finite(rewards=r, next_values=nv)
     return out
 
 
@@ -109,15 +119,13 @@ def gae(rewards, values, next_values, gamma, lam, terminated=None, truncated=Non
     gamma = check_unit_interval(gamma, "gamma")
     lam = check_unit_interval(lam, "lam")
     dtype = float_dtype(rewards, values, next_values)
-    r = _as_2d(rewards, "rewards", dtype)
-    shape = np.shape(rewards)
-    v = _same_shape(as_float_array(values, "values", dtype=dtype), "values", shape)
-    nv = _same_shape(as_float_array(next_values, "next_values", dtype=dtype),
-                     "next_values", shape)
+    r, shape = _as_2d(rewards, "rewards", dtype)
+    v = _as_like(values, "values", dtype, shape).reshape(r.shape)
+    nv = _as_like(next_values, "next_values", dtype, shape).reshape(r.shape)
     term, trunc = _flags_2d(terminated, truncated, r.shape, shape)
     out = _check_out(out, shape, dtype)
-    _returns.gae(r, v.reshape(r.shape), nv.reshape(r.shape), term, trunc, gamma, lam,
-                 out.reshape(r.shape))
+    if not _returns.gae(r, v, nv, term, trunc, gamma, lam, out.reshape(r.shape)):
+        _raise_not_finite(rewards=r, values=v, next_values=nv)
     return out
 
 
@@ -161,8 +169,7 @@ def episode_stats(rewards, terminated, truncated=None):
     lengths : int64 ndarray, shape (E,)
     """
     dtype = float_dtype(rewards)
-    r = _as_2d(rewards, "rewards", dtype)
-    shape = np.shape(rewards)
+    r, shape = _as_2d(rewards, "rewards", dtype, finite=True)
     if terminated is None:
         raise TypeError("terminated: expected an array of bool, got None")
     term, trunc = _flags_2d(terminated, truncated, r.shape, shape)

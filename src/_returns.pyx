@@ -27,27 +27,51 @@ def reward_to_go(
     floating[:, ::1] out,                    # OUT (T, B)
 ):
     """G_t = r_t + γ(1 − done_t) G_{t+1}; a truncated or unfinished episode
-    bootstraps with γ V(s_{t+1}) when next_values is given."""
-    cdef Py_ssize_t T = rewards.shape[0], B = rewards.shape[1], t, b
-    cdef bint bootstrap = next_values.shape[0] == T
-    cdef double* g
+    bootstraps with γ V(s_{t+1}) when next_values is given.
+
+    Returns False when some output is not finite. A NaN or infinite input
+    reaches the output at its own step (0·x is NaN for such x), so the wrapper
+    learns of bad input from this one pass instead of scanning every input."""
+    cdef Py_ssize_t T = rewards.shape[0], B = rewards.shape[1], t
+    cdef const floating* nv
+    cdef bint finite
+    cdef double* g        # G_{t+1} per env, then 0·G per env (the finiteness probe)
+    if T == 0:
+        return True
     with nogil:
-        g = _zeros(B)
+        g = _zeros(2 * B)
         if g == NULL:
             with gil:
                 raise MemoryError()
         for t in range(T - 1, -1, -1):
-            for b in range(B):
-                if terminated[t, b]:
-                    g[b] = rewards[t, b]
-                elif truncated[t, b] or t == T - 1:
-                    g[b] = rewards[t, b]
-                    if bootstrap:
-                        g[b] += gamma * next_values[t, b]
-                else:
-                    g[b] = rewards[t, b] + gamma * g[b]
-                out[t, b] = <floating> g[b]
+            nv = &next_values[t, 0] if next_values.shape[0] == T else NULL
+            _rtg_row(&rewards[t, 0], &terminated[t, 0], &truncated[t, 0], nv,
+                     gamma, t == T - 1, B, g, g + B, &out[t, 0])
+        finite = _all_zero(g + B, B)
         free(g)
+    return finite
+
+
+cdef inline void _rtg_row(
+    const floating* r, const unsigned char* term, const unsigned char* trunc,
+    const floating* nv, double gamma, bint last, Py_ssize_t B,
+    double* g, double* probe, floating* out,
+) noexcept nogil:
+    # Branch-free so the compiler vectorises the row: flags become 0/1 weights.
+    cdef Py_ssize_t b
+    cdef double carry = 0.0 if last else gamma   # the buffer's end cuts every episode
+    cdef unsigned char cut = 1 if last else 0
+    if nv == NULL:
+        for b in range(B):
+            g[b] = r[b] + carry * <double> (1 - (term[b] | trunc[b])) * g[b]
+            out[b] = <floating> g[b]
+            probe[b] += 0.0 * out[b]
+    else:
+        for b in range(B):
+            g[b] = (r[b] + gamma * <double> ((1 - term[b]) & (trunc[b] | cut)) * nv[b]
+                    + carry * <double> (1 - (term[b] | trunc[b])) * g[b])
+            out[b] = <floating> g[b]
+            probe[b] += 0.0 * out[b]
 
 
 def gae(
@@ -61,26 +85,49 @@ def gae(
     floating[:, ::1] out,                    # OUT (T, B)
 ):
     """δ_t = r_t + γ(1 − terminated_t) V(s_{t+1}) − V(s_t);
-    A_t = δ_t + γλ(1 − done_t) A_{t+1}."""
-    cdef Py_ssize_t T = rewards.shape[0], B = rewards.shape[1], t, b
-    cdef double gl = gamma * lam, delta
-    cdef double* a
+    A_t = δ_t + γλ(1 − done_t) A_{t+1}.
+
+    Returns False when some output is not finite (see reward_to_go)."""
+    cdef Py_ssize_t T = rewards.shape[0], B = rewards.shape[1], t
+    cdef bint finite
+    cdef double* a        # A_{t+1} per env, then the finiteness probe
+    if T == 0:
+        return True
     with nogil:
-        a = _zeros(B)
+        a = _zeros(2 * B)
         if a == NULL:
             with gil:
                 raise MemoryError()
         for t in range(T - 1, -1, -1):
-            for b in range(B):
-                delta = rewards[t, b] - values[t, b]
-                if not terminated[t, b]:
-                    delta = delta + gamma * next_values[t, b]
-                if terminated[t, b] or truncated[t, b] or t == T - 1:
-                    a[b] = delta
-                else:
-                    a[b] = delta + gl * a[b]
-                out[t, b] = <floating> a[b]
+            _gae_row(&rewards[t, 0], &values[t, 0], &next_values[t, 0],
+                     &terminated[t, 0], &truncated[t, 0],
+                     gamma, gamma * lam, t == T - 1, B, a, a + B, &out[t, 0])
+        finite = _all_zero(a + B, B)
         free(a)
+    return finite
+
+
+cdef inline void _gae_row(
+    const floating* r, const floating* v, const floating* nv,
+    const unsigned char* term, const unsigned char* trunc,
+    double gamma, double gl, bint last, Py_ssize_t B,
+    double* a, double* probe, floating* out,
+) noexcept nogil:
+    cdef Py_ssize_t b
+    cdef double carry = 0.0 if last else gl   # the buffer's end cuts every episode
+    for b in range(B):
+        a[b] = (r[b] - v[b] + gamma * <double> (1 - term[b]) * nv[b]
+                + carry * <double> (1 - (term[b] | trunc[b])) * a[b])
+        out[b] = <floating> a[b]
+        probe[b] += 0.0 * out[b]
+
+
+cdef bint _all_zero(const double* x, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if x[i] != 0.0:
+            return False
+    return True
 
 
 def discount_powers(
@@ -91,9 +138,11 @@ def discount_powers(
 ):
     """γ^(k−1) with k the 1-based step index within its episode."""
     cdef Py_ssize_t T = terminated.shape[0], B = terminated.shape[1], t, b
+    if T == 0:
+        return
     with nogil:
         for b in range(B):
-            out[0, b] = 1.0 if T > 0 else 0.0
+            out[0, b] = 1.0
         for t in range(1, T):
             for b in range(B):
                 if terminated[t - 1, b] or truncated[t - 1, b]:
