@@ -1,10 +1,146 @@
-"""pgfast command line: policy-gradient jobs from the shell."""
+"""pgfast command line: train, evaluate and benchmark policy-gradient methods."""
 from __future__ import annotations
 
 import argparse
+import csv
+import json
+import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
+
+UPDATES = ("natural", "trpo", "ppo", "restricted", "ascent")
+
+
+def make_update(name, problem, policy):
+    """The update called `name` at its defaults."""
+    from . import updates
+    from .estimators import RewardToGoGradient
+
+    if name == "natural":
+        return updates.NaturalPolicyUpdate(problem, policy)
+    if name == "trpo":
+        return updates.TrustRegionUpdate(problem, policy)
+    if name == "ppo":
+        return updates.ClampedSurrogateUpdate(problem, policy)
+    if name == "restricted":
+        return updates.RestrictedPolicyUpdate(problem, policy)
+    if name == "ascent":
+        return updates.PolicyGradientUpdate(RewardToGoGradient(problem, policy))
+    raise ValueError(f"--update: expected one of {', '.join(UPDATES)}, got {name!r}")
+
+
+def _train_command(args) -> int:
+    from . import Problem, evaluate, policy_for, train
+
+    problem = Problem(args.env, gamma=args.gamma)
+    hidden = None if args.policy == "linear" else (64, 64)
+    policy = policy_for(problem.observation_space, problem.action_space, hidden=hidden)
+    update = make_update(args.update, problem, policy)
+    rng = np.random.default_rng(args.seed)
+    out = Path(args.out or f"runs/{args.env.replace('/', '_')}-{args.update}-{args.seed}")
+    metadata = {"env": args.env, "gamma": args.gamma, "update": args.update,
+                "policy": args.policy, "seed": args.seed}
+    theta = policy.init(rng)
+    print(f"pgfast train: {args.update} on {args.env}, {type(policy).__name__} "
+          f"({policy.n_params} parameters), {args.steps} steps -> {out}")
+    try:
+        theta, history = train(update, theta, total_steps=args.steps, rng=rng,
+                               progress=not args.quiet, checkpoint_dir=out,
+                               resume=args.resume, metadata=metadata)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: checkpoint written to {out} (resume with --resume)")
+        return 130
+    _write_curve(out, history)
+    returns = evaluate(args.env, policy, theta, episodes=args.eval_episodes,
+                       rng=np.random.default_rng(args.seed + 1))
+    summary = {"episodes": int(returns.size), "mean_return": float(returns.mean()),
+               "std_return": float(returns.std()), "min_return": float(returns.min()),
+               "max_return": float(returns.max()), "train_steps": int(history["steps"][-1]),
+               "train_seconds": float(history["wall_time"][-1])}
+    (out / "evaluation.json").write_text(json.dumps(summary, indent=2))
+    print(f"trained {summary['train_steps']} steps in {summary['train_seconds']:.2f} s; "
+          f"evaluation over {summary['episodes']} episodes: mean return "
+          f"{summary['mean_return']:.1f} ± {summary['std_return']:.1f} "
+          f"(min {summary['min_return']:.1f}, max {summary['max_return']:.1f})")
+    return 0
+
+
+def _write_curve(out, history):
+    keys = list(history)
+    with open(out / "curve.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(keys)
+        writer.writerows(zip(*(history[k].tolist() for k in keys)))
+    try:
+        import matplotlib
+    except ImportError:
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(history["steps"], history["mean_return"])
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("mean return of the batch")
+    fig.tight_layout()
+    fig.savefig(out / "curve.png", dpi=100)
+    plt.close(fig)
+
+
+def _eval_command(args) -> int:
+    from . import evaluate
+    from .policies import from_config
+    from .training import load_checkpoint
+
+    theta, saved = load_checkpoint(args.dir)
+    env = saved["metadata"].get("env")
+    if env is None:
+        raise ValueError(f"checkpoint: {args.dir} does not record its environment")
+    policy = from_config(saved["policy"])
+    returns = evaluate(env, policy, theta, episodes=args.episodes,
+                       rng=np.random.default_rng(args.seed), deterministic=not args.stochastic)
+    print(f"{env}: mean return {returns.mean():.2f} ± {returns.std():.2f} over "
+          f"{returns.size} episodes (min {returns.min():.1f}, max {returns.max():.1f})")
+    return 0
+
+
+def _bench_command(args) -> int:
+    path = Path(args.path)
+    if not path.exists():
+        raise ValueError(f"--path: no benchmark suite at {path} (run from a pgfast checkout)")
+    try:
+        import pytest_benchmark  # noqa: F401
+    except ImportError as exc:
+        raise ValueError("pgfast bench needs the test extras: pip install 'pgfast[test]'") from exc
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "bench.json"
+        cmd = [sys.executable, "-m", "pytest", str(path), "--benchmark-only", "-q",
+               "-p", "no:cacheprovider", f"--benchmark-json={report}"]
+        if args.filter:
+            cmd += ["-k", args.filter]
+        result = subprocess.run(cmd, stdout=subprocess.DEVNULL)
+        if not report.exists():
+            raise ValueError(f"the benchmark run failed (pytest exit {result.returncode})")
+        print_bench_table(json.loads(report.read_text()))
+    return result.returncode
+
+
+def print_bench_table(report):
+    """One row per benchmark group: our median next to each reference's, with ratios."""
+    groups = {}
+    for bench in report["benchmarks"]:
+        groups.setdefault(bench["group"], []).append(bench)
+    print(f"{'group':<44} {'case':<34} {'median':>12} {'vs pgfast':>10}")
+    for group, benches in groups.items():
+        ours = [b for b in benches if "pgfast" in b["name"]]
+        base = ours[0]["stats"]["median"] if ours else None
+        for b in sorted(benches, key=lambda b: b["stats"]["median"]):
+            median = b["stats"]["median"]
+            ratio = f"{median / base:9.2f}x" if base else ""
+            print(f"{group[:44]:<44} {b['name'][:34]:<34} {median * 1e6:10.1f}us {ratio:>10}")
 
 
 def _returns_command(args) -> int:
@@ -14,7 +150,7 @@ def _returns_command(args) -> int:
     with np.load(args.buffer) as data:
         arrays = {k: data[k] for k in data.files}
     if "rewards" not in arrays:
-        raise SystemExit(f"pgfast returns: {args.buffer} has no 'rewards' array")
+        raise ValueError(f"{args.buffer} has no 'rewards' array")
     flags = {k: arrays.get(k) for k in ("terminated", "truncated")}
     out = {"returns": reward_to_go(arrays["rewards"], args.gamma, **flags,
                                    next_values=arrays.get("next_values"))}
@@ -26,12 +162,50 @@ def _returns_command(args) -> int:
     return 0
 
 
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     parser = argparse.ArgumentParser(prog="pgfast", description=__doc__)
     parser.add_argument("--version", action="version", version=f"pgfast {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a policy and evaluate it")
+    train.add_argument("env", nargs="?", default="CartPole-v1",
+                       help="environment id (native pgfast or any Gymnasium id); "
+                            "default CartPole-v1")
+    train.add_argument("--update", choices=UPDATES, default="trpo")
+    train.add_argument("--policy", choices=("linear", "mlp"), default="linear")
+    train.add_argument("--steps", type=_positive_int, default=200_000,
+                       help="environment steps to train for")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--gamma", type=float, default=0.99)
+    train.add_argument("--out", help="output folder (default runs/ENV-UPDATE-SEED)")
+    train.add_argument("--eval-episodes", type=_positive_int, default=100)
+    train.add_argument("--resume", action="store_true", help="continue the run in --out")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(run=_train_command)
+
+    ev = commands.add_parser("eval", help="evaluate a saved policy")
+    ev.add_argument("dir", help="a folder written by pgfast train")
+    ev.add_argument("--episodes", type=_positive_int, default=100)
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--stochastic", action="store_true", help="sample actions (default: mode)")
+    ev.set_defaults(run=_eval_command)
+
+    bench = commands.add_parser("bench", help="run the benchmark suite, print ratios")
+    bench.add_argument("--path", default="benchmarks", help="benchmark folder")
+    bench.add_argument("-k", dest="filter", help="only benchmarks matching this expression")
+    bench.set_defaults(run=_bench_command)
 
     returns = commands.add_parser(
         "returns", help="reward-to-go and GAE advantages of a buffer saved with np.savez")
@@ -48,8 +222,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, gym_error()) as exc:
         parser.exit(2, f"pgfast {args.command}: error: {exc}\n")
+
+
+def gym_error():
+    import gymnasium
+
+    return gymnasium.error.Error
 
 
 if __name__ == "__main__":

@@ -1,0 +1,302 @@
+"""Rollouts: run a policy in an environment and record time-major arrays.
+
+A native pgfast vector env runs the fused Cython loop (``src/_rollout.pyx``):
+env step, policy sample and recording for every slot, with no Python per step.
+Any other Gymnasium ``Env`` or ``VectorEnv`` runs a Python loop with batched
+policy calls, so users' own environments work unchanged.
+"""
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numpy as np
+
+from ._validation import as_float_array, check_positive_int
+from .returns import episode_stats
+
+__all__ = ["Rollout", "rollout"]
+
+
+@dataclass
+class Rollout:
+    """Time-major record of T steps in B env slots.
+
+    Episodes end after step t where ``terminated[t]`` or ``truncated[t]``; the slot
+    then starts a new episode at t + 1 (same-step autoreset).
+
+    Attributes
+    ----------
+    observations : (T, B, obs_dim) float64, s_t: the observation the action was taken in.
+    actions : (T, B) int64 for discrete actions, (T, B, act_dim) float64 for continuous.
+    rewards : (T, B) float64, r_t.
+    terminated, truncated : (T, B) bool.
+    log_probs : (T, B) float64, log π_θ(a_t | s_t) under the behaviour policy
+        (None for a deterministic rollout).
+    last_observations : (B, obs_dim) float64, the observation after the last step
+        (s_T: bootstraps an episode still running at the end of the buffer; where the
+        episode ended at the last step, use its final observation instead).
+    episode_returns, episode_lengths : (E,) of the episodes that ended in the buffer,
+        ordered by the step they end at, then by slot.
+    """
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    log_probs: np.ndarray
+    last_observations: np.ndarray
+    final_buffer: np.ndarray = field(repr=False)  # (T, B, obs_dim), valid where done
+    episode_returns: np.ndarray = field(init=False)
+    episode_lengths: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        self.episode_returns, self.episode_lengths = episode_stats(
+            self.rewards, self.terminated, self.truncated)
+
+    @property
+    def done(self) -> np.ndarray:
+        return self.terminated | self.truncated
+
+    @property
+    def final_observations(self) -> np.ndarray:
+        """(E, obs_dim): the final observation of every episode that ended, in the
+        order of ``episode_returns`` (what a truncated episode bootstraps from)."""
+        return self.final_buffer[self.done]
+
+    @property
+    def n_steps(self) -> int:
+        return self.rewards.size
+
+    def next_observations(self) -> np.ndarray:
+        """(T, B, obs_dim): s_{t+1} of every step, the true final observation at an
+        episode's end, so that V(next_observations) is the ``next_values`` of
+        :func:`pgfast.gae` and :func:`pgfast.reward_to_go`."""
+        nxt = np.empty_like(self.observations)
+        nxt[:-1] = self.observations[1:]
+        nxt[-1] = self.last_observations
+        done = self.done
+        nxt[done] = self.final_buffer[done]
+        return nxt
+
+
+def _slot_generators(rng, B):
+    if isinstance(rng, np.random.Generator):
+        return rng.spawn(B)
+    rngs = list(rng)
+    if len(rngs) != B or not all(isinstance(g, np.random.Generator) for g in rngs):
+        raise TypeError(f"rng: expected a numpy.random.Generator or a sequence of {B} of them")
+    return rngs
+
+
+def _check_thetas(policy, theta, B):
+    thetas = as_float_array(theta, "theta", ndim=(1, 2))
+    P = policy.n_params
+    if thetas.shape[-1] != P:
+        raise ValueError(f"theta: expected {P} parameters for this policy, got {thetas.shape[-1]}")
+    if thetas.ndim == 2 and thetas.shape[0] != B:
+        raise ValueError(
+            f"theta: expected one row per env slot, shape ({B}, {P}), got {thetas.shape}")
+    return thetas
+
+
+def _check_spaces_fit(policy, action_space, observation_space):
+    obs_dim = int(np.prod(observation_space.shape))
+    if obs_dim != policy.obs_dim:
+        raise ValueError(
+            f"policy: observations have {obs_dim} values, the policy expects {policy.obs_dim}")
+    if isinstance(action_space, gym.spaces.Discrete):
+        if not policy.discrete or policy.n_actions != int(action_space.n):
+            raise ValueError(
+                f"policy: the env has Discrete({action_space.n}) actions; this policy "
+                f"does not produce them")
+    elif isinstance(action_space, gym.spaces.Box):
+        if policy.discrete or policy.act_dim != int(np.prod(action_space.shape)):
+            raise ValueError(
+                f"policy: the env has Box actions of shape {action_space.shape}; this policy "
+                f"does not produce them")
+    else:
+        raise TypeError(f"env: unsupported action space {action_space}")
+
+
+def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
+            deterministic=False) -> Rollout:
+    """Run `policy` with parameters `theta` for `n_steps` steps in every env slot.
+
+    Every slot starts from a fresh reset; episodes that end restart in place.
+
+    Parameters
+    ----------
+    env : pgfast vector env, gymnasium.Env or gymnasium.vector.VectorEnv
+        A native pgfast vector env (``pgfast.make_vec``) takes the fused Cython loop.
+    policy : a pgfast policy (``pgfast.LinearSoftmax`` ...)
+    theta : (P,) or (B, P) array
+        One parameter vector for all slots, or one per slot (finite differences and
+        regression roll out many perturbed θ in one call).
+    n_steps : int >= 1
+        Steps recorded per slot (T).
+    rng : numpy.random.Generator or a sequence of B of them
+        Each slot gets its own stream (``rng.spawn(B)``), so results do not depend on
+        the thread count.
+    time_limit : int, optional
+        Truncate episodes after this many steps (default: the env's own limit).
+    num_threads : int
+        OpenMP threads for the native loop.
+    deterministic : bool
+        Act by the policy's mode (argmax / mean) instead of sampling; the rollout
+        then has no log-probabilities (``log_probs`` is None).
+    """
+    n_steps = check_positive_int(n_steps, "n_steps")
+    num_threads = check_positive_int(num_threads, "num_threads")
+    if time_limit is not None:
+        time_limit = check_positive_int(time_limit, "time_limit")
+    kernel = getattr(env, "kernel", None)
+    if kernel is not None and getattr(policy, "kernel", None) is not None:
+        return _rollout_native(env, policy, theta, n_steps, rng, time_limit, num_threads,
+                               deterministic)
+    return _rollout_python(env, policy, theta, n_steps, rng, time_limit, deterministic)
+
+
+def _rollout_native(env, policy, theta, T, rng, time_limit, num_threads, deterministic):
+    from . import _rollout
+
+    if getattr(env, "closed", False):
+        raise ValueError("env: the environment is closed")
+    kernel = env.kernel
+    B = kernel.num_envs
+    _check_spaces_fit(policy, env.single_action_space, env.single_observation_space)
+    thetas = _check_thetas(policy, theta, B)
+    thetas = thetas.reshape(-1, policy.n_params)
+    rngs = _slot_generators(rng, B)
+    limit = kernel.max_episode_steps if time_limit is None else time_limit
+    obs_dim, act_dim = kernel.obs_dim, kernel.act_dim
+    observations = np.empty((T, B, obs_dim))
+    actions = np.empty((T, B, act_dim))
+    rewards = np.empty((T, B))
+    terminated = np.empty((T, B), np.bool_)
+    truncated = np.empty((T, B), np.bool_)
+    log_probs = np.empty((T, B))
+    final = np.empty((T, B, obs_dim))
+    last = np.empty((B, obs_dim))
+    status = np.zeros(B, np.intc)
+    pointers = np.array(_rollout.bitgen_pointers(rngs), dtype=np.uintp)
+    locks = [g.bit_generator.lock for g in rngs]
+    for lock in locks:
+        lock.acquire()
+    try:
+        _rollout.rollout(kernel, policy.kernel, thetas, pointers, limit,
+                         observations, actions, rewards, terminated.view(np.uint8),
+                         truncated.view(np.uint8), log_probs, final, last, status,
+                         deterministic, num_threads)
+    finally:
+        for lock in locks:
+            lock.release()
+    if (status == -2).any():
+        raise MemoryError("rollout: could not allocate the per-slot workspace")
+    if (status == -1).any():
+        raise ValueError(
+            "theta: the policy produced an invalid action (NaN or out of range) in slot "
+            f"{int(np.argmax(status == -1))}; are the parameters finite and sensible?")
+    if policy.discrete:
+        actions = actions[..., 0].astype(np.int64)
+    return Rollout(observations, actions, rewards, terminated, truncated,
+                   None if deterministic else log_probs, last, final)
+
+
+def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic):
+    """Any Gymnasium Env or VectorEnv, stepped from Python with batched policy calls.
+
+    A slot whose episode ended under Gymnasium's NEXT_STEP autoreset spends its next
+    step resetting; that step is not a transition and is not recorded, so each slot
+    is stepped until it holds T transitions.
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError("rng: expected a numpy.random.Generator for a Python-level env")
+    vector = isinstance(env, gym.vector.VectorEnv)
+    if not vector and not isinstance(env, gym.Env):
+        raise TypeError(f"env: expected a gymnasium Env or VectorEnv, got {type(env).__name__}")
+    obs_space = env.single_observation_space if vector else env.observation_space
+    act_space = env.single_action_space if vector else env.action_space
+    _check_spaces_fit(policy, act_space, obs_space)
+    B = env.num_envs if vector else 1
+    thetas = _check_thetas(policy, theta, B)
+    mode = env.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP) \
+        if vector else None
+    obs_dim = policy.obs_dim
+
+    observations = np.empty((T, B, obs_dim))
+    actions = np.empty((T, B) if policy.discrete else (T, B, policy.act_dim),
+                       np.int64 if policy.discrete else np.float64)
+    rewards = np.empty((T, B))
+    terminated = np.zeros((T, B), np.bool_)
+    truncated = np.zeros((T, B), np.bool_)
+    log_probs = np.empty((T, B))
+    final = np.full((T, B, obs_dim), np.nan)
+    last = np.empty((B, obs_dim))
+
+    seed = int(rng.integers(2**31 - 1))
+    obs, _ = env.reset(seed=seed)
+    obs = np.asarray(obs, np.float64).reshape(B, obs_dim)
+    filled = np.zeros(B, np.int64)
+    resetting = np.zeros(B, np.bool_)   # NEXT_STEP: this slot's next step is a reset
+    elapsed = np.zeros(B, np.int64)
+    while filled.min() < T:
+        act, logp = _act(policy, thetas, obs, rng, deterministic)
+        if vector:
+            nxt, rew, term, trunc, info = env.step(act)
+        else:
+            nxt, rew, term, trunc, info = env.step(act[0])
+        nxt = np.asarray(nxt, np.float64).reshape(B, obs_dim)
+        term = np.asarray(term, np.bool_).reshape(B)
+        trunc = np.asarray(trunc, np.bool_).reshape(B)
+        rew = np.asarray(rew, np.float64).reshape(B)
+        elapsed += 1
+        if time_limit is not None:
+            trunc = trunc | (~term & (elapsed >= time_limit))
+        done = term | trunc
+        true_next = nxt.copy()
+        if vector and mode == gym.vector.AutoresetMode.SAME_STEP and done.any():
+            final_obs = info["final_obs"]
+            for b in np.flatnonzero(done):
+                true_next[b] = np.asarray(final_obs[b], np.float64).reshape(obs_dim)
+        record = ~resetting & (filled < T)
+        cols = np.flatnonzero(record)
+        rows = filled[cols]
+        observations[rows, cols] = obs[cols]
+        actions[rows, cols] = act[cols]
+        rewards[rows, cols] = rew[cols]
+        terminated[rows, cols] = term[cols]
+        truncated[rows, cols] = trunc[cols]
+        log_probs[rows, cols] = logp[cols]
+        ends = cols[done[cols]]
+        final[filled[ends], ends] = true_next[ends]
+        just_full = cols[rows == T - 1]
+        last[just_full] = true_next[just_full]
+        filled[cols] += 1
+        elapsed[done | resetting] = 0
+        # Slots whose episode ended need a reset before their next transition.
+        resetting = np.zeros(B, np.bool_)
+        if done.any():
+            if not vector:
+                nxt = np.asarray(env.reset()[0], np.float64).reshape(1, obs_dim)
+            elif mode == gym.vector.AutoresetMode.NEXT_STEP:
+                resetting = done
+            elif mode == gym.vector.AutoresetMode.DISABLED:
+                reset_obs, _ = env.reset(options={"reset_mask": done})
+                nxt = np.asarray(reset_obs, np.float64).reshape(B, obs_dim)
+        obs = nxt
+    return Rollout(observations, actions, rewards, terminated, truncated,
+                   None if deterministic else log_probs, last, final)
+
+
+def _act(policy, thetas, obs, rng, deterministic):
+    """Batched actions (and log-probabilities) for a Python-level env step."""
+    rows = [(thetas, obs)] if thetas.ndim == 1 else \
+        [(thetas[b], obs[b:b + 1]) for b in range(obs.shape[0])]
+    if deterministic:
+        act = np.concatenate([policy.mode(th, o) for th, o in rows])
+        return act, np.full(obs.shape[0], np.nan)
+    pairs = [policy.sample(th, o, rng) for th, o in rows]
+    return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])

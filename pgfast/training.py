@@ -1,0 +1,194 @@
+"""Training loop, evaluation and checkpoints."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ._validation import check_positive_int, check_rng
+from .estimators import Problem
+
+__all__ = ["train", "evaluate", "save_checkpoint", "load_checkpoint"]
+
+HISTORY_KEYS = ("iteration", "steps", "wall_time", "mean_return", "kl", "entropy")
+CHECKPOINT_FORMAT = 1
+
+
+def train(update, theta, iterations=None, total_steps=None, rng=None, callback=None,
+          progress=True, checkpoint_dir=None, resume=False, metadata=None):
+    """Run ``update.update`` until `iterations` or `total_steps` is reached.
+
+    Parameters
+    ----------
+    update : a pgfast update (``NaturalPolicyUpdate(problem, policy)`` ...)
+    theta : (P,) initial parameters (ignored when resuming).
+    iterations, total_steps : int, optional
+        Stop after this many updates or environment steps, whichever comes first.
+    rng : numpy.random.Generator
+        All randomness; the same seed gives the same run.
+    callback : callable(iteration, theta, info), optional
+        Called after every update; returning False stops training.
+    progress : bool
+        Show a progress bar (tqdm) with the current mean return.
+    checkpoint_dir : path, optional
+        Write a checkpoint there at the end, and on Ctrl-C before re-raising.
+    resume : bool
+        Continue from the checkpoint in `checkpoint_dir`: θ, update state, history
+        and the generator's state, so the run goes on exactly where it stopped.
+    metadata : dict, optional
+        JSON-serialisable data stored with the checkpoint (e.g. the command line).
+
+    Returns
+    -------
+    theta : the final parameters
+    history : dict of arrays, one entry per iteration: iteration, steps (cumulative),
+        wall_time (cumulative seconds), mean_return, kl, entropy.
+    """
+    rng = check_rng(rng)
+    if iterations is None and total_steps is None:
+        raise ValueError("iterations: give iterations or total_steps (or both)")
+    if iterations is not None:
+        iterations = check_positive_int(iterations, "iterations")
+    if total_steps is not None:
+        total_steps = check_positive_int(total_steps, "total_steps")
+    history = {k: [] for k in HISTORY_KEYS}
+    if resume:
+        if checkpoint_dir is None:
+            raise ValueError("resume: needs checkpoint_dir")
+        theta, saved = load_checkpoint(checkpoint_dir, update=update)
+        rng.bit_generator.state = saved["rng_state"]
+        history = {k: list(v) for k, v in saved["history"].items()}
+    theta = np.array(theta, dtype=np.float64)
+
+    done_iterations = len(history["iteration"])
+    steps = int(history["steps"][-1]) if done_iterations else 0
+    elapsed = float(history["wall_time"][-1]) if done_iterations else 0.0
+    bar = _progress_bar(progress, iterations, total_steps, done_iterations, steps)
+    try:
+        while (iterations is None or done_iterations < iterations) and \
+                (total_steps is None or steps < total_steps):
+            start = time.perf_counter()
+            theta, info = update.update(theta, rng)
+            elapsed += time.perf_counter() - start
+            done_iterations += 1
+            steps += int(info["steps"])
+            for key, value in zip(HISTORY_KEYS, (done_iterations, steps, elapsed,
+                                                 info["mean_return"], info["kl"],
+                                                 info["entropy"])):
+                history[key].append(value)
+            if bar is not None:
+                bar.update(1 if total_steps is None else int(info["steps"]))
+                bar.set_postfix(mean_return=f"{info['mean_return']:.1f}")
+            if callback is not None and callback(done_iterations, theta, info) is False:
+                break
+    except KeyboardInterrupt:
+        if checkpoint_dir is not None:
+            save_checkpoint(checkpoint_dir, theta, update, _arrays(history), rng, metadata)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    history = _arrays(history)
+    if checkpoint_dir is not None:
+        save_checkpoint(checkpoint_dir, theta, update, history, rng, metadata)
+    return theta, history
+
+
+def _arrays(history):
+    return {k: np.asarray(v, dtype=np.int64 if k in ("iteration", "steps") else np.float64)
+            for k, v in history.items()}
+
+
+def _progress_bar(progress, iterations, total_steps, done_iterations, steps):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    if total_steps is not None:
+        return tqdm(total=total_steps, initial=steps, unit="step", unit_scale=True)
+    return tqdm(total=iterations, initial=done_iterations, unit="it")
+
+
+def evaluate(env, policy, theta, episodes=100, rng=None, deterministic=True, horizon=None):
+    """Per-episode (undiscounted) returns of `episodes` episodes under θ.
+
+    `env` is an id or an env, as for :class:`pgfast.Problem`; episodes run to
+    termination or the env's time limit (or `horizon`). ``deterministic`` acts by the
+    policy's mode (argmax / mean) instead of sampling.
+    """
+    rng = check_rng(rng)
+    episodes = check_positive_int(episodes, "episodes")
+    problem = env if isinstance(env, Problem) else Problem(env, gamma=1.0, horizon=horizon)
+    problem.check_policy(policy)
+    traj = problem.rollouts(policy, theta, episodes, rng, deterministic=deterministic)
+    return traj.returns(1.0)
+
+
+# --- checkpoints ------------------------------------------------------------------------
+
+def save_checkpoint(directory, theta, update, history, rng, metadata=None):
+    """Write θ, the policy's configuration, the update's state, the history and the
+    generator's state to `directory`/checkpoint.npz + checkpoint.json (atomically)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    arrays = {"theta": np.asarray(theta, dtype=np.float64)}
+    arrays.update({f"history/{k}": np.asarray(v) for k, v in history.items()})
+    arrays.update({f"state/{k}": np.asarray(v) for k, v in update.state_dict().items()})
+    meta = {
+        "format": CHECKPOINT_FORMAT,
+        "policy": update.policy.config(),
+        "update": type(update).__name__,
+        "rng_state": rng.bit_generator.state,
+        "metadata": metadata or {},
+    }
+    tmp_npz, tmp_json = directory / "checkpoint.npz.tmp", directory / "checkpoint.json.tmp"
+    with open(tmp_npz, "wb") as f:
+        np.savez(f, **arrays)
+    tmp_json.write_text(json.dumps(meta, indent=2, default=int))
+    os.replace(tmp_npz, directory / "checkpoint.npz")
+    os.replace(tmp_json, directory / "checkpoint.json")
+
+
+def load_checkpoint(directory, update=None):
+    """Read a checkpoint: returns (theta, saved) with saved = {"policy": config,
+    "update": class name, "history": dict, "state": dict, "rng_state", "metadata"}.
+
+    With `update`, checks that the checkpoint was written for the same update class
+    and policy configuration and loads the update's state into it.
+    """
+    directory = Path(directory)
+    try:
+        meta = json.loads((directory / "checkpoint.json").read_text())
+        with np.load(directory / "checkpoint.npz") as data:
+            arrays = {k: data[k] for k in data.files}
+    except FileNotFoundError as exc:
+        raise ValueError(f"checkpoint: no checkpoint in {directory} ({exc.filename} missing)") \
+            from exc
+    except (OSError, ValueError, json.JSONDecodeError, EOFError) as exc:
+        raise ValueError(f"checkpoint: {directory} is corrupt or unreadable ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT \
+            or "theta" not in arrays:
+        raise ValueError(f"checkpoint: {directory} is not a pgfast checkpoint of format "
+                         f"{CHECKPOINT_FORMAT}")
+    saved = {
+        "policy": meta["policy"], "update": meta["update"], "rng_state": meta["rng_state"],
+        "metadata": meta.get("metadata", {}),
+        "history": {k.split("/", 1)[1]: v for k, v in arrays.items()
+                    if k.startswith("history/")},
+        "state": {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("state/")},
+    }
+    theta = arrays["theta"]
+    if update is not None:
+        if saved["update"] != type(update).__name__:
+            raise ValueError(f"checkpoint: written by {saved['update']}, "
+                             f"not {type(update).__name__}")
+        if saved["policy"] != json.loads(json.dumps(update.policy.config())):
+            raise ValueError(f"checkpoint: policy {saved['policy']} does not match "
+                             f"{update.policy.config()}")
+        if theta.shape != (update.policy.n_params,) or not np.isfinite(theta).all():
+            raise ValueError("checkpoint: theta does not fit the policy or is not finite")
+        update.load_state_dict(saved["state"])
+    return theta, saved

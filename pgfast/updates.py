@@ -1,0 +1,437 @@
+"""The policy updates of chapter 12: each ``.update(theta, rng) -> (new_theta, info)``.
+
+Every argument after ``policy`` has a default chosen so that ``Update(problem, policy)``
+learns out of the box; the book's exact formulation is one option away where the
+defaults depart from it (each docstring says where).
+
+``info`` holds what a user tunes by: ``mean_return`` (of the batch's episodes),
+``kl`` (mean KL(π_θ ‖ π_θ′) over the batch's states), ``surrogate_improvement``,
+``backtracks``, ``steps`` (environment steps used) and ``entropy``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._validation import (check_positive_float, check_positive_int, check_rng,
+                          check_unit_interval)
+from .estimators import GAEGradient, Problem, _Estimator, _score_weights
+
+__all__ = [
+    "PolicyGradientUpdate", "RestrictedPolicyUpdate", "NaturalPolicyUpdate",
+    "TrustRegionUpdate", "ClampedSurrogateUpdate", "Adam", "scale_gradient",
+    "clip_gradient", "conjugate_gradient",
+]
+
+
+# --- the book's gradient helpers and an ascent optimizer ---------------------------
+
+def scale_gradient(grad, max_norm):
+    """min(L / ‖∇‖, 1) ∇: the gradient scaled to an L2 norm of at most L."""
+    max_norm = check_positive_float(max_norm, "max_norm")
+    norm = float(np.linalg.norm(grad))
+    return grad * min(max_norm / norm, 1.0) if norm > 0 else grad
+
+
+def clip_gradient(grad, low, high):
+    """The gradient clipped elementwise to [low, high]."""
+    if not low < high:
+        raise ValueError(f"clip: expected low < high, got ({low}, {high})")
+    return np.clip(grad, low, high)
+
+
+class Adam:
+    """Adam (Kingma & Ba 2015) for gradient *ascent*: θ ← θ + α m̂ / (√v̂ + ε)."""
+
+    def __init__(self, n_params, alpha=1e-2, beta1=0.9, beta2=0.999, eps=1e-8):
+        self.alpha = check_positive_float(alpha, "alpha")
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.m = np.zeros(n_params)
+        self.v = np.zeros(n_params)
+        self.t = 0
+
+    def step(self, theta, grad):
+        self.t += 1
+        self.m = self.beta1 * self.m + (1 - self.beta1) * grad
+        self.v = self.beta2 * self.v + (1 - self.beta2) * grad**2
+        m_hat = self.m / (1 - self.beta1**self.t)
+        v_hat = self.v / (1 - self.beta2**self.t)
+        return theta + self.alpha * m_hat / (np.sqrt(v_hat) + self.eps)
+
+    def state_dict(self):
+        return {"m": self.m, "v": self.v, "t": self.t}
+
+    def load_state_dict(self, state):
+        self.m, self.v, self.t = np.array(state["m"]), np.array(state["v"]), int(state["t"])
+
+
+def conjugate_gradient(matvec, b, iterations=10, tol=1e-10):
+    """Solve A x = b for symmetric positive definite A given only x ↦ A x.
+
+    Stops after `iterations` steps, when the residual is below `tol`, or when a
+    direction shows non-positive curvature pᵀAp ≤ 0 (A is then not positive
+    definite along p; the iterate so far is returned, b itself if that is the first).
+    """
+    x = np.zeros_like(b)
+    r = b.copy()
+    p = r.copy()
+    rr = r @ r
+    for i in range(iterations):
+        if rr <= tol:
+            break
+        Ap = matvec(p)
+        curvature = p @ Ap
+        if not curvature > 0:
+            return b.copy() if i == 0 else x
+        step = rr / curvature
+        x += step * p
+        r -= step * Ap
+        rr_new = r @ r
+        p = r + (rr_new / rr) * p
+        rr = rr_new
+    return x
+
+
+# --- shared pieces ------------------------------------------------------------------
+
+class _Update:
+    """Checks, configuration and state shared by the updates."""
+
+    def __init__(self, problem, policy, m):
+        if not isinstance(problem, Problem):
+            raise TypeError(f"problem: expected a pgfast.Problem, got {type(problem).__name__}")
+        problem.check_policy(policy)
+        self.problem, self.policy = problem, policy
+        self.m = check_positive_int(m, "m")
+
+    def _check_theta(self, theta, rng):
+        check_rng(rng)
+        theta = np.array(theta, dtype=np.float64)
+        if theta.shape != (self.policy.n_params,):
+            raise ValueError(f"theta: expected shape ({self.policy.n_params},), got {theta.shape}")
+        if not np.isfinite(theta).all():
+            raise ValueError("theta: expected finite values, found NaN or infinity")
+        return theta
+
+    def _info(self, theta, new_theta, traj, **extra):
+        obs = traj.observations[traj.alive]
+        info = dict(
+            mean_return=float(traj.returns(1.0).mean()),
+            kl=float(self.policy.kl(theta, new_theta, obs).mean()),
+            entropy=float(self.policy.entropy(theta, obs).mean()),
+            steps=int(traj.n_steps),
+            surrogate_improvement=float("nan"),
+            backtracks=0,
+        )
+        info.update(extra)
+        return info
+
+    # Checkpoints: optimizer and value-function state; subclasses add theirs.
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+def trajectory_scores(policy, theta, traj):
+    """∇log p(τ) = Σ_k ∇log π_θ(a_k|s_k) for each trajectory: (m, P), built one
+    trajectory at a time so no (N, P) matrix is formed."""
+    out = np.empty((traj.m, policy.n_params))
+    for i in range(traj.m):
+        steps = traj.alive[:, i]
+        out[i] = policy.grad_log_prob(theta, traj.observations[steps, i],
+                                      traj.actions[steps, i], weights=np.ones(steps.sum()))
+    return out
+
+
+def _step_weights(traj):
+    """1 / (n_τ m) on each live step: mean over k, then mean over τ."""
+    lengths = traj.alive.sum(axis=0)
+    return traj.alive / (np.maximum(lengths, 1) * traj.m)
+
+
+def _advantages(update, traj, gamma):
+    """R(τ, k) = γ^(k−1) r_togo(k) (book) or GAE advantages from the value baseline."""
+    if update.value is not None:
+        adv, targets = update.value.advantages(traj)
+        update.value.fit_value(traj, targets)
+        return adv
+    return _score_weights(traj.rewards, gamma, "reward_to_go")
+
+
+def _value_estimator(problem, policy, advantages, value_fn, lam):
+    if advantages == "book":
+        return None
+    if advantages != "gae":
+        raise ValueError(f"advantages: expected 'book' or 'gae', got {advantages!r}")
+    if value_fn is None:
+        from .policies import LinearValue
+        value_fn = LinearValue(policy.obs_dim)
+    return GAEGradient(problem, policy, value_fn, m=1, lam=lam)
+
+
+# --- the updates ----------------------------------------------------------------------
+
+class PolicyGradientUpdate:
+    """θ ← θ + α ∇U(θ), with ∇U from any estimator of chapter 11.
+
+    Options: ``max_norm`` scales the gradient to an L2 norm of at most L; ``clip``
+    = (a, b) clips it elementwise; ``optimizer="adam"`` takes Adam steps instead.
+    """
+
+    def __init__(self, estimator, alpha=1e-2, *, max_norm=None, clip=None, optimizer="sgd"):
+        if not isinstance(estimator, _Estimator):
+            raise TypeError(
+                f"estimator: expected a pgfast estimator, got {type(estimator).__name__}")
+        if optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer: expected 'sgd' or 'adam', got {optimizer!r}")
+        self.estimator = estimator
+        self.problem, self.policy = estimator.problem, estimator.policy
+        self.alpha = check_positive_float(alpha, "alpha")
+        self.max_norm = None if max_norm is None else check_positive_float(max_norm, "max_norm")
+        self.clip = clip
+        self.adam = Adam(self.policy.n_params, alpha) if optimizer == "adam" else None
+
+    def update(self, theta, rng):
+        theta = _Update._check_theta(self, theta, rng)
+        grad = self.estimator.gradient(theta, rng)
+        if self.max_norm is not None:
+            grad = scale_gradient(grad, self.max_norm)
+        if self.clip is not None:
+            grad = clip_gradient(grad, *self.clip)
+        new = self.adam.step(theta, grad) if self.adam else theta + self.alpha * grad
+        info = dict(self.estimator.info, steps=self.estimator.info.get("n_steps", 0),
+                    kl=float("nan"), entropy=float("nan"), grad_norm=float(np.linalg.norm(grad)))
+        return new, info
+
+    def state_dict(self):
+        return self.adam.state_dict() if self.adam else {}
+
+    def load_state_dict(self, state):
+        if self.adam:
+            self.adam.load_state_dict(state)
+
+
+class RestrictedPolicyUpdate(_Update):
+    """θ ← θ + u √(2ε / uᵀu), u = mean over τ of ∇log p(τ) R(τ): the step that
+    maximises the linear model of U under ½ ΔθᵀΔθ ≤ ε."""
+
+    def __init__(self, problem, policy, m=64, epsilon=0.05):
+        super().__init__(problem, policy, m)
+        self.epsilon = check_positive_float(epsilon, "epsilon")
+
+    def update(self, theta, rng):
+        theta = self._check_theta(theta, rng)
+        traj = self.problem.rollouts(self.policy, theta, self.m, rng)
+        u = trajectory_scores(self.policy, theta, traj).T @ traj.returns(self.problem.gamma)
+        u /= self.m
+        norm2 = float(u @ u)
+        new = theta + u * np.sqrt(2 * self.epsilon / norm2) if norm2 > 0 else theta
+        return new, self._info(theta, new, traj)
+
+
+class NaturalPolicyUpdate(_Update):
+    """θ ← θ + u √(2ε / ∇fᵀu) with F u = ∇f (the book's natural gradient).
+
+    ∇f = mean over τ of ∇log p(τ) R(τ). ``fisher="empirical"`` (the book) uses
+    F = mean over τ of ∇log p(τ) ∇log p(τ)ᵀ; ``fisher="analytic"`` the exact Fisher
+    of the action distribution summed over each trajectory's steps (its expectation),
+    through ``policy.fisher_vector_product``. ``solver="dense"`` solves directly
+    (least squares: the empirical F has rank ≤ m); ``solver="cg"`` runs conjugate
+    gradient with ``damping`` and ``cg_iterations``, for large parameter counts.
+    """
+
+    def __init__(self, problem, policy, m=64, epsilon=0.02, *, fisher="empirical",
+                 solver="dense", damping=1e-3, cg_iterations=15):
+        super().__init__(problem, policy, m)
+        self.epsilon = check_positive_float(epsilon, "epsilon")
+        if fisher not in ("empirical", "analytic"):
+            raise ValueError(f"fisher: expected 'empirical' or 'analytic', got {fisher!r}")
+        if solver not in ("dense", "cg"):
+            raise ValueError(f"solver: expected 'dense' or 'cg', got {solver!r}")
+        self.fisher, self.solver = fisher, solver
+        self.damping = float(damping)
+        self.cg_iterations = check_positive_int(cg_iterations, "cg_iterations")
+
+    def direction(self, theta, traj, grad, scores=None, per_step=False):
+        """u = F⁻¹ ∇f for this batch. The analytic Fisher is summed over a
+        trajectory's steps (the empirical F's expectation), or with `per_step`
+        averaged over steps."""
+        P = theta.size
+        if self.fisher == "empirical":
+            S = scores
+            if self.solver == "dense":
+                F = S.T @ S / traj.m + self.damping * np.eye(P)
+                return np.linalg.lstsq(F, grad, rcond=None)[0]
+            return conjugate_gradient(lambda v: S.T @ (S @ v) / traj.m + self.damping * v,
+                                      grad, self.cg_iterations)
+        obs = traj.observations[traj.alive]
+        # E[Σ_k F(s_k)] = (N/m) × the mean Fisher over the batch's states.
+        scale = 1.0 if per_step else traj.n_steps / traj.m
+        if self.solver == "dense":
+            F = scale * self.policy.fisher(theta, obs) + self.damping * np.eye(P)
+            return np.linalg.lstsq(F, grad, rcond=None)[0]
+        return conjugate_gradient(
+            lambda v: scale * self.policy.fisher_vector_product(theta, obs, v)
+            + self.damping * v, grad, self.cg_iterations)
+
+    def natural_step(self, theta, traj):
+        scores = trajectory_scores(self.policy, theta, traj)
+        grad = scores.T @ traj.returns(self.problem.gamma) / traj.m
+        u = self.direction(theta, traj, grad, scores)
+        curvature = float(grad @ u)
+        if not curvature > 0:
+            return np.zeros_like(theta)
+        return u * np.sqrt(2 * self.epsilon / curvature)
+
+    def update(self, theta, rng):
+        theta = self._check_theta(theta, rng)
+        traj = self.problem.rollouts(self.policy, theta, self.m, rng)
+        new = theta + self.natural_step(theta, traj)
+        return new, self._info(theta, new, traj)
+
+
+class TrustRegionUpdate(NaturalPolicyUpdate):
+    """TRPO: the natural step, then backtracking on the surrogate and the KL.
+
+    f(θ′) = mean over τ, k of [π_θ′(a_k|s_k) / π_θ(a_k|s_k)] A_k and
+    g(θ′) = mean over τ, k of KL(π_θ(·|s_k) ‖ π_θ′(·|s_k)) γ^(k−1);
+    θ′ ← θ + α(θ′ − θ) while g(θ′) > ε or f(θ′) ≤ f(θ), at most ``max_backtracks``
+    times; θ is returned unchanged (``info["accepted"]`` False) when no step passes.
+    A_k is the book's R(τ, k) = γ^(k−1) r_togo(k), or GAE(γ, λ) advantages from a
+    value baseline with ``advantages="gae"``.
+
+    Departure from the book, by default: the natural step uses the analytic Fisher
+    averaged over steps (``fisher="analytic"``), the same per-step scale as g, so a
+    full step has KL ≈ ε and is usually accepted; ``fisher="empirical"`` is the book's.
+    """
+
+    def __init__(self, problem, policy, m=64, epsilon=0.01, alpha=0.5, *,
+                 max_backtracks=10, fisher="analytic", solver="dense", damping=1e-3,
+                 cg_iterations=15, advantages="book", value_fn=None, lam=0.97):
+        super().__init__(problem, policy, m, epsilon, fisher=fisher, solver=solver,
+                         damping=damping, cg_iterations=cg_iterations)
+        self.alpha = check_unit_interval(alpha, "alpha")
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha: expected a shrink factor in (0, 1), got {alpha}")
+        self.max_backtracks = check_positive_int(max_backtracks, "max_backtracks", minimum=0)
+        self.value = _value_estimator(problem, policy, advantages, value_fn, lam)
+
+    def update(self, theta, rng):
+        theta = self._check_theta(theta, rng)
+        traj = self.problem.rollouts(self.policy, theta, self.m, rng)
+        obs, act = traj.flat()
+        weights = _step_weights(traj)[traj.alive]
+        adv = _advantages(self, traj, self.problem.gamma)[traj.alive]
+        discount = (self.problem.gamma ** np.arange(traj.rewards.shape[0]))[:, None]
+        kl_weights = (_step_weights(traj) * discount)[traj.alive]
+        old_logp = traj.log_probs[traj.alive]
+
+        def surrogate(th):
+            return float(weights @ (np.exp(self.policy.log_prob(th, obs, act) - old_logp) * adv))
+
+        def constraint(th):
+            return float(kl_weights @ self.policy.kl(theta, th, obs))
+
+        # The natural step on the surrogate's gradient (the weighted score sum).
+        grad = self.policy.grad_log_prob(theta, obs, act, weights=weights * adv)
+        scores = trajectory_scores(self.policy, theta, traj) if self.fisher == "empirical" \
+            else None
+        u = self.direction(theta, traj, grad, scores, per_step=True)
+        curvature = float(grad @ u)
+        f0 = surrogate(theta)
+        new, backtracks, accepted = theta, 0, False
+        if curvature > 0:
+            step = u * np.sqrt(2 * self.epsilon / curvature)
+            for backtracks in range(self.max_backtracks + 1):
+                candidate = theta + step
+                if constraint(candidate) <= self.epsilon and surrogate(candidate) > f0:
+                    new, accepted = candidate, True
+                    break
+                step = self.alpha * step
+        return new, self._info(theta, new, traj, backtracks=backtracks, accepted=accepted,
+                               surrogate_improvement=surrogate(new) - f0)
+
+    def state_dict(self):
+        return {} if self.value is None else {"value_params": self.value.value_params}
+
+    def load_state_dict(self, state):
+        if self.value is not None and "value_params" in state:
+            self.value.value_params = np.array(state["value_params"])
+
+
+class ClampedSurrogateUpdate(_Update):
+    """PPO: m trajectories with θ, then k_max gradient steps on the clamped surrogate.
+
+    Per step, w = π_θ′(a|s) / π_θ(a|s); the step's term is 0 when (A > 0 and
+    w > 1 + ε) or (A < 0 and w < 1 − ε), else ∇π_θ′(a|s) A / π_θ(a|s) = w A ∇log π_θ′;
+    averaged over steps, then trajectories; θ′ += α · that (the book, with A = R(τ, k)).
+
+    Modern options: ``advantages="gae"`` (with ``value_fn``, default LinearValue, and
+    ``lam``), ``normalize=True`` (advantages to zero mean, unit variance),
+    ``minibatches`` > 1 (shuffled minibatches per epoch), ``optimizer="adam"``,
+    ``max_grad_norm``, ``target_kl`` (stop the epochs early once the mean KL passes it).
+    """
+
+    def __init__(self, problem, policy, m=64, epsilon=0.2, alpha=1e-2, k_max=10, *,
+                 advantages="book", value_fn=None, lam=0.95, normalize=False, minibatches=1,
+                 optimizer="sgd", max_grad_norm=None, target_kl=None):
+        super().__init__(problem, policy, m)
+        self.epsilon = check_positive_float(epsilon, "epsilon")
+        self.alpha = check_positive_float(alpha, "alpha")
+        self.k_max = check_positive_int(k_max, "k_max")
+        self.value = _value_estimator(problem, policy, advantages, value_fn, lam)
+        self.normalize = bool(normalize)
+        self.minibatches = check_positive_int(minibatches, "minibatches")
+        if optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer: expected 'sgd' or 'adam', got {optimizer!r}")
+        self.adam = Adam(policy.n_params, alpha) if optimizer == "adam" else None
+        self.max_grad_norm = None if max_grad_norm is None \
+            else check_positive_float(max_grad_norm, "max_grad_norm")
+        self.target_kl = None if target_kl is None else check_positive_float(target_kl, "target_kl")
+
+    def clamped_gradient(self, theta_new, obs, act, old_logp, adv, weights):
+        """The book's clamped-surrogate gradient on a batch of steps."""
+        w = np.exp(self.policy.log_prob(theta_new, obs, act) - old_logp)
+        clamped = ((adv > 0) & (w > 1 + self.epsilon)) | ((adv < 0) & (w < 1 - self.epsilon))
+        return self.policy.grad_log_prob(theta_new, obs, act,
+                                         weights=np.where(clamped, 0.0, w * adv * weights))
+
+    def update(self, theta, rng):
+        theta = self._check_theta(theta, rng)
+        traj = self.problem.rollouts(self.policy, theta, self.m, rng)
+        obs, act = traj.flat()
+        old_logp = traj.log_probs[traj.alive]
+        adv = _advantages(self, traj, self.problem.gamma)[traj.alive]
+        if self.normalize:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        # Book: mean over steps then trajectories. Minibatches: a plain mean per batch.
+        weights = _step_weights(traj)[traj.alive] if self.minibatches == 1 \
+            else np.full(adv.size, self.minibatches / adv.size)
+        new, epochs = theta.copy(), 0
+        for epochs in range(1, self.k_max + 1):
+            order = rng.permutation(adv.size) if self.minibatches > 1 else slice(None)
+            for batch in np.array_split(np.arange(adv.size)[order], self.minibatches):
+                grad = self.clamped_gradient(new, obs[batch], act[batch], old_logp[batch],
+                                             adv[batch], weights[batch])
+                if self.max_grad_norm is not None:
+                    grad = scale_gradient(grad, self.max_grad_norm)
+                new = self.adam.step(new, grad) if self.adam else new + self.alpha * grad
+            if self.target_kl is not None and \
+                    self.policy.kl(theta, new, obs).mean() > self.target_kl:
+                break
+        return new, self._info(theta, new, traj, epochs=epochs)
+
+    def state_dict(self):
+        state = {}
+        if self.adam:
+            state.update({f"adam_{k}": v for k, v in self.adam.state_dict().items()})
+        if self.value is not None:
+            state["value_params"] = self.value.value_params
+        return state
+
+    def load_state_dict(self, state):
+        if self.adam:
+            self.adam.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("adam_")})
+        if self.value is not None and "value_params" in state:
+            self.value.value_params = np.array(state["value_params"])
