@@ -84,9 +84,15 @@ def regression_gradient(dtheta, du, rcond=None):
     y2 = y if batch else y[None]
     K, m, n = a3.shape
     out = np.zeros((K, n), dtype=np.float64)
-    if K > 0 and m > 0 and n > 0:   # an empty ΔΘ has the empty pseudoinverse: g = 0
+    # An empty ΔΘ has the empty pseudoinverse, and rcond >= 1 cuts every singular
+    # value (s_i <= s_max <= rcond s_max): both give g = 0 without LAPACK, which
+    # would read rcond >= 1 as machine precision.
+    if K > 0 and m > 0 and n > 0 and rcond < 1.0:
         route = np.empty(K, dtype=np.int8)
-        failed = _linalg.pinv_solve(a3, y2, rcond, out, route)
+        # LAPACK also reads rcond = 0 as machine precision; the smallest positive
+        # double keeps every nonzero singular value, as pinv's rcond = 0 does.
+        lapack_rcond = rcond if rcond > 0.0 else np.nextafter(0.0, 1.0)
+        failed = _linalg.pinv_solve(a3, y2, lapack_rcond, out, route)
         if failed >= 0:
             raise np.linalg.LinAlgError(
                 f"SVD did not converge in the least-squares problem dtheta[{failed}]"
