@@ -1,5 +1,6 @@
 """pgfast: fast, faithful policy-gradient estimation and optimization."""
 from .gradients import likelihood_ratio_gradient, optimal_baseline, regression_gradient
+from .regulator import regulator_gradient, regulator_utility
 from .returns import discount_powers, episode_stats, gae, reward_to_go
 
 __version__ = "0.1.0"
@@ -11,5 +12,7 @@ __all__ = [
     "likelihood_ratio_gradient",
     "optimal_baseline",
     "regression_gradient",
+    "regulator_gradient",
+    "regulator_utility",
     "reward_to_go",
 ]
