@@ -188,23 +188,24 @@ def likelihood_ratio_gradient(grad_log_probs, rewards, gamma, terminated=None, t
         grad_log_probs, rewards, gamma, terminated, truncated)
     togo, powers = _togo_and_powers(r, term, trunc, gamma)
     P = scores.shape[2]
-    n_traj = _scores.count_trajectories(term, trunc)
-    rows = n_traj if return_per_trajectory else 0
-    if mode == "baseline":
+    rows = _scores.count_trajectories(term, trunc) if return_per_trajectory else 0
+    if P == 0:   # no parameters: nothing for the kernels to read
+        gradient, per_trajectory = np.zeros(0), np.zeros((rows, 0))
+    elif mode == "baseline":
         weighted = np.empty((rows, P))
         plain = np.empty((rows, P))
         weighted_total, plain_total, ratio_sum = np.empty(P), np.empty(P), np.empty(P)
         ratio_count = np.empty(P, dtype=np.int64)
-        _scores.baseline_sums(scores, togo, powers, term, trunc, weighted, plain,
-                              weighted_total, plain_total, ratio_sum, ratio_count)
+        n_traj = _scores.baseline_sums(scores, togo, powers, term, trunc, weighted, plain,
+                                       weighted_total, plain_total, ratio_sum, ratio_count)
         b = _baseline_from(ratio_sum, ratio_count)
         gradient = (weighted_total - b * plain_total) / n_traj
         per_trajectory = weighted - b * plain
     else:
         per_trajectory = np.empty((rows, P))
         total = np.empty(P)
-        _scores.weighted_score_sums(scores, togo, powers, term, trunc, mode == "trajectory",
-                                    per_trajectory, total)
+        n_traj = _scores.weighted_score_sums(scores, togo, powers, term, trunc,
+                                             mode == "trajectory", per_trajectory, total)
         gradient = total / n_traj
     if return_per_trajectory:
         return gradient.astype(dtype, copy=False), per_trajectory.astype(dtype, copy=False)
@@ -233,6 +234,8 @@ def optimal_baseline(grad_log_probs, rewards, gamma, terminated=None, truncated=
         grad_log_probs, rewards, gamma, terminated, truncated)
     togo, powers = _togo_and_powers(r, term, trunc, gamma)
     P = scores.shape[2]
+    if P == 0:
+        return np.zeros(0, dtype=dtype)
     totals = [np.empty(P) for _ in range(3)]
     ratio_count = np.empty(P, dtype=np.int64)
     _scores.baseline_sums(scores, togo, powers, term, trunc, np.empty((0, P)),

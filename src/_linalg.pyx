@@ -34,16 +34,20 @@ cdef bint _qr_solve(
     Q R^-T for m < n exactly). Writes x to rhs[:n]; returns False to ask for
     the SVD route instead."""
     cdef int k = m if m < n else n, ld = m if m > n else n, one = 1, info = 0, i, j
+    cdef int cols = n + 1
     cdef char side = b'L', notrans = b'N', trans = b'T', upper = b'U'
     if m >= n:
-        # QR of a (m x n, column-major copy).
+        # QR of [a | y] (m x (n + 1), column-major): its last column becomes
+        # Q^T y in rows 0..n-1 (later reflectors touch rows >= n only).
         for i in range(m):
             for j in range(n):
                 mat[i + j * m] = a[i * n + j]
+            mat[i + n * m] = y[i]
+        dgeqr2(&m, &cols, mat, &m, tau, work, &info)
     else:
         # QR of a^T (n x m): the row-major a is a^T in column-major order.
         memcpy(mat, a, <size_t> m * n * sizeof(double))
-    dgeqr2(&ld, &k, mat, &ld, tau, work, &info)
+        dgeqr2(&n, &m, mat, &n, tau, work, &info)
     for j in range(k):
         for i in range(k):
             rinv[i + j * k] = mat[i + j * ld] if i <= j else 0.0
@@ -54,8 +58,7 @@ cdef bint _qr_solve(
         return False   # also when a norm overflowed to inf or NaN
     if m >= n:
         # x = R^-1 (Q^T y)[:n]
-        memcpy(rhs, y, <size_t> m * sizeof(double))
-        dorm2r(&side, &trans, &m, &one, &n, mat, &m, tau, rhs, &m, work, &info)
+        memcpy(rhs, &mat[n * m], <size_t> n * sizeof(double))
         dtrmv(&upper, &notrans, &notrans, &n, rinv, &n, rhs, &one)
     else:
         # x = Q [R^-T y; 0]
@@ -77,7 +80,7 @@ def pinv_solve(
     """x_k = pinv(a_k) y_k for every k.
 
     Well-conditioned problems (the usual case) are solved by Householder QR
-    (dgeqr2, dorm2r, dtrti2), which equals the pseudoinverse solution when the
+    (dgeqr2 on [a | y], dtrti2; dorm2r for m < n), which equals the pseudoinverse solution when the
     full rank is proven by the norm test above. Every other problem goes to
     LAPACK dgelsd (SVD, divide and conquer): the minimum-norm least-squares
     solution with singular values s_i <= rcond * s_1 treated as zero, the cutoff
@@ -94,28 +97,29 @@ def pinv_solve(
     cdef double* rhs = NULL
     cdef double* sv = NULL
     cdef double* rinv = NULL
+    cdef double* tau = NULL
     cdef double* work = NULL
     cdef int* iwork = NULL
     with nogil:
-        mat = <double*> malloc(<size_t> m * n * sizeof(double))
+        mat = <double*> malloc(<size_t> big * (small + 1) * sizeof(double))
+        tau = <double*> malloc(<size_t> (small + 1) * sizeof(double))
         rhs = <double*> malloc(<size_t> big * sizeof(double))
         sv = <double*> malloc(<size_t> small * sizeof(double))
         rinv = <double*> malloc(<size_t> small * small * sizeof(double))
-        if mat != NULL and rhs != NULL and sv != NULL and rinv != NULL:
+        if mat != NULL and tau != NULL and rhs != NULL and sv != NULL and rinv != NULL:
             # dgelsd's workspace query: the optimal lwork and the minimal liwork.
             dgelsd(&m, &n, &nrhs, mat, &m, rhs, &big, sv, &rcond, &rank,
                    &query, &lwork, &iquery, &info)
             lwork = (<int> query if <int> query > big else big) + 1
             work = <double*> malloc(<size_t> lwork * sizeof(double))
             iwork = <int*> malloc(<size_t> (iquery if iquery > 1 else 1) * sizeof(int))
-        if (mat == NULL or rhs == NULL or sv == NULL or rinv == NULL
+        if (mat == NULL or tau == NULL or rhs == NULL or sv == NULL or rinv == NULL
                 or work == NULL or iwork == NULL):
-            free(mat); free(rhs); free(sv); free(rinv); free(work); free(iwork)
+            free(mat); free(tau); free(rhs); free(sv); free(rinv); free(work); free(iwork)
             with gil:
                 raise MemoryError()
         for k in range(K):
-            # sv doubles as the Householder scalars tau (min(m, n) of them).
-            if _qr_solve(&a[k, 0, 0], &y[k, 0], m, n, rcond, mat, sv, rinv, rhs, work):
+            if _qr_solve(&a[k, 0, 0], &y[k, 0], m, n, rcond, mat, tau, rinv, rhs, work):
                 route[k] = 1
             else:
                 route[k] = 0
@@ -130,5 +134,5 @@ def pinv_solve(
                     break
             for j in range(n):
                 out[k, j] = rhs[j]
-        free(mat); free(rhs); free(sv); free(rinv); free(work); free(iwork)
+        free(mat); free(tau); free(rhs); free(sv); free(rinv); free(work); free(iwork)
     return failed

@@ -39,13 +39,17 @@ def weighted_score_sums(
     double[::1] total,                       # OUT (P,)
 ):
     """g_τ = Σ_k c_k ∇log π_k and total = Σ_τ g_τ, with
-    c_k = R(τ) = r_togo(1) of the episode (whole_return) or c_k = γ^(k−1) r_togo(k)."""
+    c_k = R(τ) = r_togo(1) of the episode (whole_return) or c_k = γ^(k−1) r_togo(k).
+
+    Returns the number of trajectories N."""
     cdef Py_ssize_t T = scores.shape[0], B = scores.shape[1], P = scores.shape[2]
     cdef Py_ssize_t t, b, p, e = 0
     cdef bint keep = per_trajectory.shape[0] > 0
     cdef double c
     cdef double* acc
     cdef double* ret
+    cdef double* a
+    cdef const floating* row
     with nogil:
         acc = <double*> calloc(B * P + 1, sizeof(double))
         ret = <double*> calloc(B + 1, sizeof(double))
@@ -60,16 +64,19 @@ def weighted_score_sums(
                 if t == 0 or terminated[t - 1, b] or truncated[t - 1, b]:
                     ret[b] = togo[t, b]   # R(τ) = r_togo(1), read at the episode's first step
                 c = ret[b] if whole_return else powers[t, b] * togo[t, b]
+                a = acc + b * P
+                row = &scores[t, b, 0]
                 for p in range(P):
-                    acc[b * P + p] += c * scores[t, b, p]
+                    a[p] += c * row[p]
                 if terminated[t, b] or truncated[t, b] or t == T - 1:
                     for p in range(P):
-                        total[p] += acc[b * P + p]
+                        total[p] += a[p]
                         if keep:
-                            per_trajectory[e, p] = acc[b * P + p]
-                        acc[b * P + p] = 0.0
+                            per_trajectory[e, p] = a[p]
+                        a[p] = 0.0
                     e += 1
         free(acc); free(ret)
+    return e
 
 
 def baseline_sums(
@@ -89,12 +96,16 @@ def baseline_sums(
 
     A trajectory whose ℓ_{k,i} are all zero has the ratio 0/0 for parameter i;
     it is left out of ratio_sum[i] and ratio_count[i] (it carries no information
-    on b_i, and its term ℓ_{k,i}(G_k − b_i) is zero whatever b_i is)."""
+    on b_i, and its term ℓ_{k,i}(G_k − b_i) is zero whatever b_i is).
+
+    Returns the number of trajectories N."""
     cdef Py_ssize_t T = scores.shape[0], B = scores.shape[1], P = scores.shape[2]
     cdef Py_ssize_t t, b, p, i, e = 0
     cdef bint keep = weighted.shape[0] > 0
     cdef double w, g, l, lg
     cdef double* acc   # per column and parameter: Σ ℓG, Σ ℓ, Σ ℓ²G, Σ ℓ²
+    cdef double* a
+    cdef const floating* row
     with nogil:
         acc = <double*> calloc(4 * B * P + 1, sizeof(double))
         if acc == NULL:
@@ -109,28 +120,27 @@ def baseline_sums(
             for b in range(B):
                 w = powers[t, b]
                 g = togo[t, b]
+                a = acc + 4 * b * P
+                row = &scores[t, b, 0]
                 for p in range(P):
-                    i = 4 * (b * P + p)
-                    l = w * scores[t, b, p]
+                    l = w * row[p]
                     lg = l * g
-                    acc[i] += lg
-                    acc[i + 1] += l
-                    acc[i + 2] += l * lg
-                    acc[i + 3] += l * l
+                    a[p] += lg
+                    a[P + p] += l
+                    a[2 * P + p] += l * lg
+                    a[3 * P + p] += l * l
                 if terminated[t, b] or truncated[t, b] or t == T - 1:
                     for p in range(P):
-                        i = 4 * (b * P + p)
-                        weighted_total[p] += acc[i]
-                        plain_total[p] += acc[i + 1]
-                        if acc[i + 3] > 0.0:
-                            ratio_sum[p] += acc[i + 2] / acc[i + 3]
+                        weighted_total[p] += a[p]
+                        plain_total[p] += a[P + p]
+                        if a[3 * P + p] > 0.0:
+                            ratio_sum[p] += a[2 * P + p] / a[3 * P + p]
                             ratio_count[p] += 1
                         if keep:
-                            weighted[e, p] = acc[i]
-                            plain[e, p] = acc[i + 1]
-                        acc[i] = 0.0
-                        acc[i + 1] = 0.0
-                        acc[i + 2] = 0.0
-                        acc[i + 3] = 0.0
+                            weighted[e, p] = a[p]
+                            plain[e, p] = a[P + p]
+                    for i in range(4 * P):
+                        a[i] = 0.0
                     e += 1
         free(acc)
+    return e

@@ -362,9 +362,12 @@ def test_optimal_baseline_matches_reference(B):
     np.testing.assert_allclose(b, ref, rtol=1e-12)
 
 
-def test_lr_zero_parameters():
-    g = pgfast.likelihood_ratio_gradient(np.zeros((5, 2, 0)), np.ones((5, 2)), 0.9)
-    assert g.shape == (0,)
+@pytest.mark.parametrize("mode", MODES)
+def test_lr_zero_parameters(mode):
+    g, per = pgfast.likelihood_ratio_gradient(np.zeros((5, 2, 0)), np.ones((5, 2)), 0.9,
+                                              mode=mode, return_per_trajectory=True)
+    assert g.shape == (0,) and per.shape == (2, 0)
+    assert pgfast.optimal_baseline(np.zeros((5, 0)), np.ones(5), 0.9).shape == (0,)
 
 
 @settings(max_examples=80, deadline=None)
@@ -420,3 +423,20 @@ def test_kernels_are_compiled():
     from pgfast import _linalg, _scores
     for module in (_linalg, _scores):
         assert not module.__file__.endswith(".py"), module.__file__
+
+
+def test_regression_both_kernel_routes_are_exercised():
+    """Well-conditioned problems take the QR route, rank-deficient and
+    ill-conditioned ones the SVD (dgelsd) route; both agree with pinv."""
+    from pgfast import _linalg
+    rng = np.random.default_rng(31)
+    a = rng.standard_normal((4, 16, 8))
+    a[1] = rng.standard_normal((16, 2)) @ rng.standard_normal((2, 8))
+    a[2] = (np.linalg.qr(rng.standard_normal((16, 8)))[0] * np.logspace(0, -14, 8)) @ np.eye(8)
+    y = rng.standard_normal((4, 16))
+    out = np.empty((4, 8))
+    route = np.empty(4, dtype=np.int8)
+    assert _linalg.pinv_solve(a, y, 1e-15, out, route) == -1
+    assert route.tolist() == [1, 0, 0, 1]
+    for k in range(4):
+        assert_solution_close(out[k], a[k], y[k])
