@@ -1,0 +1,243 @@
+"""Policy-gradient estimators as drop-in functions over arrays.
+
+Arrays in, arrays out: the inputs may come from pgfast's rollouts or from any
+other framework. Kernels: ``src/_linalg.pyx`` (pseudoinverse regression) and
+``src/_scores.pyx`` (per-trajectory score reductions), with the returns kernels
+of ``src/_returns.pyx``. Formulas follow Kochenderfer, Wheeler and Wray,
+*Algorithms for Decision Making* (2022), chapter 11; indices k are 1-based
+within an episode.
+
+Buffers are time-major: ``grad_log_probs`` has shape ``(T, P)`` for one stream or
+``(T, B, P)`` for B parallel environments, ``rewards`` ``(T,)`` or ``(T, B)``.
+An episode ends after a step flagged ``terminated`` or ``truncated``; a column
+may hold several episodes, and the episode still running at the last step ends
+there. Every episode is one trajectory τ, and the estimators average over
+trajectories (not over columns). Rewards after an episode's end belong to the
+next episode, never to the one that ended.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import _linalg, _returns, _scores
+from ._validation import as_flags, as_float_array, check_unit_interval, float_dtype
+
+__all__ = ["regression_gradient", "likelihood_ratio_gradient", "optimal_baseline"]
+
+#: numpy.linalg.pinv's default relative cutoff for small singular values.
+PINV_RCOND = 1e-15
+
+_MODES = ("trajectory", "reward_to_go", "baseline")
+
+
+def regression_gradient(dtheta, du, rcond=None):
+    """Gradient by linear regression: ∇U ≈ ΔΘ⁺ ΔU (the book's RegressionGradient).
+
+    Solves the least-squares problem ΔΘ g ≈ ΔU with the pseudoinverse ΔΘ⁺, i.e.
+    the minimum-norm least-squares solution, exactly as
+    ``numpy.linalg.pinv(dtheta, rcond) @ du``: with the SVD ΔΘ = U S Vᵀ,
+    g = V S⁺ Uᵀ ΔU, where S⁺ inverts the singular values s_i > rcond · s_max and
+    sets the others to zero. Rank-deficient ΔΘ and m < n (fewer perturbations
+    than parameters) get the minimum-norm solution.
+
+    Compiled, one call for a whole batch: a problem whose full rank is proven with
+    a wide margin above the cutoff is solved by Householder QR (the same solution;
+    faster); every other one by LAPACK's SVD solver dgelsd.
+
+    Parameters
+    ----------
+    dtheta : array_like, shape (m, n) or (K, m, n)
+        Perturbations Δθ^(i) as rows (K independent problems for a 3-D array).
+    du : array_like, shape (m,) or (K, m)
+        Utility differences ΔU_i = U(θ + Δθ^(i)) − U(θ).
+    rcond : float >= 0, optional
+        Relative cutoff for small singular values; default 1e-15, numpy.linalg.pinv's.
+
+    Returns
+    -------
+    float64 ndarray, shape (n,) or (K, n)
+        Computed in double precision whatever the input dtype.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        If the SVD does not converge (as numpy.linalg.pinv).
+    """
+    a = as_float_array(dtheta, "dtheta", ndim=(2, 3))
+    y = as_float_array(du, "du")
+    if y.shape != a.shape[:-1]:
+        want = "(m,)" if a.ndim == 2 else "(K, m)"
+        raise ValueError(
+            f"du: expected shape {want} = {a.shape[:-1]} to match dtheta {a.shape}, got {y.shape}"
+        )
+    if rcond is None:
+        rcond = PINV_RCOND
+    elif isinstance(rcond, bool) or not isinstance(rcond, numbers.Real):
+        raise TypeError(f"rcond: expected a real number >= 0 or None, got {type(rcond).__name__}")
+    rcond = float(rcond)
+    if not (np.isfinite(rcond) and rcond >= 0.0):
+        raise ValueError(f"rcond: expected a finite number >= 0, got {rcond}")
+    batch = a.ndim == 3
+    a3 = a if batch else a[None]
+    y2 = y if batch else y[None]
+    K, m, n = a3.shape
+    out = np.zeros((K, n), dtype=np.float64)
+    # An empty ΔΘ has the empty pseudoinverse, and rcond >= 1 cuts every singular
+    # value (s_i <= s_max <= rcond s_max): both give g = 0 without LAPACK, which
+    # would read rcond >= 1 as machine precision.
+    if K > 0 and m > 0 and n > 0 and rcond < 1.0:
+        route = np.empty(K, dtype=np.int8)
+        # LAPACK also reads rcond = 0 as machine precision; the smallest positive
+        # double keeps every nonzero singular value, as pinv's rcond = 0 does.
+        lapack_rcond = rcond if rcond > 0.0 else np.nextafter(0.0, 1.0)
+        failed = _linalg.pinv_solve(a3, y2, lapack_rcond, out, route)
+        if failed >= 0:
+            raise np.linalg.LinAlgError(
+                f"SVD did not converge in the least-squares problem dtheta[{failed}]"
+                if batch else "SVD did not converge in the least-squares problem"
+            )
+    return out if batch else out[0]
+
+
+def _score_inputs(grad_log_probs, rewards, gamma, terminated, truncated):
+    """Validated (T, B, P) scores, (T, B) rewards and flags, gamma, result dtype."""
+    gamma = check_unit_interval(gamma, "gamma")
+    dtype = float_dtype(grad_log_probs, rewards)
+    # float32 scores (the usual output of autodiff frameworks) are read without a copy.
+    scores = as_float_array(grad_log_probs, "grad_log_probs",
+                            dtype=float_dtype(grad_log_probs), ndim=(2, 3))
+    r = as_float_array(rewards, "rewards", dtype=np.float64, ndim=(1, 2))
+    if scores.ndim != r.ndim + 1 or scores.shape[:-1] != r.shape:
+        want = "(T, P)" if r.ndim == 1 else "(T, B, P)"
+        raise ValueError(
+            f"grad_log_probs: expected shape {want} with (T{', B' if r.ndim == 2 else ''}) = "
+            f"{r.shape} matching rewards, got {scores.shape}"
+        )
+    if r.shape[0] < 1:
+        raise ValueError(f"rewards: expected at least one time step, got shape {r.shape}")
+    if r.ndim == 2 and r.shape[1] < 1:
+        raise ValueError(f"rewards: expected at least one column, got shape {r.shape}")
+    shape = r.shape
+    shape2d = shape if r.ndim == 2 else (shape[0], 1)
+    term = as_flags(terminated, "terminated", shape).reshape(shape2d)
+    trunc = as_flags(truncated, "truncated", shape).reshape(shape2d)
+    scores3 = scores.reshape(shape2d + (scores.shape[-1],))
+    return scores3, r.reshape(shape2d), term, trunc, gamma, dtype
+
+
+def _togo_and_powers(r, term, trunc, gamma):
+    """r_togo(k) (no bootstrap: the book's finite sums) and γ^(k−1), both (T, B)."""
+    togo = np.empty(r.shape, dtype=np.float64)
+    powers = np.empty(r.shape, dtype=np.float64)
+    _returns.reward_to_go(r, term, trunc, np.empty((0, r.shape[1])), gamma, togo)
+    _returns.discount_powers(term, trunc, gamma, powers)
+    return togo, powers
+
+
+def _baseline_from(ratio_sum, ratio_count):
+    """b_i = mean of the per-trajectory ratios; 0 where no trajectory defines one."""
+    return np.divide(ratio_sum, ratio_count, out=np.zeros_like(ratio_sum),
+                     where=ratio_count > 0)
+
+
+def likelihood_ratio_gradient(grad_log_probs, rewards, gamma, terminated=None, truncated=None,
+                              mode="trajectory", return_per_trajectory=False):
+    """Likelihood-ratio policy gradient from per-step scores (the book's chapter 11).
+
+    With s_k = ∇θ log πθ(a_k | s_k) the score of step k (1-based within its
+    episode), r_togo(k) = Σ_{l≥k} γ^(l−k) r_l and R(τ) = Σ_k γ^(k−1) r_k, each
+    trajectory τ contributes g_τ and the estimate is the mean of g_τ over all N
+    trajectories in the buffer:
+
+    - ``"trajectory"`` (LikelihoodRatioGradient): g_τ = (Σ_k s_k) · R(τ).
+    - ``"reward_to_go"`` (RewardToGoGradient): g_τ = Σ_k s_k · γ^(k−1) r_togo(k).
+    - ``"baseline"`` (BaselineSubtractionGradient): with ℓ_k = s_k γ^(k−1) and
+      G_k = r_togo(k), g_τ = Σ_k ℓ_k ⊙ (G_k − b), where b is the per-parameter
+      baseline of :func:`optimal_baseline` computed from the same trajectories.
+
+    Parameters
+    ----------
+    grad_log_probs : array_like, shape (T, P) or (T, B, P)
+        Per-step scores ∇θ log π(a_t | s_t), time-major. float32 is read as is.
+    rewards : array_like, shape (T,) or (T, B)
+        r_t, received after the action of step t.
+    gamma : float in [0, 1]
+    terminated, truncated : array_like of bool, shape of rewards, optional
+        An episode ends after a step flagged in either (the book's estimators
+        do not bootstrap, so the two act alike here). The episode still running
+        at step T − 1 is a trajectory as well.
+    mode : {"trajectory", "reward_to_go", "baseline"}
+    return_per_trajectory : bool
+        Also return the per-trajectory terms g_τ (for variance diagnostics),
+        ordered by the step each trajectory ends at, then by column. In
+        ``"baseline"`` mode they share the batch's baseline b.
+
+    Returns
+    -------
+    gradient : ndarray, shape (P,)
+        float32 if both grad_log_probs and rewards are float32, else float64;
+        accumulated in double precision.
+    per_trajectory : ndarray, shape (N, P)
+        Only with ``return_per_trajectory=True``; ``gradient`` is its mean.
+    """
+    if mode not in _MODES:
+        raise ValueError(f"mode: expected one of {_MODES}, got {mode!r}")
+    scores, r, term, trunc, gamma, dtype = _score_inputs(
+        grad_log_probs, rewards, gamma, terminated, truncated)
+    togo, powers = _togo_and_powers(r, term, trunc, gamma)
+    P = scores.shape[2]
+    rows = _scores.count_trajectories(term, trunc) if return_per_trajectory else 0
+    if P == 0:   # no parameters: nothing for the kernels to read
+        gradient, per_trajectory = np.zeros(0), np.zeros((rows, 0))
+    elif mode == "baseline":
+        weighted = np.empty((rows, P))
+        plain = np.empty((rows, P))
+        weighted_total, plain_total, ratio_sum = np.empty(P), np.empty(P), np.empty(P)
+        ratio_count = np.empty(P, dtype=np.int64)
+        n_traj = _scores.baseline_sums(scores, togo, powers, term, trunc, weighted, plain,
+                                       weighted_total, plain_total, ratio_sum, ratio_count)
+        b = _baseline_from(ratio_sum, ratio_count)
+        gradient = (weighted_total - b * plain_total) / n_traj
+        per_trajectory = weighted - b * plain
+    else:
+        per_trajectory = np.empty((rows, P))
+        total = np.empty(P)
+        n_traj = _scores.weighted_score_sums(scores, togo, powers, term, trunc,
+                                             mode == "trajectory", per_trajectory, total)
+        gradient = total / n_traj
+    if return_per_trajectory:
+        return gradient.astype(dtype, copy=False), per_trajectory.astype(dtype, copy=False)
+    return gradient.astype(dtype, copy=False)
+
+
+def optimal_baseline(grad_log_probs, rewards, gamma, terminated=None, truncated=None):
+    """The book's per-parameter variance-minimising baseline for reward-to-go.
+
+    With ℓ_k = ∇θ log πθ(a_k | s_k) γ^(k−1) and G_k = r_togo(k) = Σ_{l≥k} γ^(l−k) r_l,
+
+        b_i = mean over τ of [ Σ_k ℓ_{k,i}² G_k / Σ_k ℓ_{k,i}² ]
+
+    (the ratio averaged per trajectory, as the book's BaselineSubtractionGradient
+    does). A trajectory in which parameter i's scores are all zero has no ratio
+    (0/0) for i and is left out of b_i's mean: its term ℓ_{k,i}(G_k − b_i) is zero
+    whatever b_i is. If no trajectory defines a ratio for i, b_i = 0.
+
+    Parameters and layout as :func:`likelihood_ratio_gradient`.
+
+    Returns
+    -------
+    ndarray, shape (P,)
+    """
+    scores, r, term, trunc, gamma, dtype = _score_inputs(
+        grad_log_probs, rewards, gamma, terminated, truncated)
+    togo, powers = _togo_and_powers(r, term, trunc, gamma)
+    P = scores.shape[2]
+    if P == 0:
+        return np.zeros(0, dtype=dtype)
+    totals = [np.empty(P) for _ in range(3)]
+    ratio_count = np.empty(P, dtype=np.int64)
+    _scores.baseline_sums(scores, togo, powers, term, trunc, np.empty((0, P)),
+                          np.empty((0, P)), *totals, ratio_count)
+    return _baseline_from(totals[2], ratio_count).astype(dtype, copy=False)
