@@ -347,3 +347,288 @@ cdef class CartPoleKernel(_StateKernel):
         reward[0] = 1.0
         return (x < -CP_X_THRESHOLD or x > CP_X_THRESHOLD
                 or theta < -CP_THETA_THRESHOLD or theta > CP_THETA_THRESHOLD)
+
+
+# ---------------------------------------------------------------- Acrobot-v1
+cdef double AC_DT = 0.2
+cdef double AC_MAX_VEL_1 = 4 * M_PI
+cdef double AC_MAX_VEL_2 = 9 * M_PI
+
+
+cdef void _acrobot_dsdt(const double* s, double a, double* ds) noexcept nogil:
+    # gymnasium AcrobotEnv._dsdt ("book" dynamics): unit masses and lengths,
+    # centres of mass at 0.5, moments of inertia 1, g = 9.8; same operation order.
+    cdef double m1 = 1.0, m2 = 1.0, l1 = 1.0, lc1 = 0.5, lc2 = 0.5, I1 = 1.0, I2 = 1.0
+    cdef double g = 9.8
+    cdef double theta1 = s[0], theta2 = s[1], dtheta1 = s[2], dtheta2 = s[3]
+    cdef double d1 = m1 * (lc1 * lc1) + m2 * ((l1 * l1) + (lc2 * lc2)
+                                           + 2 * l1 * lc2 * cos(theta2)) + I1 + I2
+    cdef double d2 = m2 * ((lc2 * lc2) + l1 * lc2 * cos(theta2)) + I2
+    cdef double phi2 = m2 * lc2 * g * cos(theta1 + theta2 - M_PI / 2.0)
+    cdef double phi1 = (-m2 * l1 * lc2 * (dtheta2 * dtheta2) * sin(theta2)
+                        - 2 * m2 * l1 * lc2 * dtheta2 * dtheta1 * sin(theta2)
+                        + (m1 * lc1 + m2 * l1) * g * cos(theta1 - M_PI / 2)
+                        + phi2)
+    cdef double ddtheta2 = (a + d2 / d1 * phi1 - m2 * l1 * lc2 * (dtheta1 * dtheta1) * sin(theta2)
+                            - phi2) / (m2 * (lc2 * lc2) + I2 - (d2 * d2) / d1)
+    cdef double ddtheta1 = -(d2 * ddtheta2 + phi1) / d1
+    ds[0] = dtheta1
+    ds[1] = dtheta2
+    ds[2] = ddtheta1
+    ds[3] = ddtheta2
+
+
+cdef inline double _wrap(double x, double m, double M) noexcept nogil:
+    cdef double diff = M - m
+    if fabs(x) > 1e6:  # far outside: skip the loop (never reached from a valid state)
+        x = fmod(x, diff)
+    while x > M:
+        x = x - diff
+    while x < m:
+        x = x + diff
+    return x
+
+
+cdef class AcrobotKernel(_StateKernel):
+    """Acrobot-v1: state (θ₁, θ₂, θ̇₁, θ̇₂), one RK4 step of dt = 0.2 with torque
+    τ ∈ {−1, 0, +1}; angles wrapped to [−π, π], velocities clipped to ±4π, ±9π.
+    Observation (cos θ₁, sin θ₁, cos θ₂, sin θ₂, θ̇₁, θ̇₂). Reward −1 per step, 0 on
+    the step reaching the terminal set −cos θ₁ − cos(θ₁ + θ₂) > 1. Reset: each
+    component ~ U(low, high) rounded to float32, default U(−0.1, 0.1).
+    """
+
+    def __init__(self, Py_ssize_t num_envs, seed=None, Py_ssize_t max_episode_steps=500):
+        VecEnvKernel.__init__(self, num_envs, 6, 1, 3, max_episode_steps, seed)
+        self._init_state(4)
+        self.reset_low, self.reset_high = -0.1, 0.1
+
+    cdef void observe_one(self, Py_ssize_t i, double* obs) noexcept nogil:
+        cdef double* s = &self.state[i, 0]
+        obs[0] = cos(s[0])
+        obs[1] = sin(s[0])
+        obs[2] = cos(s[1])
+        obs[3] = sin(s[1])
+        obs[4] = s[2]
+        obs[5] = s[3]
+
+    cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:
+        cdef Py_ssize_t k
+        for k in range(4):
+            self.state[i, k] = <float> _uniform(bitgen, self.reset_low, self.reset_high)
+        self.observe_one(i, obs)
+
+    cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
+                      double* obs, double* reward) noexcept nogil:
+        cdef double a = action[0]
+        if not (a == 0.0 or a == 1.0 or a == 2.0):
+            return -1
+        cdef double torque = a - 1.0
+        cdef double* s = &self.state[i, 0]
+        cdef double k1[4]
+        cdef double k2[4]
+        cdef double k3[4]
+        cdef double k4[4]
+        cdef double y[4]
+        cdef double dt2 = AC_DT / 2.0, dt6 = AC_DT / 6.0
+        cdef Py_ssize_t k
+        _acrobot_dsdt(s, torque, k1)
+        for k in range(4):
+            y[k] = s[k] + dt2 * k1[k]
+        _acrobot_dsdt(y, torque, k2)
+        for k in range(4):
+            y[k] = s[k] + dt2 * k2[k]
+        _acrobot_dsdt(y, torque, k3)
+        for k in range(4):
+            y[k] = s[k] + AC_DT * k3[k]
+        _acrobot_dsdt(y, torque, k4)
+        for k in range(4):
+            y[k] = s[k] + dt6 * (k1[k] + 2 * k2[k] + 2 * k3[k] + k4[k])
+        s[0] = _wrap(y[0], -M_PI, M_PI)
+        s[1] = _wrap(y[1], -M_PI, M_PI)
+        s[2] = _clip(y[2], -AC_MAX_VEL_1, AC_MAX_VEL_1)
+        s[3] = _clip(y[3], -AC_MAX_VEL_2, AC_MAX_VEL_2)
+        self.observe_one(i, obs)
+        cdef bint terminal = -cos(s[0]) - cos(s[1] + s[0]) > 1.0
+        reward[0] = 0.0 if terminal else -1.0
+        return terminal
+
+
+# ------------------------------------------------------------ MountainCar-v0
+cdef double MC_MIN_POSITION = -1.2
+cdef double MC_MAX_POSITION = 0.6
+cdef double MC_MAX_SPEED = 0.07
+
+
+cdef class MountainCarKernel(_StateKernel):
+    """MountainCar-v0: state (position, velocity), action ∈ {0, 1, 2}.
+
+    v ← clip(v + (a − 1)·0.001 − 0.0025 cos(3p), ±0.07); p ← clip(p + v, [−1.2, 0.6]);
+    v ← 0 when p hits −1.2 moving left. Reward −1; terminal when p ≥ 0.5 and v ≥ 0.
+    Reset: p ~ U(low, high), default U(−0.6, −0.4); v = 0.
+    """
+
+    def __init__(self, Py_ssize_t num_envs, seed=None, Py_ssize_t max_episode_steps=200):
+        VecEnvKernel.__init__(self, num_envs, 2, 1, 3, max_episode_steps, seed)
+        self._init_state(2)
+        self.reset_low, self.reset_high = -0.6, -0.4
+
+    cdef void observe_one(self, Py_ssize_t i, double* obs) noexcept nogil:
+        obs[0] = self.state[i, 0]
+        obs[1] = self.state[i, 1]
+
+    cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:
+        self.state[i, 0] = _uniform(bitgen, self.reset_low, self.reset_high)
+        self.state[i, 1] = 0.0
+        self.observe_one(i, obs)
+
+    cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
+                      double* obs, double* reward) noexcept nogil:
+        cdef double a = action[0]
+        if not (a == 0.0 or a == 1.0 or a == 2.0):
+            return -1
+        cdef double position = self.state[i, 0], velocity = self.state[i, 1]
+        velocity = velocity + ((a - 1.0) * 0.001 + cos(3 * position) * (-0.0025))
+        velocity = _clip(velocity, -MC_MAX_SPEED, MC_MAX_SPEED)
+        position = _clip(position + velocity, MC_MIN_POSITION, MC_MAX_POSITION)
+        if position == MC_MIN_POSITION and velocity < 0:
+            velocity = 0.0
+        self.state[i, 0] = position
+        self.state[i, 1] = velocity
+        self.observe_one(i, obs)
+        reward[0] = -1.0
+        return position >= 0.5 and velocity >= 0.0
+
+
+cdef class MountainCarContinuousKernel(_StateKernel):
+    """MountainCarContinuous-v0: state (position, velocity), action u ∈ ℝ¹ (float32).
+
+    v ← clip(v + clip(u, ±1)·0.0015 − 0.0025 cos(3p), ±0.07); p ← clip(p + v, [−1.2, 0.6]);
+    v ← 0 when p hits −1.2 moving left; the state is stored as float32, as Gymnasium
+    does. Reward 100·[terminal] − 0.1 u² (unclipped u); terminal when p ≥ 0.45 and
+    v ≥ 0. Reset: p ~ U(low, high), default U(−0.6, −0.4); v = 0.
+    """
+
+    def __init__(self, Py_ssize_t num_envs, seed=None, Py_ssize_t max_episode_steps=999):
+        VecEnvKernel.__init__(self, num_envs, 2, 1, 0, max_episode_steps, seed)
+        self._init_state(2)
+        self.reset_low, self.reset_high = -0.6, -0.4
+
+    cdef void observe_one(self, Py_ssize_t i, double* obs) noexcept nogil:
+        obs[0] = self.state[i, 0]
+        obs[1] = self.state[i, 1]
+
+    cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:
+        self.state[i, 0] = _uniform(bitgen, self.reset_low, self.reset_high)
+        self.state[i, 1] = 0.0
+        self.observe_one(i, obs)
+
+    cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
+                      double* obs, double* reward) noexcept nogil:
+        if not isfinite(action[0]):
+            return -1
+        cdef double u = <float> action[0]
+        cdef double position = self.state[i, 0], velocity = self.state[i, 1]
+        velocity = velocity + (_clip(u, -1.0, 1.0) * 0.0015 - 0.0025 * cos(3 * position))
+        velocity = _clip(velocity, -MC_MAX_SPEED, MC_MAX_SPEED)
+        position = _clip(position + velocity, MC_MIN_POSITION, MC_MAX_POSITION)
+        if position == MC_MIN_POSITION and velocity < 0:
+            velocity = 0.0
+        cdef bint terminal = position >= 0.45 and velocity >= 0.0
+        self.state[i, 0] = <float> position
+        self.state[i, 1] = <float> velocity
+        self.observe_one(i, obs)
+        reward[0] = (100.0 if terminal else 0.0) - u * u * 0.1
+        return terminal
+
+
+# ---------------------------------------------------------------- Pendulum-v1
+cdef class PendulumKernel(_StateKernel):
+    """Pendulum-v1: state (θ, θ̇), torque u = clip(action, ±2) in float32.
+
+    cost = norm(θ)² + 0.1 θ̇² + 0.001 u², norm(θ) = ((θ + π) mod 2π) − π, reward −cost;
+    θ̇ ← clip(θ̇ + (3g/2 sin θ + 3u)·0.05, ±8); θ ← θ + θ̇·0.05. Observation
+    (cos θ, sin θ, θ̇); never terminal. Reset: θ ~ U(−x, x), θ̇ ~ U(−y, y) with
+    (x, y) = set_reset_bounds(x, y), default (π, 1) (Gymnasium's x_init, y_init).
+    """
+    cdef readonly double g
+
+    def __init__(self, Py_ssize_t num_envs, seed=None, Py_ssize_t max_episode_steps=200,
+                 double g=10.0):
+        VecEnvKernel.__init__(self, num_envs, 3, 1, 0, max_episode_steps, seed)
+        if not (isfinite(g) and g >= 0.0):
+            raise ValueError(f"g: expected a finite non-negative gravity, got {g}")
+        self._init_state(2)
+        self.g = g
+        self.reset_low, self.reset_high = M_PI, 1.0
+
+    def set_reset_bounds(self, double x_init, double y_init):
+        """θ ~ U(−x_init, x_init), θ̇ ~ U(−y_init, y_init) at reset."""
+        if not (isfinite(x_init) and isfinite(y_init)):
+            raise ValueError(f"x_init, y_init: expected finite values, got {x_init}, {y_init}")
+        self.reset_low, self.reset_high = x_init, y_init
+
+    cdef void observe_one(self, Py_ssize_t i, double* obs) noexcept nogil:
+        obs[0] = cos(self.state[i, 0])
+        obs[1] = sin(self.state[i, 0])
+        obs[2] = self.state[i, 1]
+
+    cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:
+        self.state[i, 0] = _uniform(bitgen, -self.reset_low, self.reset_low)
+        self.state[i, 1] = _uniform(bitgen, -self.reset_high, self.reset_high)
+        self.observe_one(i, obs)
+
+    cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
+                      double* obs, double* reward) noexcept nogil:
+        if not isfinite(action[0]):
+            return -1
+        cdef float u = <float> _clip(<float> action[0], -2.0, 2.0)
+        cdef double th = self.state[i, 0], thdot = self.state[i, 1], dt = 0.05
+        # numpy's float remainder: fmod shifted to the divisor's sign.
+        cdef double norm = fmod(th + M_PI, 2 * M_PI)
+        if norm < 0:
+            norm = norm + 2 * M_PI
+        norm = norm - M_PI
+        # u², 0.001·u² and 3u are float32 operations in Gymnasium (float32 action).
+        cdef float u2 = u * u
+        cdef float ucost = <float> 0.001 * u2
+        cdef float u3 = <float> 3.0 * u
+        cdef double costs = norm * norm + 0.1 * (thdot * thdot) + <double> ucost
+        cdef double newthdot = thdot + (3 * self.g / (2 * 1.0) * sin(th) + <double> u3) * dt
+        newthdot = _clip(newthdot, -8.0, 8.0)
+        self.state[i, 0] = th + newthdot * dt
+        self.state[i, 1] = newthdot
+        self.observe_one(i, obs)
+        reward[0] = -costs
+        return 0
+
+
+# --------------------------------------------------- pgfast/SimpleRegulator-v0
+cdef class SimpleRegulatorKernel(_StateKernel):
+    """The notes' simple regulator: one real state s and action a.
+
+    s₁ ~ N(0.3, 0.1²); s′ = s + a + 0.1 ε, ε ~ N(0, 1); reward −s² of the state the
+    action is taken in; never terminal; no time limit unless max_episode_steps > 0.
+    Any finite action is valid (no clipping: the state stays Gaussian under a
+    linear-Gaussian policy, which gives the closed-form test problem).
+    """
+
+    def __init__(self, Py_ssize_t num_envs, seed=None, Py_ssize_t max_episode_steps=0):
+        VecEnvKernel.__init__(self, num_envs, 1, 1, 0, max_episode_steps, seed)
+        self._init_state(1)
+
+    cdef void observe_one(self, Py_ssize_t i, double* obs) noexcept nogil:
+        obs[0] = self.state[i, 0]
+
+    cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:
+        self.state[i, 0] = 0.3 + 0.1 * random_standard_normal(bitgen)
+        self.observe_one(i, obs)
+
+    cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
+                      double* obs, double* reward) noexcept nogil:
+        if not isfinite(action[0]):
+            return -1
+        cdef double s = self.state[i, 0]
+        reward[0] = -(s * s)
+        self.state[i, 0] = (s + action[0]) + 0.1 * random_standard_normal(bitgen)
+        self.observe_one(i, obs)
+        return 0
