@@ -11,7 +11,7 @@ input are the caller's (pgfast/envs.py); the kernels trust their inputs except
 for the action check that step_one must make.
 """
 from cpython.pycapsule cimport PyCapsule_GetPointer
-from libc.math cimport M_PI, cos, fabs, floor, fmod, isfinite, sin
+from libc.math cimport M_PI, cos, fabs, floor, fmod, isfinite, pow, powf, sin
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 from cython cimport floating
@@ -19,6 +19,18 @@ from numpy.random cimport bitgen_t
 from numpy.random.c_distributions cimport random_standard_normal, random_standard_uniform
 
 import numpy as np
+
+# Gymnasium's arithmetic is numpy's: one rounding per operation. Forbid the C
+# compiler from fusing a*b + c into an FMA (-march=native enables them), which
+# rounds once and drifts from Gymnasium over a trajectory.
+cdef extern from *:
+    """
+    #if defined(__clang__)
+    #pragma STDC FP_CONTRACT OFF
+    #elif defined(__GNUC__)
+    #pragma GCC optimize ("fp-contract=off")
+    #endif
+    """
 
 
 cdef bitgen_t* _bitgen_of(object rng) except NULL:
@@ -350,6 +362,14 @@ cdef class CartPoleKernel(_StateKernel):
 
 
 # ---------------------------------------------------------------- Acrobot-v1
+# Gymnasium squares with numpy's scalar power, i.e. libm's pow / powf, which
+# are not always the correctly rounded x*x. Called through pointers so the
+# compiler cannot rewrite pow(x, 2) as x*x.
+ctypedef float (*_powf_t)(float, float) noexcept nogil
+ctypedef double (*_pow_t)(double, double) noexcept nogil
+cdef _powf_t _libm_powf = powf
+cdef _pow_t _libm_pow = pow
+
 cdef double AC_DT = 0.2
 cdef double AC_MAX_VEL_1 = 4 * M_PI
 cdef double AC_MAX_VEL_2 = 9 * M_PI
@@ -365,12 +385,12 @@ cdef void _acrobot_dsdt(const double* s, double a, double* ds) noexcept nogil:
                                            + 2 * l1 * lc2 * cos(theta2)) + I1 + I2
     cdef double d2 = m2 * ((lc2 * lc2) + l1 * lc2 * cos(theta2)) + I2
     cdef double phi2 = m2 * lc2 * g * cos(theta1 + theta2 - M_PI / 2.0)
-    cdef double phi1 = (-m2 * l1 * lc2 * (dtheta2 * dtheta2) * sin(theta2)
+    cdef double phi1 = (-m2 * l1 * lc2 * _libm_pow(dtheta2, 2.0) * sin(theta2)
                         - 2 * m2 * l1 * lc2 * dtheta2 * dtheta1 * sin(theta2)
                         + (m1 * lc1 + m2 * l1) * g * cos(theta1 - M_PI / 2)
                         + phi2)
-    cdef double ddtheta2 = (a + d2 / d1 * phi1 - m2 * l1 * lc2 * (dtheta1 * dtheta1) * sin(theta2)
-                            - phi2) / (m2 * (lc2 * lc2) + I2 - (d2 * d2) / d1)
+    cdef double ddtheta2 = (a + d2 / d1 * phi1 - m2 * l1 * lc2 * _libm_pow(dtheta1, 2.0) * sin(theta2)
+                            - phi2) / (m2 * (lc2 * lc2) + I2 - _libm_pow(d2, 2.0) / d1)
     cdef double ddtheta1 = -(d2 * ddtheta2 + phi1) / d1
     ds[0] = dtheta1
     ds[1] = dtheta2
@@ -528,12 +548,38 @@ cdef class MountainCarContinuousKernel(_StateKernel):
             return -1
         cdef double u = <float> action[0]
         cdef double position = self.state[i, 0], velocity = self.state[i, 1]
-        velocity = velocity + (_clip(u, -1.0, 1.0) * 0.0015 - 0.0025 * cos(3 * position))
-        velocity = _clip(velocity, -MC_MAX_SPEED, MC_MAX_SPEED)
-        position = _clip(position + velocity, MC_MIN_POSITION, MC_MAX_POSITION)
-        if position == MC_MIN_POSITION and velocity < 0:
-            velocity = 0.0
-        cdef bint terminal = position >= 0.45 and velocity >= 0.0
+        cdef bint terminal
+        # Gymnasium keeps this state as float32 after a step (float64 after a
+        # reset) and numpy then computes in float32, Python floats rounded to
+        # float32 first; a float32-representable state marks that case.
+        cdef bint f32 = <float> position == position and <float> velocity == velocity
+        cdef double c = 0.0025 * cos(<float> (<float> 3.0 * <float> position) if f32
+                                     else 3 * position)
+        cdef double dv
+        if -1.0 <= u <= 1.0:  # the force stays a float32
+            dv = <float> (<float> (<float> u * <float> 0.0015) - <float> c)
+        else:                 # clipped to a Python float
+            dv = (1.0 if u > 1.0 else -1.0) * 0.0015 - c
+        if f32:
+            velocity = <float> (<float> velocity + <float> dv)
+            if velocity > <float> MC_MAX_SPEED:
+                velocity = MC_MAX_SPEED
+            if velocity < <float> -MC_MAX_SPEED:
+                velocity = -MC_MAX_SPEED
+            position = <float> (<float> position + <float> velocity)
+            if position > <float> MC_MAX_POSITION:
+                position = MC_MAX_POSITION
+            if position < <float> MC_MIN_POSITION:
+                position = MC_MIN_POSITION
+            if <float> position == <float> MC_MIN_POSITION and velocity < 0:
+                velocity = 0.0
+            terminal = <float> position >= <float> 0.45 and velocity >= 0.0
+        else:
+            velocity = _clip(velocity + dv, -MC_MAX_SPEED, MC_MAX_SPEED)
+            position = _clip(position + velocity, MC_MIN_POSITION, MC_MAX_POSITION)
+            if position == MC_MIN_POSITION and velocity < 0:
+                velocity = 0.0
+            terminal = position >= 0.45 and velocity >= 0.0
         self.state[i, 0] = <float> position
         self.state[i, 1] = <float> velocity
         self.observe_one(i, obs)
@@ -542,6 +588,7 @@ cdef class MountainCarContinuousKernel(_StateKernel):
 
 
 # ---------------------------------------------------------------- Pendulum-v1
+
 cdef class PendulumKernel(_StateKernel):
     """Pendulum-v1: state (θ, θ̇), torque u = clip(action, ±2) in float32.
 
@@ -589,10 +636,10 @@ cdef class PendulumKernel(_StateKernel):
             norm = norm + 2 * M_PI
         norm = norm - M_PI
         # u², 0.001·u² and 3u are float32 operations in Gymnasium (float32 action).
-        cdef float u2 = u * u
+        cdef float u2 = _libm_powf(u, 2.0)
         cdef float ucost = <float> 0.001 * u2
         cdef float u3 = <float> 3.0 * u
-        cdef double costs = norm * norm + 0.1 * (thdot * thdot) + <double> ucost
+        cdef double costs = _libm_pow(norm, 2.0) + 0.1 * _libm_pow(thdot, 2.0) + <double> ucost
         cdef double newthdot = thdot + (3 * self.g / (2 * 1.0) * sin(th) + <double> u3) * dt
         newthdot = _clip(newthdot, -8.0, 8.0)
         self.state[i, 0] = th + newthdot * dt
