@@ -13,6 +13,12 @@ cdef class VecEnvKernel:
     cdef readonly Py_ssize_t n_actions          # discrete: number of actions; continuous: 0
     cdef readonly Py_ssize_t max_episode_steps  # 0 for no time limit
 
+    # One numpy Generator per env slot, owned by the kernel (seed() makes them),
+    # so slot i draws from bitgens[i] whatever the number of slots or threads.
+    # Nothing else uses these generators, so no lock is taken around them.
+    cdef list _rngs
+    cdef bitgen_t** bitgens
+
     # Draw env i's initial state from its reset distribution; write its observation.
     cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil
 
@@ -22,3 +28,7 @@ cdef class VecEnvKernel:
     # (NaN, or a discrete index out of range).
     cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
                       double* obs, double* reward) noexcept nogil
+
+    # True when step_one would accept this action. The default: a discrete
+    # index in [0, n_actions), or act_dim finite doubles.
+    cdef bint valid_action(self, const double* action) noexcept nogil

@@ -1,0 +1,352 @@
+"""Native environments as Gymnasium ``Env`` and ``VectorEnv`` (kernels in ``src/_envs.pyx``).
+
+The classic-control environments reproduce Gymnasium's own (dynamics, rewards,
+termination, time limits, spaces, reset distributions); their ids carry the
+``pgfast/`` prefix and are registered with Gymnasium on import::
+
+    env = gymnasium.make("pgfast/CartPole-v1")          # one env, TimeLimit as Gymnasium's
+    envs = pgfast.make_vec("CartPole-v1", num_envs=256, seed=0)   # B copies, one kernel call per step
+    envs.kernel                                          # the VecEnvKernel the fused rollout drives
+
+``pgfast/SimpleRegulator-v0`` is the notes' reference problem: s₁ ~ N(0.3, 0.1²),
+s′ ~ N(s + a, 0.1²), reward −s² of the state the action is taken in, never terminal;
+no time limit by default (pass ``max_episode_steps``).
+
+Continuous actions outside a bounded Box are clipped by the dynamics, as
+Gymnasium's Pendulum and MountainCarContinuous do; non-finite actions, discrete
+indices out of range and wrong shapes raise ``ValueError``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+from gymnasium.envs.classic_control import utils as _cc_utils
+from gymnasium.error import ClosedEnvironmentError, ResetNeeded
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from . import _envs
+from ._validation import check_positive_int
+
+__all__ = ["NativeEnv", "NativeVectorEnv", "make_kernel", "make_vec", "native_ids"]
+
+PREFIX = "pgfast/"
+
+
+def _box(low, high, dtype=np.float32):
+    return spaces.Box(np.asarray(low, dtype=dtype), np.asarray(high, dtype=dtype), dtype=dtype)
+
+
+def _cartpole_obs():
+    high = [2.4 * 2, np.inf, 12 * 2 * math.pi / 360 * 2, np.inf]
+    return _box(-np.asarray(high, np.float32), high)
+
+
+def _acrobot_obs():
+    high = np.array([1.0, 1.0, 1.0, 1.0, 4 * math.pi, 9 * math.pi], dtype=np.float32)
+    return _box(-high, high)
+
+
+def _bounds(default_low, default_high):
+    """Gymnasium's ``options={"low": ..., "high": ...}`` reset bounds."""
+    return lambda options: _cc_utils.maybe_parse_reset_bounds(options, default_low, default_high)
+
+
+def _pendulum_bounds(options):
+    """Gymnasium Pendulum's ``options={"x_init": ..., "y_init": ...}``."""
+    options = options or {}
+    return (_cc_utils.verify_number_and_cast(options.get("x_init", math.pi)),
+            _cc_utils.verify_number_and_cast(options.get("y_init", 1.0)))
+
+
+@dataclass(frozen=True)
+class _Spec:
+    kernel: type
+    max_episode_steps: int | None
+    reward_threshold: float | None
+    observation_space: Callable[[], spaces.Space]
+    action_space: Callable[[], spaces.Space]
+    reset_bounds: Callable[[dict | None], tuple] | None
+
+
+_SPECS = {
+    "CartPole-v1": _Spec(_envs.CartPoleKernel, 500, 475.0, _cartpole_obs,
+                         lambda: spaces.Discrete(2), _bounds(-0.05, 0.05)),
+    "Acrobot-v1": _Spec(_envs.AcrobotKernel, 500, -100.0, _acrobot_obs,
+                        lambda: spaces.Discrete(3), _bounds(-0.1, 0.1)),
+    "MountainCar-v0": _Spec(_envs.MountainCarKernel, 200, -110.0,
+                            lambda: _box([-1.2, -0.07], [0.6, 0.07]),
+                            lambda: spaces.Discrete(3), _bounds(-0.6, -0.4)),
+    "MountainCarContinuous-v0": _Spec(_envs.MountainCarContinuousKernel, 999, 90.0,
+                                      lambda: _box([-1.2, -0.07], [0.6, 0.07]),
+                                      lambda: spaces.Box(-1.0, 1.0, (1,), np.float32),
+                                      _bounds(-0.6, -0.4)),
+    "Pendulum-v1": _Spec(_envs.PendulumKernel, 200, None,
+                         lambda: _box([-1.0, -1.0, -8.0], [1.0, 1.0, 8.0]),
+                         lambda: spaces.Box(-2.0, 2.0, (1,), np.float32), _pendulum_bounds),
+    # float64 spaces: the regulator is an exact reference problem, not a benchmark env.
+    "SimpleRegulator-v0": _Spec(_envs.SimpleRegulatorKernel, None, None,
+                                lambda: spaces.Box(-np.inf, np.inf, (1,), np.float64),
+                                lambda: spaces.Box(-np.inf, np.inf, (1,), np.float64), None),
+}
+
+
+def native_ids() -> list[str]:
+    """The registered ids of pgfast's native environments ("pgfast/CartPole-v1", ...)."""
+    return [PREFIX + name for name in _SPECS]
+
+
+def is_native(env_id) -> bool:
+    """Whether pgfast implements `env_id` ("CartPole-v1" or "pgfast/CartPole-v1")."""
+    name = env_id[len(PREFIX):] if env_id.startswith(PREFIX) else env_id
+    return name in _SPECS
+
+
+def _spec_of(env_id) -> tuple[str, _Spec]:
+    if not isinstance(env_id, str):
+        raise TypeError(f"env_id: expected a string such as 'CartPole-v1', got {type(env_id).__name__}")
+    name = env_id[len(PREFIX):] if env_id.startswith(PREFIX) else env_id
+    if name not in _SPECS:
+        raise ValueError(f"env_id: expected one of {native_ids()} (prefix optional), got {env_id!r}")
+    return name, _SPECS[name]
+
+
+def _check_max_steps(max_episode_steps, default):
+    """None keeps the registered limit; 0 means none."""
+    if max_episode_steps is None:
+        return default or 0
+    return check_positive_int(max_episode_steps, "max_episode_steps", minimum=0)
+
+
+def make_kernel(env_id: str, num_envs: int = 1, seed=None, max_episode_steps=None,
+                **kwargs) -> _envs.VecEnvKernel:
+    """The batched C kernel of a native environment.
+
+    Parameters
+    ----------
+    env_id : str
+        A native id, with or without the ``pgfast/`` prefix.
+    num_envs : int
+        Number of env slots B.
+    seed : None, int, SeedSequence or sequence of num_envs ints
+        Slot i draws from its own generator: ``SeedSequence(seed).spawn(B)[i]``, or
+        ``default_rng(seed[i])`` for a sequence.
+    max_episode_steps : int, optional
+        Time limit reported by the kernel (0: none); default as registered.
+    **kwargs
+        Environment parameters (Pendulum: ``g``).
+    """
+    _, spec = _spec_of(env_id)
+    num_envs = check_positive_int(num_envs, "num_envs")
+    steps = _check_max_steps(max_episode_steps, spec.max_episode_steps)
+    return spec.kernel(num_envs, seed=seed, max_episode_steps=steps, **kwargs)
+
+
+def _check_actions(actions, space, kernel, name):
+    """Actions as a C-contiguous float64 (n, act_dim) array for the kernel.
+
+    Discrete: integers in [0, n) of the batch shape; continuous: finite floats of
+    the space's shape (out-of-bound values are clipped by the dynamics).
+    """
+    arr = np.asarray(actions)
+    discrete = kernel.n_actions > 0
+    shape = space.shape
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer)
+                                   or np.issubdtype(arr.dtype, np.floating)):
+        kind = "integers" if discrete else "floats"
+        raise TypeError(f"{name}: expected {kind}, got dtype {arr.dtype}")
+    if arr.shape != shape:
+        raise ValueError(f"{name}: expected shape {shape} for {space}, got {arr.shape}")
+    out = np.ascontiguousarray(arr, dtype=np.float64).reshape(-1, kernel.act_dim)
+    if discrete:
+        bad = ~((out >= 0) & (out < kernel.n_actions) & (out == np.floor(out)))
+        if bad.any():
+            raise ValueError(f"{name}: expected integers in [0, {kernel.n_actions}), "
+                             f"got {arr.reshape(-1)[np.flatnonzero(bad)[0]]!r}")
+    elif not np.isfinite(out).all():
+        raise ValueError(f"{name}: expected finite values, found NaN or infinity")
+    return out
+
+
+class NativeEnv(gymnasium.Env):
+    """One native environment as a Gymnasium ``Env`` (use ``gymnasium.make("pgfast/...")``,
+    which adds the registered TimeLimit).
+
+    Its randomness is the Env's ``np_random``, seeded by ``reset(seed=...)`` as
+    Gymnasium does, so for the classic-control ids ``reset(seed=s)`` returns the
+    same observation as Gymnasium's own environment.
+    """
+
+    metadata = {"render_modes": [], "render_fps": 50}
+
+    def __init__(self, env_id: str, render_mode: str | None = None, **kwargs):
+        if render_mode is not None:
+            raise ValueError(f"render_mode: pgfast's native envs do not render, got {render_mode!r}")
+        name, spec = _spec_of(env_id)
+        self.render_mode = None
+        self._name, self._spec = name, spec
+        self.kernel = spec.kernel(1, max_episode_steps=0, **kwargs)
+        self.observation_space = spec.observation_space()
+        self.action_space = spec.action_space()
+        self._obs_dtype = self.observation_space.dtype
+        self._needs_reset = True
+        self._closed = False
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if self._closed:
+            raise ClosedEnvironmentError(f"{PREFIX}{self._name}: reset() on a closed env")
+        super().reset(seed=seed)
+        if self._spec.reset_bounds is not None:
+            self.kernel.set_reset_bounds(*self._spec.reset_bounds(options))
+        obs = self.kernel.reset_slot(0, self.np_random)
+        self._needs_reset = False
+        return obs.astype(self._obs_dtype), {}
+
+    def step(self, action):
+        if self._closed:
+            raise ClosedEnvironmentError(f"{PREFIX}{self._name}: step() on a closed env")
+        if self._needs_reset:
+            raise ResetNeeded(f"{PREFIX}{self._name}: call reset() before step()")
+        a = _check_actions(action, self.action_space, self.kernel, "action")[0]
+        obs, reward, code = self.kernel.step_slot(0, a, self.np_random)
+        if code < 0:
+            raise ValueError(f"action: {action!r} is outside the action space {self.action_space}")
+        return obs.astype(self._obs_dtype), float(reward), bool(code), False, {}
+
+    def close(self):
+        self._closed = True
+
+
+class NativeVectorEnv(VectorEnv):
+    """B copies of a native environment stepped in one kernel call.
+
+    Gymnasium's next-step autoreset (``metadata["autoreset_mode"]``): the step after
+    an episode ends (terminated or truncated) resets that slot and returns its
+    initial observation with reward 0 and both flags false; its action is ignored.
+    ``terminated`` (a terminal state, no bootstrap) and ``truncated`` (the time
+    limit, elapsed ≥ max_episode_steps) are kept separate and may both be true.
+
+    Seeding: ``reset(seed=int)`` gives slot i ``SeedSequence(seed).spawn(B)[i]``;
+    ``reset(seed=[s_0, …])`` gives slot i the generator ``reset(seed=s_i)`` gives
+    one env. ``reset()`` without a seed continues the current streams (the
+    ``seed`` given to the constructor, or fresh entropy).
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def __init__(self, env_id: str, num_envs: int = 1, seed=None, max_episode_steps=None,
+                 **kwargs):
+        name, spec = _spec_of(env_id)
+        self.kernel = make_kernel(name, num_envs, seed=seed,
+                                  max_episode_steps=max_episode_steps, **kwargs)
+        self._name, self._spec = name, spec
+        self.num_envs = self.kernel.num_envs
+        self.max_episode_steps = self.kernel.max_episode_steps or None
+        self.single_observation_space = spec.observation_space()
+        self.single_action_space = spec.action_space()
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._obs_dtype = self.single_observation_space.dtype
+        self._elapsed = np.zeros(self.num_envs, dtype=np.int64)
+        self._needs_reset = np.zeros(self.num_envs, dtype=np.uint8)
+        self._started = False
+
+    def reset(self, *, seed=None, options: dict[str, Any] | None = None):
+        """Reset every slot (or those in ``options["reset_mask"]``).
+
+        Returns (observations (B, obs_dim), {}).
+        """
+        self._check_open("reset")
+        options = dict(options or {})
+        mask = options.pop("reset_mask", None)
+        if seed is not None:
+            if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer, list, tuple)):
+                raise TypeError(f"seed: expected an int or a list of {self.num_envs} ints, "
+                                f"got {type(seed).__name__}")
+            self.kernel.seed(seed if isinstance(seed, (list, tuple)) else int(seed))
+        if self._spec.reset_bounds is not None:
+            self.kernel.set_reset_bounds(*self._spec.reset_bounds(options or None))
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.shape != (self.num_envs,) or mask.dtype != np.bool_:
+                raise ValueError(f"options['reset_mask']: expected a bool array of shape "
+                                 f"({self.num_envs},), got {mask.dtype} {mask.shape}")
+            if not self._started and not mask.all():
+                raise ResetNeeded("options['reset_mask']: the first reset must reset every slot")
+            obs = self._last_obs.copy()
+            m = np.ascontiguousarray(mask).view(np.uint8)
+        else:
+            obs = np.empty((self.num_envs, self.kernel.obs_dim), dtype=self._obs_dtype)
+            m = np.ones(self.num_envs, dtype=np.uint8)
+        self.kernel.reset_all(obs, m)
+        self._elapsed[m != 0] = 0
+        self._needs_reset[m != 0] = 0
+        self._started = True
+        self._last_obs = obs
+        return obs.copy(), {}
+
+    def step(self, actions):
+        """Step every slot; returns (obs, rewards float64, terminated, truncated, {})."""
+        self._check_open("step")
+        if not self._started:
+            raise ResetNeeded("step() before reset(): call reset() first")
+        a = _check_actions(actions, self.action_space, self.kernel, "actions")
+        B = self.num_envs
+        obs = np.empty((B, self.kernel.obs_dim), dtype=self._obs_dtype)
+        rewards = np.empty(B)
+        terminated = np.empty(B, dtype=np.bool_)
+        truncated = np.empty(B, dtype=np.bool_)
+        bad = self.kernel.step_all(a, obs, rewards, terminated.view(np.uint8),
+                                   truncated.view(np.uint8), self._elapsed, self._needs_reset)
+        if bad >= 0:
+            raise ValueError(f"actions: entry {bad} ({np.asarray(actions)[bad]!r}) is outside "
+                             f"the action space {self.single_action_space}")
+        self._last_obs = obs
+        return obs.copy(), rewards, terminated, truncated, {}
+
+    def close_extras(self, **kwargs):
+        pass
+
+    def _check_open(self, what):
+        if self.closed:
+            raise ClosedEnvironmentError(f"{PREFIX}{self._name}: {what}() on a closed vector env")
+
+    def __repr__(self):
+        return f"NativeVectorEnv({PREFIX}{self._name}, num_envs={self.num_envs})"
+
+
+def make_vec(env_id: str, num_envs: int = 1, seed=None, max_episode_steps=None,
+             **kwargs) -> NativeVectorEnv:
+    """A :class:`NativeVectorEnv` of B = num_envs copies.
+
+    Parameters
+    ----------
+    env_id : str
+        "CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0",
+        "Pendulum-v1" or "SimpleRegulator-v0", with or without "pgfast/".
+    num_envs : int
+    seed : None, int or list of num_envs ints
+        Seeds the per-slot generators now; the first ``reset()`` uses them.
+    max_episode_steps : int, optional
+        Time limit (truncation); default as registered (the regulator: none); 0: none.
+    **kwargs
+        Environment parameters (Pendulum: ``g``).
+    """
+    return NativeVectorEnv(env_id, num_envs=num_envs, seed=seed,
+                           max_episode_steps=max_episode_steps, **kwargs)
+
+
+def _register():
+    for name, spec in _SPECS.items():
+        if PREFIX + name not in gymnasium.registry:
+            gymnasium.register(id=PREFIX + name, entry_point="pgfast.envs:NativeEnv",
+                               kwargs={"env_id": name}, max_episode_steps=spec.max_episode_steps,
+                               reward_threshold=spec.reward_threshold)
+
+
+_register()

@@ -1,0 +1,681 @@
+# cython: language_level=3
+"""Batched native environments: B copies of one environment in C arrays.
+
+Each kernel reproduces a Gymnasium classic-control environment (gymnasium
+1.x, ``gymnasium/envs/classic_control``): the same dynamics written with the
+same floating-point operation order, rewards, termination and reset
+distribution. Where Gymnasium computes in float32 (actions from a float32 Box,
+Pendulum's torque terms, MountainCarContinuous's float32 state) the kernel
+rounds at the same places. Time limits, autoreset and validation of Python
+input are the caller's (pgfast/envs.py); the kernels trust their inputs except
+for the action check that step_one must make.
+"""
+from cpython.pycapsule cimport PyCapsule_GetPointer
+from libc.math cimport M_PI, cos, fabs, floor, fmod, isfinite, pow, powf, sin
+from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
+from cython cimport floating
+from numpy.random cimport bitgen_t
+from numpy.random.c_distributions cimport random_standard_normal, random_standard_uniform
+
+import numpy as np
+
+# Gymnasium's arithmetic is numpy's: one rounding per operation. Forbid the C
+# compiler from fusing a*b + c into an FMA (-march=native enables them), which
+# rounds once and drifts from Gymnasium over a trajectory.
+cdef extern from *:
+    """
+    #if defined(__clang__)
+    #pragma STDC FP_CONTRACT OFF
+    #elif defined(__GNUC__)
+    #pragma GCC optimize ("fp-contract=off")
+    #endif
+    """
+
+
+cdef bitgen_t* _bitgen_of(object rng) except NULL:
+    capsule = rng.bit_generator.capsule
+    return <bitgen_t*> PyCapsule_GetPointer(capsule, "BitGenerator")
+
+
+cdef int _check_ready(VecEnvKernel k) except -1:
+    if k.bitgens == NULL or k.num_envs < 1:
+        raise RuntimeError(
+            f"{type(k).__name__}: not initialised (a subclass must call VecEnvKernel.__init__)")
+    return 0
+
+
+cdef int _check_slot(VecEnvKernel k, Py_ssize_t i) except -1:
+    _check_ready(k)
+    if not 0 <= i < k.num_envs:
+        raise IndexError(f"i: expected a slot in [0, {k.num_envs}), got {i}")
+    return 0
+
+
+cdef class VecEnvKernel:
+    """Base of every native environment kernel (see ``_envs.pxd``).
+
+    Parameters
+    ----------
+    num_envs, obs_dim, act_dim, n_actions, max_episode_steps : int
+        The sizes a subclass declares; ``n_actions = 0`` for a continuous action,
+        ``max_episode_steps = 0`` for no time limit.
+    seed : None, int, SeedSequence or sequence of num_envs seeds
+        Passed to :meth:`seed`.
+    """
+
+    def __init__(self, Py_ssize_t num_envs, Py_ssize_t obs_dim, Py_ssize_t act_dim,
+                 Py_ssize_t n_actions, Py_ssize_t max_episode_steps=0, seed=None):
+        if num_envs < 1 or obs_dim < 1 or act_dim < 1 or n_actions < 0 \
+                or max_episode_steps < 0:
+            raise ValueError(
+                f"VecEnvKernel: invalid sizes num_envs={num_envs}, obs_dim={obs_dim}, "
+                f"act_dim={act_dim}, n_actions={n_actions}, max_episode_steps={max_episode_steps}")
+        if n_actions > 0 and act_dim != 1:
+            raise ValueError(f"VecEnvKernel: a discrete action has act_dim 1, got {act_dim}")
+        self.num_envs = num_envs
+        self.obs_dim = obs_dim
+        self.act_dim = act_dim
+        self.n_actions = n_actions
+        self.max_episode_steps = max_episode_steps
+        self.seed(seed)
+
+    def __dealloc__(self):
+        free(self.bitgens)
+
+    def seed(self, seed=None):
+        """Give every slot its own Generator.
+
+        An int, None or SeedSequence is spawned into num_envs independent child
+        streams (``SeedSequence(seed).spawn(num_envs)``); a sequence of num_envs
+        seeds gives slot i ``np.random.default_rng(seed[i])``, the generator a
+        single Gymnasium env builds from ``reset(seed=seed[i])``.
+        """
+        cdef Py_ssize_t i
+        cdef bitgen_t** ptrs
+        if isinstance(seed, (list, tuple)):
+            if len(seed) != self.num_envs:
+                raise ValueError(f"seed: expected {self.num_envs} seeds, got {len(seed)}")
+            rngs = [np.random.default_rng(s) for s in seed]
+        else:
+            if not isinstance(seed, np.random.SeedSequence):
+                seed = np.random.SeedSequence(seed)
+            rngs = [np.random.Generator(np.random.PCG64(s)) for s in seed.spawn(self.num_envs)]
+        ptrs = <bitgen_t**> malloc(self.num_envs * sizeof(bitgen_t*))
+        if ptrs == NULL:
+            raise MemoryError()
+        for i in range(self.num_envs):
+            ptrs[i] = _bitgen_of(rngs[i])
+        free(self.bitgens)
+        self.bitgens = ptrs
+        self._rngs = rngs
+
+    cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:
+        pass
+
+    cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
+                      double* obs, double* reward) noexcept nogil:
+        return -1
+
+    cdef bint valid_action(self, const double* action) noexcept nogil:
+        cdef Py_ssize_t k
+        cdef double a
+        if self.n_actions > 0:
+            a = action[0]
+            return a >= 0.0 and a < <double> self.n_actions and a == floor(a)
+        for k in range(self.act_dim):
+            if not isfinite(action[k]):
+                return False
+        return True
+
+    def reset_all(self, floating[:, ::1] obs, const unsigned char[::1] mask=None):
+        """Reset every slot (or those with mask[i] != 0) from its own generator;
+        write their observations into obs (num_envs, obs_dim)."""
+        cdef Py_ssize_t i, k, B = self.num_envs, D = self.obs_dim
+        cdef double* buf
+        _check_ready(self)
+        if obs.shape[0] != B or obs.shape[1] != D:
+            raise ValueError(f"obs: expected shape ({B}, {D}), got {obs.shape[0], obs.shape[1]}")
+        if mask is not None and mask.shape[0] != B:
+            raise ValueError(f"mask: expected shape ({B},), got ({mask.shape[0]},)")
+        buf = <double*> malloc(D * sizeof(double))
+        if buf == NULL:
+            raise MemoryError()
+        with nogil:
+            for i in range(B):
+                if mask is None or mask[i]:
+                    self.reset_one(i, self.bitgens[i], buf)
+                    for k in range(D):
+                        obs[i, k] = <floating> buf[k]
+        free(buf)
+
+    def step_all(self,
+                 const double[:, ::1] actions,       # IN  (B, act_dim)
+                 floating[:, ::1] obs,               # OUT (B, obs_dim)
+                 double[::1] rewards,                # OUT (B,)
+                 unsigned char[::1] terminated,      # OUT (B,)
+                 unsigned char[::1] truncated,       # OUT (B,)
+                 int64_t[::1] elapsed,               # IN/OUT (B,) steps in the episode
+                 unsigned char[::1] needs_reset):    # IN/OUT (B,) episode ended last step
+        """One step of every slot with Gymnasium's next-step autoreset.
+
+        A slot whose episode ended on the previous call (needs_reset) is reset
+        instead: its observation is the new initial one, reward 0 and both
+        flags false. Otherwise it steps; terminated is the kernel's verdict and
+        truncated = (max_episode_steps > 0 and elapsed ≥ max_episode_steps),
+        independently. Every action is checked first; when one is invalid
+        nothing is stepped and its slot index is returned, else -1.
+        """
+        cdef Py_ssize_t i, k, B = self.num_envs, D = self.obs_dim, T = self.max_episode_steps
+        cdef Py_ssize_t bad = -1
+        cdef int code
+        cdef double* buf
+        _check_ready(self)
+        if actions.shape[0] != B or actions.shape[1] != self.act_dim:
+            raise ValueError(f"actions: expected shape ({B}, {self.act_dim}), "
+                             f"got {actions.shape[0], actions.shape[1]}")
+        if obs.shape[0] != B or obs.shape[1] != D:
+            raise ValueError(f"obs: expected shape ({B}, {D}), got {obs.shape[0], obs.shape[1]}")
+        for name, n in (("rewards", rewards.shape[0]), ("terminated", terminated.shape[0]),
+                        ("truncated", truncated.shape[0]), ("elapsed", elapsed.shape[0]),
+                        ("needs_reset", needs_reset.shape[0])):
+            if n != B:
+                raise ValueError(f"{name}: expected shape ({B},), got ({n},)")
+        buf = <double*> malloc(D * sizeof(double))
+        if buf == NULL:
+            raise MemoryError()
+        with nogil:
+            for i in range(B):
+                if not self.valid_action(&actions[i, 0]):
+                    bad = i
+                    break
+            if bad < 0:
+                for i in range(B):
+                    if needs_reset[i]:
+                        self.reset_one(i, self.bitgens[i], buf)
+                        rewards[i] = 0.0
+                        terminated[i] = 0
+                        truncated[i] = 0
+                        elapsed[i] = 0
+                        needs_reset[i] = 0
+                    else:
+                        code = self.step_one(i, &actions[i, 0], self.bitgens[i], buf, &rewards[i])
+                        if code < 0:  # valid_action and step_one disagree: a kernel bug
+                            bad = i
+                            break
+                        elapsed[i] += 1
+                        terminated[i] = code
+                        truncated[i] = T > 0 and elapsed[i] >= T
+                        needs_reset[i] = terminated[i] or truncated[i]
+                    for k in range(D):
+                        obs[i, k] = <floating> buf[k]
+        free(buf)
+        return bad
+
+    def reset_slot(self, Py_ssize_t i, rng):
+        """Reset slot i drawing from the caller's Generator `rng` (held under its
+        lock); return the observation as a float64 array."""
+        cdef double[::1] obs = np.empty(self.obs_dim)
+        cdef bitgen_t* bitgen
+        _check_slot(self, i)
+        bitgen = _bitgen_of(rng)
+        with rng.bit_generator.lock, nogil:
+            self.reset_one(i, bitgen, &obs[0])
+        return np.asarray(obs)
+
+    def step_slot(self, Py_ssize_t i, const double[::1] action, rng):
+        """Step slot i with `action` (act_dim doubles) drawing from `rng`; return
+        (obs float64 array, reward, code) with code as step_one's."""
+        cdef double[::1] obs = np.empty(self.obs_dim)
+        cdef double reward = 0.0
+        cdef int code
+        cdef bitgen_t* bitgen
+        _check_slot(self, i)
+        if action.shape[0] != self.act_dim:
+            raise ValueError(f"action: expected shape ({self.act_dim},), got ({action.shape[0]},)")
+        bitgen = _bitgen_of(rng)
+        with rng.bit_generator.lock, nogil:
+            code = self.step_one(i, &action[0], bitgen, &obs[0], &reward)
+        return np.asarray(obs), reward, code
+
+
+
+cdef class _StateKernel(VecEnvKernel):
+    """A kernel whose slot states are rows of one (num_envs, state_dim) array,
+    readable and writable from Python for tests and checkpoints."""
+    cdef double[:, ::1] state
+    cdef readonly Py_ssize_t state_dim
+    cdef double reset_low, reset_high
+
+    cdef void observe_one(self, Py_ssize_t i, double* obs) noexcept nogil:
+        pass
+
+    cdef void _init_state(self, Py_ssize_t state_dim):
+        self.state_dim = state_dim
+        self.state = np.zeros((self.num_envs, state_dim))
+
+    def get_state(self):
+        """A copy of the states, shape (num_envs, state_dim)."""
+        return np.array(self.state, copy=True)
+
+    def set_state(self, state):
+        """Overwrite the states (num_envs, state_dim) of finite doubles."""
+        arr = np.ascontiguousarray(state, dtype=np.float64)
+        if arr.shape != (self.num_envs, self.state_dim):
+            raise ValueError(f"state: expected shape {(self.num_envs, self.state_dim)}, "
+                             f"got {arr.shape}")
+        if not np.isfinite(arr).all():
+            raise ValueError("state: expected finite values, found NaN or infinity")
+        np.asarray(self.state)[...] = arr
+
+    def observe(self):
+        """The observations of the current states, float64 (num_envs, obs_dim)."""
+        cdef double[:, ::1] out = np.empty((self.num_envs, self.obs_dim))
+        cdef Py_ssize_t i
+        for i in range(self.num_envs):
+            self.observe_one(i, &out[i, 0])
+        return np.asarray(out)
+
+    def set_reset_bounds(self, double low, double high):
+        """The reset distribution's parameters (see each kernel); Gymnasium's
+        reset options."""
+        if not (isfinite(low) and isfinite(high) and low <= high):
+            raise ValueError(f"low, high: expected finite low <= high, got {low}, {high}")
+        self.reset_low = low
+        self.reset_high = high
+
+
+cdef inline double _uniform(bitgen_t* bitgen, double low, double high) noexcept nogil:
+    # numpy's Generator.uniform: low + (high - low) * U[0, 1), the same draw.
+    return low + (high - low) * random_standard_uniform(bitgen)
+
+
+cdef inline double _clip(double x, double lo, double hi) noexcept nogil:
+    return lo if x < lo else (hi if x > hi else x)
+
+
+# ---------------------------------------------------------------- CartPole-v1
+# Constants written as gymnasium's cartpole.py computes them, so they round alike.
+cdef double CP_GRAVITY = 9.8
+cdef double CP_MASSPOLE = 0.1
+cdef double CP_TOTAL_MASS = 0.1 + 1.0
+cdef double CP_LENGTH = 0.5
+cdef double CP_POLEMASS_LENGTH = 0.1 * 0.5
+cdef double CP_FORCE_MAG = 10.0
+cdef double CP_TAU = 0.02
+cdef double CP_THETA_THRESHOLD = 12 * 2 * M_PI / 360
+cdef double CP_X_THRESHOLD = 2.4
+
+
+cdef class CartPoleKernel(_StateKernel):
+    """CartPole-v1: state (x, ẋ, θ, θ̇), explicit Euler with τ = 0.02.
+
+    force = ±10; tmp = (force + m_p l θ̇² sin θ) / M;
+    θ̈ = (g sin θ − cos θ · tmp) / (l (4/3 − m_p cos²θ / M)); ẍ = tmp − m_p l θ̈ cos θ / M;
+    x ← x + τ ẋ, ẋ ← ẋ + τ ẍ, θ ← θ + τ θ̇, θ̇ ← θ̇ + τ θ̈. Reward 1 every step;
+    terminal when |x| > 2.4 or |θ| > 12°. Reset: each component ~ U(low, high),
+    default U(−0.05, 0.05).
+    """
+
+    def __init__(self, Py_ssize_t num_envs, seed=None, Py_ssize_t max_episode_steps=500):
+        VecEnvKernel.__init__(self, num_envs, 4, 1, 2, max_episode_steps, seed)
+        self._init_state(4)
+        self.reset_low, self.reset_high = -0.05, 0.05
+
+    cdef void observe_one(self, Py_ssize_t i, double* obs) noexcept nogil:
+        cdef Py_ssize_t k
+        for k in range(4):
+            obs[k] = self.state[i, k]
+
+    cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:
+        cdef Py_ssize_t k
+        for k in range(4):
+            self.state[i, k] = _uniform(bitgen, self.reset_low, self.reset_high)
+        self.observe_one(i, obs)
+
+    cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
+                      double* obs, double* reward) noexcept nogil:
+        cdef double a = action[0]
+        if not (a == 0.0 or a == 1.0):
+            return -1
+        cdef double* s = &self.state[i, 0]
+        cdef double x = s[0], x_dot = s[1], theta = s[2], theta_dot = s[3]
+        cdef double force = CP_FORCE_MAG if a == 1.0 else -CP_FORCE_MAG
+        cdef double costheta = cos(theta), sintheta = sin(theta)
+        cdef double temp = (force + CP_POLEMASS_LENGTH * (theta_dot * theta_dot) * sintheta) \
+            / CP_TOTAL_MASS
+        cdef double thetaacc = (CP_GRAVITY * sintheta - costheta * temp) / (
+            CP_LENGTH * (4.0 / 3.0 - CP_MASSPOLE * (costheta * costheta) / CP_TOTAL_MASS))
+        cdef double xacc = temp - CP_POLEMASS_LENGTH * thetaacc * costheta / CP_TOTAL_MASS
+        x = x + CP_TAU * x_dot
+        x_dot = x_dot + CP_TAU * xacc
+        theta = theta + CP_TAU * theta_dot
+        theta_dot = theta_dot + CP_TAU * thetaacc
+        s[0] = x
+        s[1] = x_dot
+        s[2] = theta
+        s[3] = theta_dot
+        self.observe_one(i, obs)
+        reward[0] = 1.0
+        return (x < -CP_X_THRESHOLD or x > CP_X_THRESHOLD
+                or theta < -CP_THETA_THRESHOLD or theta > CP_THETA_THRESHOLD)
+
+
+# ---------------------------------------------------------------- Acrobot-v1
+# Gymnasium squares with numpy's scalar power, i.e. libm's pow / powf, which
+# are not always the correctly rounded x*x. Called through pointers so the
+# compiler cannot rewrite pow(x, 2) as x*x.
+ctypedef float (*_powf_t)(float, float) noexcept nogil
+ctypedef double (*_pow_t)(double, double) noexcept nogil
+cdef _powf_t _libm_powf = powf
+cdef _pow_t _libm_pow = pow
+
+cdef double AC_DT = 0.2
+cdef double AC_MAX_VEL_1 = 4 * M_PI
+cdef double AC_MAX_VEL_2 = 9 * M_PI
+
+
+cdef void _acrobot_dsdt(const double* s, double a, double* ds) noexcept nogil:
+    # gymnasium AcrobotEnv._dsdt ("book" dynamics): unit masses and lengths,
+    # centres of mass at 0.5, moments of inertia 1, g = 9.8; same operation order.
+    cdef double m1 = 1.0, m2 = 1.0, l1 = 1.0, lc1 = 0.5, lc2 = 0.5, I1 = 1.0, I2 = 1.0
+    cdef double g = 9.8
+    cdef double theta1 = s[0], theta2 = s[1], dtheta1 = s[2], dtheta2 = s[3]
+    cdef double d1 = m1 * (lc1 * lc1) + m2 * ((l1 * l1) + (lc2 * lc2)
+                                           + 2 * l1 * lc2 * cos(theta2)) + I1 + I2
+    cdef double d2 = m2 * ((lc2 * lc2) + l1 * lc2 * cos(theta2)) + I2
+    cdef double phi2 = m2 * lc2 * g * cos(theta1 + theta2 - M_PI / 2.0)
+    cdef double phi1 = (-m2 * l1 * lc2 * _libm_pow(dtheta2, 2.0) * sin(theta2)
+                        - 2 * m2 * l1 * lc2 * dtheta2 * dtheta1 * sin(theta2)
+                        + (m1 * lc1 + m2 * l1) * g * cos(theta1 - M_PI / 2)
+                        + phi2)
+    cdef double ddtheta2 = (a + d2 / d1 * phi1 - m2 * l1 * lc2 * _libm_pow(dtheta1, 2.0) * sin(theta2)
+                            - phi2) / (m2 * (lc2 * lc2) + I2 - _libm_pow(d2, 2.0) / d1)
+    cdef double ddtheta1 = -(d2 * ddtheta2 + phi1) / d1
+    ds[0] = dtheta1
+    ds[1] = dtheta2
+    ds[2] = ddtheta1
+    ds[3] = ddtheta2
+
+
+cdef inline double _wrap(double x, double m, double M) noexcept nogil:
+    cdef double diff = M - m
+    if fabs(x) > 1e6:  # far outside: skip the loop (never reached from a valid state)
+        x = fmod(x, diff)
+    while x > M:
+        x = x - diff
+    while x < m:
+        x = x + diff
+    return x
+
+
+cdef class AcrobotKernel(_StateKernel):
+    """Acrobot-v1: state (θ₁, θ₂, θ̇₁, θ̇₂), one RK4 step of dt = 0.2 with torque
+    τ ∈ {−1, 0, +1}; angles wrapped to [−π, π], velocities clipped to ±4π, ±9π.
+    Observation (cos θ₁, sin θ₁, cos θ₂, sin θ₂, θ̇₁, θ̇₂). Reward −1 per step, 0 on
+    the step reaching the terminal set −cos θ₁ − cos(θ₁ + θ₂) > 1. Reset: each
+    component ~ U(low, high) rounded to float32, default U(−0.1, 0.1).
+    """
+
+    def __init__(self, Py_ssize_t num_envs, seed=None, Py_ssize_t max_episode_steps=500):
+        VecEnvKernel.__init__(self, num_envs, 6, 1, 3, max_episode_steps, seed)
+        self._init_state(4)
+        self.reset_low, self.reset_high = -0.1, 0.1
+
+    cdef void observe_one(self, Py_ssize_t i, double* obs) noexcept nogil:
+        cdef double* s = &self.state[i, 0]
+        obs[0] = cos(s[0])
+        obs[1] = sin(s[0])
+        obs[2] = cos(s[1])
+        obs[3] = sin(s[1])
+        obs[4] = s[2]
+        obs[5] = s[3]
+
+    cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:
+        cdef Py_ssize_t k
+        for k in range(4):
+            self.state[i, k] = <float> _uniform(bitgen, self.reset_low, self.reset_high)
+        self.observe_one(i, obs)
+
+    cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
+                      double* obs, double* reward) noexcept nogil:
+        cdef double a = action[0]
+        if not (a == 0.0 or a == 1.0 or a == 2.0):
+            return -1
+        cdef double torque = a - 1.0
+        cdef double* s = &self.state[i, 0]
+        cdef double k1[4]
+        cdef double k2[4]
+        cdef double k3[4]
+        cdef double k4[4]
+        cdef double y[4]
+        cdef double dt2 = AC_DT / 2.0, dt6 = AC_DT / 6.0
+        cdef Py_ssize_t k
+        _acrobot_dsdt(s, torque, k1)
+        for k in range(4):
+            y[k] = s[k] + dt2 * k1[k]
+        _acrobot_dsdt(y, torque, k2)
+        for k in range(4):
+            y[k] = s[k] + dt2 * k2[k]
+        _acrobot_dsdt(y, torque, k3)
+        for k in range(4):
+            y[k] = s[k] + AC_DT * k3[k]
+        _acrobot_dsdt(y, torque, k4)
+        for k in range(4):
+            y[k] = s[k] + dt6 * (k1[k] + 2 * k2[k] + 2 * k3[k] + k4[k])
+        s[0] = _wrap(y[0], -M_PI, M_PI)
+        s[1] = _wrap(y[1], -M_PI, M_PI)
+        s[2] = _clip(y[2], -AC_MAX_VEL_1, AC_MAX_VEL_1)
+        s[3] = _clip(y[3], -AC_MAX_VEL_2, AC_MAX_VEL_2)
+        self.observe_one(i, obs)
+        cdef bint terminal = -cos(s[0]) - cos(s[1] + s[0]) > 1.0
+        reward[0] = 0.0 if terminal else -1.0
+        return terminal
+
+
+# ------------------------------------------------------------ MountainCar-v0
+cdef double MC_MIN_POSITION = -1.2
+cdef double MC_MAX_POSITION = 0.6
+cdef double MC_MAX_SPEED = 0.07
+
+
+cdef class MountainCarKernel(_StateKernel):
+    """MountainCar-v0: state (position, velocity), action ∈ {0, 1, 2}.
+
+    v ← clip(v + (a − 1)·0.001 − 0.0025 cos(3p), ±0.07); p ← clip(p + v, [−1.2, 0.6]);
+    v ← 0 when p hits −1.2 moving left. Reward −1; terminal when p ≥ 0.5 and v ≥ 0.
+    Reset: p ~ U(low, high), default U(−0.6, −0.4); v = 0.
+    """
+
+    def __init__(self, Py_ssize_t num_envs, seed=None, Py_ssize_t max_episode_steps=200):
+        VecEnvKernel.__init__(self, num_envs, 2, 1, 3, max_episode_steps, seed)
+        self._init_state(2)
+        self.reset_low, self.reset_high = -0.6, -0.4
+
+    cdef void observe_one(self, Py_ssize_t i, double* obs) noexcept nogil:
+        obs[0] = self.state[i, 0]
+        obs[1] = self.state[i, 1]
+
+    cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:
+        self.state[i, 0] = _uniform(bitgen, self.reset_low, self.reset_high)
+        self.state[i, 1] = 0.0
+        self.observe_one(i, obs)
+
+    cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
+                      double* obs, double* reward) noexcept nogil:
+        cdef double a = action[0]
+        if not (a == 0.0 or a == 1.0 or a == 2.0):
+            return -1
+        cdef double position = self.state[i, 0], velocity = self.state[i, 1]
+        velocity = velocity + ((a - 1.0) * 0.001 + cos(3 * position) * (-0.0025))
+        velocity = _clip(velocity, -MC_MAX_SPEED, MC_MAX_SPEED)
+        position = _clip(position + velocity, MC_MIN_POSITION, MC_MAX_POSITION)
+        if position == MC_MIN_POSITION and velocity < 0:
+            velocity = 0.0
+        self.state[i, 0] = position
+        self.state[i, 1] = velocity
+        self.observe_one(i, obs)
+        reward[0] = -1.0
+        return position >= 0.5 and velocity >= 0.0
+
+
+cdef class MountainCarContinuousKernel(_StateKernel):
+    """MountainCarContinuous-v0: state (position, velocity), action u ∈ ℝ¹ (float32).
+
+    v ← clip(v + clip(u, ±1)·0.0015 − 0.0025 cos(3p), ±0.07); p ← clip(p + v, [−1.2, 0.6]);
+    v ← 0 when p hits −1.2 moving left; the state is stored as float32, as Gymnasium
+    does. Reward 100·[terminal] − 0.1 u² (unclipped u); terminal when p ≥ 0.45 and
+    v ≥ 0. Reset: p ~ U(low, high), default U(−0.6, −0.4); v = 0.
+    """
+
+    def __init__(self, Py_ssize_t num_envs, seed=None, Py_ssize_t max_episode_steps=999):
+        VecEnvKernel.__init__(self, num_envs, 2, 1, 0, max_episode_steps, seed)
+        self._init_state(2)
+        self.reset_low, self.reset_high = -0.6, -0.4
+
+    cdef void observe_one(self, Py_ssize_t i, double* obs) noexcept nogil:
+        obs[0] = self.state[i, 0]
+        obs[1] = self.state[i, 1]
+
+    cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:
+        self.state[i, 0] = _uniform(bitgen, self.reset_low, self.reset_high)
+        self.state[i, 1] = 0.0
+        self.observe_one(i, obs)
+
+    cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
+                      double* obs, double* reward) noexcept nogil:
+        if not isfinite(action[0]):
+            return -1
+        cdef double u = <float> action[0]
+        cdef double position = self.state[i, 0], velocity = self.state[i, 1]
+        cdef bint terminal
+        # Gymnasium keeps this state as float32 after a step (float64 after a
+        # reset) and numpy then computes in float32, Python floats rounded to
+        # float32 first; a float32-representable state marks that case.
+        cdef bint f32 = <float> position == position and <float> velocity == velocity
+        cdef double c = 0.0025 * cos(<float> (<float> 3.0 * <float> position) if f32
+                                     else 3 * position)
+        cdef double dv
+        if -1.0 <= u <= 1.0:  # the force stays a float32
+            dv = <float> (<float> (<float> u * <float> 0.0015) - <float> c)
+        else:                 # clipped to a Python float
+            dv = (1.0 if u > 1.0 else -1.0) * 0.0015 - c
+        if f32:
+            velocity = <float> (<float> velocity + <float> dv)
+            if velocity > <float> MC_MAX_SPEED:
+                velocity = MC_MAX_SPEED
+            if velocity < <float> -MC_MAX_SPEED:
+                velocity = -MC_MAX_SPEED
+            position = <float> (<float> position + <float> velocity)
+            if position > <float> MC_MAX_POSITION:
+                position = MC_MAX_POSITION
+            if position < <float> MC_MIN_POSITION:
+                position = MC_MIN_POSITION
+            if <float> position == <float> MC_MIN_POSITION and velocity < 0:
+                velocity = 0.0
+            terminal = <float> position >= <float> 0.45 and velocity >= 0.0
+        else:
+            velocity = _clip(velocity + dv, -MC_MAX_SPEED, MC_MAX_SPEED)
+            position = _clip(position + velocity, MC_MIN_POSITION, MC_MAX_POSITION)
+            if position == MC_MIN_POSITION and velocity < 0:
+                velocity = 0.0
+            terminal = position >= 0.45 and velocity >= 0.0
+        self.state[i, 0] = <float> position
+        self.state[i, 1] = <float> velocity
+        self.observe_one(i, obs)
+        reward[0] = (100.0 if terminal else 0.0) - u * u * 0.1
+        return terminal
+
+
+# ---------------------------------------------------------------- Pendulum-v1
+
+cdef class PendulumKernel(_StateKernel):
+    """Pendulum-v1: state (θ, θ̇), torque u = clip(action, ±2) in float32.
+
+    cost = norm(θ)² + 0.1 θ̇² + 0.001 u², norm(θ) = ((θ + π) mod 2π) − π, reward −cost;
+    θ̇ ← clip(θ̇ + (3g/2 sin θ + 3u)·0.05, ±8); θ ← θ + θ̇·0.05. Observation
+    (cos θ, sin θ, θ̇); never terminal. Reset: θ ~ U(−x, x), θ̇ ~ U(−y, y) with
+    (x, y) = set_reset_bounds(x, y), default (π, 1) (Gymnasium's x_init, y_init).
+    """
+    cdef readonly double g
+
+    def __init__(self, Py_ssize_t num_envs, seed=None, Py_ssize_t max_episode_steps=200,
+                 double g=10.0):
+        VecEnvKernel.__init__(self, num_envs, 3, 1, 0, max_episode_steps, seed)
+        if not (isfinite(g) and g >= 0.0):
+            raise ValueError(f"g: expected a finite non-negative gravity, got {g}")
+        self._init_state(2)
+        self.g = g
+        self.reset_low, self.reset_high = M_PI, 1.0
+
+    def set_reset_bounds(self, double x_init, double y_init):
+        """θ ~ U(−x_init, x_init), θ̇ ~ U(−y_init, y_init) at reset."""
+        if not (isfinite(x_init) and isfinite(y_init)):
+            raise ValueError(f"x_init, y_init: expected finite values, got {x_init}, {y_init}")
+        self.reset_low, self.reset_high = x_init, y_init
+
+    cdef void observe_one(self, Py_ssize_t i, double* obs) noexcept nogil:
+        obs[0] = cos(self.state[i, 0])
+        obs[1] = sin(self.state[i, 0])
+        obs[2] = self.state[i, 1]
+
+    cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:
+        self.state[i, 0] = _uniform(bitgen, -self.reset_low, self.reset_low)
+        self.state[i, 1] = _uniform(bitgen, -self.reset_high, self.reset_high)
+        self.observe_one(i, obs)
+
+    cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
+                      double* obs, double* reward) noexcept nogil:
+        if not isfinite(action[0]):
+            return -1
+        cdef float u = <float> _clip(<float> action[0], -2.0, 2.0)
+        cdef double th = self.state[i, 0], thdot = self.state[i, 1], dt = 0.05
+        # numpy's float remainder: fmod shifted to the divisor's sign.
+        cdef double norm = fmod(th + M_PI, 2 * M_PI)
+        if norm < 0:
+            norm = norm + 2 * M_PI
+        norm = norm - M_PI
+        # u², 0.001·u² and 3u are float32 operations in Gymnasium (float32 action).
+        cdef float u2 = _libm_powf(u, 2.0)
+        cdef float ucost = <float> 0.001 * u2
+        cdef float u3 = <float> 3.0 * u
+        cdef double costs = _libm_pow(norm, 2.0) + 0.1 * _libm_pow(thdot, 2.0) + <double> ucost
+        cdef double newthdot = thdot + (3 * self.g / (2 * 1.0) * sin(th) + <double> u3) * dt
+        newthdot = _clip(newthdot, -8.0, 8.0)
+        self.state[i, 0] = th + newthdot * dt
+        self.state[i, 1] = newthdot
+        self.observe_one(i, obs)
+        reward[0] = -costs
+        return 0
+
+
+# --------------------------------------------------- pgfast/SimpleRegulator-v0
+cdef class SimpleRegulatorKernel(_StateKernel):
+    """The notes' simple regulator: one real state s and action a.
+
+    s₁ ~ N(0.3, 0.1²); s′ = s + a + 0.1 ε, ε ~ N(0, 1); reward −s² of the state the
+    action is taken in; never terminal; no time limit unless max_episode_steps > 0.
+    Any finite action is valid (no clipping: the state stays Gaussian under a
+    linear-Gaussian policy, which gives the closed-form test problem).
+    """
+
+    def __init__(self, Py_ssize_t num_envs, seed=None, Py_ssize_t max_episode_steps=0):
+        VecEnvKernel.__init__(self, num_envs, 1, 1, 0, max_episode_steps, seed)
+        self._init_state(1)
+
+    cdef void observe_one(self, Py_ssize_t i, double* obs) noexcept nogil:
+        obs[0] = self.state[i, 0]
+
+    cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:
+        self.state[i, 0] = 0.3 + 0.1 * random_standard_normal(bitgen)
+        self.observe_one(i, obs)
+
+    cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
+                      double* obs, double* reward) noexcept nogil:
+        if not isfinite(action[0]):
+            return -1
+        cdef double s = self.state[i, 0]
+        reward[0] = -(s * s)
+        self.state[i, 0] = (s + action[0]) + 0.1 * random_standard_normal(bitgen)
+        self.observe_one(i, obs)
+        return 0

@@ -1,0 +1,164 @@
+"""The fused native rollout loop and the Python fallback for any Gymnasium env."""
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import pgfast
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return pgfast.LinearSoftmax(4, 2)
+
+
+def theta0(policy, seed=0):
+    return policy.init(np.random.default_rng(seed))
+
+
+def test_native_rollout_replays_under_gymnasium(policy):
+    """Every recorded transition is what Gymnasium's CartPole does from that state."""
+    env = pgfast.make_vec("CartPole-v1", num_envs=6)
+    ro = pgfast.rollout(env, policy, theta0(policy), 120, np.random.default_rng(0))
+    gym_env = gym.make("CartPole-v1").unwrapped
+    gym_env.reset(seed=0)
+    nxt = ro.next_observations()
+    for t in range(120):
+        for b in range(6):
+            gym_env.state = ro.observations[t, b].copy()
+            obs, reward, terminated, _, _ = gym_env.step(int(ro.actions[t, b]))
+            np.testing.assert_allclose(nxt[t, b], obs, rtol=1e-5, atol=1e-5)
+            assert reward == ro.rewards[t, b]
+            assert terminated == ro.terminated[t, b]
+    assert ro.done.any(), "the test needs episode ends to check the autoreset"
+
+
+def test_rollout_records_consistent_arrays(policy):
+    env = pgfast.make_vec("CartPole-v1", num_envs=8)
+    theta = theta0(policy)
+    ro = pgfast.rollout(env, policy, theta, 300, np.random.default_rng(1))
+    T, B = 300, 8
+    assert ro.observations.shape == (T, B, 4) and ro.actions.shape == (T, B)
+    assert ro.actions.dtype == np.int64 and ro.terminated.dtype == np.bool_
+    logp = policy.log_prob(theta, ro.observations.reshape(-1, 4), ro.actions.reshape(-1))
+    np.testing.assert_allclose(ro.log_probs.reshape(-1), logp, rtol=1e-12, atol=1e-12)
+    returns, lengths = pgfast.episode_stats(ro.rewards, ro.terminated, ro.truncated)
+    np.testing.assert_array_equal(ro.episode_returns, returns)
+    assert ro.final_observations.shape == (ro.done.sum(), 4)
+    # Within an episode s_{t+1} is the next row's observation.
+    within = ~ro.done[:-1]
+    np.testing.assert_array_equal(ro.next_observations()[:-1][within], ro.observations[1:][within])
+
+
+def test_time_limit_truncates(policy):
+    env = pgfast.make_vec("CartPole-v1", num_envs=4)
+    good = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    ro = pgfast.rollout(env, policy, good, 50, np.random.default_rng(2), time_limit=7)
+    lengths = ro.episode_lengths
+    assert lengths.max() <= 7
+    assert ro.truncated.any()
+    assert not (ro.truncated & ro.terminated).any()
+
+
+def test_same_seed_same_rollout_whatever_the_thread_count(policy):
+    env = pgfast.make_vec("CartPole-v1", num_envs=16)
+    a = pgfast.rollout(env, policy, theta0(policy), 200, np.random.default_rng(3), num_threads=1)
+    b = pgfast.rollout(env, policy, theta0(policy), 200, np.random.default_rng(3), num_threads=2)
+    for name in ("observations", "actions", "rewards", "terminated", "truncated", "log_probs"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    c = pgfast.rollout(env, policy, theta0(policy), 200, np.random.default_rng(4))
+    assert not np.array_equal(a.actions, c.actions)
+
+
+def test_multi_theta_rollout_uses_one_theta_per_slot(policy):
+    env = pgfast.make_vec("CartPole-v1", num_envs=5)
+    thetas = np.stack([theta0(policy, seed) for seed in range(5)])
+    ro = pgfast.rollout(env, policy, thetas, 40, np.random.default_rng(5))
+    for b in range(5):
+        want = policy.log_prob(thetas[b], ro.observations[:, b], ro.actions[:, b])
+        np.testing.assert_allclose(ro.log_probs[:, b], want, rtol=1e-12, atol=1e-12)
+    # One slot of a multi-θ run is the same stream as that slot alone with its θ.
+    single = pgfast.rollout(env, policy, np.repeat(thetas[:1], 5, axis=0), 40,
+                            np.random.default_rng(5))
+    np.testing.assert_array_equal(single.actions[:, 0], ro.actions[:, 0])
+
+
+def test_deterministic_rollout_acts_by_the_mode(policy):
+    env = pgfast.make_vec("CartPole-v1", num_envs=3)
+    theta = theta0(policy)
+    ro = pgfast.rollout(env, policy, theta, 30, np.random.default_rng(6), deterministic=True)
+    assert ro.log_probs is None
+    np.testing.assert_array_equal(ro.actions.reshape(-1),
+                                  policy.mode(theta, ro.observations.reshape(-1, 4)))
+
+
+def test_gaussian_policy_on_pendulum():
+    policy = pgfast.LinearGaussian(3, 1)
+    env = pgfast.make_vec("Pendulum-v1", num_envs=4)
+    theta = policy.init(np.random.default_rng(0))
+    ro = pgfast.rollout(env, policy, theta, 250, np.random.default_rng(7))
+    assert ro.actions.shape == (250, 4, 1)
+    assert ro.truncated[199].all() and not ro.terminated.any()
+    np.testing.assert_allclose(
+        ro.log_probs.reshape(-1),
+        policy.log_prob(theta, ro.observations.reshape(-1, 3), ro.actions.reshape(-1, 1)),
+        rtol=1e-10)
+
+
+@pytest.mark.parametrize("mode", ["next_step", "same_step"])
+def test_python_fallback_on_gymnasium_vector_env(policy, mode):
+    kwargs = {} if mode == "next_step" else {
+        "vector_kwargs": {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}}
+    env = gym.make_vec("CartPole-v1", num_envs=3, vectorization_mode="sync", **kwargs)
+    theta = theta0(policy)
+    ro = pgfast.rollout(env, policy, theta, 150, np.random.default_rng(8))
+    # CartPole pays 1 for every real transition; a NEXT_STEP reset step would pay 0.
+    assert np.all(ro.rewards == 1.0)
+    assert ro.done.any()
+    np.testing.assert_allclose(
+        ro.log_probs.reshape(-1),
+        policy.log_prob(theta, ro.observations.reshape(-1, 4), ro.actions.reshape(-1)),
+        rtol=1e-12)
+    gym_env = gym.make("CartPole-v1").unwrapped
+    gym_env.reset(seed=0)
+    nxt = ro.next_observations()
+    for t, b in zip(*np.nonzero(ro.done)):
+        gym_env.state = ro.observations[t, b].astype(np.float64)
+        obs, *_ = gym_env.step(int(ro.actions[t, b]))
+        np.testing.assert_allclose(nxt[t, b], obs, rtol=1e-5, atol=1e-6)
+
+
+def test_python_fallback_on_single_gymnasium_env(policy):
+    env = gym.make("CartPole-v1")
+    ro = pgfast.rollout(env, policy, theta0(policy), 100, np.random.default_rng(9))
+    assert ro.observations.shape == (100, 1, 4)
+    assert np.all(ro.rewards == 1.0)
+    a = pgfast.rollout(gym.make("CartPole-v1"), policy, theta0(policy), 50,
+                       np.random.default_rng(10))
+    b = pgfast.rollout(gym.make("CartPole-v1"), policy, theta0(policy), 50,
+                       np.random.default_rng(10))
+    np.testing.assert_array_equal(a.observations, b.observations)
+
+
+def test_rollout_bad_input(policy):
+    env = pgfast.make_vec("CartPole-v1", num_envs=2)
+    theta = theta0(policy)
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="n_steps"):
+        pgfast.rollout(env, policy, theta, 0, rng)
+    with pytest.raises(ValueError, match="theta"):
+        pgfast.rollout(env, policy, theta[:-1], 10, rng)
+    with pytest.raises(ValueError, match="theta"):
+        pgfast.rollout(env, policy, np.stack([theta] * 3), 10, rng)
+    with pytest.raises(ValueError, match="theta"):
+        pgfast.rollout(env, policy, np.full_like(theta, np.nan), 10, rng)
+    with pytest.raises(ValueError, match="policy"):
+        pgfast.rollout(env, pgfast.LinearSoftmax(4, 3), np.zeros(15), 10, rng)
+    with pytest.raises(ValueError, match="policy"):
+        pgfast.rollout(env, pgfast.LinearGaussian(4, 1), np.zeros(6), 10, rng)
+    with pytest.raises(TypeError, match="rng"):
+        pgfast.rollout(env, policy, theta, 10, rng=[rng])
+    with pytest.raises(TypeError, match="env"):
+        pgfast.rollout("CartPole-v1", policy, theta, 10, rng)
+    env.close()
+    with pytest.raises(ValueError, match="closed"):
+        pgfast.rollout(env, policy, theta, 10, rng)

@@ -1,0 +1,131 @@
+"""Training loop, evaluation, checkpoints and the command line."""
+import json
+
+import numpy as np
+import pytest
+
+import pgfast
+from pgfast.cli import main as cli_main
+
+
+@pytest.fixture()
+def setup():
+    problem = pgfast.Problem("CartPole-v1", gamma=0.99, horizon=60)
+    policy = pgfast.LinearSoftmax(4, 2)
+    return problem, policy
+
+
+def test_train_is_deterministic_and_records_history(setup):
+    problem, policy = setup
+    runs = []
+    for _ in range(2):
+        update = pgfast.TrustRegionUpdate(problem, policy, m=8)
+        theta = policy.init(np.random.default_rng(0))
+        runs.append(pgfast.train(update, theta, iterations=3, rng=np.random.default_rng(1),
+                                 progress=False))
+    (a, hist_a), (b, hist_b) = runs
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(hist_a["mean_return"], hist_b["mean_return"])
+    assert list(hist_a["iteration"]) == [1, 2, 3]
+    assert np.all(np.diff(hist_a["steps"]) > 0) and np.all(np.diff(hist_a["wall_time"]) >= 0)
+    assert set(hist_a) == {"iteration", "steps", "wall_time", "mean_return", "kl", "entropy"}
+
+
+def test_total_steps_and_callback_stop_training(setup):
+    problem, policy = setup
+    update = pgfast.NaturalPolicyUpdate(problem, policy, m=4)
+    theta = policy.init(np.random.default_rng(0))
+    _, hist = pgfast.train(update, theta, total_steps=1, rng=np.random.default_rng(0),
+                           progress=False)
+    assert len(hist["iteration"]) == 1
+    seen = []
+    _, hist = pgfast.train(update, theta, iterations=10, rng=np.random.default_rng(0),
+                           progress=False, callback=lambda i, th, info: seen.append(i) or i < 2)
+    assert seen == [1, 2] and len(hist["iteration"]) == 2
+
+
+@pytest.mark.parametrize("make", [
+    lambda p, pol: pgfast.ClampedSurrogateUpdate(p, pol, m=8, advantages="gae",
+                                                 optimizer="adam", minibatches=2),
+    lambda p, pol: pgfast.TrustRegionUpdate(p, pol, m=8, advantages="gae"),
+])
+def test_checkpoint_round_trip_resumes_identically(setup, tmp_path, make):
+    problem, policy = setup
+    theta = policy.init(np.random.default_rng(0))
+    straight, hist_straight = pgfast.train(make(problem, policy), theta, iterations=4,
+                                           rng=np.random.default_rng(3), progress=False)
+    pgfast.train(make(problem, policy), theta, iterations=2, rng=np.random.default_rng(3),
+                 progress=False, checkpoint_dir=tmp_path)
+    resumed, hist = pgfast.train(make(problem, policy), None, iterations=4,
+                                 rng=np.random.default_rng(999), progress=False,
+                                 checkpoint_dir=tmp_path, resume=True)
+    np.testing.assert_array_equal(resumed, straight)
+    np.testing.assert_array_equal(hist["mean_return"], hist_straight["mean_return"])
+
+
+def test_bad_checkpoints_give_clear_errors(setup, tmp_path):
+    problem, policy = setup
+    update = pgfast.TrustRegionUpdate(problem, policy, m=4)
+    with pytest.raises(ValueError, match="no checkpoint"):
+        pgfast.load_checkpoint(tmp_path / "missing")
+    pgfast.train(update, policy.init(np.random.default_rng(0)), iterations=1,
+                 rng=np.random.default_rng(0), progress=False, checkpoint_dir=tmp_path)
+    other = pgfast.NaturalPolicyUpdate(problem, policy, m=4)
+    with pytest.raises(ValueError, match="written by TrustRegionUpdate"):
+        pgfast.load_checkpoint(tmp_path, update=other)
+    mlp = pgfast.TrustRegionUpdate(problem, pgfast.MLPSoftmax(4, 2, hidden=(8,)), m=4)
+    with pytest.raises(ValueError, match="policy"):
+        pgfast.load_checkpoint(tmp_path, update=mlp)
+    (tmp_path / "checkpoint.npz").write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="corrupt"):
+        pgfast.load_checkpoint(tmp_path)
+    (tmp_path / "checkpoint.json").write_text("{broken")
+    with pytest.raises(ValueError, match="corrupt"):
+        pgfast.load_checkpoint(tmp_path)
+
+
+def test_evaluate_returns_per_episode_returns(setup):
+    _, policy = setup
+    theta = policy.init(np.random.default_rng(0))
+    returns = pgfast.evaluate("CartPole-v1", policy, theta, episodes=7,
+                              rng=np.random.default_rng(0))
+    assert returns.shape == (7,)
+    assert np.all((returns >= 1) & (returns <= 500))
+    again = pgfast.evaluate("CartPole-v1", policy, theta, episodes=7, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(returns, again)
+
+
+def test_train_validates_arguments(setup):
+    problem, policy = setup
+    update = pgfast.TrustRegionUpdate(problem, policy, m=4)
+    theta = policy.init(np.random.default_rng(0))
+    with pytest.raises(ValueError, match="iterations"):
+        pgfast.train(update, theta, rng=np.random.default_rng(0))
+    with pytest.raises(TypeError, match="rng"):
+        pgfast.train(update, theta, iterations=1, rng=None)
+
+
+def test_cli_train_and_eval_end_to_end(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli_main(["train", "CartPole-v1", "--update", "ppo", "--steps", "2000",
+                     "--seed", "1", "--out", str(out), "--quiet",
+                     "--eval-episodes", "5"]) == 0
+    for name in ("checkpoint.npz", "checkpoint.json", "curve.csv", "evaluation.json"):
+        assert (out / name).exists(), name
+    summary = json.loads((out / "evaluation.json").read_text())
+    assert summary["episodes"] == 5 and summary["train_steps"] >= 2000
+    assert cli_main(["eval", str(out), "--episodes", "3"]) == 0
+    assert "mean return" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--steps", "0"],
+    ["train", "--update", "sgd"],
+    ["train", "NoSuchEnv-v9", "--steps", "10"],
+    ["eval", "/nonexistent/run"],
+])
+def test_cli_bad_arguments_give_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(argv)
+    assert exit_info.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
