@@ -354,7 +354,7 @@ class _SoftmaxPolicy(_Policy):
             raise TypeError(f"actions: expected integer action indices, got dtype {arr.dtype}")
         a = np.ascontiguousarray(arr, dtype=np.float64)
         if not np.all((a >= 0) & (a < self.n_actions) & (a == np.floor(a))):
-            bad = arr[~((a >= 0) & (a < self.n_actions) & (a == np.floor(a)))][0]
+            bad = arr[~((a >= 0) & (a < self.n_actions) & (a == np.floor(a)))][0].item()
             raise ValueError(f"actions: expected integers in [0, {self.n_actions}) "
                              f"(n_actions), got {bad!r}")
         return a.reshape(n, 1)
