@@ -12,6 +12,8 @@ from .envs import NativeEnv, NativeVectorEnv, make_kernel, make_vec, native_ids
 from .estimators import (BaselineSubtractionGradient, FiniteDifferenceGradient, GAEGradient,
                          LikelihoodRatioGradient, Problem, RegressionGradient,
                          RewardToGoGradient, utility)
+from .policies import (LinearGaussian, LinearSoftmax, LinearValue, MLPGaussian, MLPSoftmax,
+                       MLPValue, from_config, policy_for)
 from .gradients import likelihood_ratio_gradient, optimal_baseline, regression_gradient
 from .regulator import regulator_gradient, regulator_utility
 from .returns import discount_powers, episode_stats, gae, reward_to_go
@@ -25,6 +27,9 @@ __version__ = "0.1.0"
 __all__ = [
     # returns and advantages
     "discount_powers", "episode_stats", "gae", "reward_to_go",
+    # policies and value functions
+    "LinearSoftmax", "LinearGaussian", "MLPSoftmax", "MLPGaussian", "LinearValue", "MLPValue",
+    "policy_for", "from_config",
     # environments and rollouts
     "envs", "NativeEnv", "NativeVectorEnv", "make_kernel", "make_vec", "native_ids",
     "Rollout", "rollout",

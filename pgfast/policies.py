@@ -1,0 +1,598 @@
+"""Policies π(θ, s) and value functions V(φ, s) (Cython kernels in ``src/_policies.pyx``).
+
+A policy object describes an architecture and holds no parameters: θ is a flat
+float64 array the caller owns. Every method is batched over N observations
+(an (N, obs_dim) array; a single 1-D observation is a batch of one).
+
+Parameter layout (``unpack`` names the pieces), W of shape (in, out) applied as
+``x @ W + b``::
+
+    θ = [W0, b0, W1, b1, ..., W_{L-1}, b_{L-1}, log_std]
+
+with tanh between layers and a linear output layer; ``log_std`` (Gaussian policies
+with ``learn_std=True``) is a state-independent vector of act_dim entries.
+
+Each policy exposes its C-level kernel as ``policy.kernel`` (a
+``pgfast._policies.PolicyKernel``, see ``_policies.pxd``) for compiled rollout loops.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import _policies
+from ._validation import as_float_array, check_positive_int, check_rng
+
+__all__ = [
+    "LinearSoftmax",
+    "LinearGaussian",
+    "MLPSoftmax",
+    "MLPGaussian",
+    "LinearValue",
+    "MLPValue",
+    "policy_for",
+    "from_config",
+]
+
+_FISHER_CHUNK = 1 << 22  # doubles of per-sample Jacobian rows held at once by fisher()
+
+
+def _check_hidden(hidden, name="hidden"):
+    if isinstance(hidden, numbers.Integral):
+        hidden = (hidden,)
+    try:
+        sizes = tuple(hidden)
+    except TypeError as exc:
+        raise TypeError(f"{name}: expected a sequence of layer widths, got "
+                        f"{type(hidden).__name__}") from exc
+    return tuple(check_positive_int(h, f"{name}[{i}]") for i, h in enumerate(sizes))
+
+
+def _orthogonal(rng, n_in, n_out, gain):
+    """A (n_in, n_out) matrix with orthonormal rows or columns, times gain."""
+    a = rng.standard_normal((max(n_in, n_out), min(n_in, n_out)))
+    q, r = np.linalg.qr(a)
+    q = q * np.sign(np.diag(r))  # a uniformly distributed orthogonal matrix
+    if n_in < n_out:
+        q = q.T
+    return gain * q
+
+
+class _Network:
+    """Shared parts of policies and value functions: a tanh MLP of `sizes`."""
+
+    def __init__(self, obs_dim, hidden, out_dim):
+        self.obs_dim = check_positive_int(obs_dim, "obs_dim")
+        self.hidden = _check_hidden(hidden)
+        self._sizes = (self.obs_dim, *self.hidden, out_dim)
+
+    @property
+    def n_params(self) -> int:
+        """Length P of the flat parameter vector."""
+        return self._net.n_params + self._n_extra
+
+    # parameters ------------------------------------------------------------
+
+    def _shapes(self):
+        shapes = []
+        for l in range(len(self._sizes) - 1):
+            shapes.append((f"W{l}", (self._sizes[l], self._sizes[l + 1])))
+            shapes.append((f"b{l}", (self._sizes[l + 1],)))
+        return shapes
+
+    def unpack(self, theta) -> dict:
+        """The named pieces of θ: ``"W0"`` (in, out), ``"b0"``, ..., ``"log_std"``.
+
+        The arrays are copies; ``pack(unpack(theta))`` equals theta.
+        """
+        theta = self._check_theta(theta)
+        out, i = {}, 0
+        for name, shape in self._shapes():
+            size = int(np.prod(shape))
+            out[name] = theta[i:i + size].reshape(shape).copy()
+            i += size
+        if self._n_extra:
+            out["log_std"] = theta[i:].copy()
+        return out
+
+    def pack(self, params) -> np.ndarray:
+        """The flat θ from a dict of named arrays (the inverse of ``unpack``)."""
+        if not isinstance(params, dict):
+            raise TypeError(f"params: expected a dict of arrays, got {type(params).__name__}")
+        shapes = self._shapes()
+        if self._n_extra:
+            shapes.append(("log_std", (self._n_extra,)))
+        expected = {name for name, _ in shapes}
+        if set(params) != expected:
+            raise ValueError(f"params: expected the keys {sorted(expected)}, "
+                             f"got {sorted(params)}")
+        pieces = []
+        for name, shape in shapes:
+            arr = as_float_array(params[name], f"params[{name!r}]")
+            if arr.shape != shape:
+                raise ValueError(f"params[{name!r}]: expected shape {shape}, got {arr.shape}")
+            pieces.append(arr.ravel())
+        return np.concatenate(pieces)
+
+    def _init_layers(self, rng, out_gain):
+        rng = check_rng(rng)
+        params = {}
+        n_layers = len(self._sizes) - 1
+        for l in range(n_layers):
+            gain = out_gain if l == n_layers - 1 else np.sqrt(2.0)
+            params[f"W{l}"] = _orthogonal(rng, self._sizes[l], self._sizes[l + 1], gain)
+            params[f"b{l}"] = np.zeros(self._sizes[l + 1])
+        return params
+
+    # input checks ------------------------------------------------------------
+
+    def _check_theta(self, theta, name="theta"):
+        theta = as_float_array(theta, name, ndim=1)
+        if theta.shape[0] != self.n_params:
+            raise ValueError(f"{name}: expected a 1-D array of length {self.n_params} "
+                             f"(n_params), got length {theta.shape[0]}")
+        return theta
+
+    def _check_obs(self, obs, name="obs"):
+        obs = as_float_array(obs, name, ndim=(1, 2))
+        if obs.ndim == 1:
+            obs = obs[None, :]
+        if obs.shape[1] != self.obs_dim:
+            raise ValueError(f"{name}: expected observations of width {self.obs_dim} "
+                             f"(obs_dim), got shape {obs.shape}")
+        return obs
+
+    def _check_rows(self, x, name, n):
+        x = as_float_array(x, name, ndim=1)
+        if x.shape[0] != n:
+            raise ValueError(f"{name}: expected shape ({n},) (one per observation), "
+                             f"got {x.shape}")
+        return x
+
+
+class _Policy(_Network):
+    """Common methods of the softmax and Gaussian policies."""
+
+    def _build(self, kernel):
+        self.kernel = kernel
+        self._net = kernel.net
+        self._n_extra = kernel.n_extra
+
+    def init(self, rng) -> np.ndarray:
+        """Initial θ: orthogonal weights (gain √2 for hidden layers, 0.01 for the
+        output layer), zero biases, log_std at the constructor's value."""
+        params = self._init_layers(rng, 0.01)
+        if self._n_extra:
+            params["log_std"] = np.array(self._log_std, dtype=np.float64)
+        return self.pack(params)
+
+    def _actions_out(self, a):
+        raise NotImplementedError
+
+    def _check_actions(self, actions, n):
+        raise NotImplementedError
+
+    def sample(self, theta, obs, rng):
+        """Draw a ~ π_θ(· | s) for every observation, from `rng`.
+
+        Returns
+        -------
+        actions : ndarray, int64 (N,) for softmax policies, float64 (N, act_dim) for Gaussian
+        log_probs : float64 ndarray (N,), log π_θ(a | s) of the drawn actions
+        """
+        theta = self._check_theta(theta)
+        obs = self._check_obs(obs)
+        rng = check_rng(rng)
+        n = obs.shape[0]
+        actions = np.empty((n, self.kernel.act_dim))
+        logp = np.empty(n)
+        if n:
+            self.kernel.sample_into(theta, obs, rng, actions, logp)
+        return self._actions_out(actions), logp
+
+    def mode(self, theta, obs):
+        """The most likely action (argmax of the logits / the mean), same types as sample."""
+        theta = self._check_theta(theta)
+        obs = self._check_obs(obs)
+        actions = np.empty((obs.shape[0], self.kernel.act_dim))
+        if obs.shape[0]:
+            self.kernel.mode_into(theta, obs, actions)
+        return self._actions_out(actions)
+
+    def log_prob(self, theta, obs, actions) -> np.ndarray:
+        """log π_θ(a_i | s_i), shape (N,)."""
+        theta = self._check_theta(theta)
+        obs = self._check_obs(obs)
+        actions = self._check_actions(actions, obs.shape[0])
+        logp = np.empty(obs.shape[0])
+        if obs.shape[0]:
+            self.kernel.log_prob_into(theta, obs, actions, logp)
+        return logp
+
+    def grad_log_prob(self, theta, obs, actions, weights=None) -> np.ndarray:
+        """Score function ∇_θ log π_θ(a_i | s_i).
+
+        Returns
+        -------
+        ndarray
+            (N, P) per-sample gradients when `weights` is None; otherwise (P,) the
+            weighted sum Σ_i w_i ∇_θ log π_θ(a_i | s_i), computed without forming the
+            (N, P) matrix. ∇π = π ∇log π gives the gradient of the probability.
+        """
+        theta = self._check_theta(theta)
+        obs = self._check_obs(obs)
+        n = obs.shape[0]
+        actions = self._check_actions(actions, n)
+        if weights is None:
+            rows = np.empty((n, self.n_params))
+            if n:
+                self.kernel.grad_log_prob_into(theta, obs, actions, None, np.empty(1), rows)
+            return rows
+        weights = self._check_rows(weights, "weights", n)
+        grad = np.zeros(self.n_params)
+        if n:
+            self.kernel.grad_log_prob_into(theta, obs, actions, weights, grad,
+                                           np.empty((1, 1)))
+        return grad
+
+    def kl(self, theta_old, theta_new, obs) -> np.ndarray:
+        """KL(π_old(· | s_i) ‖ π_new(· | s_i)) per observation, shape (N,).
+
+        Softmax: Σ_a p_a (log p_a − log q_a). Gaussian: Σ_k log(σ'_k/σ_k)
+        + (σ_k² + (μ_k − μ'_k)²) / (2σ'_k²) − ½.
+        """
+        theta_old = self._check_theta(theta_old, "theta_old")
+        theta_new = self._check_theta(theta_new, "theta_new")
+        obs = self._check_obs(obs)
+        kl = np.empty(obs.shape[0])
+        if obs.shape[0]:
+            self.kernel.kl_into(theta_old, theta_new, obs, kl, None)
+        return kl
+
+    def kl_grad(self, theta_old, theta_new, obs):
+        """Mean KL over the observations and its gradient with respect to theta_new.
+
+        Returns
+        -------
+        mean_kl : float
+            (1/N) Σ_i KL(π_old(· | s_i) ‖ π_new(· | s_i)).
+        grad : float64 ndarray (P,)
+            ∇_{θ_new} mean_kl (zero at theta_new = theta_old).
+        """
+        theta_old = self._check_theta(theta_old, "theta_old")
+        theta_new = self._check_theta(theta_new, "theta_new")
+        obs = self._check_obs(obs)
+        n = obs.shape[0]
+        if n == 0:
+            raise ValueError("obs: expected at least one observation, got 0")
+        kl = np.empty(n)
+        grad = np.zeros(self.n_params)
+        self.kernel.kl_into(theta_old, theta_new, obs, kl, grad)
+        return float(kl.mean()), grad
+
+    def entropy(self, theta, obs) -> np.ndarray:
+        """Entropy of π_θ(· | s_i), shape (N,): −Σ_a p_a log p_a, or
+        Σ_k log σ_k + ½ (1 + log 2π) for the Gaussian."""
+        theta = self._check_theta(theta)
+        obs = self._check_obs(obs)
+        ent = np.empty(obs.shape[0])
+        if obs.shape[0]:
+            self.kernel.entropy_into(theta, obs, ent)
+        return ent
+
+    def fisher_vector_product(self, theta, obs, v) -> np.ndarray:
+        """F v for the Fisher information of the action distribution averaged over obs.
+
+        F = (1/N) Σ_i E_{a ~ π_θ(·|s_i)}[∇ log π ∇ log πᵀ] = (1/N) Σ_i J_iᵀ M_i J_i
+        (+ 2 I on log_std), with J_i the Jacobian of the network output at s_i and
+        M_i = diag(p) − p pᵀ (softmax) or diag(1/σ²) (Gaussian). Computed with one
+        forward-mode and one reverse-mode pass: no (P, P) matrix.
+        """
+        theta = self._check_theta(theta)
+        obs = self._check_obs(obs)
+        v = self._check_theta(v, "v")
+        if obs.shape[0] == 0:
+            raise ValueError("obs: expected at least one observation, got 0")
+        out = np.empty(self.n_params)
+        self.kernel.fvp_into(theta, obs, v, out)
+        return out
+
+    def fisher(self, theta, obs) -> np.ndarray:
+        """The dense (P, P) Fisher matrix of ``fisher_vector_product`` (for small P).
+
+        Built as (1/N) Σ_i Σ_c g_{ic} g_{icᵀ} from the factorisation M_i = Σ_c m_c m_cᵀ
+        (m_c = √p_c (e_c − p) for softmax, e_c / σ_c for Gaussian), g_{ic} = J_iᵀ m_c.
+        """
+        theta = self._check_theta(theta)
+        obs = self._check_obs(obs)
+        n, P = obs.shape[0], self.n_params
+        if n == 0:
+            raise ValueError("obs: expected at least one observation, got 0")
+        F = np.zeros((P, P))
+        chunk = max(1, _FISHER_CHUNK // P)
+        for start in range(0, n, chunk):
+            part = obs[start:start + chunk]
+            for dz in self._metric_factors(theta, part):
+                rows = np.zeros((part.shape[0], P))
+                self.kernel.vjp_rows_into(theta, part, dz, rows)
+                F += rows.T @ rows
+        F /= n
+        return F
+
+    def config(self) -> dict:
+        """JSON-serialisable description; ``from_config(policy.config())`` rebuilds it."""
+        return {"class": type(self).__name__, **self._config_args()}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self._config_args().items())
+        return f"{type(self).__name__}({args})"
+
+
+class _SoftmaxPolicy(_Policy):
+    discrete = True
+
+    def __init__(self, obs_dim, n_actions, hidden):
+        n_actions = check_positive_int(n_actions, "n_actions")
+        super().__init__(obs_dim, hidden, n_actions)
+        self.n_actions = n_actions
+        self.act_dim = 1
+        self._build(_policies.SoftmaxKernel(self.obs_dim, n_actions, self.hidden))
+
+    def _actions_out(self, a):
+        return a[:, 0].astype(np.int64)
+
+    def _check_actions(self, actions, n):
+        arr = np.asarray(actions)
+        if arr.ndim == 0:
+            arr = arr[None]
+        if arr.shape != (n,):
+            raise ValueError(f"actions: expected shape ({n},) (one index per observation), "
+                             f"got {arr.shape}")
+        if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+                or arr.dtype == np.bool_):
+            raise TypeError(f"actions: expected integer action indices, got dtype {arr.dtype}")
+        a = np.ascontiguousarray(arr, dtype=np.float64)
+        if not np.all((a >= 0) & (a < self.n_actions) & (a == np.floor(a))):
+            bad = arr[~((a >= 0) & (a < self.n_actions) & (a == np.floor(a)))][0].item()
+            raise ValueError(f"actions: expected integers in [0, {self.n_actions}) "
+                             f"(n_actions), got {bad!r}")
+        return a.reshape(n, 1)
+
+    def _metric_factors(self, theta, obs):
+        z = np.empty((obs.shape[0], self.n_actions))
+        self.kernel.outputs_into(theta, obs, z)
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        for c in range(self.n_actions):
+            dz = -p * np.sqrt(p[:, c:c + 1])
+            dz[:, c] += np.sqrt(p[:, c])
+            yield np.ascontiguousarray(dz)
+
+    def _config_args(self):
+        args = {"obs_dim": self.obs_dim, "n_actions": self.n_actions}
+        if self.hidden:
+            args["hidden"] = list(self.hidden)
+        return args
+
+
+class _GaussianPolicy(_Policy):
+    discrete = False
+
+    def __init__(self, obs_dim, act_dim, hidden, log_std, learn_std):
+        act_dim = check_positive_int(act_dim, "act_dim")
+        super().__init__(obs_dim, hidden, act_dim)
+        ls = as_float_array(log_std, "log_std", ndim=(0, 1))
+        if ls.size != 1 and ls.shape != (act_dim,):  # ascontiguousarray makes 0-D 1-D
+            raise ValueError(f"log_std: expected a number or shape ({act_dim},) (act_dim), "
+                             f"got {ls.shape}")
+        if not isinstance(learn_std, (bool, np.bool_)):
+            raise TypeError(f"learn_std: expected a bool, got {type(learn_std).__name__}")
+        self._log_std = np.broadcast_to(ls.ravel(), (act_dim,)).astype(np.float64)
+        self.learn_std = bool(learn_std)
+        self.act_dim = act_dim
+        self.n_actions = 0
+        self._build(_policies.GaussianKernel(self.obs_dim, act_dim, self.hidden,
+                                             self._log_std, self.learn_std))
+
+    def _actions_out(self, a):
+        return a
+
+    def _check_actions(self, actions, n):
+        a = as_float_array(actions, "actions", ndim=(0, 1, 2))
+        d = self.act_dim
+        # a 1-D array is N scalar actions (act_dim 1) or one action (N = 1)
+        if (a.ndim == 0 and n == d == 1) or (a.ndim == 1 and a.size == n * d
+                                             and (d == 1 or n == 1)):
+            a = a.reshape(n, d)
+        if a.shape != (n, d):
+            raise ValueError(f"actions: expected shape ({n}, {d}) (N, act_dim), got {a.shape}")
+        return a
+
+    def _metric_factors(self, theta, obs):
+        ls = self.unpack(theta)["log_std"] if self.learn_std else self._log_std
+        for c in range(self.act_dim):
+            dz = np.zeros((obs.shape[0], self.act_dim))
+            dz[:, c] = np.exp(-ls[c])
+            yield dz
+
+    def fisher(self, theta, obs) -> np.ndarray:
+        F = super().fisher(theta, obs)
+        if self.learn_std:
+            k = self._net.n_params
+            F[k:, k:] += 2.0 * np.eye(self.act_dim)
+        return F
+
+    fisher.__doc__ = _Policy.fisher.__doc__
+
+    def _config_args(self):
+        args = {"obs_dim": self.obs_dim, "act_dim": self.act_dim}
+        if self.hidden:
+            args["hidden"] = list(self.hidden)
+        ls = self._log_std
+        args["log_std"] = float(ls[0]) if np.all(ls == ls[0]) else ls.tolist()
+        args["learn_std"] = self.learn_std
+        return args
+
+
+class LinearSoftmax(_SoftmaxPolicy):
+    """π(a | s) = softmax(s @ W0 + b0)_a over `n_actions` discrete actions.
+
+    θ = [W0 (obs_dim, n_actions), b0 (n_actions,)].
+    """
+
+    def __init__(self, obs_dim, n_actions):
+        super().__init__(obs_dim, n_actions, ())
+
+
+class MLPSoftmax(_SoftmaxPolicy):
+    """Softmax over the logits of a tanh MLP: h_{l+1} = tanh(h_l @ W_l + b_l),
+    logits = h_L @ W_L + b_L.
+
+    θ = [W0, b0, ..., W_L, b_L].
+    """
+
+    def __init__(self, obs_dim, n_actions, hidden=(64, 64)):
+        if not _check_hidden(hidden):
+            raise ValueError("hidden: expected at least one hidden layer (use LinearSoftmax)")
+        super().__init__(obs_dim, n_actions, hidden)
+
+
+class LinearGaussian(_GaussianPolicy):
+    """π(a | s) = N(a; s @ W0 + b0, diag exp(2 log_std)).
+
+    θ = [W0 (obs_dim, act_dim), b0 (act_dim,), log_std (act_dim,)], the last
+    piece only when ``learn_std``; otherwise log_std is fixed at the constructor's value.
+    """
+
+    def __init__(self, obs_dim, act_dim, log_std=0.0, learn_std=True):
+        super().__init__(obs_dim, act_dim, (), log_std, learn_std)
+
+
+class MLPGaussian(_GaussianPolicy):
+    """π(a | s) = N(a; μ(s), diag exp(2 log_std)), μ a tanh MLP with a linear output,
+    log_std a state-independent vector.
+
+    θ = [W0, b0, ..., W_L, b_L, log_std (when learn_std)].
+    """
+
+    def __init__(self, obs_dim, act_dim, hidden=(64, 64), log_std=0.0, learn_std=True):
+        if not _check_hidden(hidden):
+            raise ValueError("hidden: expected at least one hidden layer (use LinearGaussian)")
+        super().__init__(obs_dim, act_dim, hidden, log_std, learn_std)
+
+
+class _Value(_Network):
+    """A value function V_φ(s), the scalar output of a tanh MLP (linear without hidden layers)."""
+
+    discrete = False
+    _n_extra = 0
+
+    def __init__(self, obs_dim, hidden):
+        super().__init__(obs_dim, hidden, 1)
+        self._net = _policies.Net(self._sizes)
+
+    def init(self, rng) -> np.ndarray:
+        """Initial φ: orthogonal weights (gain √2 hidden, 1.0 output), zero biases."""
+        return self.pack(self._init_layers(rng, 1.0))
+
+    def value(self, phi, obs) -> np.ndarray:
+        """V_φ(s_i), shape (N,)."""
+        phi = self._check_theta(phi, "phi")
+        obs = self._check_obs(obs)
+        z = np.empty((obs.shape[0], 1))
+        if obs.shape[0]:
+            self._net.predict(phi, obs, z)
+        return z[:, 0]
+
+    def loss_and_grad(self, phi, obs, targets):
+        """The squared error L(φ) = (1/N) Σ_i ½ (V_φ(s_i) − y_i)² and ∇_φ L, shape (P,)."""
+        phi = self._check_theta(phi, "phi")
+        obs = self._check_obs(obs)
+        if obs.shape[0] == 0:
+            raise ValueError("obs: expected at least one observation, got 0")
+        targets = self._check_rows(targets, "targets", obs.shape[0])
+        grad = np.empty(self.n_params)
+        loss = self._net.squared_error_grad(phi, obs, targets, grad)
+        return loss, grad
+
+    def config(self) -> dict:
+        """JSON-serialisable description; ``from_config(value.config())`` rebuilds it."""
+        return {"class": type(self).__name__, **self._config_args()}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self._config_args().items())
+        return f"{type(self).__name__}({args})"
+
+
+class LinearValue(_Value):
+    """V_φ(s) = s @ W0 + b0; φ = [W0 (obs_dim, 1), b0 (1,)]."""
+
+    def __init__(self, obs_dim):
+        super().__init__(obs_dim, ())
+
+    def _config_args(self):
+        return {"obs_dim": self.obs_dim}
+
+
+class MLPValue(_Value):
+    """V_φ(s) from a tanh MLP with a linear scalar output; φ = [W0, b0, ..., W_L, b_L]."""
+
+    def __init__(self, obs_dim, hidden=(64, 64)):
+        if not _check_hidden(hidden):
+            raise ValueError("hidden: expected at least one hidden layer (use LinearValue)")
+        super().__init__(obs_dim, hidden)
+
+    def _config_args(self):
+        return {"obs_dim": self.obs_dim, "hidden": list(self.hidden)}
+
+
+_CLASSES = {c.__name__: c for c in (LinearSoftmax, LinearGaussian, MLPSoftmax, MLPGaussian,
+                                    LinearValue, MLPValue)}
+
+
+def from_config(config):
+    """Rebuild a policy or value function from its ``config()`` dict."""
+    if not isinstance(config, dict) or "class" not in config:
+        raise TypeError("config: expected a dict with a 'class' key (from .config())")
+    args = dict(config)
+    name = args.pop("class")
+    if name not in _CLASSES:
+        raise ValueError(f"config: expected 'class' in {sorted(_CLASSES)}, got {name!r}")
+    if "hidden" in args:
+        args["hidden"] = tuple(args["hidden"])
+    return _CLASSES[name](**args)
+
+
+def policy_for(observation_space, action_space, hidden=None, **kwargs):
+    """The policy for Gymnasium spaces: Discrete → softmax, Box → Gaussian.
+
+    Parameters
+    ----------
+    observation_space : gymnasium.spaces.Box
+        Flat observations (its flattened size is obs_dim).
+    action_space : gymnasium.spaces.Discrete or gymnasium.spaces.Box
+    hidden : sequence of int, optional
+        Hidden widths of an MLP policy; None for a linear policy.
+    **kwargs
+        Passed to the Gaussian constructors (log_std, learn_std).
+    """
+    from gymnasium import spaces
+
+    if not isinstance(observation_space, spaces.Box):
+        raise TypeError(f"observation_space: expected a gymnasium Box, got "
+                        f"{type(observation_space).__name__}")
+    obs_dim = int(np.prod(observation_space.shape))
+    if isinstance(action_space, spaces.Discrete):
+        if kwargs:
+            raise TypeError(f"policy_for: a Discrete action space takes no {sorted(kwargs)}")
+        n = int(action_space.n)
+        return LinearSoftmax(obs_dim, n) if hidden is None else MLPSoftmax(obs_dim, n, hidden)
+    if isinstance(action_space, spaces.Box):
+        act_dim = int(np.prod(action_space.shape))
+        if hidden is None:
+            return LinearGaussian(obs_dim, act_dim, **kwargs)
+        return MLPGaussian(obs_dim, act_dim, hidden, **kwargs)
+    raise TypeError(f"action_space: expected a gymnasium Discrete or Box, got "
+                    f"{type(action_space).__name__}")

@@ -1,0 +1,822 @@
+# cython: language_level=3
+"""Policy and value-function kernels: a tanh MLP (no hidden layer = linear)
+with a softmax or diagonal-Gaussian head.
+
+The Python wrappers in ``pgfast/policies.py`` validate; these kernels trust
+their inputs: C-contiguous float64 arrays of matching shapes, theta of length
+n_params, discrete actions stored as doubles in [0, n_actions).
+
+Flat parameter layout (row-major W of shape (in, out), applied as x @ W + b):
+    [W0, b0, W1, b1, ..., W_{L-1}, b_{L-1}, log_std (Gaussian, learn_std)]
+
+Batched intermediates are laid out row-major, one block per layer: the
+activations of hidden layer l for n rows are an (n, h_l) block starting at
+n * (h_0 + ... + h_{l-1}), so a whole layer is one BLAS call.
+"""
+import numpy as np
+
+from cpython.pycapsule cimport PyCapsule_GetPointer
+from libc.math cimport exp, expm1, log, log1p, tanh
+from libc.stdlib cimport malloc, free
+from numpy.random cimport bitgen_t
+from numpy.random.c_distributions cimport random_standard_normal, random_standard_uniform
+from scipy.linalg.cython_blas cimport dgemm
+
+cdef double _LOG_2PI = 1.8378770664093453  # log(2π)
+# Below this many weights in a layer a plain loop beats the cost of a BLAS call
+# (the linear policies: obs_dim x n_actions is tiny, N is large).
+cdef Py_ssize_t _BLAS_MIN = 256
+
+
+# ---------------------------------------------------------------------------
+# Dense linear algebra on row-major blocks
+# ---------------------------------------------------------------------------
+
+cdef void _gemm_acc(const double* X, const double* W, Py_ssize_t n, Py_ssize_t nin,
+                    Py_ssize_t nout, double* Y) noexcept nogil:
+    """Y (n, nout) += X (n, nin) @ W (nin, nout)."""
+    cdef int m_ = <int> nout, n_ = <int> n, k_ = <int> nin
+    cdef double one = 1.0
+    cdef char tn = b'N'
+    cdef Py_ssize_t i, j, k
+    cdef double xij
+    cdef double* y
+    cdef const double* w
+    if n > 1 and nin * nout >= _BLAS_MIN:
+        # row-major Y = X W is column-major Yᵀ = Wᵀ Xᵀ
+        dgemm(&tn, &tn, &m_, &n_, &k_, &one, <double*> W, &m_, <double*> X, &k_,
+              &one, Y, &m_)
+        return
+    for i in range(n):
+        y = Y + i * nout
+        for j in range(nin):
+            xij = X[i * nin + j]
+            w = W + j * nout
+            for k in range(nout):
+                y[k] += xij * w[k]
+
+
+cdef void _gemm_tn_acc(const double* X, const double* D, Py_ssize_t n, Py_ssize_t nin,
+                       Py_ssize_t nout, double* G) noexcept nogil:
+    """G (nin, nout) += X (n, nin)ᵀ @ D (n, nout): the summed weight gradient."""
+    cdef int m_ = <int> nout, n_ = <int> nin, k_ = <int> n
+    cdef double one = 1.0
+    cdef char tn = b'N', tt = b'T'
+    cdef Py_ssize_t i, j, k
+    cdef double xij
+    cdef double* g
+    cdef const double* d
+    if n > 1 and nin * nout >= _BLAS_MIN:
+        dgemm(&tn, &tt, &m_, &n_, &k_, &one, <double*> D, &m_, <double*> X, &n_,
+              &one, G, &m_)
+        return
+    for i in range(n):
+        d = D + i * nout
+        for j in range(nin):
+            xij = X[i * nin + j]
+            g = G + j * nout
+            for k in range(nout):
+                g[k] += xij * d[k]
+
+
+cdef void _gemm_nt(const double* D, const double* W, Py_ssize_t n, Py_ssize_t nin,
+                   Py_ssize_t nout, double* R) noexcept nogil:
+    """R (n, nin) = D (n, nout) @ W (nin, nout)ᵀ: back-propagation through a layer."""
+    cdef int m_ = <int> nin, n_ = <int> n, k_ = <int> nout
+    cdef double one = 1.0, zero = 0.0
+    cdef char tn = b'N', tt = b'T'
+    cdef Py_ssize_t i, j, k
+    cdef double s
+    cdef const double* d
+    cdef const double* w
+    if n > 1 and nin * nout >= _BLAS_MIN:
+        dgemm(&tt, &tn, &m_, &n_, &k_, &one, <double*> W, &k_, <double*> D, &k_,
+              &zero, R, &m_)
+        return
+    for i in range(n):
+        d = D + i * nout
+        for j in range(nin):
+            w = W + j * nout
+            s = 0.0
+            for k in range(nout):
+                s += d[k] * w[k]
+            R[i * nin + j] = s
+
+
+cdef void _outer_rows(const double* X, const double* D, Py_ssize_t n, Py_ssize_t nin,
+                      Py_ssize_t nout, double* G, Py_ssize_t ld) noexcept nogil:
+    """Row i of G (stride ld) gets the flattened outer product X[i] ⊗ D[i]."""
+    cdef Py_ssize_t i, j, k
+    cdef double xj
+    cdef double* g
+    cdef const double* d
+    for i in range(n):
+        d = D + i * nout
+        for j in range(nin):
+            xj = X[i * nin + j]
+            g = G + i * ld + j * nout
+            for k in range(nout):
+                g[k] = xj * d[k]
+
+
+cdef double* _buffer(Py_ssize_t n) except NULL:
+    """Uninitialised scratch of n doubles (at least one), freed by the caller."""
+    cdef double* p = <double*> malloc((n if n > 0 else 1) * sizeof(double))
+    if p == NULL:
+        raise MemoryError()
+    return p
+
+
+cdef bitgen_t* _bitgen(rng) except NULL:
+    return <bitgen_t*> PyCapsule_GetPointer(rng.bit_generator.capsule, "BitGenerator")
+
+
+# ---------------------------------------------------------------------------
+# The network: tanh hidden layers, linear output
+# ---------------------------------------------------------------------------
+
+cdef class Net:
+    """A multilayer perceptron z = W_{L-1}ᵀ h_{L-1} + b_{L-1},
+    h_{l+1} = tanh(W_lᵀ h_l + b_l), h_0 = x; no hidden layer is a linear map.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        (in_dim, hidden..., out_dim).
+    """
+    cdef readonly Py_ssize_t n_layers, in_dim, out_dim, n_params, sum_hidden, max_hidden
+    cdef Py_ssize_t* sizes
+    cdef Py_ssize_t* w_off
+    cdef Py_ssize_t* b_off
+    cdef Py_ssize_t* h_off
+
+    def __cinit__(self, sizes):
+        cdef Py_ssize_t l, L = len(sizes) - 1, off = 0, hoff = 0
+        self.sizes = <Py_ssize_t*> malloc((L + 1) * sizeof(Py_ssize_t))
+        self.w_off = <Py_ssize_t*> malloc(L * sizeof(Py_ssize_t))
+        self.b_off = <Py_ssize_t*> malloc(L * sizeof(Py_ssize_t))
+        self.h_off = <Py_ssize_t*> malloc(L * sizeof(Py_ssize_t))
+        if not (self.sizes and self.w_off and self.b_off and self.h_off):
+            raise MemoryError()
+        self.n_layers = L
+        self.max_hidden = 0
+        for l in range(L + 1):
+            self.sizes[l] = sizes[l]
+        for l in range(L):
+            self.w_off[l] = off
+            off += self.sizes[l] * self.sizes[l + 1]
+            self.b_off[l] = off
+            off += self.sizes[l + 1]
+            self.h_off[l] = hoff
+            if l < L - 1:
+                hoff += self.sizes[l + 1]
+                self.max_hidden = max(self.max_hidden, self.sizes[l + 1])
+        self.in_dim = self.sizes[0]
+        self.out_dim = self.sizes[L]
+        self.n_params = off
+        self.sum_hidden = hoff
+
+    def __dealloc__(self):
+        free(self.sizes)
+        free(self.w_off)
+        free(self.b_off)
+        free(self.h_off)
+
+    cdef void forward(self, const double* theta, const double* x, Py_ssize_t n,
+                      double* hid, double* z) noexcept nogil:
+        """hid (n * sum_hidden) ← hidden activations, z (n, out_dim) ← outputs."""
+        cdef Py_ssize_t l, i, k, nin, nout, L = self.n_layers
+        cdef const double* inp = x
+        cdef const double* b
+        cdef double* outp
+        for l in range(L):
+            nin = self.sizes[l]
+            nout = self.sizes[l + 1]
+            outp = z if l == L - 1 else hid + n * self.h_off[l]
+            b = theta + self.b_off[l]
+            for i in range(n):
+                for k in range(nout):
+                    outp[i * nout + k] = b[k]
+            _gemm_acc(inp, theta + self.w_off[l], n, nin, nout, outp)
+            if l < L - 1:
+                for i in range(n * nout):
+                    outp[i] = tanh(outp[i])
+            inp = outp
+
+    cdef void backward(self, const double* theta, const double* x, Py_ssize_t n,
+                       const double* hid, const double* dz, double* scratch,
+                       double* grad, Py_ssize_t ld) noexcept nogil:
+        """Vector-Jacobian product for the output cotangents dz (n, out_dim).
+
+        ld == 0: grad (n_params,) += Σ_i J_iᵀ dz_i.  ld > 0: row i of grad (stride ld)
+        is set to J_iᵀ dz_i, the per-sample gradient. scratch: 2 n max_hidden doubles.
+        """
+        cdef Py_ssize_t l, i, k, nin, nout
+        cdef const double* cur = dz
+        cdef const double* inp
+        cdef double* nxt
+        cdef double* gb
+        cdef double* buf = scratch
+        for l in range(self.n_layers - 1, -1, -1):
+            nin = self.sizes[l]
+            nout = self.sizes[l + 1]
+            inp = x if l == 0 else hid + n * self.h_off[l - 1]
+            if ld == 0:
+                _gemm_tn_acc(inp, cur, n, nin, nout, grad + self.w_off[l])
+                gb = grad + self.b_off[l]
+                for i in range(n):
+                    for k in range(nout):
+                        gb[k] += cur[i * nout + k]
+            else:
+                _outer_rows(inp, cur, n, nin, nout, grad + self.w_off[l], ld)
+                for i in range(n):
+                    gb = grad + i * ld + self.b_off[l]
+                    for k in range(nout):
+                        gb[k] = cur[i * nout + k]
+            if l > 0:
+                # δ_{l-1} = (δ_l W_lᵀ) ⊙ (1 − h²), ping-ponging between two buffers
+                nxt = buf
+                buf = scratch + n * self.max_hidden if buf == scratch else scratch
+                _gemm_nt(cur, theta + self.w_off[l], n, nin, nout, nxt)
+                for i in range(n * nin):
+                    nxt[i] *= 1.0 - inp[i] * inp[i]
+                cur = nxt
+
+    cdef void jvp(self, const double* theta, const double* v, const double* x,
+                  Py_ssize_t n, const double* hid, double* scratch,
+                  double* tz) noexcept nogil:
+        """Jacobian-vector product: tz (n, out_dim) ← J_i v, the directional
+        derivative of the outputs along v (forward mode; hid from forward)."""
+        cdef Py_ssize_t l, i, k, nin, nout, L = self.n_layers
+        cdef const double* inp = x
+        cdef const double* tin = NULL
+        cdef const double* b
+        cdef const double* h
+        cdef double* tout
+        cdef double* buf = scratch
+        for l in range(L):
+            nin = self.sizes[l]
+            nout = self.sizes[l + 1]
+            if l == L - 1:
+                tout = tz
+            else:
+                tout = buf
+                buf = scratch + n * self.max_hidden if buf == scratch else scratch
+            # t_{l+1} = h_l V_l + c_l + t_l W_l, then through tanh: ⊙ (1 − h_{l+1}²)
+            b = v + self.b_off[l]
+            for i in range(n):
+                for k in range(nout):
+                    tout[i * nout + k] = b[k]
+            _gemm_acc(inp, v + self.w_off[l], n, nin, nout, tout)
+            if tin != NULL:
+                _gemm_acc(tin, theta + self.w_off[l], n, nin, nout, tout)
+            if l < L - 1:
+                h = hid + n * self.h_off[l]
+                for i in range(n * nout):
+                    tout[i] *= 1.0 - h[i] * h[i]
+                inp = h
+            tin = tout
+
+    # Python entry points for value functions ------------------------------
+
+    def predict(self, const double[::1] theta, const double[:, ::1] obs,
+                double[:, ::1] z):
+        """z (n, out_dim) ← network outputs."""
+        cdef Py_ssize_t n = obs.shape[0]
+        cdef double* hid = _buffer(n * self.sum_hidden)
+        with nogil:
+            self.forward(&theta[0], &obs[0, 0], n, hid, &z[0, 0])
+        free(hid)
+
+    def squared_error_grad(self, const double[::1] theta, const double[:, ::1] obs,
+                           const double[::1] targets, double[::1] grad):
+        """Mean of ½ (z_i − y_i)² over rows (out_dim 1); grad (n_params,) ← its gradient."""
+        cdef Py_ssize_t i, n = obs.shape[0]
+        cdef double loss = 0.0, r
+        cdef double* hid = _buffer(n * self.sum_hidden)
+        cdef double* z = _buffer(n)
+        cdef double* scratch = _buffer(2 * n * self.max_hidden)
+        with nogil:
+            self.forward(&theta[0], &obs[0, 0], n, hid, z)
+            for i in range(n):
+                r = z[i] - targets[i]
+                loss += 0.5 * r * r
+                z[i] = r / n
+            for i in range(self.n_params):
+                grad[i] = 0.0
+            self.backward(&theta[0], &obs[0, 0], n, hid, z, scratch, &grad[0], 0)
+        free(hid)
+        free(z)
+        free(scratch)
+        return loss / n
+
+
+# ---------------------------------------------------------------------------
+# Policies
+# ---------------------------------------------------------------------------
+
+cdef class PolicyKernel:
+    """The C-level policy interface (see _policies.pxd); concrete kernels override it."""
+
+    cdef void sample(self, const double* theta, const double* obs, Py_ssize_t n,
+                     bitgen_t* bitgen, double* work,
+                     double* actions, double* logp) noexcept nogil:
+        pass
+
+    cdef void mode(self, const double* theta, const double* obs, Py_ssize_t n,
+                   double* work, double* actions) noexcept nogil:
+        pass
+
+
+cdef class NetPolicy(PolicyKernel):
+    """A policy π(a | s) = head(a | z), z = Net(θ, s). Subclasses give the head:
+    its log-likelihood score, KL, entropy, Fisher metric, sampling and mode."""
+    cdef readonly Net net
+    cdef readonly Py_ssize_t n_extra   # head parameters after the network's (log_std)
+
+    cdef void _setup(self, Net net, Py_ssize_t n_extra):
+        self.net = net
+        self.n_extra = n_extra
+        self.obs_dim = net.in_dim
+        self.n_params = net.n_params + n_extra
+        self.work_size = net.sum_hidden + net.out_dim
+
+    # The head, per row of outputs z (n, out_dim) -------------------------
+
+    cdef void head_score(self, const double* theta, const double* z, const double* actions,
+                         const double* weights, Py_ssize_t n, double* dz, double* extra,
+                         double* logp) noexcept nogil:
+        """dz ← w_i ∂log π/∂z_i, extra (n, n_extra) ← w_i ∂log π/∂(head params),
+        logp ← log π (when not NULL); weights NULL means 1."""
+        pass
+
+    cdef void head_kl(self, const double* theta_old, const double* z_old,
+                      const double* theta_new, const double* z_new, Py_ssize_t n,
+                      double* kl, double* dz, double* extra) noexcept nogil:
+        """kl ← KL(old ‖ new) per row; when dz is not NULL, dz (n, out_dim) and
+        extra (n_extra,) ← the gradient of the mean KL with respect to z_new and the
+        new head parameters."""
+        pass
+
+    cdef void head_entropy(self, const double* theta, const double* z, Py_ssize_t n,
+                           double* ent) noexcept nogil:
+        pass
+
+    cdef void head_fisher(self, const double* theta, const double* z, Py_ssize_t n,
+                          double* t) noexcept nogil:
+        """t_i ← M_i t_i / n with M_i the Fisher metric of the head in z."""
+        pass
+
+    cdef void head_fisher_extra(self, const double* theta, const double* v,
+                                double* out) noexcept nogil:
+        """The head parameters' block of the Fisher product (no cross terms)."""
+        pass
+
+    cdef void head_sample(self, const double* theta, double* z, Py_ssize_t n,
+                          bitgen_t* bitgen, double* actions, double* logp) noexcept nogil:
+        pass
+
+    cdef void head_mode(self, const double* theta, const double* z, Py_ssize_t n,
+                        double* actions) noexcept nogil:
+        pass
+
+    # The C-level contract -------------------------------------------------
+
+    cdef void sample(self, const double* theta, const double* obs, Py_ssize_t n,
+                     bitgen_t* bitgen, double* work,
+                     double* actions, double* logp) noexcept nogil:
+        cdef double* z = work + n * self.net.sum_hidden
+        self.net.forward(theta, obs, n, work, z)
+        self.head_sample(theta, z, n, bitgen, actions, logp)
+
+    cdef void mode(self, const double* theta, const double* obs, Py_ssize_t n,
+                   double* work, double* actions) noexcept nogil:
+        cdef double* z = work + n * self.net.sum_hidden
+        self.net.forward(theta, obs, n, work, z)
+        self.head_mode(theta, z, n, actions)
+
+    # Python entry points (arrays checked by pgfast/policies.py) ----------
+
+    def sample_into(self, const double[::1] theta, const double[:, ::1] obs, rng,
+                    double[:, ::1] actions, double[::1] logp):
+        cdef Py_ssize_t n = obs.shape[0]
+        cdef double* work = _buffer(n * self.work_size)
+        cdef bitgen_t* bitgen = _bitgen(rng)
+        with rng.bit_generator.lock, nogil:
+            self.sample(&theta[0], &obs[0, 0], n, bitgen, work, &actions[0, 0], &logp[0])
+        free(work)
+
+    def mode_into(self, const double[::1] theta, const double[:, ::1] obs,
+                  double[:, ::1] actions):
+        cdef Py_ssize_t n = obs.shape[0]
+        cdef double* work = _buffer(n * self.work_size)
+        with nogil:
+            self.mode(&theta[0], &obs[0, 0], n, work, &actions[0, 0])
+        free(work)
+
+    def outputs_into(self, const double[::1] theta, const double[:, ::1] obs,
+                     double[:, ::1] z):
+        self.net.predict(theta, obs, z)
+
+    def log_prob_into(self, const double[::1] theta, const double[:, ::1] obs,
+                      const double[:, ::1] actions, double[::1] logp):
+        cdef Py_ssize_t n = obs.shape[0], m = self.net.out_dim
+        cdef double* hid = _buffer(n * self.net.sum_hidden)
+        cdef double* z = _buffer(2 * n * m + n * self.n_extra)
+        with nogil:
+            self.net.forward(&theta[0], &obs[0, 0], n, hid, z)
+            self.head_score(&theta[0], z, &actions[0, 0], NULL, n, z + n * m,
+                            z + 2 * n * m, &logp[0])
+        free(hid)
+        free(z)
+
+    def grad_log_prob_into(self, const double[::1] theta, const double[:, ::1] obs,
+                           const double[:, ::1] actions, weights, double[::1] grad,
+                           double[:, ::1] rows):
+        """weights None: rows (n, n_params) ← ∇θ log π(a_i | s_i).
+        Otherwise grad (n_params,) ← Σ_i w_i ∇θ log π(a_i | s_i), without rows."""
+        cdef Py_ssize_t i, k, n = obs.shape[0], m = self.net.out_dim
+        cdef Py_ssize_t P = self.n_params, p_net = self.net.n_params, ne = self.n_extra
+        cdef const double[::1] w
+        cdef const double* wp = NULL
+        if weights is not None:
+            w = weights
+            wp = &w[0]
+        cdef double* hid = _buffer(n * self.net.sum_hidden)
+        cdef double* z = _buffer(2 * n * m)
+        cdef double* extra = _buffer(n * ne)
+        cdef double* scratch = _buffer(2 * n * self.net.max_hidden)
+        with nogil:
+            self.net.forward(&theta[0], &obs[0, 0], n, hid, z)
+            self.head_score(&theta[0], z, &actions[0, 0], wp, n, z + n * m, extra, NULL)
+            if wp == NULL:
+                self.net.backward(&theta[0], &obs[0, 0], n, hid, z + n * m, scratch,
+                                  &rows[0, 0], P)
+                for i in range(n):
+                    for k in range(ne):
+                        rows[i, p_net + k] = extra[i * ne + k]
+            else:
+                for i in range(P):
+                    grad[i] = 0.0
+                self.net.backward(&theta[0], &obs[0, 0], n, hid, z + n * m, scratch,
+                                  &grad[0], 0)
+                for i in range(n):
+                    for k in range(ne):
+                        grad[p_net + k] += extra[i * ne + k]
+        free(hid)
+        free(z)
+        free(extra)
+        free(scratch)
+
+    def kl_into(self, const double[::1] theta_old, const double[::1] theta_new,
+                const double[:, ::1] obs, double[::1] kl, grad):
+        """kl (n,) ← KL(π_old(·|s_i) ‖ π_new(·|s_i)); grad (n_params,) or None ←
+        the gradient of the mean KL with respect to theta_new."""
+        cdef Py_ssize_t i, n = obs.shape[0], m = self.net.out_dim
+        cdef Py_ssize_t p_net = self.net.n_params
+        cdef double[::1] g
+        cdef double* gp = NULL
+        if grad is not None:
+            g = grad
+            gp = &g[0]
+        cdef double* hid = _buffer(2 * n * self.net.sum_hidden)
+        cdef double* z = _buffer(3 * n * m)
+        cdef double* scratch = _buffer(2 * n * self.net.max_hidden)
+        cdef double* hid_new = hid + n * self.net.sum_hidden
+        with nogil:
+            self.net.forward(&theta_old[0], &obs[0, 0], n, hid, z)
+            self.net.forward(&theta_new[0], &obs[0, 0], n, hid_new, z + n * m)
+            if gp == NULL:
+                self.head_kl(&theta_old[0], z, &theta_new[0], z + n * m, n, &kl[0],
+                             NULL, NULL)
+            else:
+                for i in range(self.n_params):
+                    gp[i] = 0.0
+                self.head_kl(&theta_old[0], z, &theta_new[0], z + n * m, n, &kl[0],
+                             z + 2 * n * m, gp + p_net)
+                self.net.backward(&theta_new[0], &obs[0, 0], n, hid_new, z + 2 * n * m,
+                                  scratch, gp, 0)
+        free(hid)
+        free(z)
+        free(scratch)
+
+    def entropy_into(self, const double[::1] theta, const double[:, ::1] obs,
+                     double[::1] ent):
+        cdef Py_ssize_t n = obs.shape[0]
+        cdef double* hid = _buffer(n * self.net.sum_hidden)
+        cdef double* z = _buffer(n * self.net.out_dim)
+        with nogil:
+            self.net.forward(&theta[0], &obs[0, 0], n, hid, z)
+            self.head_entropy(&theta[0], z, n, &ent[0])
+        free(hid)
+        free(z)
+
+    def fvp_into(self, const double[::1] theta, const double[:, ::1] obs,
+                 const double[::1] v, double[::1] out):
+        """out ← F v, F = (1/n) Σ_i J_iᵀ M_i J_i (+ the head block): J_i the Jacobian
+        of the outputs at s_i, M_i the Fisher metric of the head distribution."""
+        cdef Py_ssize_t i, n = obs.shape[0], m = self.net.out_dim
+        cdef double* hid = _buffer(n * self.net.sum_hidden)
+        cdef double* z = _buffer(2 * n * m)
+        cdef double* scratch = _buffer(2 * n * self.net.max_hidden)
+        with nogil:
+            self.net.forward(&theta[0], &obs[0, 0], n, hid, z)
+            self.net.jvp(&theta[0], &v[0], &obs[0, 0], n, hid, scratch, z + n * m)
+            self.head_fisher(&theta[0], z, n, z + n * m)
+            for i in range(self.n_params):
+                out[i] = 0.0
+            self.net.backward(&theta[0], &obs[0, 0], n, hid, z + n * m, scratch,
+                              &out[0], 0)
+            self.head_fisher_extra(&theta[0], &v[0], &out[0])
+        free(hid)
+        free(z)
+        free(scratch)
+
+    def vjp_rows_into(self, const double[::1] theta, const double[:, ::1] obs,
+                      const double[:, ::1] dz, double[:, ::1] rows):
+        """rows (n, n_params) ← J_iᵀ dz_i in the network columns (head columns untouched)."""
+        cdef Py_ssize_t n = obs.shape[0]
+        cdef double* hid = _buffer(n * self.net.sum_hidden)
+        cdef double* z = _buffer(n * self.net.out_dim)
+        cdef double* scratch = _buffer(2 * n * self.net.max_hidden)
+        with nogil:
+            self.net.forward(&theta[0], &obs[0, 0], n, hid, z)
+            self.net.backward(&theta[0], &obs[0, 0], n, hid, &dz[0, 0], scratch,
+                              &rows[0, 0], self.n_params)
+        free(hid)
+        free(z)
+        free(scratch)
+
+
+cdef inline Py_ssize_t _argmax(const double* z, Py_ssize_t K) noexcept nogil:
+    cdef Py_ssize_t k, best = 0
+    for k in range(1, K):
+        if z[k] > z[best]:
+            best = k
+    return best
+
+
+cdef inline double _softmax_row(const double* z, Py_ssize_t K, double* e) noexcept nogil:
+    """e_k ← exp(z_k − max z); returns s = Σ_{k ≠ argmax} e_k, so that
+    Σ_k e_k = 1 + s and log Σ_k e_k = log1p(s), exact when the others are tiny."""
+    cdef Py_ssize_t k, best = _argmax(z, K)
+    cdef double m = z[best], s = 0.0
+    for k in range(K):
+        if k == best:
+            e[k] = 1.0
+        else:
+            e[k] = exp(z[k] - m)
+            s += e[k]
+    return s
+
+
+cdef inline double _lse_shift(const double* z, Py_ssize_t K, double m) noexcept nogil:
+    """log Σ_k exp(z_k − m) for m = max z."""
+    cdef Py_ssize_t k
+    cdef double s = 0.0
+    for k in range(K):
+        s += exp(z[k] - m)
+    return log(s)
+
+
+cdef class SoftmaxKernel(NetPolicy):
+    """π(a | s) = softmax(z)_a, z = Net(θ, s) the logits; actions stored as doubles."""
+
+    def __init__(self, Py_ssize_t obs_dim, Py_ssize_t n_actions, hidden=()):
+        self._setup(Net([obs_dim, *hidden, n_actions]), 0)
+        self.act_dim = 1
+        self.n_actions = n_actions
+
+    cdef void head_score(self, const double* theta, const double* z, const double* actions,
+                         const double* weights, Py_ssize_t n, double* dz, double* extra,
+                         double* logp) noexcept nogil:
+        # ∂ log softmax(z)_a / ∂z = e_a − p
+        cdef Py_ssize_t i, k, a, K = self.n_actions
+        cdef double s, inv, w = 1.0
+        cdef const double* zi
+        cdef double* d
+        for i in range(n):
+            zi = z + i * K
+            d = dz + i * K
+            a = <Py_ssize_t> actions[i]
+            s = _softmax_row(zi, K, d)
+            if logp != NULL:
+                logp[i] = zi[a] - zi[_argmax(zi, K)] - log1p(s)
+            if weights != NULL:
+                w = weights[i]
+            inv = -w / (1.0 + s)
+            for k in range(K):
+                d[k] *= inv
+            d[a] += w
+
+    cdef void head_kl(self, const double* theta_old, const double* z_old,
+                      const double* theta_new, const double* z_new, Py_ssize_t n,
+                      double* kl, double* dz, double* extra) noexcept nogil:
+        # KL = Σ_k p_k (log p_k − log q_k);  ∂(mean KL)/∂z_new = (q − p) / n
+        cdef Py_ssize_t i, k, K = self.n_actions
+        cdef double lo, ln, mo, mn, s, po, qn
+        cdef const double* zo
+        cdef const double* zn
+        for i in range(n):
+            zo = z_old + i * K
+            zn = z_new + i * K
+            mo = zo[_argmax(zo, K)]
+            mn = zn[_argmax(zn, K)]
+            lo = mo + _lse_shift(zo, K, mo)
+            ln = mn + _lse_shift(zn, K, mn)
+            s = 0.0
+            for k in range(K):
+                po = exp(zo[k] - lo)
+                s += po * ((zo[k] - lo) - (zn[k] - ln))
+                if dz != NULL:
+                    qn = exp(zn[k] - ln)
+                    dz[i * K + k] = (qn - po) / n
+            kl[i] = s if s > 0.0 else 0.0  # rounding can dip below the true KL ≥ 0
+
+    cdef void head_entropy(self, const double* theta, const double* z, Py_ssize_t n,
+                           double* ent) noexcept nogil:
+        # H = −Σ_k p_k log p_k
+        cdef Py_ssize_t i, k, K = self.n_actions
+        cdef double m, lse, s, lp
+        cdef const double* zi
+        for i in range(n):
+            zi = z + i * K
+            m = zi[_argmax(zi, K)]
+            lse = m + _lse_shift(zi, K, m)
+            s = 0.0
+            for k in range(K):
+                lp = zi[k] - lse
+                s -= exp(lp) * lp
+            ent[i] = s
+
+    cdef void head_fisher(self, const double* theta, const double* z, Py_ssize_t n,
+                          double* t) noexcept nogil:
+        # M = diag(p) − p pᵀ:  M t = p ⊙ (t − pᵀt)
+        cdef Py_ssize_t i, k, K = self.n_actions
+        cdef double m, lse, pt
+        cdef const double* zi
+        cdef double* ti
+        for i in range(n):
+            zi = z + i * K
+            ti = t + i * K
+            m = zi[_argmax(zi, K)]
+            lse = m + _lse_shift(zi, K, m)
+            pt = 0.0
+            for k in range(K):
+                pt += exp(zi[k] - lse) * ti[k]
+            for k in range(K):
+                ti[k] = exp(zi[k] - lse) * (ti[k] - pt) / n
+
+    cdef void head_sample(self, const double* theta, double* z, Py_ssize_t n,
+                          bitgen_t* bitgen, double* actions, double* logp) noexcept nogil:
+        # inverse CDF with one uniform: the first k with Σ_{j≤k} e_j > u Σ_j e_j
+        cdef Py_ssize_t i, k, a, K = self.n_actions
+        cdef double s, target, c
+        cdef double* zi
+        for i in range(n):
+            zi = z + i * K
+            s = _softmax_row(zi, K, zi)  # zi now holds e_k = exp(z_k − max z)
+            target = random_standard_uniform(bitgen) * (1.0 + s)
+            a = -1
+            c = 0.0
+            for k in range(K):
+                c += zi[k]
+                if c > target:
+                    a = k
+                    break
+            if a < 0:  # u Σ e rounded up to Σ e: the last action with mass
+                a = K - 1
+                while zi[a] <= 0.0:
+                    a -= 1
+            actions[i] = a
+            logp[i] = log(zi[a]) - log1p(s)
+
+    cdef void head_mode(self, const double* theta, const double* z, Py_ssize_t n,
+                        double* actions) noexcept nogil:
+        cdef Py_ssize_t i
+        for i in range(n):
+            actions[i] = _argmax(z + i * self.n_actions, self.n_actions)
+
+
+cdef class GaussianKernel(NetPolicy):
+    """π(a | s) = N(a; μ, diag σ²), μ = Net(θ, s), log σ a state-independent vector:
+    the last act_dim entries of θ (learn_std) or fixed in the kernel."""
+    cdef readonly bint learn_std
+    cdef double* fixed_log_std
+
+    def __cinit__(self):
+        self.fixed_log_std = NULL
+
+    def __init__(self, Py_ssize_t obs_dim, Py_ssize_t act_dim, hidden=(), log_std=None,
+                 bint learn_std=True):
+        cdef Py_ssize_t k
+        self._setup(Net([obs_dim, *hidden, act_dim]), act_dim if learn_std else 0)
+        self.act_dim = act_dim
+        self.n_actions = 0
+        self.learn_std = learn_std
+        self.fixed_log_std = _buffer(act_dim)
+        ls = np.zeros(act_dim) if log_std is None else np.broadcast_to(log_std, (act_dim,))
+        for k in range(act_dim):
+            self.fixed_log_std[k] = ls[k]
+
+    def __dealloc__(self):
+        free(self.fixed_log_std)
+
+    cdef inline const double* _log_std(self, const double* theta) noexcept nogil:
+        return theta + self.net.n_params if self.learn_std else self.fixed_log_std
+
+    cdef void head_score(self, const double* theta, const double* z, const double* actions,
+                         const double* weights, Py_ssize_t n, double* dz, double* extra,
+                         double* logp) noexcept nogil:
+        # log π = Σ_k −½ u_k² − log σ_k − ½ log 2π with u = (a − μ)/σ;
+        # ∂/∂μ_k = u_k/σ_k, ∂/∂log σ_k = u_k² − 1
+        cdef Py_ssize_t i, k, D = self.act_dim
+        cdef const double* ls = self._log_std(theta)
+        cdef double u, inv, w = 1.0, lp
+        for i in range(n):
+            if weights != NULL:
+                w = weights[i]
+            lp = 0.0
+            for k in range(D):
+                inv = exp(-ls[k])
+                u = (actions[i * D + k] - z[i * D + k]) * inv
+                lp -= 0.5 * u * u + ls[k] + 0.5 * _LOG_2PI
+                dz[i * D + k] = w * u * inv
+                if self.learn_std:
+                    extra[i * D + k] = w * (u * u - 1.0)
+            if logp != NULL:
+                logp[i] = lp
+
+    cdef void head_kl(self, const double* theta_old, const double* z_old,
+                      const double* theta_new, const double* z_new, Py_ssize_t n,
+                      double* kl, double* dz, double* extra) noexcept nogil:
+        # KL = Σ_k ½ expm1(2d_k) − d_k + ½ (μ_old − μ_new)² / σ_new², d = log σ_old − log σ_new
+        # ∂/∂μ_new = (μ_new − μ_old)/σ_new², ∂/∂log σ_new = −expm1(2d) − (μ_old − μ_new)²/σ_new²
+        cdef Py_ssize_t i, k, D = self.act_dim
+        cdef const double* lo = self._log_std(theta_old)
+        cdef const double* ln = self._log_std(theta_new)
+        cdef double s, d, diff, ivar, base = 0.0
+        for k in range(D):
+            d = lo[k] - ln[k]
+            base += 0.5 * expm1(2.0 * d) - d
+            if dz != NULL and self.learn_std:
+                extra[k] = -expm1(2.0 * d)
+        for i in range(n):
+            s = base
+            for k in range(D):
+                ivar = exp(-2.0 * ln[k])
+                diff = z_old[i * D + k] - z_new[i * D + k]
+                s += 0.5 * diff * diff * ivar
+                if dz != NULL:
+                    dz[i * D + k] = -diff * ivar / n
+                    if self.learn_std:
+                        extra[k] -= diff * diff * ivar / n
+            kl[i] = s if s > 0.0 else 0.0  # rounding can dip below the true KL ≥ 0
+
+    cdef void head_entropy(self, const double* theta, const double* z, Py_ssize_t n,
+                           double* ent) noexcept nogil:
+        # H = Σ_k log σ_k + ½ (1 + log 2π)
+        cdef Py_ssize_t i, k
+        cdef const double* ls = self._log_std(theta)
+        cdef double h = 0.0
+        for k in range(self.act_dim):
+            h += ls[k] + 0.5 * (1.0 + _LOG_2PI)
+        for i in range(n):
+            ent[i] = h
+
+    cdef void head_fisher(self, const double* theta, const double* z, Py_ssize_t n,
+                          double* t) noexcept nogil:
+        # M = diag(1/σ²)
+        cdef Py_ssize_t i, k, D = self.act_dim
+        cdef const double* ls = self._log_std(theta)
+        for k in range(D):
+            for i in range(n):
+                t[i * D + k] *= exp(-2.0 * ls[k]) / n
+
+    cdef void head_fisher_extra(self, const double* theta, const double* v,
+                                double* out) noexcept nogil:
+        # the Fisher information of log σ_k is 2, independent of s and μ
+        cdef Py_ssize_t k, p_net = self.net.n_params
+        if self.learn_std:
+            for k in range(self.act_dim):
+                out[p_net + k] = 2.0 * v[p_net + k]
+
+    cdef void head_sample(self, const double* theta, double* z, Py_ssize_t n,
+                          bitgen_t* bitgen, double* actions, double* logp) noexcept nogil:
+        # a = μ + σ ε, ε ~ N(0, I); log π from ε directly (no cancellation in a − μ)
+        cdef Py_ssize_t i, k, D = self.act_dim
+        cdef const double* ls = self._log_std(theta)
+        cdef double eps, lp
+        for i in range(n):
+            lp = 0.0
+            for k in range(D):
+                eps = random_standard_normal(bitgen)
+                actions[i * D + k] = z[i * D + k] + exp(ls[k]) * eps
+                lp -= 0.5 * eps * eps + ls[k] + 0.5 * _LOG_2PI
+            logp[i] = lp
+
+    cdef void head_mode(self, const double* theta, const double* z, Py_ssize_t n,
+                        double* actions) noexcept nogil:
+        cdef Py_ssize_t i
+        for i in range(n * self.act_dim):
+            actions[i] = z[i]

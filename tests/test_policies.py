@@ -1,0 +1,500 @@
+"""Policies and value functions against plain NumPy references and finite differences."""
+import json
+
+import numpy as np
+import pytest
+
+import pgfast
+from pgfast import policies as pol
+
+LOG_2PI = np.log(2 * np.pi)
+
+# Small hidden sizes keep finite differences cheap; (32, 16) and obs_dim 20 put a
+# layer above the kernel's BLAS threshold so both code paths are checked.
+POLICIES = {
+    "linear-softmax": lambda: pgfast.LinearSoftmax(3, 4),
+    "linear-softmax-2": lambda: pgfast.LinearSoftmax(4, 2),
+    "mlp-softmax": lambda: pgfast.MLPSoftmax(3, 3, hidden=(5, 4)),
+    "mlp-softmax-blas": lambda: pgfast.MLPSoftmax(20, 3, hidden=(16,)),
+    "linear-gaussian": lambda: pgfast.LinearGaussian(3, 2, log_std=-0.3),
+    "linear-gaussian-fixed": lambda: pgfast.LinearGaussian(3, 2, log_std=[-0.5, 0.2],
+                                                           learn_std=False),
+    "mlp-gaussian": lambda: pgfast.MLPGaussian(3, 2, hidden=(5,)),
+    "mlp-gaussian-blas": lambda: pgfast.MLPGaussian(4, 1, hidden=(32, 16), log_std=0.4),
+}
+
+
+@pytest.fixture(params=sorted(POLICIES))
+def policy(request):
+    return POLICIES[request.param]()
+
+
+def random_theta(policy, rng, scale=0.5):
+    """Random parameters large enough that the output layer matters."""
+    return scale * rng.standard_normal(policy.n_params)
+
+
+def random_batch(policy, rng, n=7):
+    obs = rng.standard_normal((n, policy.obs_dim))
+    if policy.discrete:
+        actions = rng.integers(0, policy.n_actions, n)
+    else:
+        actions = rng.standard_normal((n, policy.act_dim))
+    return obs, actions
+
+
+# ---------------------------------------------------------------------------
+# NumPy references
+# ---------------------------------------------------------------------------
+
+def ref_outputs(policy, theta, obs):
+    p = policy.unpack(theta)
+    h = np.atleast_2d(obs)
+    n_layers = len(policy.hidden) + 1
+    for l in range(n_layers):
+        h = h @ p[f"W{l}"] + p[f"b{l}"]
+        if l < n_layers - 1:
+            h = np.tanh(h)
+    return h
+
+
+def ref_log_std(policy, theta):
+    return policy.unpack(theta)["log_std"] if policy.learn_std else policy._log_std
+
+
+def ref_log_softmax(z):
+    m = z.max(axis=1, keepdims=True)
+    return z - m - np.log(np.exp(z - m).sum(axis=1, keepdims=True))
+
+
+def ref_log_prob(policy, theta, obs, actions):
+    z = ref_outputs(policy, theta, obs)
+    if policy.discrete:
+        return ref_log_softmax(z)[np.arange(len(z)), actions]
+    ls = ref_log_std(policy, theta)
+    u = (actions - z) / np.exp(ls)
+    return np.sum(-0.5 * u**2 - ls - 0.5 * LOG_2PI, axis=1)
+
+
+def ref_kl(policy, theta_old, theta_new, obs):
+    zo, zn = ref_outputs(policy, theta_old, obs), ref_outputs(policy, theta_new, obs)
+    if policy.discrete:
+        lo, ln = ref_log_softmax(zo), ref_log_softmax(zn)
+        return np.sum(np.exp(lo) * (lo - ln), axis=1)
+    so, sn = ref_log_std(policy, theta_old), ref_log_std(policy, theta_new)
+    return np.sum(sn - so + (np.exp(2 * so) + (zo - zn) ** 2) / (2 * np.exp(2 * sn)) - 0.5,
+                  axis=1)
+
+
+def ref_entropy(policy, theta, obs):
+    z = ref_outputs(policy, theta, obs)
+    if policy.discrete:
+        lp = ref_log_softmax(z)
+        return -np.sum(np.exp(lp) * lp, axis=1)
+    ls = ref_log_std(policy, theta)
+    return np.full(len(z), np.sum(ls + 0.5 * (1 + LOG_2PI)))
+
+
+def ref_fisher(policy, theta, obs):
+    """Softmax: the exact expectation Σ_a p_a g_a g_aᵀ of the score's outer product.
+    Gaussian: Jᵀ diag(1/σ²) J with J by central differences, plus 2 I for log_std."""
+    n, P = len(obs), policy.n_params
+    z = ref_outputs(policy, theta, obs)
+    F = np.zeros((P, P))
+    if policy.discrete:
+        p = np.exp(ref_log_softmax(z))
+        for a in range(policy.n_actions):
+            g = policy.grad_log_prob(theta, obs, np.full(n, a))
+            F += (g * p[:, a:a + 1]).T @ g
+        return F / n
+    h = 1e-6
+    J = np.empty((n, policy.act_dim, P))
+    for j in range(P):
+        e = np.zeros(P)
+        e[j] = h
+        J[:, :, j] = (ref_outputs(policy, theta + e, obs)
+                      - ref_outputs(policy, theta - e, obs)) / (2 * h)
+    ivar = np.exp(-2 * ref_log_std(policy, theta))
+    F = np.einsum("nkp,k,nkq->pq", J, ivar, J) / n
+    if policy.learn_std:
+        k = P - policy.act_dim
+        F[k:, k:] += 2 * np.eye(policy.act_dim)
+    return F
+
+
+def central_diff(f, theta, h=1e-6):
+    """∂f/∂θ_j by central differences; f returns an array (stacked on the last axis)."""
+    cols = []
+    for j in range(theta.size):
+        e = np.zeros_like(theta)
+        e[j] = h
+        cols.append((np.asarray(f(theta + e)) - np.asarray(f(theta - e))) / (2 * h))
+    return np.stack(cols, axis=-1)
+
+
+# ---------------------------------------------------------------------------
+# Values against the references
+# ---------------------------------------------------------------------------
+
+def test_log_prob_matches_reference(policy):
+    rng = np.random.default_rng(0)
+    theta = random_theta(policy, rng)
+    obs, actions = random_batch(policy, rng)
+    np.testing.assert_allclose(policy.log_prob(theta, obs, actions),
+                               ref_log_prob(policy, theta, obs, actions), rtol=1e-12, atol=1e-12)
+
+
+def test_mode_matches_reference(policy):
+    rng = np.random.default_rng(1)
+    theta = random_theta(policy, rng)
+    obs, _ = random_batch(policy, rng)
+    z = ref_outputs(policy, theta, obs)
+    mode = policy.mode(theta, obs)
+    if policy.discrete:
+        assert mode.dtype == np.int64
+        np.testing.assert_array_equal(mode, z.argmax(axis=1))
+    else:
+        np.testing.assert_allclose(mode, z, rtol=1e-12, atol=1e-12)
+
+
+def test_kl_and_entropy_match_reference(policy):
+    rng = np.random.default_rng(2)
+    t_old, t_new = random_theta(policy, rng), random_theta(policy, rng)
+    obs, _ = random_batch(policy, rng)
+    kl = policy.kl(t_old, t_new, obs)
+    np.testing.assert_allclose(kl, ref_kl(policy, t_old, t_new, obs), rtol=1e-10, atol=1e-12)
+    assert np.all(kl >= 0)
+    assert kl.max() > 0
+    np.testing.assert_array_equal(policy.kl(t_old, t_old, obs), 0.0)
+    np.testing.assert_allclose(policy.entropy(t_old, obs), ref_entropy(policy, t_old, obs),
+                               rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# Gradients against central differences
+# ---------------------------------------------------------------------------
+
+def test_grad_log_prob_finite_differences(policy):
+    rng = np.random.default_rng(3)
+    theta = random_theta(policy, rng)
+    obs, actions = random_batch(policy, rng)
+    rows = policy.grad_log_prob(theta, obs, actions)
+    assert rows.shape == (len(obs), policy.n_params)
+    fd = central_diff(lambda t: policy.log_prob(t, obs, actions), theta)
+    np.testing.assert_allclose(rows, fd, rtol=1e-6, atol=1e-7)
+
+
+def test_weighted_grad_equals_weights_at_rows(policy):
+    rng = np.random.default_rng(4)
+    theta = random_theta(policy, rng)
+    obs, actions = random_batch(policy, rng, n=33)
+    w = rng.standard_normal(33)
+    rows = policy.grad_log_prob(theta, obs, actions)
+    np.testing.assert_allclose(policy.grad_log_prob(theta, obs, actions, weights=w), w @ rows,
+                               rtol=1e-11, atol=1e-12)
+
+
+def test_kl_grad_finite_differences(policy):
+    rng = np.random.default_rng(5)
+    t_old, t_new = random_theta(policy, rng), random_theta(policy, rng)
+    obs, _ = random_batch(policy, rng)
+    mean_kl, grad = policy.kl_grad(t_old, t_new, obs)
+    assert mean_kl == pytest.approx(ref_kl(policy, t_old, t_new, obs).mean(), rel=1e-10)
+    fd = central_diff(lambda t: ref_kl(policy, t_old, t, obs).mean(), t_new)
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
+    _, at_old = policy.kl_grad(t_old, t_old, obs)
+    np.testing.assert_allclose(at_old, 0.0, atol=1e-14)
+
+
+# ---------------------------------------------------------------------------
+# Fisher information
+# ---------------------------------------------------------------------------
+
+def test_fisher_matches_reference_and_fvp(policy):
+    rng = np.random.default_rng(6)
+    theta = random_theta(policy, rng)
+    obs, _ = random_batch(policy, rng, n=9)
+    F = policy.fisher(theta, obs)
+    np.testing.assert_allclose(F, F.T, atol=1e-13)
+    assert np.linalg.eigvalsh(F).min() > -1e-10
+    np.testing.assert_allclose(F, ref_fisher(policy, theta, obs), rtol=1e-6, atol=1e-8)
+    for _ in range(3):
+        v = rng.standard_normal(policy.n_params)
+        np.testing.assert_allclose(policy.fisher_vector_product(theta, obs, v), F @ v,
+                                   rtol=1e-10, atol=1e-12)
+
+
+def test_fisher_is_kl_hessian(policy):
+    """F = ∇²_{θ'} mean KL(π_θ ‖ π_θ') at θ' = θ: the KL gradient's directional derivative."""
+    rng = np.random.default_rng(7)
+    theta = random_theta(policy, rng)
+    obs, _ = random_batch(policy, rng)
+    v = rng.standard_normal(policy.n_params)
+    h = 1e-5
+    hv = (policy.kl_grad(theta, theta + h * v, obs)[1]
+          - policy.kl_grad(theta, theta - h * v, obs)[1]) / (2 * h)
+    np.testing.assert_allclose(policy.fisher_vector_product(theta, obs, v), hv,
+                               rtol=1e-6, atol=1e-8)
+
+
+# ---------------------------------------------------------------------------
+# Sampling
+# ---------------------------------------------------------------------------
+
+def test_sample_log_probs_and_reproducibility(policy):
+    rng = np.random.default_rng(8)
+    theta = random_theta(policy, rng)
+    obs, _ = random_batch(policy, rng, n=50)
+    a1, lp1 = policy.sample(theta, obs, np.random.default_rng(42))
+    a2, lp2 = policy.sample(theta, obs, np.random.default_rng(42))
+    a3, _ = policy.sample(theta, obs, np.random.default_rng(43))
+    np.testing.assert_array_equal(a1, a2)
+    np.testing.assert_array_equal(lp1, lp2)
+    assert not np.array_equal(a1, a3)
+    if policy.discrete:
+        assert a1.dtype == np.int64 and a1.shape == (50,)
+    else:
+        assert a1.dtype == np.float64 and a1.shape == (50, policy.act_dim)
+    np.testing.assert_allclose(lp1, policy.log_prob(theta, obs, a1), rtol=1e-10, atol=1e-10)
+
+
+def test_softmax_sampling_frequencies():
+    policy = pgfast.LinearSoftmax(2, 4)
+    theta = policy.pack({"W0": np.zeros((2, 4)), "b0": np.log([0.1, 0.2, 0.3, 0.4])})
+    n = 40_000
+    actions, _ = policy.sample(theta, np.zeros((n, 2)), np.random.default_rng(9))
+    freq = np.bincount(actions, minlength=4) / n
+    p = np.array([0.1, 0.2, 0.3, 0.4])
+    # 5 standard errors: fails for a wrong distribution, not by chance
+    np.testing.assert_array_less(np.abs(freq - p), 5 * np.sqrt(p * (1 - p) / n))
+
+
+def test_gaussian_sampling_moments():
+    policy = pgfast.LinearGaussian(1, 2, log_std=[np.log(0.5), np.log(2.0)])
+    theta = policy.pack({"W0": np.array([[1.0, -1.0]]), "b0": np.array([0.5, 3.0]),
+                         "log_std": np.log([0.5, 2.0])})
+    n = 40_000
+    actions, _ = policy.sample(theta, np.full((n, 1), 2.0), np.random.default_rng(10))
+    mean, std = np.array([2.5, 1.0]), np.array([0.5, 2.0])
+    np.testing.assert_array_less(np.abs(actions.mean(0) - mean), 5 * std / np.sqrt(n))
+    np.testing.assert_array_less(np.abs(actions.std(0) / std - 1), 5 / np.sqrt(2 * n))
+    assert abs(np.corrcoef(actions.T)[0, 1]) < 5 / np.sqrt(n)
+
+
+# ---------------------------------------------------------------------------
+# Numerical stability
+# ---------------------------------------------------------------------------
+
+def test_softmax_stable_for_huge_logits():
+    policy = pgfast.LinearSoftmax(1, 3)
+    theta = policy.pack({"W0": np.array([[1e3, -1e3, 0.0]]), "b0": np.zeros(3)})
+    obs = np.array([[1.0], [-1.0]])
+    lp = policy.log_prob(theta, obs, [0, 0])
+    np.testing.assert_allclose(lp, [0.0, -2e3], rtol=1e-12)
+    g = policy.grad_log_prob(theta, obs, [1, 2])
+    assert np.all(np.isfinite(g))
+    np.testing.assert_allclose(g[0], [-1.0, 1.0, 0.0, -1.0, 1.0, 0.0], atol=1e-300)
+    assert np.all(np.isfinite(policy.kl(theta, -theta, obs)))
+    assert np.all(np.isfinite(policy.entropy(theta, obs)))
+    assert np.all(np.isfinite(policy.fisher_vector_product(theta, obs, np.ones(6))))
+    actions, logp = policy.sample(theta, obs, np.random.default_rng(11))
+    np.testing.assert_array_equal(actions, [0, 1])
+    np.testing.assert_array_equal(logp, [0.0, 0.0])
+
+
+def test_gaussian_stable_for_tiny_std():
+    policy = pgfast.LinearGaussian(1, 1, log_std=-20.0)
+    theta = policy.pack({"W0": np.array([[1.0]]), "b0": np.array([0.0]),
+                         "log_std": np.array([-20.0])})
+    obs = np.array([[1.0]])
+    far = np.array([[11.0]])  # 10 away from the mean: 2e9 standard deviations
+    lp = policy.log_prob(theta, obs, far)
+    u = 10.0 * np.exp(20.0)
+    assert lp[0] == pytest.approx(-0.5 * u**2 + 20.0 - 0.5 * LOG_2PI, rel=1e-12)
+    assert np.all(np.isfinite(policy.grad_log_prob(theta, obs, far)))
+    actions, logp = policy.sample(theta, obs, np.random.default_rng(12))
+    assert abs(actions[0, 0] - 1.0) < 1e-7 and np.isfinite(logp[0])
+    theta2 = theta.copy()
+    theta2[-1] = 0.0
+    assert np.all(np.isfinite(policy.kl(theta, theta2, obs)))
+    assert np.all(np.isfinite(policy.kl_grad(theta2, theta, obs)[1]))
+    assert np.all(np.isfinite(policy.fisher_vector_product(theta, obs, np.ones(3))))
+
+
+# ---------------------------------------------------------------------------
+# Shapes, layout, initialisation, configuration
+# ---------------------------------------------------------------------------
+
+def test_pack_unpack_roundtrip_and_layout():
+    policy = pgfast.MLPGaussian(3, 2, hidden=(4,), log_std=-1.0)
+    theta = np.arange(policy.n_params, dtype=float)
+    params = policy.unpack(theta)
+    assert list(params) == ["W0", "b0", "W1", "b1", "log_std"]
+    assert params["W0"].shape == (3, 4) and params["W1"].shape == (4, 2)
+    np.testing.assert_array_equal(params["W0"].ravel(), np.arange(12))
+    np.testing.assert_array_equal(policy.pack(params), theta)
+    assert policy.n_params == 3 * 4 + 4 + 4 * 2 + 2 + 2
+    assert pgfast.LinearGaussian(3, 2, learn_std=False).n_params == 8
+
+
+def test_init_orthogonal_and_log_std():
+    policy = pgfast.MLPGaussian(5, 2, hidden=(8, 8), log_std=-0.5)
+    params = policy.unpack(policy.init(np.random.default_rng(13)))
+    np.testing.assert_allclose(params["W1"].T @ params["W1"], 2 * np.eye(8), atol=1e-12)
+    np.testing.assert_allclose(params["W0"] @ params["W0"].T, 2 * np.eye(5), atol=1e-12)
+    np.testing.assert_allclose(params["W2"].T @ params["W2"], 1e-4 * np.eye(2), atol=1e-15)
+    np.testing.assert_array_equal(params["b0"], 0.0)
+    np.testing.assert_array_equal(params["log_std"], -0.5)
+    np.testing.assert_array_equal(policy.init(np.random.default_rng(13)),
+                                  policy.init(np.random.default_rng(13)))
+
+
+def test_single_observation_and_float32(policy):
+    rng = np.random.default_rng(14)
+    theta = random_theta(policy, rng)
+    obs, actions = random_batch(policy, rng, n=1)
+    lp = policy.log_prob(theta, obs[0].astype(np.float32), actions)
+    np.testing.assert_allclose(
+        lp, ref_log_prob(policy, theta, obs.astype(np.float32).astype(float), actions),
+        rtol=1e-12)
+    a, logp = policy.sample(theta, obs[0], np.random.default_rng(0))
+    assert logp.shape == (1,) and len(a) == 1
+
+
+def test_config_roundtrip(policy):
+    cfg = policy.config()
+    rebuilt = pol.from_config(json.loads(json.dumps(cfg)))
+    assert type(rebuilt) is type(policy)
+    assert rebuilt.config() == cfg
+    rng = np.random.default_rng(15)
+    theta = random_theta(policy, rng)
+    obs, actions = random_batch(policy, rng)
+    np.testing.assert_array_equal(rebuilt.log_prob(theta, obs, actions),
+                                  policy.log_prob(theta, obs, actions))
+
+
+def test_policy_for_spaces():
+    from gymnasium import spaces
+
+    box = spaces.Box(-1.0, 1.0, (4,))
+    assert isinstance(pgfast.policy_for(box, spaces.Discrete(3)), pgfast.LinearSoftmax)
+    mlp = pgfast.policy_for(box, spaces.Box(-1.0, 1.0, (2,)), hidden=(8,), log_std=-1.0)
+    assert isinstance(mlp, pgfast.MLPGaussian)
+    assert (mlp.obs_dim, mlp.act_dim, mlp.hidden) == (4, 2, (8,))
+    with pytest.raises(TypeError, match="action_space"):
+        pgfast.policy_for(box, spaces.MultiDiscrete([2, 2]))
+
+
+def test_kernel_contract_attributes():
+    k = pgfast.MLPSoftmax(4, 3, hidden=(8,)).kernel
+    assert isinstance(k, pgfast._policies.PolicyKernel)
+    assert (k.obs_dim, k.act_dim, k.n_actions, k.n_params, k.work_size) == (4, 1, 3, 67, 11)
+    g = pgfast.LinearGaussian(4, 2).kernel
+    assert (g.obs_dim, g.act_dim, g.n_actions, g.n_params, g.work_size) == (4, 2, 0, 12, 2)
+
+
+# ---------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------
+
+def test_bad_inputs_raise_named_errors():
+    policy = pgfast.LinearSoftmax(3, 2)
+    theta = np.zeros(policy.n_params)
+    obs = np.zeros((4, 3))
+    with pytest.raises(ValueError, match=r"theta: expected .* length 8 .* got length 7"):
+        policy.log_prob(theta[:-1], obs, [0, 1, 0, 1])
+    with pytest.raises(ValueError, match=r"obs: expected .* width 3 .* \(4, 2\)"):
+        policy.log_prob(theta, np.zeros((4, 2)), [0, 1, 0, 1])
+    with pytest.raises(ValueError, match=r"actions: expected integers in \[0, 2\) .* got 2"):
+        policy.log_prob(theta, obs, [0, 1, 2, 1])
+    with pytest.raises(ValueError, match="actions: expected integers"):
+        policy.log_prob(theta, obs, [0, -1, 0, 1])
+    with pytest.raises(ValueError, match="actions: expected integers"):
+        policy.log_prob(theta, obs, [0, 0.5, 0, 1])
+    with pytest.raises(ValueError, match=r"actions: expected shape \(4,\)"):
+        policy.log_prob(theta, obs, [0, 1])
+    bad = obs.copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(ValueError, match="obs: expected finite"):
+        policy.sample(theta, bad, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"weights: expected shape \(4,\)"):
+        policy.grad_log_prob(theta, obs, [0, 1, 0, 1], weights=np.ones(3))
+    with pytest.raises(TypeError, match="rng"):
+        policy.sample(theta, obs, 0)
+    with pytest.raises(ValueError, match="theta_new"):
+        policy.kl(theta, theta[:5], obs)
+    with pytest.raises(ValueError, match="v: expected"):
+        policy.fisher_vector_product(theta, obs, np.ones(3))
+    gauss = pgfast.LinearGaussian(3, 2)
+    with pytest.raises(ValueError, match=r"actions: expected shape \(4, 2\)"):
+        gauss.log_prob(np.zeros(gauss.n_params), obs, np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="actions: expected finite"):
+        gauss.log_prob(np.zeros(gauss.n_params), obs, np.full((4, 2), np.inf))
+    with pytest.raises(ValueError, match="obs_dim"):
+        pgfast.LinearSoftmax(0, 2)
+    with pytest.raises(ValueError, match="log_std"):
+        pgfast.LinearGaussian(3, 2, log_std=[0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="hidden"):
+        pgfast.MLPSoftmax(3, 2, hidden=())
+
+
+def test_empty_batch():
+    policy = pgfast.MLPGaussian(3, 2, hidden=(4,))
+    theta = policy.init(np.random.default_rng(0))
+    obs = np.zeros((0, 3))
+    assert policy.log_prob(theta, obs, np.zeros((0, 2))).shape == (0,)
+    assert policy.grad_log_prob(theta, obs, np.zeros((0, 2))).shape == (0, policy.n_params)
+    np.testing.assert_array_equal(
+        policy.grad_log_prob(theta, obs, np.zeros((0, 2)), weights=np.zeros(0)), 0.0)
+    actions, logp = policy.sample(theta, obs, np.random.default_rng(0))
+    assert actions.shape == (0, 2) and logp.shape == (0,)
+
+
+# ---------------------------------------------------------------------------
+# Value functions
+# ---------------------------------------------------------------------------
+
+VALUES = {
+    "linear": lambda: pgfast.LinearValue(3),
+    "mlp": lambda: pgfast.MLPValue(3, hidden=(6, 5)),
+    "mlp-blas": lambda: pgfast.MLPValue(20, hidden=(16,)),
+}
+
+
+@pytest.fixture(params=sorted(VALUES))
+def value_fn(request):
+    return VALUES[request.param]()
+
+
+def test_value_matches_reference(value_fn):
+    rng = np.random.default_rng(16)
+    phi = rng.standard_normal(value_fn.n_params)
+    obs = rng.standard_normal((11, value_fn.obs_dim))
+    np.testing.assert_allclose(value_fn.value(phi, obs), ref_outputs(value_fn, phi, obs)[:, 0],
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_value_loss_grad_finite_differences(value_fn):
+    rng = np.random.default_rng(17)
+    phi = 0.5 * rng.standard_normal(value_fn.n_params)
+    obs = rng.standard_normal((11, value_fn.obs_dim))
+    y = rng.standard_normal(11)
+
+    def loss(p):
+        return np.mean(0.5 * (ref_outputs(value_fn, p, obs)[:, 0] - y) ** 2)
+
+    got, grad = value_fn.loss_and_grad(phi, obs, y)
+    assert got == pytest.approx(loss(phi), rel=1e-12)
+    np.testing.assert_allclose(grad, central_diff(loss, phi), rtol=1e-6, atol=1e-8)
+
+
+def test_value_init_config_and_errors(value_fn):
+    phi = value_fn.init(np.random.default_rng(18))
+    assert phi.shape == (value_fn.n_params,)
+    rebuilt = pol.from_config(json.loads(json.dumps(value_fn.config())))
+    obs = np.random.default_rng(19).standard_normal((5, value_fn.obs_dim))
+    np.testing.assert_array_equal(rebuilt.value(phi, obs), value_fn.value(phi, obs))
+    with pytest.raises(ValueError, match=r"targets: expected shape \(5,\)"):
+        value_fn.loss_and_grad(phi, obs, np.zeros(4))
+    with pytest.raises(ValueError, match="phi: expected"):
+        value_fn.value(phi[1:], obs)
