@@ -17,7 +17,7 @@ from ._validation import (check_positive_float, check_positive_int, check_rng,
                           check_unit_interval)
 from .gradients import likelihood_ratio_gradient, regression_gradient
 from .returns import discount_powers, gae, reward_to_go
-from .rollout import rollout
+from .rollout import rollout, slot_seeds
 
 __all__ = [
     "Problem", "Trajectories", "utility",
@@ -246,7 +246,7 @@ class FiniteDifferenceGradient(_Estimator):
 
 def _paired_streams(rng, n, m):
     """2·n·m generators where the two rollouts of each difference share a stream."""
-    seeds = [child.bit_generator.seed_seq for child in rng.spawn(m)]
+    seeds = slot_seeds(rng, m)
     return [np.random.default_rng(s) for _ in range(n) for _ in range(2) for s in seeds]
 
 

@@ -82,9 +82,17 @@ class Rollout:
         return nxt
 
 
+def slot_seeds(rng, B):
+    """B independent SeedSequences drawn from `rng`'s state alone (not from its
+    spawn counter, which ``bit_generator.state`` does not restore), so a run
+    resumed from a saved generator state draws the same slot streams."""
+    root = np.random.SeedSequence(rng.integers(0, 2**63, size=4).tolist())
+    return root.spawn(B)
+
+
 def _slot_generators(rng, B):
     if isinstance(rng, np.random.Generator):
-        return rng.spawn(B)
+        return [np.random.default_rng(s) for s in slot_seeds(rng, B)]
     rngs = list(rng)
     if len(rngs) != B or not all(isinstance(g, np.random.Generator) for g in rngs):
         raise TypeError(f"rng: expected a numpy.random.Generator or a sequence of {B} of them")
@@ -138,7 +146,7 @@ def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
     n_steps : int >= 1
         Steps recorded per slot (T).
     rng : numpy.random.Generator or a sequence of B of them
-        Each slot gets its own stream (``rng.spawn(B)``), so results do not depend on
+        Each slot gets its own stream seeded from `rng`, so results do not depend on
         the thread count.
     time_limit : int, optional
         Truncate episodes after this many steps (default: the env's own limit).

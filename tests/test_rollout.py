@@ -25,6 +25,7 @@ def test_native_rollout_replays_under_gymnasium(policy):
     for t in range(120):
         for b in range(6):
             gym_env.state = ro.observations[t, b].copy()
+            gym_env.steps_beyond_terminated = None
             obs, reward, terminated, _, _ = gym_env.step(int(ro.actions[t, b]))
             np.testing.assert_allclose(nxt[t, b], obs, rtol=1e-5, atol=1e-5)
             assert reward == ro.rewards[t, b]
@@ -123,6 +124,7 @@ def test_python_fallback_on_gymnasium_vector_env(policy, mode):
     nxt = ro.next_observations()
     for t, b in zip(*np.nonzero(ro.done)):
         gym_env.state = ro.observations[t, b].astype(np.float64)
+        gym_env.steps_beyond_terminated = None
         obs, *_ = gym_env.step(int(ro.actions[t, b]))
         np.testing.assert_allclose(nxt[t, b], obs, rtol=1e-5, atol=1e-6)
 
