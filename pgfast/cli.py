@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "default CartPole-v1")
     train.add_argument("--update", choices=UPDATES, default="trpo")
     train.add_argument("--policy", choices=("linear", "mlp"), default="linear")
-    train.add_argument("--steps", type=_positive_int, default=200_000,
+    train.add_argument("--steps", type=_positive_int, default=300_000,
                        help="environment steps to train for")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--gamma", type=float, default=0.99)

@@ -345,18 +345,19 @@ class BaselineSubtractionGradient(_ScoreEstimator):
                                          mode="baseline")
 
 
-class GAEGradient(_ScoreEstimator):
+class GAEGradient(_Estimator):
     """∇U ≈ mean over τ of Σ_k ∇log π(a_k|s_k) A_k with GAE(γ, λ) advantages.
 
     δ_k = r_k + γ(1 − terminated_k) V(s_{k+1}) − V(s_k), A_k = δ_k + γλ A_{k+1}:
     the modern estimator, without the book's γ^(k−1). The value baseline V_φ is
     carried across calls (``self.value_params``) and refitted after each batch to
     its discounted returns (``fit="after"``), or fitted first on the same batch
-    (``fit="before"``).
+    (``fit="before"``): exactly by least squares for a ``LinearValue``, by
+    ``fit_iterations`` Adam steps of size ``value_lr`` otherwise.
     """
 
     def __init__(self, problem, policy, value_fn, m=64, lam=0.95, *, value_params=None,
-                 fit="after", fit_iterations=50):
+                 fit="after", fit_iterations=50, value_lr=1e-3):
         super().__init__(problem, policy, m)
         self.lam = check_unit_interval(lam, "lam")
         if value_fn.obs_dim != policy.obs_dim:
@@ -367,11 +368,15 @@ class GAEGradient(_ScoreEstimator):
             raise ValueError(f"fit: expected 'after' or 'before', got {fit!r}")
         self.value_fn, self.fit = value_fn, fit
         self.fit_iterations = check_positive_int(fit_iterations, "fit_iterations")
-        self.value_params = (np.zeros(value_fn.n_params) if value_params is None
-                             else np.array(value_params, dtype=np.float64))
+        self.value_lr = check_positive_float(value_lr, "value_lr")
+        # None until the first batch, which initialises φ from the caller's rng.
+        self.value_params = None if value_params is None \
+            else np.array(value_params, dtype=np.float64)
 
-    def advantages(self, traj):
+    def advantages(self, traj, rng):
         """GAE advantages and value targets (d, m) of a batch, with the current V."""
+        if self.value_params is None:
+            self.value_params = self.value_fn.init(rng)
         d, m = traj.rewards.shape
         gamma = self.problem.gamma
         values = self.value_fn.value(self.value_params, traj.observations.reshape(d * m, -1))
@@ -388,21 +393,31 @@ class GAEGradient(_ScoreEstimator):
         return adv, targets
 
     def fit_value(self, traj, targets):
-        from scipy.optimize import minimize
+        """Refit V_φ to `targets` on the batch's live steps: exact least squares for
+        a LinearValue, else ``fit_iterations`` full-batch Adam steps on ½(V − y)²."""
+        from .policies import LinearValue
+        from .updates import Adam
 
-        obs = traj.observations[traj.alive]
-        y = targets[traj.alive]
-        result = minimize(self.value_fn.loss_and_grad, self.value_params, args=(obs, y),
-                          jac=True, method="L-BFGS-B",
-                          options={"maxiter": self.fit_iterations})
-        self.value_params = result.x
+        obs, y = traj.observations[traj.alive], targets[traj.alive]
+        if isinstance(self.value_fn, LinearValue):
+            features = np.hstack([obs, np.ones((len(obs), 1))])   # φ = [W0, b0]
+            self.value_params = np.linalg.lstsq(features, y, rcond=None)[0]
+            return
+        adam = Adam(self.value_fn.n_params, alpha=self.value_lr)
+        phi = self.value_params
+        for _ in range(self.fit_iterations):
+            _, grad = self.value_fn.loss_and_grad(phi, obs, y)
+            phi = adam.step(phi, -grad)   # Adam ascends: descend the loss
+        self.value_params = phi
 
-    def _from_trajectories(self, theta, traj):
+    def _gradient(self, theta, rng):
+        traj = self.problem.rollouts(self.policy, theta, self.m, rng)
         if self.fit == "before":
-            _, targets = self.advantages(traj)
+            _, targets = self.advantages(traj, rng)
             self.fit_value(traj, targets)
-        adv, targets = self.advantages(traj)
+        adv, targets = self.advantages(traj, rng)
         if self.fit == "after":
             self.fit_value(traj, targets)
         obs, act = traj.flat()
+        self._record(traj, self.m)
         return self.policy.grad_log_prob(theta, obs, act, weights=adv[traj.alive] / traj.m)

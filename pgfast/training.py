@@ -30,7 +30,8 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
     rng : numpy.random.Generator
         All randomness; the same seed gives the same run.
     callback : callable(iteration, theta, info), optional
-        Called after every update; returning False stops training.
+        Called after every update; returning a false value other than None
+        (False, 0, np.False_) stops training.
     progress : bool
         Show a progress bar (tqdm) with the current mean return.
     checkpoint_dir : path, optional
@@ -82,8 +83,10 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
             if bar is not None:
                 bar.update(1 if total_steps is None else int(info["steps"]))
                 bar.set_postfix(mean_return=f"{info['mean_return']:.1f}")
-            if callback is not None and callback(done_iterations, theta, info) is False:
-                break
+            if callback is not None:
+                verdict = callback(done_iterations, theta, info)
+                if verdict is not None and not verdict:   # None (no verdict) goes on
+                    break
     except KeyboardInterrupt:
         if checkpoint_dir is not None:
             save_checkpoint(checkpoint_dir, theta, update, _arrays(history), rng, metadata)

@@ -150,10 +150,10 @@ def _step_weights(traj):
     return traj.alive / (np.maximum(lengths, 1) * traj.m)
 
 
-def _advantages(update, traj, gamma):
+def _advantages(update, traj, gamma, rng):
     """R(τ, k) = γ^(k−1) r_togo(k) (book) or GAE advantages from the value baseline."""
     if update.value is not None:
-        adv, targets = update.value.advantages(traj)
+        adv, targets = update.value.advantages(traj, rng)
         update.value.fit_value(traj, targets)
         return adv
     return _score_weights(traj.rewards, gamma, "reward_to_go")
@@ -231,18 +231,28 @@ class RestrictedPolicyUpdate(_Update):
 
 
 class NaturalPolicyUpdate(_Update):
-    """θ ← θ + u √(2ε / ∇fᵀu) with F u = ∇f (the book's natural gradient).
+    """θ ← θ + u √(2ε / ∇fᵀu) with F u = ∇f (the natural gradient).
 
-    ∇f = mean over τ of ∇log p(τ) R(τ). ``fisher="empirical"`` (the book) uses
-    F = mean over τ of ∇log p(τ) ∇log p(τ)ᵀ; ``fisher="analytic"`` the exact Fisher
-    of the action distribution summed over each trajectory's steps (its expectation),
-    through ``policy.fisher_vector_product``. ``solver="dense"`` solves directly
-    (least squares: the empirical F has rank ≤ m); ``solver="cg"`` runs conjugate
-    gradient with ``damping`` and ``cg_iterations``, for large parameter counts.
+    Book mode (``advantages="book"``): ∇f = mean over τ of ∇log p(τ) R(τ) and F the
+    trajectory Fisher, ``fisher="empirical"`` F = mean over τ of ∇log p(τ) ∇log p(τ)ᵀ
+    (the book) or ``fisher="analytic"`` its expectation, the exact Fisher of the
+    action distribution summed over a trajectory's steps; ``baseline=True``
+    subtracts the batch's mean return from R(τ) (``baseline=False`` is the book's ∇f).
+
+    Default (``advantages="gae"``): ∇f = mean over τ, k of ∇log π(a_k|s_k) A_k with
+    GAE(γ, λ) advantages from a value baseline (``value_fn``, default LinearValue),
+    and F the Fisher averaged over steps, so a step has a mean per-state KL of about
+    ε. Departure from the book, chosen because the trajectory-level estimate is too
+    noisy to learn CartPole reliably.
+
+    ``solver="dense"`` solves directly (least squares: the empirical F has rank ≤ m);
+    ``solver="cg"`` runs conjugate gradient (``damping``, ``cg_iterations``) on
+    Fisher-vector products, for large parameter counts.
     """
 
-    def __init__(self, problem, policy, m=64, epsilon=0.02, *, fisher="empirical",
-                 solver="dense", damping=1e-3, cg_iterations=15):
+    def __init__(self, problem, policy, m=32, epsilon=0.01, *, advantages="gae",
+                 value_fn=None, lam=0.97, fisher="analytic", solver="dense", damping=1e-3,
+                 cg_iterations=15, baseline=True):
         super().__init__(problem, policy, m)
         self.epsilon = check_positive_float(epsilon, "epsilon")
         if fisher not in ("empirical", "analytic"):
@@ -252,22 +262,22 @@ class NaturalPolicyUpdate(_Update):
         self.fisher, self.solver = fisher, solver
         self.damping = float(damping)
         self.cg_iterations = check_positive_int(cg_iterations, "cg_iterations")
+        self.baseline = bool(baseline)
+        self.value = _value_estimator(problem, policy, advantages, value_fn, lam)
 
     def direction(self, theta, traj, grad, scores=None, per_step=False):
-        """u = F⁻¹ ∇f for this batch. The analytic Fisher is summed over a
-        trajectory's steps (the empirical F's expectation), or with `per_step`
-        averaged over steps."""
+        """u = (F + damping·I)⁻¹ ∇f for this batch, F summed over each trajectory's
+        steps (the book's scale) or, with `per_step`, averaged over steps."""
+        # The trajectory Fisher is E[Σ_k F(s_k)] = (N/m) × the per-step mean.
+        scale = 1.0 if per_step else traj.n_steps / traj.m
         P = theta.size
         if self.fisher == "empirical":
-            S = scores
+            S = scores * np.sqrt(scale / traj.n_steps)   # SᵀS = scale × (mean over steps)
             if self.solver == "dense":
-                F = S.T @ S / traj.m + self.damping * np.eye(P)
-                return np.linalg.lstsq(F, grad, rcond=None)[0]
-            return conjugate_gradient(lambda v: S.T @ (S @ v) / traj.m + self.damping * v,
-                                      grad, self.cg_iterations)
+                return np.linalg.lstsq(S.T @ S + self.damping * np.eye(P), grad, rcond=None)[0]
+            return conjugate_gradient(lambda v: S.T @ (S @ v) + self.damping * v, grad,
+                                      self.cg_iterations)
         obs = traj.observations[traj.alive]
-        # E[Σ_k F(s_k)] = (N/m) × the mean Fisher over the batch's states.
-        scale = 1.0 if per_step else traj.n_steps / traj.m
         if self.solver == "dense":
             F = scale * self.policy.fisher(theta, obs) + self.damping * np.eye(P)
             return np.linalg.lstsq(F, grad, rcond=None)[0]
@@ -275,20 +285,57 @@ class NaturalPolicyUpdate(_Update):
             lambda v: scale * self.policy.fisher_vector_product(theta, obs, v)
             + self.damping * v, grad, self.cg_iterations)
 
-    def natural_step(self, theta, traj):
+    def book_gradient(self, theta, traj):
+        """(∇f, trajectory scores S): ∇f = mean over τ of ∇log p(τ) (R(τ) − baseline)."""
         scores = trajectory_scores(self.policy, theta, traj)
-        grad = scores.T @ traj.returns(self.problem.gamma) / traj.m
-        u = self.direction(theta, traj, grad, scores)
+        returns = traj.returns(self.problem.gamma)
+        if self.baseline:
+            returns = returns - returns.mean()
+        return scores.T @ returns / traj.m, scores
+
+    def step_terms(self, traj, rng):
+        """The live steps' (obs, actions, weights, advantages): ∇f = Σ w A ∇log π,
+        w = 1 / (n_τ m) (mean over steps, then trajectories)."""
+        obs, act = traj.flat()
+        weights = _step_weights(traj)[traj.alive]
+        adv = _advantages(self, traj, self.problem.gamma, rng)[traj.alive]
+        return obs, act, weights, adv
+
+    def per_step_natural_step(self, theta, traj, rng):
+        """(Δθ, the step terms) for ∇f over steps and the per-step Fisher."""
+        terms = obs, act, weights, adv = self.step_terms(traj, rng)
+        grad = self.policy.grad_log_prob(theta, obs, act, weights=weights * adv)
+        scores = trajectory_scores(self.policy, theta, traj) if self.fisher == "empirical" \
+            else None
+        return self._scaled(grad, self.direction(theta, traj, grad, scores, True)), terms
+
+    def natural_step(self, theta, traj, rng):
+        """The full natural step Δθ = u √(2ε / ∇fᵀu) (zero if ∇fᵀu ≤ 0)."""
+        if self.value is not None:
+            return self.per_step_natural_step(theta, traj, rng)[0]
+        grad, scores = self.book_gradient(theta, traj)
+        return self._scaled(grad, self.direction(theta, traj, grad, scores))
+
+    def _scaled(self, grad, u):
         curvature = float(grad @ u)
-        if not curvature > 0:
-            return np.zeros_like(theta)
+        if not curvature > 0:   # no ascent direction in this batch
+            return np.zeros_like(u)
         return u * np.sqrt(2 * self.epsilon / curvature)
 
     def update(self, theta, rng):
         theta = self._check_theta(theta, rng)
         traj = self.problem.rollouts(self.policy, theta, self.m, rng)
-        new = theta + self.natural_step(theta, traj)
+        new = theta + self.natural_step(theta, traj, rng)
         return new, self._info(theta, new, traj)
+
+    def state_dict(self):
+        if self.value is None or self.value.value_params is None:
+            return {}
+        return {"value_params": self.value.value_params}
+
+    def load_state_dict(self, state):
+        if self.value is not None and "value_params" in state:
+            self.value.value_params = np.array(state["value_params"])
 
 
 class TrustRegionUpdate(NaturalPolicyUpdate):
@@ -298,31 +345,28 @@ class TrustRegionUpdate(NaturalPolicyUpdate):
     g(θ′) = mean over τ, k of KL(π_θ(·|s_k) ‖ π_θ′(·|s_k)) γ^(k−1);
     θ′ ← θ + α(θ′ − θ) while g(θ′) > ε or f(θ′) ≤ f(θ), at most ``max_backtracks``
     times; θ is returned unchanged (``info["accepted"]`` False) when no step passes.
-    A_k is the book's R(τ, k) = γ^(k−1) r_togo(k), or GAE(γ, λ) advantages from a
-    value baseline with ``advantages="gae"``.
+    The natural step is taken on ∇f(θ) with the Fisher averaged over steps (the scale
+    of g), so a full step has g ≈ ε.
 
-    Departure from the book, by default: the natural step uses the analytic Fisher
-    averaged over steps (``fisher="analytic"``), the same per-step scale as g, so a
-    full step has KL ≈ ε and is usually accepted; ``fisher="empirical"`` is the book's.
+    A_k is GAE(γ, λ) from a value baseline by default (``advantages="gae"``), or the
+    book's R(τ, k) = γ^(k−1) r_togo(k) with ``advantages="book"``.
     """
 
-    def __init__(self, problem, policy, m=64, epsilon=0.01, alpha=0.5, *,
-                 max_backtracks=10, fisher="analytic", solver="dense", damping=1e-3,
-                 cg_iterations=15, advantages="book", value_fn=None, lam=0.97):
-        super().__init__(problem, policy, m, epsilon, fisher=fisher, solver=solver,
-                         damping=damping, cg_iterations=cg_iterations)
+    def __init__(self, problem, policy, m=32, epsilon=0.01, alpha=0.5, *,
+                 max_backtracks=10, advantages="gae", value_fn=None, lam=0.97,
+                 fisher="analytic", solver="dense", damping=1e-3, cg_iterations=15):
+        super().__init__(problem, policy, m, epsilon, advantages=advantages, value_fn=value_fn,
+                         lam=lam, fisher=fisher, solver=solver, damping=damping,
+                         cg_iterations=cg_iterations)
         self.alpha = check_unit_interval(alpha, "alpha")
         if not 0 < self.alpha < 1:
             raise ValueError(f"alpha: expected a shrink factor in (0, 1), got {alpha}")
         self.max_backtracks = check_positive_int(max_backtracks, "max_backtracks", minimum=0)
-        self.value = _value_estimator(problem, policy, advantages, value_fn, lam)
 
     def update(self, theta, rng):
         theta = self._check_theta(theta, rng)
         traj = self.problem.rollouts(self.policy, theta, self.m, rng)
-        obs, act = traj.flat()
-        weights = _step_weights(traj)[traj.alive]
-        adv = _advantages(self, traj, self.problem.gamma)[traj.alive]
+        step, (obs, act, weights, adv) = self.per_step_natural_step(theta, traj, rng)
         discount = (self.problem.gamma ** np.arange(traj.rewards.shape[0]))[:, None]
         kl_weights = (_step_weights(traj) * discount)[traj.alive]
         old_logp = traj.log_probs[traj.alive]
@@ -333,16 +377,9 @@ class TrustRegionUpdate(NaturalPolicyUpdate):
         def constraint(th):
             return float(kl_weights @ self.policy.kl(theta, th, obs))
 
-        # The natural step on the surrogate's gradient (the weighted score sum).
-        grad = self.policy.grad_log_prob(theta, obs, act, weights=weights * adv)
-        scores = trajectory_scores(self.policy, theta, traj) if self.fisher == "empirical" \
-            else None
-        u = self.direction(theta, traj, grad, scores, per_step=True)
-        curvature = float(grad @ u)
         f0 = surrogate(theta)
         new, backtracks, accepted = theta, 0, False
-        if curvature > 0:
-            step = u * np.sqrt(2 * self.epsilon / curvature)
+        if step.any():
             for backtracks in range(self.max_backtracks + 1):
                 candidate = theta + step
                 if constraint(candidate) <= self.epsilon and surrogate(candidate) > f0:
@@ -352,30 +389,25 @@ class TrustRegionUpdate(NaturalPolicyUpdate):
         return new, self._info(theta, new, traj, backtracks=backtracks, accepted=accepted,
                                surrogate_improvement=surrogate(new) - f0)
 
-    def state_dict(self):
-        return {} if self.value is None else {"value_params": self.value.value_params}
-
-    def load_state_dict(self, state):
-        if self.value is not None and "value_params" in state:
-            self.value.value_params = np.array(state["value_params"])
-
 
 class ClampedSurrogateUpdate(_Update):
     """PPO: m trajectories with θ, then k_max gradient steps on the clamped surrogate.
 
     Per step, w = π_θ′(a|s) / π_θ(a|s); the step's term is 0 when (A > 0 and
     w > 1 + ε) or (A < 0 and w < 1 − ε), else ∇π_θ′(a|s) A / π_θ(a|s) = w A ∇log π_θ′;
-    averaged over steps, then trajectories; θ′ += α · that (the book, with A = R(τ, k)).
+    averaged over steps, then trajectories, and ascended with step size α.
 
-    Modern options: ``advantages="gae"`` (with ``value_fn``, default LinearValue, and
-    ``lam``), ``normalize=True`` (advantages to zero mean, unit variance),
-    ``minibatches`` > 1 (shuffled minibatches per epoch), ``optimizer="adam"``,
-    ``max_grad_norm``, ``target_kl`` (stop the epochs early once the mean KL passes it).
+    The book's form is ``advantages="book", normalize=False, optimizer="sgd"``
+    (A = R(τ, k), plain steps θ′ += α g). The defaults are modern PPO on the same
+    objective: GAE(γ, λ) advantages from a learned value baseline (``value_fn``,
+    default LinearValue), normalised to zero mean and unit variance, Adam steps.
+    Further options: ``minibatches`` > 1 (shuffled minibatches per epoch),
+    ``max_grad_norm`` and ``target_kl`` (stop the epochs once the mean KL passes it).
     """
 
-    def __init__(self, problem, policy, m=64, epsilon=0.2, alpha=1e-2, k_max=10, *,
-                 advantages="book", value_fn=None, lam=0.95, normalize=False, minibatches=1,
-                 optimizer="sgd", max_grad_norm=None, target_kl=None):
+    def __init__(self, problem, policy, m=16, epsilon=0.2, alpha=1e-2, k_max=10, *,
+                 advantages="gae", value_fn=None, lam=0.95, normalize=True, minibatches=1,
+                 optimizer="adam", max_grad_norm=None, target_kl=None):
         super().__init__(problem, policy, m)
         self.epsilon = check_positive_float(epsilon, "epsilon")
         self.alpha = check_positive_float(alpha, "alpha")
@@ -402,7 +434,7 @@ class ClampedSurrogateUpdate(_Update):
         traj = self.problem.rollouts(self.policy, theta, self.m, rng)
         obs, act = traj.flat()
         old_logp = traj.log_probs[traj.alive]
-        adv = _advantages(self, traj, self.problem.gamma)[traj.alive]
+        adv = _advantages(self, traj, self.problem.gamma, rng)[traj.alive]
         if self.normalize:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         # Book: mean over steps then trajectories. Minibatches: a plain mean per batch.
@@ -426,7 +458,7 @@ class ClampedSurrogateUpdate(_Update):
         state = {}
         if self.adam:
             state.update({f"adam_{k}": v for k, v in self.adam.state_dict().items()})
-        if self.value is not None:
+        if self.value is not None and self.value.value_params is not None:
             state["value_params"] = self.value.value_params
         return state
 

@@ -101,7 +101,8 @@ def test_gae_gradient_lambda_one_zero_value_is_reward_to_go_without_discounting(
 
 def test_gae_gradient_fits_its_value_baseline(problem, policy):
     value = pgfast.LinearValue(1)
-    est = pgfast.GAEGradient(problem, policy, value, m=200, lam=0.95)
+    est = pgfast.GAEGradient(problem, policy, value, m=200, lam=0.95,
+                             value_params=np.zeros(value.n_params))
     rng = np.random.default_rng(2)
     before = est.value_params.copy()
     est.gradient(THETA, rng)

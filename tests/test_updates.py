@@ -39,7 +39,8 @@ def test_conjugate_gradient_stops_on_non_positive_curvature():
 
 def test_natural_direction_is_inverse_fisher_times_gradient(cartpole, softmax):
     theta = theta0(softmax)
-    update = pgfast.NaturalPolicyUpdate(cartpole, softmax, m=32, damping=0.0)
+    update = pgfast.NaturalPolicyUpdate(cartpole, softmax, m=32, damping=0.0,
+                                        advantages="book", fisher="empirical", baseline=False)
     traj = cartpole.rollouts(softmax, theta, 32, np.random.default_rng(1))
     S = trajectory_scores(softmax, theta, traj)
     grad = S.T @ traj.returns(cartpole.gamma) / 32
@@ -47,7 +48,7 @@ def test_natural_direction_is_inverse_fisher_times_gradient(cartpole, softmax):
     u = update.direction(theta, traj, grad, S)
     np.testing.assert_allclose(F @ u, grad, rtol=1e-6, atol=1e-8)
     # The book's step: ½ ΔθᵀFΔθ = ε.
-    step = update.natural_step(theta, traj)
+    step = update.natural_step(theta, traj, np.random.default_rng(0))
     assert 0.5 * step @ F @ step == pytest.approx(update.epsilon, rel=1e-6)
 
 
@@ -69,9 +70,9 @@ def test_cg_solver_matches_dense_solver(cartpole, softmax, fisher):
     S = trajectory_scores(softmax, theta, traj)
     grad = S.T @ traj.returns(cartpole.gamma) / 32
     dense = pgfast.NaturalPolicyUpdate(cartpole, softmax, fisher=fisher, solver="dense",
-                                       damping=0.1)
+                                       damping=0.1, advantages="book")
     cg = pgfast.NaturalPolicyUpdate(cartpole, softmax, fisher=fisher, solver="cg",
-                                    damping=0.1, cg_iterations=200)
+                                    damping=0.1, cg_iterations=200, advantages="book")
     np.testing.assert_allclose(cg.direction(theta, traj, grad, S),
                                dense.direction(theta, traj, grad, S), rtol=1e-5, atol=1e-8)
 
