@@ -24,6 +24,16 @@ from .updates import (ClampedSurrogateUpdate, NaturalPolicyUpdate, PolicyGradien
 
 __version__ = "0.1.0"
 
+
+def get_include() -> str:
+    """The folder to put on Cython's include path (``-I``) to cimport pgfast's kernel
+    interfaces in your own extension, e.g. ``from pgfast._envs cimport VecEnvKernel``
+    (compile with ``numpy.get_include()`` on the C include path as well)."""
+    import os
+
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 __all__ = [
     # returns and advantages
     "discount_powers", "episode_stats", "gae", "reward_to_go",
@@ -42,4 +52,5 @@ __all__ = [
     "PolicyGradientUpdate", "RestrictedPolicyUpdate", "NaturalPolicyUpdate",
     "TrustRegionUpdate", "ClampedSurrogateUpdate", "train", "evaluate",
     "save_checkpoint", "load_checkpoint",
+    "get_include",
 ]

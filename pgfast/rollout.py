@@ -129,6 +129,19 @@ def _check_spaces_fit(policy, action_space, observation_space):
         raise TypeError(f"env: unsupported action space {action_space}")
 
 
+def _check_kernel_fit(policy, kernel):
+    if kernel.obs_dim != policy.obs_dim:
+        raise ValueError(f"policy: observations have {kernel.obs_dim} values, the policy "
+                         f"expects {policy.obs_dim}")
+    if kernel.n_actions > 0:
+        if not policy.discrete or policy.n_actions != kernel.n_actions:
+            raise ValueError(f"policy: the env has {kernel.n_actions} discrete actions; this "
+                             "policy does not produce them")
+    elif policy.discrete or policy.act_dim != kernel.act_dim:
+        raise ValueError(f"policy: the env has continuous actions of dimension "
+                         f"{kernel.act_dim}; this policy does not produce them")
+
+
 def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
             deterministic=False) -> Rollout:
     """Run `policy` with parameters `theta` for `n_steps` steps in every env slot.
@@ -137,8 +150,10 @@ def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
 
     Parameters
     ----------
-    env : pgfast vector env, gymnasium.Env or gymnasium.vector.VectorEnv
-        A native pgfast vector env (``pgfast.make_vec``) takes the fused Cython loop.
+    env : pgfast vector env, VecEnvKernel, gymnasium.Env or gymnasium.vector.VectorEnv
+        A native pgfast vector env (``pgfast.make_vec``) or a bare kernel (pgfast's
+        or a user's own ``VecEnvKernel`` subclass compiled against ``pgfast._envs``)
+        takes the fused Cython loop.
     policy : a pgfast policy (``pgfast.LinearSoftmax`` ...)
     theta : (P,) or (B, P) array
         One parameter vector for all slots, or one per slot (finite differences and
@@ -160,8 +175,9 @@ def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
     num_threads = check_positive_int(num_threads, "num_threads")
     if time_limit is not None:
         time_limit = check_positive_int(time_limit, "time_limit")
-    kernel = getattr(env, "kernel", None)
-    if kernel is not None and getattr(policy, "kernel", None) is not None:
+    from ._envs import VecEnvKernel
+
+    if isinstance(env, VecEnvKernel) or isinstance(getattr(env, "kernel", None), VecEnvKernel):
         return _rollout_native(env, policy, theta, n_steps, rng, time_limit, num_threads,
                                deterministic)
     return _rollout_python(env, policy, theta, n_steps, rng, time_limit, deterministic)
@@ -172,9 +188,9 @@ def _rollout_native(env, policy, theta, T, rng, time_limit, num_threads, determi
 
     if getattr(env, "closed", False):
         raise ValueError("env: the environment is closed")
-    kernel = env.kernel
+    kernel = getattr(env, "kernel", env)
     B = kernel.num_envs
-    _check_spaces_fit(policy, env.single_action_space, env.single_observation_space)
+    _check_kernel_fit(policy, kernel)
     thetas = _check_thetas(policy, theta, B)
     thetas = thetas.reshape(-1, policy.n_params)
     rngs = _slot_generators(rng, B)
