@@ -8,12 +8,18 @@ threads (OpenMP) gives the same result whatever the thread count.
 """
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from cython.parallel cimport prange
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
 from numpy.random cimport bitgen_t
 
 from pgfast._envs cimport VecEnvKernel
 from pgfast._policies cimport PolicyKernel
+
+
+# Slots are stepped in chunks, time outer and slot inner, so each step's records
+# for neighbouring slots land in the same cache lines of the time-major arrays.
+cdef enum:
+    CHUNK = 16
 
 
 def bitgen_pointers(generators):
@@ -44,52 +50,75 @@ def rollout(
 ):
     """Reset every slot, then run T steps of policy and env with same-step
     autoreset (the final observation of an episode is kept, then the slot resets)."""
-    cdef Py_ssize_t T = rewards.shape[0], B = rewards.shape[1], b
+    cdef Py_ssize_t T = rewards.shape[0], B = rewards.shape[1], c
     cdef Py_ssize_t theta_stride = 0 if thetas.shape[0] == 1 else thetas.shape[1]
-    for b in prange(B, nogil=True, num_threads=num_threads, schedule="static"):
-        status[b] = _run_slot(env, policy, &thetas[0, 0] + b * theta_stride,
-                              <bitgen_t*> bitgens[b], b, T, time_limit,
-                              observations, actions, rewards, terminated, truncated,
-                              log_probs, final_observations, last_observations,
-                              deterministic)
+    cdef Py_ssize_t n_chunks = (B + CHUNK - 1) // CHUNK
+    for c in prange(n_chunks, nogil=True, num_threads=num_threads, schedule="static"):
+        _run_chunk(env, policy, &thetas[0, 0], theta_stride, &bitgens[0],
+                   c * CHUNK, min(B, (c + 1) * CHUNK), T, time_limit,
+                   observations, actions, rewards, terminated, truncated,
+                   log_probs, final_observations, last_observations, status,
+                   deterministic)
 
 
-cdef int _run_slot(
-    VecEnvKernel env, PolicyKernel policy, const double* theta, bitgen_t* rng,
-    Py_ssize_t b, Py_ssize_t T, Py_ssize_t time_limit,
+cdef void _run_chunk(
+    VecEnvKernel env, PolicyKernel policy, const double* thetas, Py_ssize_t theta_stride,
+    const size_t* bitgens, Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t T,
+    Py_ssize_t time_limit,
     double[:, :, ::1] observations, double[:, :, ::1] actions, double[:, ::1] rewards,
     unsigned char[:, ::1] terminated, unsigned char[:, ::1] truncated,
     double[:, ::1] log_probs, double[:, :, ::1] final_observations,
-    double[:, ::1] last_observations, bint deterministic,
+    double[:, ::1] last_observations, int[::1] status, bint deterministic,
 ) noexcept nogil:
-    cdef Py_ssize_t t, elapsed = 0, obs_dim = env.obs_dim
+    cdef Py_ssize_t t, b, i, n = b1 - b0, obs_dim = env.obs_dim
     cdef size_t obs_bytes = obs_dim * sizeof(double)
     cdef int step
-    cdef double* work = <double*> malloc((policy.work_size + 2 * obs_dim + 1) * sizeof(double))
-    if work == NULL:
-        return -2
-    cdef double* obs = work + policy.work_size      # the current observation s_t
-    cdef double* nxt = obs + obs_dim                # s_{t+1} as the env returns it
-    env.reset_one(b, rng, obs)
+    cdef bint done
+    cdef bitgen_t* rng
+    cdef const double* theta
+    # Per slot: the current observation s_t and the step count of its episode;
+    # shared: the policy's scratch and the env's next observation.
+    cdef double* obs = <double*> malloc((n * obs_dim + policy.work_size + obs_dim) * sizeof(double))
+    cdef Py_ssize_t* elapsed = <Py_ssize_t*> calloc(n, sizeof(Py_ssize_t))
+    if obs == NULL or elapsed == NULL:
+        free(obs)
+        free(elapsed)
+        for b in range(b0, b1):
+            status[b] = -2
+        return
+    cdef double* work = obs + n * obs_dim
+    cdef double* nxt = work + policy.work_size
+    for i in range(n):
+        status[b0 + i] = 0
+        env.reset_one(b0 + i, <bitgen_t*> bitgens[b0 + i], obs + i * obs_dim)
     for t in range(T):
-        memcpy(&observations[t, b, 0], obs, obs_bytes)
-        if deterministic:
-            policy.mode(theta, obs, 1, work, &actions[t, b, 0])
-        else:
-            policy.sample(theta, obs, 1, rng, work, &actions[t, b, 0], &log_probs[t, b])
-        step = env.step_one(b, &actions[t, b, 0], rng, nxt, &rewards[t, b])
-        if step < 0:
-            free(work)
-            return -1
-        elapsed += 1
-        terminated[t, b] = step == 1
-        truncated[t, b] = step != 1 and time_limit > 0 and elapsed >= time_limit
-        if terminated[t, b] or truncated[t, b]:
-            memcpy(&final_observations[t, b, 0], nxt, obs_bytes)
-            env.reset_one(b, rng, obs)
-            elapsed = 0
-        else:
-            memcpy(obs, nxt, obs_bytes)
-    memcpy(&last_observations[b, 0], obs, obs_bytes)
-    free(work)
-    return 0
+        for i in range(n):
+            b = b0 + i
+            if status[b] != 0:
+                continue
+            rng = <bitgen_t*> bitgens[b]
+            theta = thetas + b * theta_stride
+            memcpy(&observations[t, b, 0], obs + i * obs_dim, obs_bytes)
+            if deterministic:
+                policy.mode(theta, obs + i * obs_dim, 1, work, &actions[t, b, 0])
+            else:
+                policy.sample(theta, obs + i * obs_dim, 1, rng, work, &actions[t, b, 0],
+                              &log_probs[t, b])
+            step = env.step_one(b, &actions[t, b, 0], rng, nxt, &rewards[t, b])
+            if step < 0:
+                status[b] = -1
+                continue
+            elapsed[i] += 1
+            terminated[t, b] = step == 1
+            truncated[t, b] = step != 1 and time_limit > 0 and elapsed[i] >= time_limit
+            done = terminated[t, b] or truncated[t, b]
+            if done:
+                memcpy(&final_observations[t, b, 0], nxt, obs_bytes)
+                env.reset_one(b, rng, obs + i * obs_dim)
+                elapsed[i] = 0
+            else:
+                memcpy(obs + i * obs_dim, nxt, obs_bytes)
+    for i in range(n):
+        memcpy(&last_observations[b0 + i, 0], obs + i * obs_dim, obs_bytes)
+    free(obs)
+    free(elapsed)
