@@ -250,15 +250,12 @@ class _Policy(_Network):
             self.kernel.kl_into(theta_old, theta_new, obs, kl, None)
         return kl
 
-    def kl_grad(self, theta_old, theta_new, obs):
-        """Mean KL over the observations and its gradient with respect to theta_new.
+    def kl_grad(self, theta_old, theta_new, obs) -> np.ndarray:
+        """Gradient with respect to theta_new of the MEAN KL over the observations,
 
-        Returns
-        -------
-        mean_kl : float
-            (1/N) Σ_i KL(π_old(· | s_i) ‖ π_new(· | s_i)).
-        grad : float64 ndarray (P,)
-            ∇_{θ_new} mean_kl (zero at theta_new = theta_old).
+        ∇_{θ_new} (1/N) Σ_i KL(π_old(· | s_i) ‖ π_new(· | s_i)), shape (P,)
+
+        (zero at theta_new = theta_old; its directional derivative there is F v).
         """
         theta_old = self._check_theta(theta_old, "theta_old")
         theta_new = self._check_theta(theta_new, "theta_new")
@@ -266,10 +263,9 @@ class _Policy(_Network):
         n = obs.shape[0]
         if n == 0:
             raise ValueError("obs: expected at least one observation, got 0")
-        kl = np.empty(n)
         grad = np.zeros(self.n_params)
-        self.kernel.kl_into(theta_old, theta_new, obs, kl, grad)
-        return float(kl.mean()), grad
+        self.kernel.kl_into(theta_old, theta_new, obs, np.empty(n), grad)
+        return grad
 
     def entropy(self, theta, obs) -> np.ndarray:
         """Entropy of π_θ(· | s_i), shape (N,): −Σ_a p_a log p_a, or

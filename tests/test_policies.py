@@ -216,11 +216,10 @@ def test_kl_grad_finite_differences(policy):
     rng = np.random.default_rng(5)
     t_old, t_new = random_theta(policy, rng), random_theta(policy, rng)
     obs, _ = random_batch(policy, rng)
-    mean_kl, grad = policy.kl_grad(t_old, t_new, obs)
-    assert mean_kl == pytest.approx(ref_kl(policy, t_old, t_new, obs).mean(), rel=1e-10)
+    grad = policy.kl_grad(t_old, t_new, obs)
     fd = central_diff(lambda t: ref_kl(policy, t_old, t, obs).mean(), t_new)
     np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
-    _, at_old = policy.kl_grad(t_old, t_old, obs)
+    at_old = policy.kl_grad(t_old, t_old, obs)
     np.testing.assert_allclose(at_old, 0.0, atol=1e-14)
 
 
@@ -249,8 +248,8 @@ def test_fisher_is_kl_hessian(policy):
     obs, _ = random_batch(policy, rng)
     v = rng.standard_normal(policy.n_params)
     h = 1e-5
-    hv = (policy.kl_grad(theta, theta + h * v, obs)[1]
-          - policy.kl_grad(theta, theta - h * v, obs)[1]) / (2 * h)
+    hv = (policy.kl_grad(theta, theta + h * v, obs)
+          - policy.kl_grad(theta, theta - h * v, obs)) / (2 * h)
     np.testing.assert_allclose(policy.fisher_vector_product(theta, obs, v), hv,
                                rtol=1e-6, atol=1e-8)
 
@@ -350,7 +349,7 @@ def test_gaussian_stable_for_tiny_std():
     theta2 = theta.copy()
     theta2[-1] = 0.0
     assert np.all(np.isfinite(policy.kl(theta, theta2, obs)))
-    assert np.all(np.isfinite(policy.kl_grad(theta2, theta, obs)[1]))
+    assert np.all(np.isfinite(policy.kl_grad(theta2, theta, obs)))
     assert np.all(np.isfinite(policy.fisher_vector_product(theta, obs, np.ones(3))))
 
 
