@@ -277,6 +277,18 @@ class _Policy(_Network):
             self.kernel.entropy_into(theta, obs, ent)
         return ent
 
+    def entropy_grad(self, theta, obs) -> np.ndarray:
+        """Gradient of the MEAN entropy over the observations, ∇_θ (1/N) Σ_i H(π_θ(· | s_i)),
+        shape (P,) (for an entropy bonus). Softmax: ∂H/∂z_k = −p_k (z_k − Σ_j p_j z_j);
+        Gaussian: ∂H/∂log σ_k = 1, nothing else."""
+        theta = self._check_theta(theta)
+        obs = self._check_obs(obs)
+        if obs.shape[0] == 0:
+            raise ValueError("obs: expected at least one observation, got 0")
+        grad = np.empty(self.n_params)
+        self.kernel.entropy_grad_into(theta, obs, grad)
+        return grad
+
     def fisher_vector_product(self, theta, obs, v) -> np.ndarray:
         """F v for the Fisher information of the action distribution averaged over obs.
 

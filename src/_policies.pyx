@@ -438,6 +438,12 @@ cdef class NetPolicy(PolicyKernel):
                            double* ent) noexcept nogil:
         pass
 
+    cdef void head_entropy_grad(self, const double* theta, const double* z, Py_ssize_t n,
+                                double* dz, double* extra) noexcept nogil:
+        """dz (n, out_dim) and extra (n_extra,) ← the gradient of the mean entropy
+        with respect to z and the head parameters."""
+        pass
+
     cdef void head_fisher(self, const double* theta, const double* z, Py_ssize_t n,
                           double* t) noexcept nogil:
         """t_i ← M_i t_i / n with M_i the Fisher metric of the head in z."""
@@ -594,6 +600,23 @@ cdef class NetPolicy(PolicyKernel):
             self.head_entropy(&theta[0], z, n, &ent[0])
         free(hid)
         free(z)
+
+    def entropy_grad_into(self, const double[::1] theta, const double[:, ::1] obs,
+                          double[::1] grad):
+        """grad (n_params,) ← ∇θ (1/n) Σ_i H(π(·|s_i))."""
+        cdef Py_ssize_t i, n = obs.shape[0], m = self.net.out_dim
+        cdef double* hid = _buffer(n * self.net.sum_hidden)
+        cdef double* z = _buffer(2 * n * m)
+        cdef double* scratch = _buffer(n * self.net.sum_hidden)
+        with nogil:
+            self.net.forward(&theta[0], &obs[0, 0], n, hid, z)
+            for i in range(self.n_params):
+                grad[i] = 0.0
+            self.head_entropy_grad(&theta[0], z, n, z + n * m, &grad[0] + self.net.n_params)
+            self.net.backward(&theta[0], &obs[0, 0], n, hid, z + n * m, scratch, &grad[0], 0)
+        free(hid)
+        free(z)
+        free(scratch)
 
     def fvp_into(self, const double[::1] theta, const double[:, ::1] obs,
                  const double[::1] v, double[::1] out):
@@ -777,6 +800,25 @@ cdef class SoftmaxKernel(NetPolicy):
                 s -= exp(lp) * lp
             ent[i] = s
 
+    cdef void head_entropy_grad(self, const double* theta, const double* z, Py_ssize_t n,
+                                double* dz, double* extra) noexcept nogil:
+        # ∂H/∂z_k = −p_k (z_k − Σ_j p_j z_j), averaged over the rows
+        cdef Py_ssize_t i, k, K = self.n_actions
+        cdef double m, lse, zbar
+        cdef const double* zi
+        cdef double* d
+        for i in range(n):
+            zi = z + i * K
+            d = dz + i * K
+            m = zi[_argmax(zi, K)]
+            lse = m + _lse_shift(zi, K, m)
+            zbar = 0.0
+            for k in range(K):
+                d[k] = exp(zi[k] - lse)
+                zbar += d[k] * zi[k]
+            for k in range(K):
+                d[k] *= (zbar - zi[k]) / n
+
     cdef void head_fisher(self, const double* theta, const double* z, Py_ssize_t n,
                           double* t) noexcept nogil:
         # M = diag(p) − p pᵀ:  M t = p ⊙ (t − pᵀt)
@@ -911,6 +953,16 @@ cdef class GaussianKernel(NetPolicy):
             h += ls[k] + 0.5 * (1.0 + _LOG_2PI)
         for i in range(n):
             ent[i] = h
+
+    cdef void head_entropy_grad(self, const double* theta, const double* z, Py_ssize_t n,
+                                double* dz, double* extra) noexcept nogil:
+        # H does not depend on μ; ∂H/∂log σ_k = 1
+        cdef Py_ssize_t i, k
+        for i in range(n * self.act_dim):
+            dz[i] = 0.0
+        if self.learn_std:
+            for k in range(self.act_dim):
+                extra[k] = 1.0
 
     cdef void head_fisher(self, const double* theta, const double* z, Py_ssize_t n,
                           double* t) noexcept nogil:

@@ -223,6 +223,14 @@ def test_kl_grad_finite_differences(policy):
     np.testing.assert_allclose(at_old, 0.0, atol=1e-14)
 
 
+def test_entropy_grad_finite_differences(policy):
+    rng = np.random.default_rng(22)
+    theta = random_theta(policy, rng)
+    obs, _ = random_batch(policy, rng)
+    fd = central_diff(lambda t: ref_entropy(policy, t, obs).mean(), theta)
+    np.testing.assert_allclose(policy.entropy_grad(theta, obs), fd, rtol=1e-6, atol=1e-8)
+
+
 # ---------------------------------------------------------------------------
 # Fisher information
 # ---------------------------------------------------------------------------
