@@ -250,15 +250,12 @@ class _Policy(_Network):
             self.kernel.kl_into(theta_old, theta_new, obs, kl, None)
         return kl
 
-    def kl_grad(self, theta_old, theta_new, obs):
-        """Mean KL over the observations and its gradient with respect to theta_new.
+    def kl_grad(self, theta_old, theta_new, obs) -> np.ndarray:
+        """Gradient with respect to theta_new of the MEAN KL over the observations,
 
-        Returns
-        -------
-        mean_kl : float
-            (1/N) Σ_i KL(π_old(· | s_i) ‖ π_new(· | s_i)).
-        grad : float64 ndarray (P,)
-            ∇_{θ_new} mean_kl (zero at theta_new = theta_old).
+        ∇_{θ_new} (1/N) Σ_i KL(π_old(· | s_i) ‖ π_new(· | s_i)), shape (P,)
+
+        (zero at theta_new = theta_old; its directional derivative there is F v).
         """
         theta_old = self._check_theta(theta_old, "theta_old")
         theta_new = self._check_theta(theta_new, "theta_new")
@@ -266,10 +263,9 @@ class _Policy(_Network):
         n = obs.shape[0]
         if n == 0:
             raise ValueError("obs: expected at least one observation, got 0")
-        kl = np.empty(n)
         grad = np.zeros(self.n_params)
-        self.kernel.kl_into(theta_old, theta_new, obs, kl, grad)
-        return float(kl.mean()), grad
+        self.kernel.kl_into(theta_old, theta_new, obs, np.empty(n), grad)
+        return grad
 
     def entropy(self, theta, obs) -> np.ndarray:
         """Entropy of π_θ(· | s_i), shape (N,): −Σ_a p_a log p_a, or
@@ -280,6 +276,18 @@ class _Policy(_Network):
         if obs.shape[0]:
             self.kernel.entropy_into(theta, obs, ent)
         return ent
+
+    def entropy_grad(self, theta, obs) -> np.ndarray:
+        """Gradient of the MEAN entropy over the observations, ∇_θ (1/N) Σ_i H(π_θ(· | s_i)),
+        shape (P,) (for an entropy bonus). Softmax: ∂H/∂z_k = −p_k (z_k − Σ_j p_j z_j);
+        Gaussian: ∂H/∂log σ_k = 1, nothing else."""
+        theta = self._check_theta(theta)
+        obs = self._check_obs(obs)
+        if obs.shape[0] == 0:
+            raise ValueError("obs: expected at least one observation, got 0")
+        grad = np.empty(self.n_params)
+        self.kernel.entropy_grad_into(theta, obs, grad)
+        return grad
 
     def fisher_vector_product(self, theta, obs, v) -> np.ndarray:
         """F v for the Fisher information of the action distribution averaged over obs.
@@ -349,15 +357,18 @@ class _SoftmaxPolicy(_Policy):
         if arr.shape != (n,):
             raise ValueError(f"actions: expected shape ({n},) (one index per observation), "
                              f"got {arr.shape}")
-        if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
-                or arr.dtype == np.bool_):
+        if np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_:
+            # min and max: two cheap reductions instead of a mask for large batches
+            ok = n == 0 or (arr.min() >= 0 and arr.max() < self.n_actions)
+        elif np.issubdtype(arr.dtype, np.floating):
+            ok = bool(np.all((arr >= 0) & (arr < self.n_actions) & (arr == np.floor(arr))))
+        else:
             raise TypeError(f"actions: expected integer action indices, got dtype {arr.dtype}")
-        a = np.ascontiguousarray(arr, dtype=np.float64)
-        if not np.all((a >= 0) & (a < self.n_actions) & (a == np.floor(a))):
-            bad = arr[~((a >= 0) & (a < self.n_actions) & (a == np.floor(a)))][0].item()
+        if not ok:
+            bad = arr[~((arr >= 0) & (arr < self.n_actions) & (arr == np.floor(arr)))][0]
             raise ValueError(f"actions: expected integers in [0, {self.n_actions}) "
-                             f"(n_actions), got {bad!r}")
-        return a.reshape(n, 1)
+                             f"(n_actions), got {bad.item()!r}")
+        return np.ascontiguousarray(arr, dtype=np.float64).reshape(n, 1)
 
     def _metric_factors(self, theta, obs):
         z = np.empty((obs.shape[0], self.n_actions))

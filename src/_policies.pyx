@@ -16,7 +16,7 @@ n * (h_0 + ... + h_{l-1}), so a whole layer is one BLAS call.
 import numpy as np
 
 from cpython.pycapsule cimport PyCapsule_GetPointer
-from libc.math cimport exp, expm1, log, log1p, tanh
+from libc.math cimport copysign, exp, expm1, fabs, log, log1p
 from libc.stdlib cimport malloc, free
 from numpy.random cimport bitgen_t
 from numpy.random.c_distributions cimport random_standard_normal, random_standard_uniform
@@ -25,7 +25,74 @@ from scipy.linalg.cython_blas cimport dgemm
 cdef double _LOG_2PI = 1.8378770664093453  # log(2π)
 # Below this many weights in a layer a plain loop beats the cost of a BLAS call
 # (the linear policies: obs_dim x n_actions is tiny, N is large).
-cdef Py_ssize_t _BLAS_MIN = 256
+cdef Py_ssize_t _BLAS_MIN = 64
+# Widest observation the one-pass linear-softmax score sum keeps on the stack.
+cdef enum:
+    _FUSED_MAX_OBS = 64
+    _FUSED_BLOCK = 256
+
+
+# ---------------------------------------------------------------------------
+# tanh: the hidden-layer activation is most of an MLP's cost after BLAS, and
+# libm's tanh (a call into expm1 with branches) costs several times this one.
+# ---------------------------------------------------------------------------
+
+cdef union _Bits:
+    double d
+    unsigned long long u
+
+cdef double _INV_LN2 = 1.4426950408889634
+cdef double _LN2_HI = 6.93147180369123816490e-01  # ln 2 = _LN2_HI + _LN2_LO; k·_LN2_HI is exact
+cdef double _LN2_LO = 1.90821492927058770002e-10
+cdef double _ROUND = 6755399441055744.0  # 1.5·2^52: (x + _ROUND) − _ROUND rounds x
+
+
+cdef inline double _expm1_reduced(double y, double* scale) noexcept nogil:
+    """For −709 < y ≤ 0: returns expm1(r) and sets scale = 2^k, where y = k ln 2 + r,
+    |r| ≤ ln2/2 (Cody–Waite). Then exp(y) = scale (1 + expm1(r)) and
+    expm1(y) = scale expm1(r) + (scale − 1), neither with cancellation.
+
+    expm1(r) = r + r² Σ_{j=0..11} r^j / (j+2)! (truncation below 1e-17 relative),
+    the sum in Estrin's scheme: a short dependency chain, so that consecutive
+    elements overlap in the pipeline.
+    """
+    cdef double r, r2, r4, p
+    cdef _Bits t, two_k
+    t.d = y * _INV_LN2 + _ROUND      # the low bits of t hold k = round(y / ln 2)
+    r = (y - (t.d - _ROUND) * _LN2_HI) - (t.d - _ROUND) * _LN2_LO
+    r2 = r * r
+    r4 = r2 * r2
+    p = (((1.0 / 2.0 + r * (1.0 / 6.0)) + r2 * (1.0 / 24.0 + r * (1.0 / 120.0)))
+         + r4 * ((1.0 / 720.0 + r * (1.0 / 5040.0))
+                 + r2 * (1.0 / 40320.0 + r * (1.0 / 362880.0)))
+         + (r4 * r4) * ((1.0 / 3628800.0 + r * (1.0 / 39916800.0))
+                        + r2 * (1.0 / 479001600.0 + r * (1.0 / 6227020800.0))))
+    two_k.u = (t.u + 1023) << 52     # 2^k from k's bits (−1022 ≤ k ≤ 0)
+    scale[0] = two_k.d
+    return r + r2 * p
+
+
+cdef inline double _tanh(double x) noexcept nogil:
+    """tanh(x) within a few ulp, several times faster than libm's:
+    tanh|x| = −e / (2 + e) with e = expm1(−2|x|); |x| is clamped at 22, where
+    tanh rounds to 1. NaN stays NaN."""
+    cdef double a = fabs(x), scale, e
+    if a > 22.0:
+        a = 22.0
+    e = _expm1_reduced(-2.0 * a, &scale)
+    e = scale * e + (scale - 1.0)
+    return copysign(-e / (2.0 + e), x)
+
+
+cdef inline double _sigmoid(double t) noexcept nogil:
+    """σ(t) = 1 / (1 + exp(−t)) from e = exp(−|t|) ∈ (0, 1], accurate in both tails;
+    |t| is clamped at 700, beyond which σ is 0 or 1 to double precision."""
+    cdef double a = fabs(t), scale, e
+    if a > 700.0:
+        a = 700.0
+    e = _expm1_reduced(-a, &scale)
+    e = scale * e + scale
+    return (1.0 if t >= 0.0 else e) / (1.0 + e)
 
 
 # ---------------------------------------------------------------------------
@@ -33,8 +100,9 @@ cdef Py_ssize_t _BLAS_MIN = 256
 # ---------------------------------------------------------------------------
 
 cdef void _gemm_acc(const double* X, const double* W, Py_ssize_t n, Py_ssize_t nin,
-                    Py_ssize_t nout, double* Y) noexcept nogil:
-    """Y (n, nout) += X (n, nin) @ W (nin, nout)."""
+                    Py_ssize_t nout, double* Y, bint blas=True) noexcept nogil:
+    """Y (n, nout) += X (n, nin) @ W (nin, nout); blas=False: row by row, so that
+    each row's result does not depend on n."""
     cdef int m_ = <int> nout, n_ = <int> n, k_ = <int> nin
     cdef double one = 1.0
     cdef char tn = b'N'
@@ -42,7 +110,7 @@ cdef void _gemm_acc(const double* X, const double* W, Py_ssize_t n, Py_ssize_t n
     cdef double xij
     cdef double* y
     cdef const double* w
-    if n > 1 and nin * nout >= _BLAS_MIN:
+    if blas and n > 1 and nin * nout >= _BLAS_MIN:
         # row-major Y = X W is column-major Yᵀ = Wᵀ Xᵀ
         dgemm(&tn, &tn, &m_, &n_, &k_, &one, <double*> W, &m_, <double*> X, &k_,
               &one, Y, &m_)
@@ -103,22 +171,6 @@ cdef void _gemm_nt(const double* D, const double* W, Py_ssize_t n, Py_ssize_t ni
             R[i * nin + j] = s
 
 
-cdef void _outer_rows(const double* X, const double* D, Py_ssize_t n, Py_ssize_t nin,
-                      Py_ssize_t nout, double* G, Py_ssize_t ld) noexcept nogil:
-    """Row i of G (stride ld) gets the flattened outer product X[i] ⊗ D[i]."""
-    cdef Py_ssize_t i, j, k
-    cdef double xj
-    cdef double* g
-    cdef const double* d
-    for i in range(n):
-        d = D + i * nout
-        for j in range(nin):
-            xj = X[i * nin + j]
-            g = G + i * ld + j * nout
-            for k in range(nout):
-                g[k] = xj * d[k]
-
-
 cdef double* _buffer(Py_ssize_t n) except NULL:
     """Uninitialised scratch of n doubles (at least one), freed by the caller."""
     cdef double* p = <double*> malloc((n if n > 0 else 1) * sizeof(double))
@@ -144,7 +196,7 @@ cdef class Net:
     sizes : sequence of int
         (in_dim, hidden..., out_dim).
     """
-    cdef readonly Py_ssize_t n_layers, in_dim, out_dim, n_params, sum_hidden, max_hidden
+    cdef readonly Py_ssize_t n_layers, in_dim, out_dim, n_params, sum_hidden
     cdef Py_ssize_t* sizes
     cdef Py_ssize_t* w_off
     cdef Py_ssize_t* b_off
@@ -159,7 +211,6 @@ cdef class Net:
         if not (self.sizes and self.w_off and self.b_off and self.h_off):
             raise MemoryError()
         self.n_layers = L
-        self.max_hidden = 0
         for l in range(L + 1):
             self.sizes[l] = sizes[l]
         for l in range(L):
@@ -170,7 +221,6 @@ cdef class Net:
             self.h_off[l] = hoff
             if l < L - 1:
                 hoff += self.sizes[l + 1]
-                self.max_hidden = max(self.max_hidden, self.sizes[l + 1])
         self.in_dim = self.sizes[0]
         self.out_dim = self.sizes[L]
         self.n_params = off
@@ -183,8 +233,9 @@ cdef class Net:
         free(self.h_off)
 
     cdef void forward(self, const double* theta, const double* x, Py_ssize_t n,
-                      double* hid, double* z) noexcept nogil:
-        """hid (n * sum_hidden) ← hidden activations, z (n, out_dim) ← outputs."""
+                      double* hid, double* z, bint blas=True) noexcept nogil:
+        """hid (n * sum_hidden) ← hidden activations, z (n, out_dim) ← outputs.
+        blas=False computes row by row (see _gemm_acc)."""
         cdef Py_ssize_t l, i, k, nin, nout, L = self.n_layers
         cdef const double* inp = x
         cdef const double* b
@@ -197,10 +248,10 @@ cdef class Net:
             for i in range(n):
                 for k in range(nout):
                     outp[i * nout + k] = b[k]
-            _gemm_acc(inp, theta + self.w_off[l], n, nin, nout, outp)
+            _gemm_acc(inp, theta + self.w_off[l], n, nin, nout, outp, blas)
             if l < L - 1:
                 for i in range(n * nout):
-                    outp[i] = tanh(outp[i])
+                    outp[i] = _tanh(outp[i])
             inp = outp
 
     cdef void backward(self, const double* theta, const double* x, Py_ssize_t n,
@@ -209,14 +260,14 @@ cdef class Net:
         """Vector-Jacobian product for the output cotangents dz (n, out_dim).
 
         ld == 0: grad (n_params,) += Σ_i J_iᵀ dz_i.  ld > 0: row i of grad (stride ld)
-        is set to J_iᵀ dz_i, the per-sample gradient. scratch: 2 n max_hidden doubles.
+        is set to J_iᵀ dz_i in the network's columns, the per-sample gradient.
+        scratch: n sum_hidden doubles (δ of every hidden layer, laid out like hid).
         """
         cdef Py_ssize_t l, i, k, nin, nout
         cdef const double* cur = dz
         cdef const double* inp
         cdef double* nxt
         cdef double* gb
-        cdef double* buf = scratch
         for l in range(self.n_layers - 1, -1, -1):
             nin = self.sizes[l]
             nout = self.sizes[l + 1]
@@ -227,41 +278,59 @@ cdef class Net:
                 for i in range(n):
                     for k in range(nout):
                         gb[k] += cur[i * nout + k]
-            else:
-                _outer_rows(inp, cur, n, nin, nout, grad + self.w_off[l], ld)
-                for i in range(n):
-                    gb = grad + i * ld + self.b_off[l]
-                    for k in range(nout):
-                        gb[k] = cur[i * nout + k]
             if l > 0:
-                # δ_{l-1} = (δ_l W_lᵀ) ⊙ (1 − h²), ping-ponging between two buffers
-                nxt = buf
-                buf = scratch + n * self.max_hidden if buf == scratch else scratch
+                # δ_{l-1} = (δ_l W_lᵀ) ⊙ (1 − h²)
+                nxt = scratch + n * self.h_off[l - 1]
                 _gemm_nt(cur, theta + self.w_off[l], n, nin, nout, nxt)
                 for i in range(n * nin):
                     nxt[i] *= 1.0 - inp[i] * inp[i]
                 cur = nxt
+        if ld > 0:
+            self._score_rows(x, n, hid, dz, scratch, grad, ld)
+
+    cdef void _score_rows(self, const double* x, Py_ssize_t n, const double* hid,
+                          const double* dz, const double* delta, double* grad,
+                          Py_ssize_t ld) noexcept nogil:
+        """Row i of grad ← [x_i ⊗ δ0_i, δ0_i, h1_i ⊗ δ1_i, δ1_i, ...], written row by
+        row: one sequential stream through the (n, ld) matrix, which is far larger
+        than the cache."""
+        cdef Py_ssize_t l, i, j, k, nin, nout, L = self.n_layers
+        cdef const double* xi
+        cdef const double* di
+        cdef double* g
+        cdef double xj
+        for i in range(n):
+            g = grad + i * ld
+            for l in range(L):
+                nin = self.sizes[l]
+                nout = self.sizes[l + 1]
+                xi = (x if l == 0 else hid + n * self.h_off[l - 1]) + i * nin
+                di = (dz if l == L - 1 else delta + n * self.h_off[l]) + i * nout
+                for j in range(nin):
+                    xj = xi[j]
+                    for k in range(nout):
+                        g[k] = xj * di[k]
+                    g += nout
+                for k in range(nout):
+                    g[k] = di[k]
+                g += nout
 
     cdef void jvp(self, const double* theta, const double* v, const double* x,
                   Py_ssize_t n, const double* hid, double* scratch,
                   double* tz) noexcept nogil:
         """Jacobian-vector product: tz (n, out_dim) ← J_i v, the directional
-        derivative of the outputs along v (forward mode; hid from forward)."""
+        derivative of the outputs along v (forward mode; hid from forward).
+        scratch: n sum_hidden doubles."""
         cdef Py_ssize_t l, i, k, nin, nout, L = self.n_layers
         cdef const double* inp = x
         cdef const double* tin = NULL
         cdef const double* b
         cdef const double* h
         cdef double* tout
-        cdef double* buf = scratch
         for l in range(L):
             nin = self.sizes[l]
             nout = self.sizes[l + 1]
-            if l == L - 1:
-                tout = tz
-            else:
-                tout = buf
-                buf = scratch + n * self.max_hidden if buf == scratch else scratch
+            tout = tz if l == L - 1 else scratch + n * self.h_off[l]
             # t_{l+1} = h_l V_l + c_l + t_l W_l, then through tanh: ⊙ (1 − h_{l+1}²)
             b = v + self.b_off[l]
             for i in range(n):
@@ -295,7 +364,7 @@ cdef class Net:
         cdef double loss = 0.0, r
         cdef double* hid = _buffer(n * self.sum_hidden)
         cdef double* z = _buffer(n)
-        cdef double* scratch = _buffer(2 * n * self.max_hidden)
+        cdef double* scratch = _buffer(n * self.sum_hidden)
         with nogil:
             self.forward(&theta[0], &obs[0, 0], n, hid, z)
             for i in range(n):
@@ -350,6 +419,13 @@ cdef class NetPolicy(PolicyKernel):
         logp ← log π (when not NULL); weights NULL means 1."""
         pass
 
+    cdef bint fused_weighted_score(self, const double* theta, const double* obs,
+                                   const double* actions, const double* weights,
+                                   Py_ssize_t n, double* grad) noexcept nogil:
+        """A one-pass Σ_i w_i ∇θ log π(a_i | s_i) into the zeroed grad, for the
+        architectures that have one; returns False when there is none."""
+        return False
+
     cdef void head_kl(self, const double* theta_old, const double* z_old,
                       const double* theta_new, const double* z_new, Py_ssize_t n,
                       double* kl, double* dz, double* extra) noexcept nogil:
@@ -360,6 +436,12 @@ cdef class NetPolicy(PolicyKernel):
 
     cdef void head_entropy(self, const double* theta, const double* z, Py_ssize_t n,
                            double* ent) noexcept nogil:
+        pass
+
+    cdef void head_entropy_grad(self, const double* theta, const double* z, Py_ssize_t n,
+                                double* dz, double* extra) noexcept nogil:
+        """dz (n, out_dim) and extra (n_extra,) ← the gradient of the mean entropy
+        with respect to z and the head parameters."""
         pass
 
     cdef void head_fisher(self, const double* theta, const double* z, Py_ssize_t n,
@@ -385,14 +467,15 @@ cdef class NetPolicy(PolicyKernel):
     cdef void sample(self, const double* theta, const double* obs, Py_ssize_t n,
                      bitgen_t* bitgen, double* work,
                      double* actions, double* logp) noexcept nogil:
+        # row by row: the rollout loop's one-row calls draw exactly what a batch does
         cdef double* z = work + n * self.net.sum_hidden
-        self.net.forward(theta, obs, n, work, z)
+        self.net.forward(theta, obs, n, work, z, False)
         self.head_sample(theta, z, n, bitgen, actions, logp)
 
     cdef void mode(self, const double* theta, const double* obs, Py_ssize_t n,
                    double* work, double* actions) noexcept nogil:
         cdef double* z = work + n * self.net.sum_hidden
-        self.net.forward(theta, obs, n, work, z)
+        self.net.forward(theta, obs, n, work, z, False)
         self.head_mode(theta, z, n, actions)
 
     # Python entry points (arrays checked by pgfast/policies.py) ----------
@@ -442,10 +525,19 @@ cdef class NetPolicy(PolicyKernel):
         if weights is not None:
             w = weights
             wp = &w[0]
+        cdef bint done = False
+        if wp != NULL:
+            with nogil:
+                for i in range(P):
+                    grad[i] = 0.0
+                done = self.fused_weighted_score(&theta[0], &obs[0, 0], &actions[0, 0], wp,
+                                                 n, &grad[0])
+            if done:
+                return
         cdef double* hid = _buffer(n * self.net.sum_hidden)
         cdef double* z = _buffer(2 * n * m)
         cdef double* extra = _buffer(n * ne)
-        cdef double* scratch = _buffer(2 * n * self.net.max_hidden)
+        cdef double* scratch = _buffer(n * self.net.sum_hidden)
         with nogil:
             self.net.forward(&theta[0], &obs[0, 0], n, hid, z)
             self.head_score(&theta[0], z, &actions[0, 0], wp, n, z + n * m, extra, NULL)
@@ -456,8 +548,6 @@ cdef class NetPolicy(PolicyKernel):
                     for k in range(ne):
                         rows[i, p_net + k] = extra[i * ne + k]
             else:
-                for i in range(P):
-                    grad[i] = 0.0
                 self.net.backward(&theta[0], &obs[0, 0], n, hid, z + n * m, scratch,
                                   &grad[0], 0)
                 for i in range(n):
@@ -481,7 +571,7 @@ cdef class NetPolicy(PolicyKernel):
             gp = &g[0]
         cdef double* hid = _buffer(2 * n * self.net.sum_hidden)
         cdef double* z = _buffer(3 * n * m)
-        cdef double* scratch = _buffer(2 * n * self.net.max_hidden)
+        cdef double* scratch = _buffer(n * self.net.sum_hidden)
         cdef double* hid_new = hid + n * self.net.sum_hidden
         with nogil:
             self.net.forward(&theta_old[0], &obs[0, 0], n, hid, z)
@@ -511,6 +601,23 @@ cdef class NetPolicy(PolicyKernel):
         free(hid)
         free(z)
 
+    def entropy_grad_into(self, const double[::1] theta, const double[:, ::1] obs,
+                          double[::1] grad):
+        """grad (n_params,) ← ∇θ (1/n) Σ_i H(π(·|s_i))."""
+        cdef Py_ssize_t i, n = obs.shape[0], m = self.net.out_dim
+        cdef double* hid = _buffer(n * self.net.sum_hidden)
+        cdef double* z = _buffer(2 * n * m)
+        cdef double* scratch = _buffer(n * self.net.sum_hidden)
+        with nogil:
+            self.net.forward(&theta[0], &obs[0, 0], n, hid, z)
+            for i in range(self.n_params):
+                grad[i] = 0.0
+            self.head_entropy_grad(&theta[0], z, n, z + n * m, &grad[0] + self.net.n_params)
+            self.net.backward(&theta[0], &obs[0, 0], n, hid, z + n * m, scratch, &grad[0], 0)
+        free(hid)
+        free(z)
+        free(scratch)
+
     def fvp_into(self, const double[::1] theta, const double[:, ::1] obs,
                  const double[::1] v, double[::1] out):
         """out ← F v, F = (1/n) Σ_i J_iᵀ M_i J_i (+ the head block): J_i the Jacobian
@@ -518,7 +625,7 @@ cdef class NetPolicy(PolicyKernel):
         cdef Py_ssize_t i, n = obs.shape[0], m = self.net.out_dim
         cdef double* hid = _buffer(n * self.net.sum_hidden)
         cdef double* z = _buffer(2 * n * m)
-        cdef double* scratch = _buffer(2 * n * self.net.max_hidden)
+        cdef double* scratch = _buffer(n * self.net.sum_hidden)
         with nogil:
             self.net.forward(&theta[0], &obs[0, 0], n, hid, z)
             self.net.jvp(&theta[0], &v[0], &obs[0, 0], n, hid, scratch, z + n * m)
@@ -538,7 +645,7 @@ cdef class NetPolicy(PolicyKernel):
         cdef Py_ssize_t n = obs.shape[0]
         cdef double* hid = _buffer(n * self.net.sum_hidden)
         cdef double* z = _buffer(n * self.net.out_dim)
-        cdef double* scratch = _buffer(2 * n * self.net.max_hidden)
+        cdef double* scratch = _buffer(n * self.net.sum_hidden)
         with nogil:
             self.net.forward(&theta[0], &obs[0, 0], n, hid, z)
             self.net.backward(&theta[0], &obs[0, 0], n, hid, &dz[0, 0], scratch,
@@ -609,6 +716,50 @@ cdef class SoftmaxKernel(NetPolicy):
                 d[k] *= inv
             d[a] += w
 
+    cdef bint fused_weighted_score(self, const double* theta, const double* obs,
+                                   const double* actions, const double* weights,
+                                   Py_ssize_t n, double* grad) noexcept nogil:
+        # Linear with two actions (the common binary case): with t = z_1 − z_0,
+        # p_1 = σ(t) and ∂ log π/∂z = (a − p_1)·(−1, 1), so one pass over the rows
+        # sums only the column-1 gradients; column 0 is their negative. Local
+        # arrays, not grad's interleaved slots, so that loads never straddle the
+        # store of the previous row (a store-forwarding stall).
+        cdef Py_ssize_t i, i0, m, j, D = self.obs_dim
+        cdef double t, db, gb = 0.0
+        cdef double dw[_FUSED_MAX_OBS]
+        cdef double acc[_FUSED_MAX_OBS]
+        cdef double d[_FUSED_BLOCK]
+        cdef const double* x
+        if self.net.n_layers != 1 or self.n_actions != 2 or D > _FUSED_MAX_OBS:
+            return False
+        db = theta[2 * D + 1] - theta[2 * D]
+        for j in range(D):
+            dw[j] = theta[2 * j + 1] - theta[2 * j]
+            acc[j] = 0.0
+        # blocks of rows: the middle loop (the sigmoid) has no calls and vectorises
+        i0 = 0
+        while i0 < n:
+            m = min(<Py_ssize_t> _FUSED_BLOCK, n - i0)
+            x = obs + i0 * D
+            for i in range(m):
+                t = db
+                for j in range(D):
+                    t += x[i * D + j] * dw[j]
+                d[i] = t
+            for i in range(m):
+                d[i] = weights[i0 + i] * (actions[i0 + i] - _sigmoid(d[i]))
+            for i in range(m):
+                for j in range(D):
+                    acc[j] += x[i * D + j] * d[i]
+                gb += d[i]
+            i0 += m
+        for j in range(D):
+            grad[2 * j] = -acc[j]
+            grad[2 * j + 1] = acc[j]
+        grad[2 * D] = -gb
+        grad[2 * D + 1] = gb
+        return True
+
     cdef void head_kl(self, const double* theta_old, const double* z_old,
                       const double* theta_new, const double* z_new, Py_ssize_t n,
                       double* kl, double* dz, double* extra) noexcept nogil:
@@ -648,6 +799,25 @@ cdef class SoftmaxKernel(NetPolicy):
                 lp = zi[k] - lse
                 s -= exp(lp) * lp
             ent[i] = s
+
+    cdef void head_entropy_grad(self, const double* theta, const double* z, Py_ssize_t n,
+                                double* dz, double* extra) noexcept nogil:
+        # ∂H/∂z_k = −p_k (z_k − Σ_j p_j z_j), averaged over the rows
+        cdef Py_ssize_t i, k, K = self.n_actions
+        cdef double m, lse, zbar
+        cdef const double* zi
+        cdef double* d
+        for i in range(n):
+            zi = z + i * K
+            d = dz + i * K
+            m = zi[_argmax(zi, K)]
+            lse = m + _lse_shift(zi, K, m)
+            zbar = 0.0
+            for k in range(K):
+                d[k] = exp(zi[k] - lse)
+                zbar += d[k] * zi[k]
+            for k in range(K):
+                d[k] *= (zbar - zi[k]) / n
 
     cdef void head_fisher(self, const double* theta, const double* z, Py_ssize_t n,
                           double* t) noexcept nogil:
@@ -783,6 +953,16 @@ cdef class GaussianKernel(NetPolicy):
             h += ls[k] + 0.5 * (1.0 + _LOG_2PI)
         for i in range(n):
             ent[i] = h
+
+    cdef void head_entropy_grad(self, const double* theta, const double* z, Py_ssize_t n,
+                                double* dz, double* extra) noexcept nogil:
+        # H does not depend on μ; ∂H/∂log σ_k = 1
+        cdef Py_ssize_t i, k
+        for i in range(n * self.act_dim):
+            dz[i] = 0.0
+        if self.learn_std:
+            for k in range(self.act_dim):
+                extra[k] = 1.0
 
     cdef void head_fisher(self, const double* theta, const double* z, Py_ssize_t n,
                           double* t) noexcept nogil:

@@ -1,0 +1,134 @@
+"""Policy kernels against vectorised NumPy implementations of the same math.
+
+Run: pytest benchmarks/bench_policies.py --benchmark-only
+Targets (issue 3): LinearSoftmax weighted score sum ≥ 20x NumPy;
+MLPGaussian(64, 64) per-sample scores and Fisher-vector products ≥ 3x NumPy.
+"""
+import numpy as np
+import pytest
+
+import pgfast
+
+# ---------------------------------------------------------------------------
+# LinearSoftmax: Σ_i w_i ∇ log π(a_i | s_i), N = 131072, obs_dim 4, 2 actions
+# ---------------------------------------------------------------------------
+
+N_LINEAR = 131072
+
+
+def numpy_softmax_weighted_grad(W, b, obs, actions, w):
+    z = obs @ W + b
+    z -= z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    d = -p
+    d[np.arange(len(obs)), actions] += 1.0
+    d *= w[:, None]
+    return np.concatenate([(obs.T @ d).ravel(), d.sum(axis=0)])
+
+
+@pytest.fixture(scope="module")
+def linear_softmax_case():
+    rng = np.random.default_rng(0)
+    policy = pgfast.LinearSoftmax(4, 2)
+    theta = rng.standard_normal(policy.n_params)
+    obs = rng.standard_normal((N_LINEAR, 4))
+    actions = rng.integers(0, 2, N_LINEAR)
+    w = rng.standard_normal(N_LINEAR)
+    return policy, theta, obs, actions, w
+
+
+@pytest.mark.benchmark(group="linear-softmax-weighted-grad-N131072")
+def test_pgfast_linear_softmax_weighted_grad(benchmark, linear_softmax_case):
+    policy, theta, obs, actions, w = linear_softmax_case
+    got = benchmark(policy.grad_log_prob, theta, obs, actions, weights=w)
+    p = policy.unpack(theta)
+    np.testing.assert_allclose(got, numpy_softmax_weighted_grad(p["W0"], p["b0"], obs,
+                                                                actions, w), rtol=1e-9)
+
+
+@pytest.mark.benchmark(group="linear-softmax-weighted-grad-N131072")
+def test_numpy_linear_softmax_weighted_grad(benchmark, linear_softmax_case):
+    policy, theta, obs, actions, w = linear_softmax_case
+    p = policy.unpack(theta)
+    benchmark(numpy_softmax_weighted_grad, p["W0"], p["b0"], obs, actions, w)
+
+
+# ---------------------------------------------------------------------------
+# MLPGaussian(64, 64), obs_dim 11, act_dim 3 (Hopper's sizes), N = 8192
+# ---------------------------------------------------------------------------
+
+N_MLP = 8192
+
+
+def numpy_forward(p, obs):
+    h1 = np.tanh(obs @ p["W0"] + p["b0"])
+    h2 = np.tanh(h1 @ p["W1"] + p["b1"])
+    return h1, h2, h2 @ p["W2"] + p["b2"]
+
+
+def numpy_mlp_gaussian_grad_rows(p, obs, actions):
+    h1, h2, mu = numpy_forward(p, obs)
+    ivar = np.exp(-2.0 * p["log_std"])
+    u = actions - mu
+    d3 = u * ivar
+    d2 = (d3 @ p["W2"].T) * (1.0 - h2**2)
+    d1 = (d2 @ p["W1"].T) * (1.0 - h1**2)
+    n = len(obs)
+    return np.concatenate([
+        (obs[:, :, None] * d1[:, None, :]).reshape(n, -1), d1,
+        (h1[:, :, None] * d2[:, None, :]).reshape(n, -1), d2,
+        (h2[:, :, None] * d3[:, None, :]).reshape(n, -1), d3,
+        u * u * ivar - 1.0,
+    ], axis=1)
+
+
+def numpy_mlp_gaussian_fvp(p, obs, v):
+    """(1/N) Σ_i J_iᵀ diag(1/σ²) J_i v_μ (+ 2 v_logσ): forward-mode then reverse-mode."""
+    h1, h2, _ = numpy_forward(p, obs)
+    t1 = (obs @ v["W0"] + v["b0"]) * (1.0 - h1**2)
+    t2 = (h1 @ v["W1"] + v["b1"] + t1 @ p["W1"]) * (1.0 - h2**2)
+    m = (h2 @ v["W2"] + v["b2"] + t2 @ p["W2"]) * (np.exp(-2.0 * p["log_std"]) / len(obs))
+    d2 = (m @ p["W2"].T) * (1.0 - h2**2)
+    d1 = (d2 @ p["W1"].T) * (1.0 - h1**2)
+    return np.concatenate([(obs.T @ d1).ravel(), d1.sum(0), (h1.T @ d2).ravel(), d2.sum(0),
+                           (h2.T @ m).ravel(), m.sum(0), 2.0 * v["log_std"]])
+
+
+@pytest.fixture(scope="module")
+def mlp_gaussian_case():
+    rng = np.random.default_rng(1)
+    policy = pgfast.MLPGaussian(11, 3, hidden=(64, 64), log_std=-0.5)
+    theta = policy.init(rng) + 0.05 * rng.standard_normal(policy.n_params)
+    obs = rng.standard_normal((N_MLP, 11))
+    actions = rng.standard_normal((N_MLP, 3))
+    v = rng.standard_normal(policy.n_params)
+    return policy, theta, obs, actions, v
+
+
+@pytest.mark.benchmark(group="mlp-gaussian-64x64-per-sample-grad-N8192")
+def test_pgfast_mlp_gaussian_grad_rows(benchmark, mlp_gaussian_case):
+    policy, theta, obs, actions, _ = mlp_gaussian_case
+    got = benchmark(policy.grad_log_prob, theta, obs, actions)
+    want = numpy_mlp_gaussian_grad_rows(policy.unpack(theta), obs, actions)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.benchmark(group="mlp-gaussian-64x64-per-sample-grad-N8192")
+def test_numpy_mlp_gaussian_grad_rows(benchmark, mlp_gaussian_case):
+    policy, theta, obs, actions, _ = mlp_gaussian_case
+    benchmark(numpy_mlp_gaussian_grad_rows, policy.unpack(theta), obs, actions)
+
+
+@pytest.mark.benchmark(group="mlp-gaussian-64x64-fvp-N8192")
+def test_pgfast_mlp_gaussian_fvp(benchmark, mlp_gaussian_case):
+    policy, theta, obs, _, v = mlp_gaussian_case
+    got = benchmark(policy.fisher_vector_product, theta, obs, v)
+    want = numpy_mlp_gaussian_fvp(policy.unpack(theta), obs, policy.unpack(v))
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.benchmark(group="mlp-gaussian-64x64-fvp-N8192")
+def test_numpy_mlp_gaussian_fvp(benchmark, mlp_gaussian_case):
+    policy, theta, obs, _, v = mlp_gaussian_case
+    benchmark(numpy_mlp_gaussian_fvp, policy.unpack(theta), obs, policy.unpack(v))
