@@ -402,13 +402,17 @@ class ClampedSurrogateUpdate(_Update):
     objective: GAE(γ, λ) advantages from a learned value baseline (``value_fn``,
     default LinearValue), normalised to zero mean and unit variance, Adam steps.
     Further options: ``minibatches`` > 1 (shuffled minibatches per epoch),
-    ``max_grad_norm`` and ``target_kl`` (stop the epochs once the mean KL passes it).
+    ``max_grad_norm``, ``target_kl`` (stop the epochs once the mean KL passes it) and
+    ``entropy_coef`` c (ascend the surrogate plus c times the mean entropy).
     """
 
     def __init__(self, problem, policy, m=16, epsilon=0.2, alpha=1e-2, k_max=10, *,
                  advantages="gae", value_fn=None, lam=0.95, normalize=True, minibatches=1,
-                 optimizer="adam", max_grad_norm=None, target_kl=None):
+                 optimizer="adam", max_grad_norm=None, target_kl=None, entropy_coef=0.0):
         super().__init__(problem, policy, m)
+        if not (np.isfinite(entropy_coef) and entropy_coef >= 0):
+            raise ValueError(f"entropy_coef: expected a number >= 0, got {entropy_coef}")
+        self.entropy_coef = float(entropy_coef)
         self.epsilon = check_positive_float(epsilon, "epsilon")
         self.alpha = check_positive_float(alpha, "alpha")
         self.k_max = check_positive_int(k_max, "k_max")
@@ -446,6 +450,8 @@ class ClampedSurrogateUpdate(_Update):
             for batch in np.array_split(np.arange(adv.size)[order], self.minibatches):
                 grad = self.clamped_gradient(new, obs[batch], act[batch], old_logp[batch],
                                              adv[batch], weights[batch])
+                if self.entropy_coef > 0:
+                    grad = grad + self.entropy_coef * self.policy.entropy_grad(new, obs[batch])
                 if self.max_grad_norm is not None:
                     grad = scale_gradient(grad, self.max_grad_norm)
                 new = self.adam.step(new, grad) if self.adam else new + self.alpha * grad

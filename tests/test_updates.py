@@ -151,6 +151,19 @@ def test_clamped_surrogate_gradient_by_hand():
     assert problem.horizon == 10
 
 
+def test_entropy_bonus_raises_entropy(cartpole, softmax):
+    theta = theta0(softmax)
+    rng_seed = 12
+    plain = pgfast.ClampedSurrogateUpdate(cartpole, softmax, m=8, k_max=3)
+    bonus = pgfast.ClampedSurrogateUpdate(cartpole, softmax, m=8, k_max=3, entropy_coef=10.0)
+    a, _ = plain.update(theta, np.random.default_rng(rng_seed))
+    b, _ = bonus.update(theta, np.random.default_rng(rng_seed))
+    obs = np.random.default_rng(0).normal(size=(500, 4))
+    assert softmax.entropy(b, obs).mean() > softmax.entropy(a, obs).mean()
+    with pytest.raises(ValueError, match="entropy_coef"):
+        pgfast.ClampedSurrogateUpdate(cartpole, softmax, entropy_coef=-1.0)
+
+
 def test_policy_gradient_update_helpers(cartpole, softmax):
     est = pgfast.RewardToGoGradient(cartpole, softmax, m=8)
     theta = theta0(softmax)
