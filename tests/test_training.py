@@ -129,3 +129,22 @@ def test_cli_bad_arguments_give_usage_errors(argv, capsys):
         cli_main(argv)
     assert exit_info.value.code == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_bench_table_puts_references_next_to_ours(capsys):
+    from pgfast.cli import print_bench_table
+
+    report = {"benchmarks": [
+        {"group": "gae", "name": "test_gae_pgfast", "stats": {"median": 1e-4}},
+        {"group": "gae", "name": "test_gae_numpy_loop", "stats": {"median": 5e-3}},
+    ]}
+    print_bench_table(report)
+    out = capsys.readouterr().out
+    assert "test_gae_numpy_loop" in out and "50.00x" in out and "1.00x" in out
+
+
+def test_cli_bench_without_suite_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["bench", "--path", str(tmp_path / "nowhere")])
+    assert exit_info.value.code == 2
+    assert "no benchmark suite" in capsys.readouterr().err
