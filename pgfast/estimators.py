@@ -17,7 +17,7 @@ from ._validation import (check_positive_float, check_positive_int, check_rng,
                           check_unit_interval)
 from .gradients import likelihood_ratio_gradient, regression_gradient
 from .returns import discount_powers, gae, reward_to_go
-from .rollout import rollout, slot_seeds
+from .rollout import rollout, slot_generators, slot_states
 
 __all__ = [
     "Problem", "Trajectories", "utility",
@@ -144,7 +144,7 @@ class Problem:
             if theta.ndim == 2 and rows < slots:   # pad the last chunk, keep `rows` slots
                 part = np.vstack([part, np.repeat(part[-1:], slots - rows, axis=0)])
             chunks.append((rollout(env, policy, part, d, rng, time_limit=d,
-                                   deterministic=deterministic), rows))
+                                   deterministic=deterministic, first_episode=True), rows))
         return _first_episodes(chunks)
 
 
@@ -158,9 +158,16 @@ def _time_limit(env):
 
 
 def _first_episodes(chunks) -> Trajectories:
-    """Keep each slot's first episode; zero everything after it."""
+    """Keep each slot's first episode; zero everything after it, and drop the rows
+    after the longest one."""
     parts = {k: [] for k in ("obs", "act", "rew", "alive", "nxt", "term", "logp")}
+    depth = 0
     for ro, rows in chunks:
+        done = ro.done[:, :rows]
+        ends = np.where(done.any(axis=0), done.argmax(axis=0) + 1, done.shape[0])
+        depth = max(depth, int(ends.max()) if ends.size else 0)
+    for ro, rows in chunks:
+        ro = _head(ro, depth)
         done = ro.done[:, :rows]
         ended_before = np.cumsum(done, axis=0) - done > 0
         alive = ~ended_before
@@ -175,6 +182,19 @@ def _first_episodes(chunks) -> Trajectories:
     cat = {k: np.concatenate(v, axis=1) for k, v in parts.items()}
     return Trajectories(cat["obs"], cat["act"], cat["rew"], cat["alive"], cat["nxt"],
                         cat["term"], cat["logp"])
+
+
+def _head(ro, depth):
+    """The first `depth` rows of a first-episode rollout (later rows are all zeros)."""
+    from .rollout import Rollout
+
+    if depth == ro.rewards.shape[0]:
+        return ro
+    last = ro.observations[depth] if depth < ro.rewards.shape[0] else ro.last_observations
+    return Rollout(ro.observations[:depth], ro.actions[:depth], ro.rewards[:depth],
+                   ro.terminated[:depth], ro.truncated[:depth],
+                   None if ro.log_probs is None else ro.log_probs[:depth],
+                   last, ro.final_buffer[:depth])
 
 
 def utility(problem, policy, theta, m, rng) -> float:
@@ -246,8 +266,7 @@ class FiniteDifferenceGradient(_Estimator):
 
 def _paired_streams(rng, n, m):
     """2·n·m generators where the two rollouts of each difference share a stream."""
-    seeds = slot_seeds(rng, m)
-    return [np.random.default_rng(s) for _ in range(n) for _ in range(2) for s in seeds]
+    return slot_generators(np.tile(slot_states(rng, m), (2 * n, 1)))
 
 
 class RegressionGradient(_Estimator):

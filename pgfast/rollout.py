@@ -7,7 +7,7 @@ policy calls, so users' own environments work unchanged.
 """
 from __future__ import annotations
 
-import numbers
+import threading
 from dataclasses import dataclass, field
 
 import gymnasium as gym
@@ -82,17 +82,36 @@ class Rollout:
         return nxt
 
 
-def slot_seeds(rng, B):
-    """B independent SeedSequences drawn from `rng`'s state alone (not from its
-    spawn counter, which ``bit_generator.state`` does not restore), so a run
-    resumed from a saved generator state draws the same slot streams."""
-    root = np.random.SeedSequence(rng.integers(0, 2**63, size=4).tolist())
-    return root.spawn(B)
+_POOLS = threading.local()   # per Python thread: B → B reusable generators
+
+
+def slot_states(rng, B):
+    """B independent PCG64 states drawn from `rng` in one call, as (B, 4) uint64
+    words. They depend on `rng`'s state alone (a run resumed from a saved
+    generator state draws the same streams) and cost far less than spawning."""
+    return rng.integers(0, 2**64, size=(B, 4), dtype=np.uint64, endpoint=False)
+
+
+def slot_generators(states):
+    """Generators set to `states` (from :func:`slot_states`), one per row. They come
+    from a per-thread pool and are reused by the next call of the same size."""
+    pools = getattr(_POOLS, "pools", None)
+    if pools is None:
+        pools = _POOLS.pools = {}
+    B = len(states)
+    if B not in pools:
+        pools[B] = [np.random.Generator(np.random.PCG64(0)) for _ in range(B)]
+    generators = pools[B]
+    for g, (a, b, c, d) in zip(generators, states.tolist()):
+        g.bit_generator.state = {"bit_generator": "PCG64",
+                                 "state": {"state": (a << 64) | b, "inc": (c << 64) | d | 1},
+                                 "has_uint32": 0, "uinteger": 0}
+    return generators
 
 
 def _slot_generators(rng, B):
     if isinstance(rng, np.random.Generator):
-        return [np.random.default_rng(s) for s in slot_seeds(rng, B)]
+        return slot_generators(slot_states(rng, B))
     rngs = list(rng)
     if len(rngs) != B or not all(isinstance(g, np.random.Generator) for g in rngs):
         raise TypeError(f"rng: expected a numpy.random.Generator or a sequence of {B} of them")
@@ -143,7 +162,7 @@ def _check_kernel_fit(policy, kernel):
 
 
 def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
-            deterministic=False) -> Rollout:
+            deterministic=False, first_episode=False) -> Rollout:
     """Run `policy` with parameters `theta` for `n_steps` steps in every env slot.
 
     Every slot starts from a fresh reset; episodes that end restart in place.
@@ -170,6 +189,9 @@ def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
     deterministic : bool
         Act by the policy's mode (argmax / mean) instead of sampling; the rollout
         then has no log-probabilities (``log_probs`` is None).
+    first_episode : bool
+        Each slot stops when its first episode ends; its later rows are zeros
+        (what the book's m rollouts of depth d need, without simulating past the end).
     """
     n_steps = check_positive_int(n_steps, "n_steps")
     num_threads = check_positive_int(num_threads, "num_threads")
@@ -179,11 +201,13 @@ def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
 
     if isinstance(env, VecEnvKernel) or isinstance(getattr(env, "kernel", None), VecEnvKernel):
         return _rollout_native(env, policy, theta, n_steps, rng, time_limit, num_threads,
-                               deterministic)
-    return _rollout_python(env, policy, theta, n_steps, rng, time_limit, deterministic)
+                               deterministic, first_episode)
+    return _rollout_python(env, policy, theta, n_steps, rng, time_limit, deterministic,
+                           first_episode)
 
 
-def _rollout_native(env, policy, theta, T, rng, time_limit, num_threads, deterministic):
+def _rollout_native(env, policy, theta, T, rng, time_limit, num_threads, deterministic,
+                    first_episode):
     from . import _rollout
 
     if getattr(env, "closed", False):
@@ -196,15 +220,19 @@ def _rollout_native(env, policy, theta, T, rng, time_limit, num_threads, determi
     rngs = _slot_generators(rng, B)
     limit = kernel.max_episode_steps if time_limit is None else time_limit
     obs_dim, act_dim = kernel.obs_dim, kernel.act_dim
-    observations = np.empty((T, B, obs_dim))
-    actions = np.empty((T, B, act_dim))
-    rewards = np.empty((T, B))
-    terminated = np.empty((T, B), np.bool_)
-    truncated = np.empty((T, B), np.bool_)
-    log_probs = np.empty((T, B))
+    # With first_episode the rows after a slot's end are never written: zeros
+    # (calloc'd pages cost nothing until touched).
+    alloc = np.zeros if first_episode else np.empty
+    observations = alloc((T, B, obs_dim))
+    actions = alloc((T, B, act_dim))
+    rewards = alloc((T, B))
+    terminated = alloc((T, B), np.bool_)
+    truncated = alloc((T, B), np.bool_)
+    log_probs = alloc((T, B))
     final = np.empty((T, B, obs_dim))
     last = np.empty((B, obs_dim))
     status = np.zeros(B, np.intc)
+    steps = np.zeros(B, np.int64)
     pointers = np.array(_rollout.bitgen_pointers(rngs), dtype=np.uintp)
     locks = [g.bit_generator.lock for g in rngs]
     for lock in locks:
@@ -212,8 +240,8 @@ def _rollout_native(env, policy, theta, T, rng, time_limit, num_threads, determi
     try:
         _rollout.rollout(kernel, policy.kernel, thetas, pointers, limit,
                          observations, actions, rewards, terminated.view(np.uint8),
-                         truncated.view(np.uint8), log_probs, final, last, status,
-                         deterministic, num_threads)
+                         truncated.view(np.uint8), log_probs, final, last, status, steps,
+                         deterministic, first_episode, num_threads)
     finally:
         for lock in locks:
             lock.release()
@@ -229,7 +257,7 @@ def _rollout_native(env, policy, theta, T, rng, time_limit, num_threads, determi
                    None if deterministic else log_probs, last, final)
 
 
-def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic):
+def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic, first_episode):
     """Any Gymnasium Env or VectorEnv, stepped from Python with batched policy calls.
 
     A slot whose episode ended under Gymnasium's NEXT_STEP autoreset spends its next
@@ -250,15 +278,15 @@ def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic):
         if vector else None
     obs_dim = policy.obs_dim
 
-    observations = np.empty((T, B, obs_dim))
-    actions = np.empty((T, B) if policy.discrete else (T, B, policy.act_dim),
+    observations = np.zeros((T, B, obs_dim))
+    actions = np.zeros((T, B) if policy.discrete else (T, B, policy.act_dim),
                        np.int64 if policy.discrete else np.float64)
-    rewards = np.empty((T, B))
+    rewards = np.zeros((T, B))
     terminated = np.zeros((T, B), np.bool_)
     truncated = np.zeros((T, B), np.bool_)
-    log_probs = np.empty((T, B))
+    log_probs = np.zeros((T, B))
     final = np.full((T, B, obs_dim), np.nan)
-    last = np.empty((B, obs_dim))
+    last = np.zeros((B, obs_dim))
 
     seed = int(rng.integers(2**31 - 1))
     obs, _ = env.reset(seed=seed)
@@ -266,7 +294,8 @@ def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic):
     filled = np.zeros(B, np.int64)
     resetting = np.zeros(B, np.bool_)   # NEXT_STEP: this slot's next step is a reset
     elapsed = np.zeros(B, np.int64)
-    while filled.min() < T:
+    finished = np.zeros(B, np.bool_)   # first_episode: the slot's episode has ended
+    while (~finished & (filled < T)).any():
         act, logp = _act(policy, thetas, obs, rng, deterministic)
         if vector:
             nxt, rew, term, trunc, info = env.step(act)
@@ -285,7 +314,7 @@ def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic):
             final_obs = info["final_obs"]
             for b in np.flatnonzero(done):
                 true_next[b] = np.asarray(final_obs[b], np.float64).reshape(obs_dim)
-        record = ~resetting & (filled < T)
+        record = ~resetting & ~finished & (filled < T)
         cols = np.flatnonzero(record)
         rows = filled[cols]
         observations[rows, cols] = obs[cols]
@@ -299,6 +328,8 @@ def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic):
         just_full = cols[rows == T - 1]
         last[just_full] = true_next[just_full]
         filled[cols] += 1
+        if first_episode:
+            finished[ends] = True
         elapsed[done | resetting] = 0
         # Slots whose episode ended need a reset before their next transition.
         resetting = np.zeros(B, np.bool_)

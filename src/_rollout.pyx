@@ -44,12 +44,17 @@ def rollout(
     double[:, ::1] log_probs,                 # OUT (T, B)
     double[:, :, ::1] final_observations,     # OUT (T, B, obs_dim), written where done
     double[:, ::1] last_observations,         # OUT (B, obs_dim) s_T, after the last step
-    int[::1] status,                          # OUT (B,) 0 ok, -1 invalid action, -2 no memory
+    int[::1] status,                          # OUT (B,) 0 ok, 1 done (first_episode),
+                                              #     -1 invalid action, -2 no memory
+    long long[::1] steps,                     # OUT (B,) steps recorded per slot
     bint deterministic=False,                 # act by the policy's mode; log_probs untouched
+    bint first_episode=False,                 # a slot stops when its first episode ends
     int num_threads=1,
 ):
     """Reset every slot, then run T steps of policy and env with same-step
-    autoreset (the final observation of an episode is kept, then the slot resets)."""
+    autoreset (the final observation of an episode is kept, then the slot resets),
+    or with `first_episode` stop each slot at its first episode's end, leaving the
+    later rows untouched."""
     cdef Py_ssize_t T = rewards.shape[0], B = rewards.shape[1], c
     cdef Py_ssize_t theta_stride = 0 if thetas.shape[0] == 1 else thetas.shape[1]
     cdef Py_ssize_t n_chunks = (B + CHUNK - 1) // CHUNK
@@ -57,8 +62,8 @@ def rollout(
         _run_chunk(env, policy, &thetas[0, 0], theta_stride, &bitgens[0],
                    c * CHUNK, min(B, (c + 1) * CHUNK), T, time_limit,
                    observations, actions, rewards, terminated, truncated,
-                   log_probs, final_observations, last_observations, status,
-                   deterministic)
+                   log_probs, final_observations, last_observations, status, steps,
+                   deterministic, first_episode)
 
 
 cdef void _run_chunk(
@@ -68,9 +73,10 @@ cdef void _run_chunk(
     double[:, :, ::1] observations, double[:, :, ::1] actions, double[:, ::1] rewards,
     unsigned char[:, ::1] terminated, unsigned char[:, ::1] truncated,
     double[:, ::1] log_probs, double[:, :, ::1] final_observations,
-    double[:, ::1] last_observations, int[::1] status, bint deterministic,
+    double[:, ::1] last_observations, int[::1] status, long long[::1] steps,
+    bint deterministic, bint first_episode,
 ) noexcept nogil:
-    cdef Py_ssize_t t, b, i, n = b1 - b0, obs_dim = env.obs_dim
+    cdef Py_ssize_t t, b, i, n = b1 - b0, running = n, obs_dim = env.obs_dim
     cdef size_t obs_bytes = obs_dim * sizeof(double)
     cdef int step
     cdef bint done
@@ -90,11 +96,14 @@ cdef void _run_chunk(
     cdef double* nxt = work + policy.work_size
     for i in range(n):
         status[b0 + i] = 0
+        steps[b0 + i] = 0
         env.reset_one(b0 + i, <bitgen_t*> bitgens[b0 + i], obs + i * obs_dim)
     for t in range(T):
+        if running == 0:
+            break
         for i in range(n):
             b = b0 + i
-            if status[b] != 0:
+            if status[b] != 0:   # an invalid action, or (first_episode) finished
                 continue
             rng = <bitgen_t*> bitgens[b]
             theta = thetas + b * theta_stride
@@ -107,13 +116,20 @@ cdef void _run_chunk(
             step = env.step_one(b, &actions[t, b, 0], rng, nxt, &rewards[t, b])
             if step < 0:
                 status[b] = -1
+                running -= 1
                 continue
+            steps[b] += 1
             elapsed[i] += 1
             terminated[t, b] = step == 1
             truncated[t, b] = step != 1 and time_limit > 0 and elapsed[i] >= time_limit
             done = terminated[t, b] or truncated[t, b]
             if done:
                 memcpy(&final_observations[t, b, 0], nxt, obs_bytes)
+                if first_episode:
+                    status[b] = 1
+                    running -= 1
+                    memcpy(obs + i * obs_dim, nxt, obs_bytes)
+                    continue
                 env.reset_one(b, rng, obs + i * obs_dim)
                 elapsed[i] = 0
             else:
