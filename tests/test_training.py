@@ -148,3 +148,20 @@ def test_cli_bench_without_suite_is_a_usage_error(tmp_path, capsys):
         cli_main(["bench", "--path", str(tmp_path / "nowhere")])
     assert exit_info.value.code == 2
     assert "no benchmark suite" in capsys.readouterr().err
+
+
+def test_ctrl_c_writes_a_checkpoint_before_exiting(setup, tmp_path):
+    problem, policy = setup
+    update = pgfast.TrustRegionUpdate(problem, policy, m=4)
+
+    def interrupt(iteration, theta, info):
+        if iteration == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pgfast.train(update, policy.init(np.random.default_rng(0)), iterations=5,
+                     rng=np.random.default_rng(0), progress=False, callback=interrupt,
+                     checkpoint_dir=tmp_path)
+    theta, saved = pgfast.load_checkpoint(tmp_path, update=update)
+    assert len(saved["history"]["iteration"]) == 2
+    assert theta.shape == (policy.n_params,)
