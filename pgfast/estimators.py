@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from ._envs import VecEnvKernel
 from ._validation import (check_positive_float, check_positive_int, check_rng,
                           check_unit_interval)
 from .gradients import likelihood_ratio_gradient, regression_gradient
@@ -65,10 +66,11 @@ class Problem:
 
     Parameters
     ----------
-    env : str, pgfast vector env, gymnasium.Env or gymnasium.vector.VectorEnv
+    env : str, pgfast vector env, VecEnvKernel, gymnasium.Env or gymnasium.vector.VectorEnv
         An id pgfast implements natively ("CartPole-v1", "pgfast/SimpleRegulator-v0")
         takes the fused native loop; any other id goes through ``gymnasium.make_vec``.
-        An env object is used as given (its slots are reused for more rollouts).
+        An env object (or a bare kernel, such as your own ``VecEnvKernel`` subclass)
+        is used as given, its slots reused for more rollouts.
     gamma : float in [0, 1]
         The discount γ of R(τ) = Σ_k γ^(k−1) r_k.
     horizon : int, optional
@@ -91,6 +93,12 @@ class Problem:
             self.action_space = probe.single_action_space
             default_horizon = _time_limit(probe)
             probe.close()
+        elif isinstance(env, VecEnvKernel):   # a bare kernel, e.g. a user's own
+            self.env_id, self.native = None, True
+            self.observation_space = gym.spaces.Box(-np.inf, np.inf, (env.obs_dim,))
+            self.action_space = gym.spaces.Discrete(env.n_actions) if env.n_actions \
+                else gym.spaces.Box(-np.inf, np.inf, (env.act_dim,))
+            default_horizon = env.max_episode_steps or None
         elif isinstance(env, gym.vector.VectorEnv):
             self.env_id, self.native = None, hasattr(env, "kernel")
             self.observation_space = env.single_observation_space
@@ -135,7 +143,7 @@ class Problem:
         (``deterministic``: acting by the policy's mode, for evaluation)."""
         d = self.horizon
         env = self._env_for(m)
-        slots = env.num_envs if isinstance(env, gym.vector.VectorEnv) else 1
+        slots = env.num_envs if isinstance(env, (gym.vector.VectorEnv, VecEnvKernel)) else 1
         theta = np.asarray(theta, dtype=np.float64)
         chunks = []
         for start in range(0, m, slots):
