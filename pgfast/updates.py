@@ -247,18 +247,23 @@ class NaturalPolicyUpdate(_Update):
 
     ``solver="dense"`` solves directly (least squares: the empirical F has rank ≤ m);
     ``solver="cg"`` runs conjugate gradient (``damping``, ``cg_iterations``) on
-    Fisher-vector products, for large parameter counts.
+    Fisher-vector products, for large parameter counts; ``solver="auto"`` picks
+    dense up to ``DENSE_MAX_PARAMS`` parameters and CG beyond.
     """
 
+    DENSE_MAX_PARAMS = 256
+
     def __init__(self, problem, policy, m=32, epsilon=0.01, *, advantages="gae",
-                 value_fn=None, lam=0.97, fisher="analytic", solver="dense", damping=1e-3,
+                 value_fn=None, lam=0.97, fisher="analytic", solver="auto", damping=1e-3,
                  cg_iterations=15, baseline=True):
         super().__init__(problem, policy, m)
         self.epsilon = check_positive_float(epsilon, "epsilon")
         if fisher not in ("empirical", "analytic"):
             raise ValueError(f"fisher: expected 'empirical' or 'analytic', got {fisher!r}")
-        if solver not in ("dense", "cg"):
-            raise ValueError(f"solver: expected 'dense' or 'cg', got {solver!r}")
+        if solver not in ("auto", "dense", "cg"):
+            raise ValueError(f"solver: expected 'auto', 'dense' or 'cg', got {solver!r}")
+        if solver == "auto":
+            solver = "dense" if policy.n_params <= self.DENSE_MAX_PARAMS else "cg"
         self.fisher, self.solver = fisher, solver
         self.damping = float(damping)
         self.cg_iterations = check_positive_int(cg_iterations, "cg_iterations")
@@ -354,7 +359,7 @@ class TrustRegionUpdate(NaturalPolicyUpdate):
 
     def __init__(self, problem, policy, m=32, epsilon=0.01, alpha=0.5, *,
                  max_backtracks=10, advantages="gae", value_fn=None, lam=0.97,
-                 fisher="analytic", solver="dense", damping=1e-3, cg_iterations=15):
+                 fisher="analytic", solver="auto", damping=1e-3, cg_iterations=15):
         super().__init__(problem, policy, m, epsilon, advantages=advantages, value_fn=value_fn,
                          lam=lam, fisher=fisher, solver=solver, damping=damping,
                          cg_iterations=cg_iterations)
