@@ -1,6 +1,8 @@
 """Policy kernels against vectorised NumPy implementations of the same math.
 
-Run: pytest benchmarks/bench_policies.py --benchmark-only
+Run: OPENBLAS_NUM_THREADS=1 pytest benchmarks/bench_policies.py --benchmark-only
+(pgfast calls scipy's OpenBLAS, NumPy its own; with both thread pools spinning on
+a small machine the timings swing by 5x, so compare single-threaded BLAS.)
 Targets (issue 3): LinearSoftmax weighted score sum ≥ 20x NumPy;
 MLPGaussian(64, 64) per-sample scores and Fisher-vector products ≥ 3x NumPy.
 """

@@ -115,7 +115,7 @@ def ref_fisher(policy, theta, obs):
         J[:, :, j] = (ref_outputs(policy, theta + e, obs)
                       - ref_outputs(policy, theta - e, obs)) / (2 * h)
     ivar = np.exp(-2 * ref_log_std(policy, theta))
-    F = np.einsum("nkp,k,nkq->pq", J, ivar, J) / n
+    F = (J * ivar[None, :, None]).reshape(-1, P).T @ J.reshape(-1, P) / n
     if policy.learn_std:
         k = P - policy.act_dim
         F[k:, k:] += 2 * np.eye(policy.act_dim)
