@@ -760,9 +760,10 @@ cdef class SoftmaxKernel(NetPolicy):
         # arrays, not grad's interleaved slots, so that loads never straddle the
         # store of the previous row (a store-forwarding stall).
         cdef Py_ssize_t i, i0, m, j, D = self.obs_dim
-        cdef double t, db, gb = 0.0
+        cdef double t, db, gb = 0.0, gb2 = 0.0
         cdef double dw[_FUSED_MAX_OBS]
         cdef double acc[_FUSED_MAX_OBS]
+        cdef double acc2[_FUSED_MAX_OBS]
         cdef double d[_FUSED_BLOCK]
         cdef const double* x
         if self.net.n_layers != 1 or self.n_actions != 2 or D > _FUSED_MAX_OBS:
@@ -771,6 +772,7 @@ cdef class SoftmaxKernel(NetPolicy):
         for j in range(D):
             dw[j] = theta[2 * j + 1] - theta[2 * j]
             acc[j] = 0.0
+            acc2[j] = 0.0
         # blocks of rows: the middle loop (the sigmoid) has no calls and vectorises
         i0 = 0
         while i0 < n:
@@ -783,16 +785,23 @@ cdef class SoftmaxKernel(NetPolicy):
                 d[i] = t
             for i in range(m):
                 d[i] = weights[i0 + i] * (actions[i0 + i] - _sigmoid(d[i]))
-            for i in range(m):
+            # even and odd rows into separate sums: two independent dependency chains
+            for i in range(0, m - 1, 2):
                 for j in range(D):
                     acc[j] += x[i * D + j] * d[i]
+                    acc2[j] += x[(i + 1) * D + j] * d[i + 1]
                 gb += d[i]
+                gb2 += d[i + 1]
+            if m % 2:
+                for j in range(D):
+                    acc[j] += x[(m - 1) * D + j] * d[m - 1]
+                gb += d[m - 1]
             i0 += m
         for j in range(D):
-            grad[2 * j] = -acc[j]
-            grad[2 * j + 1] = acc[j]
-        grad[2 * D] = -gb
-        grad[2 * D + 1] = gb
+            grad[2 * j] = -(acc[j] + acc2[j])
+            grad[2 * j + 1] = acc[j] + acc2[j]
+        grad[2 * D] = -(gb + gb2)
+        grad[2 * D + 1] = gb + gb2
         return True
 
     cdef void head_kl(self, const double* theta_old, const double* z_old,
