@@ -79,6 +79,15 @@ class _Network:
         self.hidden = _check_hidden(hidden)
         self._sizes = (self.obs_dim, *self.hidden, out_dim)
 
+    def config(self) -> dict:
+        """JSON-serialisable description (class name and constructor arguments);
+        ``from_config(obj.config())`` rebuilds the object."""
+        return {"class": type(self).__name__, **self._config_args()}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self._config_args().items())
+        return f"{type(self).__name__}({args})"
+
     @property
     def n_params(self) -> int:
         """Length P of the flat parameter vector."""
@@ -178,12 +187,6 @@ class _Policy(_Network):
         if self._n_extra:
             params["log_std"] = np.array(self._log_std, dtype=np.float64)
         return self.pack(params)
-
-    def _actions_out(self, a):
-        raise NotImplementedError
-
-    def _check_actions(self, actions, n):
-        raise NotImplementedError
 
     def sample(self, theta, obs, rng):
         """Draw a ~ π_θ(· | s) for every observation, from `rng`.
@@ -360,7 +363,7 @@ class _Policy(_Network):
     def fisher(self, theta, obs) -> np.ndarray:
         """The dense (P, P) Fisher matrix of ``fisher_vector_product`` (for small P).
 
-        Built as (1/N) Σ_i Σ_c g_{ic} g_{icᵀ} from the factorisation M_i = Σ_c m_c m_cᵀ
+        Built as (1/N) Σ_i Σ_c g_{ic} g_{ic}ᵀ from the factorisation M_i = Σ_c m_c m_cᵀ
         (m_c = √p_c (e_c − p) for softmax, e_c / σ_c for Gaussian), g_{ic} = J_iᵀ m_c.
         """
         theta = self._check_theta(theta)
@@ -379,13 +382,6 @@ class _Policy(_Network):
         F /= n
         return F
 
-    def config(self) -> dict:
-        """JSON-serialisable description; ``from_config(policy.config())`` rebuilds it."""
-        return {"class": type(self).__name__, **self._config_args()}
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self._config_args().items())
-        return f"{type(self).__name__}({args})"
 
 
 class _SoftmaxPolicy(_Policy):
@@ -548,7 +544,6 @@ class MLPGaussian(_GaussianPolicy):
 class _Value(_Network):
     """A value function V_φ(s), the scalar output of a tanh MLP (linear without hidden layers)."""
 
-    discrete = False
     _n_extra = 0
 
     def __init__(self, obs_dim, hidden):
@@ -579,13 +574,6 @@ class _Value(_Network):
         loss = self._net.squared_error_grad(phi, obs, targets, grad)
         return loss, grad
 
-    def config(self) -> dict:
-        """JSON-serialisable description; ``from_config(value.config())`` rebuilds it."""
-        return {"class": type(self).__name__, **self._config_args()}
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self._config_args().items())
-        return f"{type(self).__name__}({args})"
 
 
 class LinearValue(_Value):
