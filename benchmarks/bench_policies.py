@@ -1,6 +1,8 @@
 """Policy kernels against vectorised NumPy implementations of the same math.
 
-Run: pytest benchmarks/bench_policies.py --benchmark-only
+Run: OPENBLAS_NUM_THREADS=1 pytest benchmarks/bench_policies.py --benchmark-only
+(pgfast calls scipy's OpenBLAS, NumPy its own; with both thread pools spinning on
+a small machine the timings swing by 5x, so compare single-threaded BLAS.)
 Targets (issue 3): LinearSoftmax weighted score sum ≥ 20x NumPy;
 MLPGaussian(64, 64) per-sample scores and Fisher-vector products ≥ 3x NumPy.
 """
@@ -83,9 +85,10 @@ def numpy_mlp_gaussian_grad_rows(p, obs, actions):
     ], axis=1)
 
 
-def numpy_mlp_gaussian_fvp(p, obs, v):
-    """(1/N) Σ_i J_iᵀ diag(1/σ²) J_i v_μ (+ 2 v_logσ): forward-mode then reverse-mode."""
-    h1, h2, _ = numpy_forward(p, obs)
+def numpy_mlp_gaussian_fvp(p, obs, v, cache=None):
+    """(1/N) Σ_i J_iᵀ diag(1/σ²) J_i v_μ (+ 2 v_logσ): forward-mode then reverse-mode.
+    cache: (h1, h2) from numpy_forward, to skip the forward pass."""
+    h1, h2 = numpy_forward(p, obs)[:2] if cache is None else cache
     t1 = (obs @ v["W0"] + v["b0"]) * (1.0 - h1**2)
     t2 = (h1 @ v["W1"] + v["b1"] + t1 @ p["W1"]) * (1.0 - h2**2)
     m = (h2 @ v["W2"] + v["b2"] + t2 @ p["W2"]) * (np.exp(-2.0 * p["log_std"]) / len(obs))
@@ -115,6 +118,13 @@ def test_pgfast_mlp_gaussian_grad_rows(benchmark, mlp_gaussian_case):
 
 
 @pytest.mark.benchmark(group="mlp-gaussian-64x64-per-sample-grad-N8192")
+def test_pgfast_mlp_gaussian_grad_rows_reused_out(benchmark, mlp_gaussian_case):
+    policy, theta, obs, actions, _ = mlp_gaussian_case
+    out = np.empty((len(obs), policy.n_params))
+    benchmark(policy.grad_log_prob, theta, obs, actions, out=out)
+
+
+@pytest.mark.benchmark(group="mlp-gaussian-64x64-per-sample-grad-N8192")
 def test_numpy_mlp_gaussian_grad_rows(benchmark, mlp_gaussian_case):
     policy, theta, obs, actions, _ = mlp_gaussian_case
     benchmark(numpy_mlp_gaussian_grad_rows, policy.unpack(theta), obs, actions)
@@ -132,3 +142,33 @@ def test_pgfast_mlp_gaussian_fvp(benchmark, mlp_gaussian_case):
 def test_numpy_mlp_gaussian_fvp(benchmark, mlp_gaussian_case):
     policy, theta, obs, _, v = mlp_gaussian_case
     benchmark(numpy_mlp_gaussian_fvp, policy.unpack(theta), obs, policy.unpack(v))
+
+
+# Conjugate gradient's use: ten products with one θ and one batch. The pgfast
+# operator shares its forward pass; so does the second NumPy reference.
+
+def pgfast_ten_fvps(policy, theta, obs, vs):
+    fvp = policy.fisher_operator(theta, obs)
+    return [fvp(v) for v in vs]
+
+
+def numpy_ten_fvps(p, obs, vs, share_forward):
+    cache = numpy_forward(p, obs)[:2] if share_forward else None
+    return [numpy_mlp_gaussian_fvp(p, obs, v, cache) for v in vs]
+
+
+@pytest.mark.benchmark(group="mlp-gaussian-64x64-10-fvps-N8192")
+def test_pgfast_mlp_gaussian_fisher_operator(benchmark, mlp_gaussian_case):
+    policy, theta, obs, _, v = mlp_gaussian_case
+    vs = [v * (k + 1) for k in range(10)]
+    got = benchmark(pgfast_ten_fvps, policy, theta, obs, vs)
+    want = numpy_ten_fvps(policy.unpack(theta), obs, [policy.unpack(u) for u in vs], True)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.benchmark(group="mlp-gaussian-64x64-10-fvps-N8192")
+@pytest.mark.parametrize("share_forward", [False, True])
+def test_numpy_mlp_gaussian_ten_fvps(benchmark, mlp_gaussian_case, share_forward):
+    policy, theta, obs, _, v = mlp_gaussian_case
+    vs = [policy.unpack(v * (k + 1)) for k in range(10)]
+    benchmark(numpy_ten_fvps, policy.unpack(theta), obs, vs, share_forward)

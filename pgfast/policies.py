@@ -49,6 +49,18 @@ def _check_hidden(hidden, name="hidden"):
     return tuple(check_positive_int(h, f"{name}[{i}]") for i, h in enumerate(sizes))
 
 
+def _check_out(out, shape):
+    if out is None:
+        return np.empty(shape)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out: expected a numpy array, got {type(out).__name__}")
+    if out.shape != shape or out.dtype != np.float64 or not out.flags.c_contiguous \
+            or not out.flags.writeable:
+        raise ValueError(f"out: expected a writeable C-contiguous float64 array of shape "
+                         f"{shape}, got {out.dtype} {out.shape}")
+    return out
+
+
 def _orthogonal(rng, n_in, n_out, gain):
     """A (n_in, n_out) matrix with orthonormal rows or columns, times gain."""
     a = rng.standard_normal((max(n_in, n_out), min(n_in, n_out)))
@@ -66,6 +78,15 @@ class _Network:
         self.obs_dim = check_positive_int(obs_dim, "obs_dim")
         self.hidden = _check_hidden(hidden)
         self._sizes = (self.obs_dim, *self.hidden, out_dim)
+
+    def config(self) -> dict:
+        """JSON-serialisable description (class name and constructor arguments);
+        ``from_config(obj.config())`` rebuilds the object."""
+        return {"class": type(self).__name__, **self._config_args()}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self._config_args().items())
+        return f"{type(self).__name__}({args})"
 
     @property
     def n_params(self) -> int:
@@ -167,12 +188,6 @@ class _Policy(_Network):
             params["log_std"] = np.array(self._log_std, dtype=np.float64)
         return self.pack(params)
 
-    def _actions_out(self, a):
-        raise NotImplementedError
-
-    def _check_actions(self, actions, n):
-        raise NotImplementedError
-
     def sample(self, theta, obs, rng):
         """Draw a ~ π_θ(· | s) for every observation, from `rng`.
 
@@ -210,8 +225,16 @@ class _Policy(_Network):
             self.kernel.log_prob_into(theta, obs, actions, logp)
         return logp
 
-    def grad_log_prob(self, theta, obs, actions, weights=None) -> np.ndarray:
+    def grad_log_prob(self, theta, obs, actions, weights=None, out=None) -> np.ndarray:
         """Score function ∇_θ log π_θ(a_i | s_i).
+
+        Parameters
+        ----------
+        weights : array_like (N,), optional
+            When given, return the weighted sum instead of the rows.
+        out : ndarray, optional
+            Written in place when given: float64, C-contiguous, of the result's shape
+            (reusing an (N, P) buffer saves the page faults of a fresh allocation).
 
         Returns
         -------
@@ -225,15 +248,17 @@ class _Policy(_Network):
         n = obs.shape[0]
         actions = self._check_actions(actions, n)
         if weights is None:
-            rows = np.empty((n, self.n_params))
+            rows = _check_out(out, (n, self.n_params))
             if n:
                 self.kernel.grad_log_prob_into(theta, obs, actions, None, np.empty(1), rows)
             return rows
         weights = self._check_rows(weights, "weights", n)
-        grad = np.zeros(self.n_params)
+        grad = _check_out(out, (self.n_params,))
         if n:
             self.kernel.grad_log_prob_into(theta, obs, actions, weights, grad,
                                            np.empty((1, 1)))
+        else:
+            grad[:] = 0.0
         return grad
 
     def kl(self, theta_old, theta_new, obs) -> np.ndarray:
@@ -306,10 +331,39 @@ class _Policy(_Network):
         self.kernel.fvp_into(theta, obs, v, out)
         return out
 
+    def fisher_operator(self, theta, obs):
+        """v ↦ F v for a fixed θ and batch, sharing one forward pass between calls.
+
+        Conjugate gradient (TRPO, natural gradient) applies F ten or more times per
+        update; each call then costs one forward-mode and one reverse-mode pass and
+        no tanh. Equal to ``fisher_vector_product(theta, obs, v)``; theta and obs are
+        copied, so later changes to the caller's arrays do not affect it.
+
+        Returns
+        -------
+        callable
+            ``fvp(v) -> ndarray (P,)``.
+        """
+        theta = self._check_theta(theta).copy()
+        obs = self._check_obs(obs).copy()
+        n = obs.shape[0]
+        if n == 0:
+            raise ValueError("obs: expected at least one observation, got 0")
+        cache = np.empty(n * (self._net.sum_hidden + self._net.out_dim))
+        self.kernel.forward_into(theta, obs, cache)
+
+        def fvp(v):
+            v = self._check_theta(v, "v")
+            out = np.empty(self.n_params)
+            self.kernel.fvp_into(theta, obs, v, out, cache)
+            return out
+
+        return fvp
+
     def fisher(self, theta, obs) -> np.ndarray:
         """The dense (P, P) Fisher matrix of ``fisher_vector_product`` (for small P).
 
-        Built as (1/N) Σ_i Σ_c g_{ic} g_{icᵀ} from the factorisation M_i = Σ_c m_c m_cᵀ
+        Built as (1/N) Σ_i Σ_c g_{ic} g_{ic}ᵀ from the factorisation M_i = Σ_c m_c m_cᵀ
         (m_c = √p_c (e_c − p) for softmax, e_c / σ_c for Gaussian), g_{ic} = J_iᵀ m_c.
         """
         theta = self._check_theta(theta)
@@ -328,13 +382,6 @@ class _Policy(_Network):
         F /= n
         return F
 
-    def config(self) -> dict:
-        """JSON-serialisable description; ``from_config(policy.config())`` rebuilds it."""
-        return {"class": type(self).__name__, **self._config_args()}
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self._config_args().items())
-        return f"{type(self).__name__}({args})"
 
 
 class _SoftmaxPolicy(_Policy):
@@ -497,7 +544,6 @@ class MLPGaussian(_GaussianPolicy):
 class _Value(_Network):
     """A value function V_φ(s), the scalar output of a tanh MLP (linear without hidden layers)."""
 
-    discrete = False
     _n_extra = 0
 
     def __init__(self, obs_dim, hidden):
@@ -528,13 +574,6 @@ class _Value(_Network):
         loss = self._net.squared_error_grad(phi, obs, targets, grad)
         return loss, grad
 
-    def config(self) -> dict:
-        """JSON-serialisable description; ``from_config(value.config())`` rebuilds it."""
-        return {"class": type(self).__name__, **self._config_args()}
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self._config_args().items())
-        return f"{type(self).__name__}({args})"
 
 
 class LinearValue(_Value):

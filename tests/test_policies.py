@@ -115,7 +115,7 @@ def ref_fisher(policy, theta, obs):
         J[:, :, j] = (ref_outputs(policy, theta + e, obs)
                       - ref_outputs(policy, theta - e, obs)) / (2 * h)
     ivar = np.exp(-2 * ref_log_std(policy, theta))
-    F = np.einsum("nkp,k,nkq->pq", J, ivar, J) / n
+    F = (J * ivar[None, :, None]).reshape(-1, P).T @ J.reshape(-1, P) / n
     if policy.learn_std:
         k = P - policy.act_dim
         F[k:, k:] += 2 * np.eye(policy.act_dim)
@@ -212,6 +212,24 @@ def test_one_pass_binary_softmax_sum_matches_rows():
     np.testing.assert_allclose(got, w @ rows, rtol=1e-12, atol=1e-12)
 
 
+def test_grad_log_prob_out(policy):
+    rng = np.random.default_rng(24)
+    theta = random_theta(policy, rng)
+    obs, actions = random_batch(policy, rng)
+    buf = np.full((len(obs), policy.n_params), np.nan)
+    got = policy.grad_log_prob(theta, obs, actions, out=buf)
+    assert got is buf
+    np.testing.assert_array_equal(buf, policy.grad_log_prob(theta, obs, actions))
+    g = np.full(policy.n_params, np.nan)
+    w = rng.standard_normal(len(obs))
+    policy.grad_log_prob(theta, obs, actions, weights=w, out=g)
+    np.testing.assert_array_equal(g, policy.grad_log_prob(theta, obs, actions, weights=w))
+    with pytest.raises(ValueError, match="out: expected"):
+        policy.grad_log_prob(theta, obs, actions, out=np.empty((len(obs), 1)))
+    with pytest.raises(ValueError, match="out: expected"):
+        policy.grad_log_prob(theta, obs, actions, out=np.empty((policy.n_params, len(obs))).T)
+
+
 def test_kl_grad_finite_differences(policy):
     rng = np.random.default_rng(5)
     t_old, t_new = random_theta(policy, rng), random_theta(policy, rng)
@@ -247,6 +265,21 @@ def test_fisher_matches_reference_and_fvp(policy):
         v = rng.standard_normal(policy.n_params)
         np.testing.assert_allclose(policy.fisher_vector_product(theta, obs, v), F @ v,
                                    rtol=1e-10, atol=1e-12)
+
+
+def test_fisher_operator_equals_fvp(policy):
+    rng = np.random.default_rng(23)
+    theta = random_theta(policy, rng)
+    obs, _ = random_batch(policy, rng, n=300)
+    op = policy.fisher_operator(theta, obs)
+    theta_copy = theta.copy()
+    theta += 1.0  # the operator holds its own copy
+    for _ in range(2):
+        v = rng.standard_normal(policy.n_params)
+        np.testing.assert_allclose(op(v), policy.fisher_vector_product(theta_copy, obs, v),
+                                   rtol=1e-13, atol=1e-15)
+    with pytest.raises(ValueError, match="v: expected"):
+        op(np.ones(policy.n_params + 1))
 
 
 def test_fisher_is_kl_hessian(policy):
@@ -540,13 +573,14 @@ def test_value_init_config_and_errors(value_fn):
         value_fn.value(phi[1:], obs)
 
 
-def test_hidden_tanh_is_accurate():
-    """The kernel's own tanh against numpy's, through a 1-unit network V(x) = tanh(x)."""
-    value_fn = pgfast.MLPValue(1, hidden=(1,))
-    phi = value_fn.pack({"W0": [[1.0]], "b0": [0.0], "W1": [[1.0]], "b1": [0.0]})
+def test_rollout_tanh_is_accurate():
+    """The kernel's own tanh (the per-row sample/mode path) against numpy's, through
+    a one-unit network whose mean is tanh(x)."""
+    policy = pgfast.MLPGaussian(1, 1, hidden=(1,))
+    theta = policy.pack({"W0": [[1.0]], "b0": [0.0], "W1": [[1.0]], "b1": [0.0],
+                         "log_std": [0.0]})
     x = np.concatenate([np.linspace(-30, 30, 20001), np.geomspace(1e-300, 25, 2000),
                         -np.geomspace(1e-300, 25, 2000), [0.0, 0.3465, 0.3466, 22.0, 1e300]])
-    got = value_fn.value(phi, x[:, None])
-    want = np.tanh(x)
-    np.testing.assert_allclose(got, want, rtol=4 * np.finfo(float).eps, atol=0)
+    got = policy.mode(theta, x[:, None])[:, 0]
+    np.testing.assert_allclose(got, np.tanh(x), rtol=4 * np.finfo(float).eps, atol=0)
     assert np.all(np.abs(got) <= 1.0)
