@@ -286,9 +286,9 @@ class NaturalPolicyUpdate(_Update):
         if self.solver == "dense":
             F = scale * self.policy.fisher(theta, obs) + self.damping * np.eye(P)
             return np.linalg.lstsq(F, grad, rcond=None)[0]
-        return conjugate_gradient(
-            lambda v: scale * self.policy.fisher_vector_product(theta, obs, v)
-            + self.damping * v, grad, self.cg_iterations)
+        fvp = self.policy.fisher_operator(theta, obs)   # one forward pass for all CG steps
+        return conjugate_gradient(lambda v: scale * fvp(v) + self.damping * v, grad,
+                                  self.cg_iterations)
 
     def book_gradient(self, theta, traj):
         """(∇f, trajectory scores S): ∇f = mean over τ of ∇log p(τ) (R(τ) − baseline)."""
