@@ -698,6 +698,17 @@ cdef inline Py_ssize_t _argmax(const double* z, Py_ssize_t K) noexcept nogil:
     return best
 
 
+cdef inline double _log1p_unit(double x) noexcept nogil:
+    """log(1 + x) for x in [0, 1] within about an ulp, from one log: with u = fl(1 + x),
+    log(u) · x / (u − 1) corrects the rounding of 1 + x (Goldberg 1991, "What every
+    computer scientist should know about floating-point arithmetic", thm. 4).
+    glibc's log1p costs several times a log, and this sits in the rollout loop."""
+    cdef double u = 1.0 + x
+    if u == 1.0:
+        return x
+    return log(u) * (x / (u - 1.0))
+
+
 cdef inline double _softmax_row(const double* z, Py_ssize_t K, double* e) noexcept nogil:
     """e_k ← exp(z_k − max z); returns s = Σ_{k ≠ argmax} e_k, so that
     Σ_k e_k = 1 + s and log Σ_k e_k = log1p(s), exact when the others are tiny."""
@@ -885,8 +896,21 @@ cdef class SoftmaxKernel(NetPolicy):
                           bitgen_t* bitgen, double* actions, double* logp) noexcept nogil:
         # inverse CDF with one uniform: the first k with Σ_{j≤k} e_j > u Σ_j e_j
         cdef Py_ssize_t i, k, a, K = self.n_actions
-        cdef double s, target, c
+        cdef double s, target, c, d, e
         cdef double* zi
+        if K == 2:
+            # The same draw and comparisons as below, without the loops: with
+            # e = exp(−|z1 − z0|) the better action has e_k = 1, the other e.
+            for i in range(n):
+                zi = z + i * 2
+                d = zi[1] - zi[0]
+                e = exp(-fabs(d))
+                target = random_standard_uniform(bitgen) * (1.0 + e)
+                a = (0 if 1.0 > target else 1) if zi[0] >= zi[1] else (0 if e > target else 1)
+                actions[i] = a
+                # log π(a) = (z_a − max z) − log(1 + e)
+                logp[i] = -_log1p_unit(e) - (0.0 if (a == 1) == (zi[1] > zi[0]) else fabs(d))
+            return
         for i in range(n):
             zi = z + i * K
             s = _softmax_row(zi, K, zi)  # zi now holds e_k = exp(z_k − max z)
