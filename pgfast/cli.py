@@ -111,10 +111,10 @@ def _bench_command(args) -> int:
     path = Path(args.path)
     if not path.exists():
         raise ValueError(f"--path: no benchmark suite at {path} (run from a pgfast checkout)")
-    try:
-        import pytest_benchmark  # noqa: F401
-    except ImportError as exc:
-        raise ValueError("pgfast bench needs the test extras: pip install 'pgfast[test]'") from exc
+    import importlib.util
+
+    if importlib.util.find_spec("pytest_benchmark") is None:
+        raise ValueError("pgfast bench needs the test extras: pip install 'pgfast[test]'")
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "bench.json"
         cmd = [sys.executable, "-m", "pytest", str(path), "--benchmark-only", "-q",

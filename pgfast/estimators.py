@@ -213,8 +213,9 @@ def utility(problem, policy, theta, m, rng) -> float:
     return float(problem.rollouts(policy, theta, m, rng).returns(problem.gamma).mean())
 
 
-class _Estimator:
-    """Shared checks and bookkeeping; subclasses implement _gradient."""
+class _RolloutUser:
+    """A problem, a policy and m rollouts per call, checked: what the estimators
+    here and the updates in :mod:`pgfast.updates` share."""
 
     def __init__(self, problem, policy, m):
         if not isinstance(problem, Problem):
@@ -222,18 +223,28 @@ class _Estimator:
         problem.check_policy(policy)
         self.problem, self.policy = problem, policy
         self.m = check_positive_int(m, "m")
+
+    def _check_theta(self, theta, rng):
+        """θ as a fresh float64 (P,) array; the generator checked."""
+        check_rng(rng)
+        theta = np.array(theta, dtype=np.float64)
+        if theta.shape != (self.policy.n_params,):
+            raise ValueError(f"theta: expected shape ({self.policy.n_params},), got {theta.shape}")
+        if not np.isfinite(theta).all():
+            raise ValueError("theta: expected finite values, found NaN or infinity")
+        return theta
+
+
+class _Estimator(_RolloutUser):
+    """Shared bookkeeping; subclasses implement _gradient."""
+
+    def __init__(self, problem, policy, m):
+        super().__init__(problem, policy, m)
         self.info = {}
 
     def gradient(self, theta, rng) -> np.ndarray:
         """The estimate of ∇U(θ), shape (P,). Diagnostics land in ``self.info``."""
-        rng = check_rng(rng)
-        theta = np.asarray(theta, dtype=np.float64)
-        if theta.shape != (self.policy.n_params,):
-            raise ValueError(
-                f"theta: expected shape ({self.policy.n_params},), got {theta.shape}")
-        if not np.isfinite(theta).all():
-            raise ValueError("theta: expected finite values, found NaN or infinity")
-        return self._gradient(theta, rng)
+        return self._gradient(self._check_theta(theta, rng), rng)
 
     def _record(self, trajectories, rollouts, **extra):
         self.info = dict(n_rollouts=rollouts, n_steps=int(trajectories.n_steps),

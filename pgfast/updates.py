@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import (check_positive_float, check_positive_int, check_rng,
-                          check_unit_interval)
-from .estimators import GAEGradient, Problem, _Estimator, _score_weights
+from ._validation import check_positive_float, check_positive_int, check_unit_interval
+from .estimators import GAEGradient, _Estimator, _RolloutUser, _score_weights
 
 __all__ = [
     "PolicyGradientUpdate", "RestrictedPolicyUpdate", "NaturalPolicyUpdate",
@@ -93,24 +92,8 @@ def conjugate_gradient(matvec, b, iterations=10, tol=1e-10):
 
 # --- shared pieces ------------------------------------------------------------------
 
-class _Update:
-    """Checks, configuration and state shared by the updates."""
-
-    def __init__(self, problem, policy, m):
-        if not isinstance(problem, Problem):
-            raise TypeError(f"problem: expected a pgfast.Problem, got {type(problem).__name__}")
-        problem.check_policy(policy)
-        self.problem, self.policy = problem, policy
-        self.m = check_positive_int(m, "m")
-
-    def _check_theta(self, theta, rng):
-        check_rng(rng)
-        theta = np.array(theta, dtype=np.float64)
-        if theta.shape != (self.policy.n_params,):
-            raise ValueError(f"theta: expected shape ({self.policy.n_params},), got {theta.shape}")
-        if not np.isfinite(theta).all():
-            raise ValueError("theta: expected finite values, found NaN or infinity")
-        return theta
+class _Update(_RolloutUser):
+    """The batch diagnostics and checkpoint state shared by the updates."""
 
     def _info(self, theta, new_theta, traj, **extra):
         obs = traj.observations[traj.alive]
@@ -193,7 +176,7 @@ class PolicyGradientUpdate:
         self.adam = Adam(self.policy.n_params, alpha) if optimizer == "adam" else None
 
     def update(self, theta, rng):
-        theta = _Update._check_theta(self, theta, rng)
+        theta = self.estimator._check_theta(theta, rng)
         grad = self.estimator.gradient(theta, rng)
         if self.max_norm is not None:
             grad = scale_gradient(grad, self.max_norm)

@@ -128,16 +128,17 @@ def test_trpo_returns_theta_unchanged_when_no_step_is_accepted(cartpole, softmax
 
 def test_clamped_surrogate_gradient_by_hand():
     policy = pgfast.LinearSoftmax(1, 2)
-    problem = pgfast.Problem("CartPole-v1", horizon=10)   # only for construction
-    update = pgfast.ClampedSurrogateUpdate.__new__(pgfast.ClampedSurrogateUpdate)
-    update.policy, update.epsilon = policy, 0.2
+    update = pgfast.ClampedSurrogateUpdate(pgfast.Problem("CartPole-v1"), pgfast.LinearSoftmax(4, 2),
+                                           epsilon=0.2)
+    update.policy = policy                       # the tiny batch below is by hand
     theta_old = np.zeros(4)                      # W (1×2), b (2): π_old = [½, ½]
     theta_new = np.array([0.0, 0.0, 0.0, 0.5])   # logits [0, 0.5]
     obs = np.array([[1.0], [1.0], [1.0]])
     act = np.array([1, 1, 0])
     adv = np.array([2.0, -1.0, 1.0])
     weights = np.full(3, 1 / 3)
-    old_logp = np.log(np.full(3, 0.5))
+    old_logp = policy.log_prob(theta_old, obs, act)
+    np.testing.assert_allclose(old_logp, np.log(0.5))
     p1 = 1 / (1 + np.exp(-0.5))                  # π_new(1)
     w = np.array([p1, p1, 1 - p1]) / 0.5         # ratios [1.245, 1.245, 0.755]
     # Step 0: A > 0 and w > 1.2: clamped. Step 1: A < 0, w > 1: kept. Step 2: A > 0, w < 1: kept.
@@ -148,7 +149,6 @@ def test_clamped_surrogate_gradient_by_hand():
     want = (w[1] * adv[1] * score(1) + w[2] * adv[2] * score(0)) / 3
     got = update.clamped_gradient(theta_new, obs, act, old_logp, adv, weights)
     np.testing.assert_allclose(got, want, rtol=1e-12)
-    assert problem.horizon == 10
 
 
 def test_entropy_bonus_raises_entropy(cartpole, softmax):
