@@ -8,7 +8,8 @@ Diagnostics of the last call are in ``estimator.info``.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import gymnasium as gym
 import numpy as np
@@ -39,9 +40,14 @@ class Trajectories:
     actions: np.ndarray        # (d, m) or (d, m, act_dim)
     rewards: np.ndarray        # (d, m), 0 after the episode's end
     alive: np.ndarray          # (d, m) bool, the steps of the episode
-    next_observations: np.ndarray  # (d, m, obs_dim), s_{k+1}
     terminated: np.ndarray     # (d, m) bool, the episode's last step ended in a terminal state
-    log_probs: np.ndarray      # (d, m)
+    log_probs: np.ndarray      # (d, m), 0 after the end (NaN throughout if deterministic)
+    sources: list = field(repr=False)   # the (Rollout, slots) pieces, for next_observations
+
+    @cached_property
+    def next_observations(self) -> np.ndarray:
+        """(d, m, obs_dim): s_{k+1}, the final observation at an episode's end."""
+        return _columns([ro.next_observations()[:, :rows] for ro, rows in self.sources])
 
     @property
     def m(self) -> int:
@@ -57,8 +63,15 @@ class Trajectories:
         return powers @ self.rewards
 
     def flat(self):
-        """(observations, actions) of the live steps and their (d, m) positions."""
+        """(observations, actions) of the live steps, in (d, m) order."""
         return self.observations[self.alive], self.actions[self.alive]
+
+    def rows(self):
+        """(observations, actions) of all d·m rows, views without a copy: the rows
+        after an episode's end hold zeros, so a weighted score sum gives them weight 0."""
+        obs = self.observations.reshape(-1, self.observations.shape[-1])
+        act = self.actions.reshape(-1, *self.actions.shape[2:])
+        return obs, act
 
 
 class Problem:
@@ -166,30 +179,30 @@ def _time_limit(env):
 
 
 def _first_episodes(chunks) -> Trajectories:
-    """Keep each slot's first episode; zero everything after it, and drop the rows
-    after the longest one."""
-    parts = {k: [] for k in ("obs", "act", "rew", "alive", "nxt", "term", "logp")}
-    depth = 0
+    """Each slot's first episode (first-episode rollouts: zeros after its end),
+    without the rows after the longest one."""
+    lengths = []
     for ro, rows in chunks:
         done = ro.done[:, :rows]
-        ends = np.where(done.any(axis=0), done.argmax(axis=0) + 1, done.shape[0])
-        depth = max(depth, int(ends.max()) if ends.size else 0)
-    for ro, rows in chunks:
-        ro = _head(ro, depth)
-        done = ro.done[:, :rows]
-        ended_before = np.cumsum(done, axis=0) - done > 0
-        alive = ~ended_before
-        parts["obs"].append(ro.observations[:, :rows])
-        parts["act"].append(ro.actions[:, :rows])
-        parts["rew"].append(np.where(alive, ro.rewards[:, :rows], 0.0))
-        parts["alive"].append(alive)
-        parts["nxt"].append(ro.next_observations()[:, :rows])
-        parts["term"].append(ro.terminated[:, :rows] & alive)
-        logp = ro.log_probs if ro.log_probs is not None else np.full(ro.rewards.shape, np.nan)
-        parts["logp"].append(np.where(alive, logp[:, :rows], 0.0))
-    cat = {k: np.concatenate(v, axis=1) for k, v in parts.items()}
-    return Trajectories(cat["obs"], cat["act"], cat["rew"], cat["alive"], cat["nxt"],
-                        cat["term"], cat["logp"])
+        lengths.append(np.where(done.any(axis=0), done.argmax(axis=0) + 1, done.shape[0]))
+    lengths = np.concatenate(lengths)
+    depth = int(lengths.max())
+    sources = [(_head(ro, depth), rows) for ro, rows in chunks]
+    logp = [ro.log_probs if ro.log_probs is not None else np.full(ro.rewards.shape, np.nan)
+            for ro, _ in sources]
+    return Trajectories(
+        observations=_columns([ro.observations[:, :rows] for ro, rows in sources]),
+        actions=_columns([ro.actions[:, :rows] for ro, rows in sources]),
+        rewards=_columns([ro.rewards[:, :rows] for ro, rows in sources]),
+        alive=np.arange(depth)[:, None] < lengths[None, :],
+        terminated=_columns([ro.terminated[:, :rows] for ro, rows in sources]),
+        log_probs=_columns([lp[:, :rows] for lp, (_, rows) in zip(logp, sources)]),
+        sources=sources)
+
+
+def _columns(parts):
+    """Slots side by side: (d, m, ...) from (d, m_i, ...) pieces (no copy for one)."""
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
 
 def _head(ro, depth):
@@ -330,9 +343,9 @@ class _ScoreEstimator(_Estimator):
         return grad
 
     def _from_trajectories(self, theta, traj):
-        weights = _score_weights(traj.rewards, self.problem.gamma, self.mode)
-        obs, act = traj.flat()
-        return self.policy.grad_log_prob(theta, obs, act, weights=weights[traj.alive] / traj.m)
+        weights = _score_weights(traj.rewards, self.problem.gamma, self.mode) * traj.alive
+        obs, act = traj.rows()
+        return self.policy.grad_log_prob(theta, obs, act, weights=weights.ravel() / traj.m)
 
 
 def _score_weights(rewards, gamma, mode):
@@ -456,6 +469,7 @@ class GAEGradient(_Estimator):
         adv, targets = self.advantages(traj, rng)
         if self.fit == "after":
             self.fit_value(traj, targets)
-        obs, act = traj.flat()
+        obs, act = traj.rows()
         self._record(traj, self.m)
-        return self.policy.grad_log_prob(theta, obs, act, weights=adv[traj.alive] / traj.m)
+        return self.policy.grad_log_prob(theta, obs, act,
+                                         weights=(adv * traj.alive).ravel() / traj.m)
