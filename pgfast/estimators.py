@@ -389,9 +389,9 @@ class BaselineSubtractionGradient(_ScoreEstimator):
 
     def _from_trajectories(self, theta, traj):
         d, m = traj.rewards.shape
-        scores = np.zeros((d, m, self.policy.n_params))
-        obs, act = traj.flat()
-        scores[traj.alive] = self.policy.grad_log_prob(theta, obs, act)
+        obs, act = traj.rows()
+        scores = self.policy.grad_log_prob(theta, obs, act).reshape(d, m, -1)
+        scores *= traj.alive[..., None]   # no action is scored after an episode's end
         return likelihood_ratio_gradient(scores, traj.rewards, self.problem.gamma,
                                          mode="baseline")
 
