@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import gymnasium as gym
 import numpy as np
@@ -49,12 +50,18 @@ class Rollout:
     log_probs: np.ndarray
     last_observations: np.ndarray
     final_buffer: np.ndarray = field(repr=False)  # (T, B, obs_dim), valid where done
-    episode_returns: np.ndarray = field(init=False)
-    episode_lengths: np.ndarray = field(init=False)
 
-    def __post_init__(self):
-        self.episode_returns, self.episode_lengths = episode_stats(
-            self.rewards, self.terminated, self.truncated)
+    @cached_property
+    def _episode_stats(self):
+        return episode_stats(self.rewards, self.terminated, self.truncated)
+
+    @property
+    def episode_returns(self) -> np.ndarray:
+        return self._episode_stats[0]
+
+    @property
+    def episode_lengths(self) -> np.ndarray:
+        return self._episode_stats[1]
 
     @property
     def done(self) -> np.ndarray:
