@@ -107,21 +107,25 @@ cdef void _gemm_acc(const double* X, const double* W, Py_ssize_t n, Py_ssize_t n
     cdef double one = 1.0
     cdef char tn = b'N'
     cdef Py_ssize_t i, j, k
-    cdef double xij
     cdef double* y
-    cdef const double* w
+    cdef const double* x
     if blas and n > 1 and nin * nout >= _BLAS_MIN:
         # row-major Y = X W is column-major Yᵀ = Wᵀ Xᵀ
         dgemm(&tn, &tn, &m_, &n_, &k_, &one, <double*> W, &m_, <double*> X, &k_,
               &one, Y, &m_)
         return
+    # One output at a time, summed in a register in the order j = 0, 1, …: no
+    # store-to-load chain through y, which dominates for the small layers of the
+    # rollout loop (n = 1).
+    cdef double acc
     for i in range(n):
         y = Y + i * nout
-        for j in range(nin):
-            xij = X[i * nin + j]
-            w = W + j * nout
-            for k in range(nout):
-                y[k] += xij * w[k]
+        x = X + i * nin
+        for k in range(nout):
+            acc = y[k]
+            for j in range(nin):
+                acc += x[j] * W[j * nout + k]
+            y[k] = acc
 
 
 cdef void _gemm_tn_acc(const double* X, const double* D, Py_ssize_t n, Py_ssize_t nin,
