@@ -114,18 +114,25 @@ cdef void _gemm_acc(const double* X, const double* W, Py_ssize_t n, Py_ssize_t n
         dgemm(&tn, &tn, &m_, &n_, &k_, &one, <double*> W, &m_, <double*> X, &k_,
               &one, Y, &m_)
         return
-    # One output at a time, summed in a register in the order j = 0, 1, …: no
-    # store-to-load chain through y, which dominates for the small layers of the
-    # rollout loop (n = 1).
+    # Both forms sum each output in the order j = 0, 1, …
     cdef double acc
     for i in range(n):
         y = Y + i * nout
         x = X + i * nin
-        for k in range(nout):
-            acc = y[k]
+        if nout <= 4:
+            # a few outputs (linear policies): each summed in a register, with no
+            # store-to-load chain through y
+            for k in range(nout):
+                acc = y[k]
+                for j in range(nin):
+                    acc += x[j] * W[j * nout + k]
+                y[k] = acc
+        else:
+            # wide layers: row axpys, vectorised over the outputs
             for j in range(nin):
-                acc += x[j] * W[j * nout + k]
-            y[k] = acc
+                acc = x[j]
+                for k in range(nout):
+                    y[k] += acc * W[j * nout + k]
 
 
 cdef void _gemm_tn_acc(const double* X, const double* D, Py_ssize_t n, Py_ssize_t nin,
