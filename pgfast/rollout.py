@@ -283,6 +283,11 @@ def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic, first
     thetas = _check_thetas(policy, theta, B)
     mode = env.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP) \
         if vector else None
+    if vector and time_limit is not None and not first_episode:
+        # A Gymnasium vector env resets its copies itself; it cannot be told that
+        # an episode we cut short has ended.
+        raise ValueError("time_limit: a Gymnasium vector env applies its own time limits; "
+                         "make it with max_episode_steps, or use first_episode=True")
     obs_dim = policy.obs_dim
 
     observations = np.zeros((T, B, obs_dim))

@@ -129,6 +129,19 @@ def test_python_fallback_on_gymnasium_vector_env(policy, mode):
         np.testing.assert_allclose(nxt[t, b], obs, rtol=1e-5, atol=1e-6)
 
 
+def test_python_fallback_time_limits(policy):
+    env = gym.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync")
+    good = np.zeros(10)
+    with pytest.raises(ValueError, match="time_limit"):
+        pgfast.rollout(env, policy, good, 30, np.random.default_rng(0), time_limit=5)
+    ro = pgfast.rollout(env, policy, good, 30, np.random.default_rng(0), time_limit=5,
+                        first_episode=True)
+    assert ro.episode_lengths.max() <= 5 and len(ro.episode_lengths) == 2
+    single = pgfast.rollout(gym.make("CartPole-v1"), policy, good, 30,
+                            np.random.default_rng(0), time_limit=5)
+    assert single.episode_lengths.max() <= 5 and single.truncated.any()
+
+
 def test_python_fallback_on_single_gymnasium_env(policy):
     env = gym.make("CartPole-v1")
     ro = pgfast.rollout(env, policy, theta0(policy), 100, np.random.default_rng(9))
