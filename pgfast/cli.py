@@ -15,16 +15,20 @@ UPDATES = ("natural", "trpo", "ppo", "restricted", "ascent")
 
 
 def make_update(name, problem, policy):
-    """The update called `name` at its defaults."""
+    """The update called `name` at its defaults; an MLP policy gets an MLP value
+    baseline of the same shape (the defaults' LinearValue is for linear policies)."""
     from . import updates
     from .estimators import RewardToGoGradient
+    from .policies import MLPValue
 
+    hidden = getattr(policy, "hidden", ())
+    value = {"value_fn": MLPValue(policy.obs_dim, hidden=hidden)} if hidden else {}
     if name == "natural":
-        return updates.NaturalPolicyUpdate(problem, policy)
+        return updates.NaturalPolicyUpdate(problem, policy, **value)
     if name == "trpo":
-        return updates.TrustRegionUpdate(problem, policy)
+        return updates.TrustRegionUpdate(problem, policy, **value)
     if name == "ppo":
-        return updates.ClampedSurrogateUpdate(problem, policy)
+        return updates.ClampedSurrogateUpdate(problem, policy, **value)
     if name == "restricted":
         return updates.RestrictedPolicyUpdate(problem, policy)
     if name == "ascent":
