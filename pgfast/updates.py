@@ -446,7 +446,13 @@ class ClampedSurrogateUpdate(_Update):
             if self.target_kl is not None and \
                     self.policy.kl(theta, new, obs).mean() > self.target_kl:
                 break
-        return new, self._info(theta, new, traj, epochs=epochs)
+        w_new = np.exp(self.policy.log_prob(new, obs, act) - old_logp)
+        clipped = np.minimum(w_new * adv,
+                             np.clip(w_new, 1 - self.epsilon, 1 + self.epsilon) * adv)
+        mean = weights / weights.sum()   # minibatch weights sum to the number of batches
+        improvement = float(mean @ clipped - mean @ adv)   # L(θ′) − L(θ), where w(θ) = 1
+        return new, self._info(theta, new, traj, epochs=epochs,
+                               surrogate_improvement=improvement)
 
     def state_dict(self):
         state = {}

@@ -151,6 +151,12 @@ def test_clamped_surrogate_gradient_by_hand():
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
+def test_ppo_reports_a_surrogate_improvement(cartpole, softmax):
+    update = pgfast.ClampedSurrogateUpdate(cartpole, softmax, m=8)
+    _, info = update.update(theta0(softmax), np.random.default_rng(13))
+    assert np.isfinite(info["surrogate_improvement"]) and info["surrogate_improvement"] > 0
+
+
 def test_entropy_bonus_raises_entropy(cartpole, softmax):
     theta = theta0(softmax)
     rng_seed = 12
