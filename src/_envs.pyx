@@ -248,7 +248,10 @@ cdef class _StateKernel(VecEnvKernel):
     cdef double reset_low, reset_high
 
     cdef void observe_one(self, Py_ssize_t i, double* obs) noexcept nogil:
-        pass
+        # The observation is the state itself unless a subclass says otherwise.
+        cdef Py_ssize_t k
+        for k in range(self.state_dim):
+            obs[k] = self.state[i, k]
 
     cdef void _init_state(self, Py_ssize_t state_dim):
         self.state_dim = state_dim
@@ -321,11 +324,6 @@ cdef class CartPoleKernel(_StateKernel):
         VecEnvKernel.__init__(self, num_envs, 4, 1, 2, max_episode_steps, seed)
         self._init_state(4)
         self.reset_low, self.reset_high = -0.05, 0.05
-
-    cdef void observe_one(self, Py_ssize_t i, double* obs) noexcept nogil:
-        cdef Py_ssize_t k
-        for k in range(4):
-            obs[k] = self.state[i, k]
 
     cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:
         cdef Py_ssize_t k
@@ -479,7 +477,16 @@ cdef double MC_MAX_POSITION = 0.6
 cdef double MC_MAX_SPEED = 0.07
 
 
-cdef class MountainCarKernel(_StateKernel):
+cdef class _MountainCarBase(_StateKernel):
+    """The reset both mountain cars share: p ~ U(low, high), v = 0."""
+
+    cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:
+        self.state[i, 0] = _uniform(bitgen, self.reset_low, self.reset_high)
+        self.state[i, 1] = 0.0
+        self.observe_one(i, obs)
+
+
+cdef class MountainCarKernel(_MountainCarBase):
     """MountainCar-v0: state (position, velocity), action ∈ {0, 1, 2}.
 
     v ← clip(v + (a − 1)·0.001 − 0.0025 cos(3p), ±0.07); p ← clip(p + v, [−1.2, 0.6]);
@@ -491,15 +498,6 @@ cdef class MountainCarKernel(_StateKernel):
         VecEnvKernel.__init__(self, num_envs, 2, 1, 3, max_episode_steps, seed)
         self._init_state(2)
         self.reset_low, self.reset_high = -0.6, -0.4
-
-    cdef void observe_one(self, Py_ssize_t i, double* obs) noexcept nogil:
-        obs[0] = self.state[i, 0]
-        obs[1] = self.state[i, 1]
-
-    cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:
-        self.state[i, 0] = _uniform(bitgen, self.reset_low, self.reset_high)
-        self.state[i, 1] = 0.0
-        self.observe_one(i, obs)
 
     cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
                       double* obs, double* reward) noexcept nogil:
@@ -519,7 +517,7 @@ cdef class MountainCarKernel(_StateKernel):
         return position >= 0.5 and velocity >= 0.0
 
 
-cdef class MountainCarContinuousKernel(_StateKernel):
+cdef class MountainCarContinuousKernel(_MountainCarBase):
     """MountainCarContinuous-v0: state (position, velocity), action u ∈ ℝ¹ (float32).
 
     v ← clip(v + clip(u, ±1)·0.0015 − 0.0025 cos(3p), ±0.07); p ← clip(p + v, [−1.2, 0.6]);
@@ -532,15 +530,6 @@ cdef class MountainCarContinuousKernel(_StateKernel):
         VecEnvKernel.__init__(self, num_envs, 2, 1, 0, max_episode_steps, seed)
         self._init_state(2)
         self.reset_low, self.reset_high = -0.6, -0.4
-
-    cdef void observe_one(self, Py_ssize_t i, double* obs) noexcept nogil:
-        obs[0] = self.state[i, 0]
-        obs[1] = self.state[i, 1]
-
-    cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:
-        self.state[i, 0] = _uniform(bitgen, self.reset_low, self.reset_high)
-        self.state[i, 1] = 0.0
-        self.observe_one(i, obs)
 
     cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
                       double* obs, double* reward) noexcept nogil:
@@ -662,9 +651,6 @@ cdef class SimpleRegulatorKernel(_StateKernel):
     def __init__(self, Py_ssize_t num_envs, seed=None, Py_ssize_t max_episode_steps=0):
         VecEnvKernel.__init__(self, num_envs, 1, 1, 0, max_episode_steps, seed)
         self._init_state(1)
-
-    cdef void observe_one(self, Py_ssize_t i, double* obs) noexcept nogil:
-        obs[0] = self.state[i, 0]
 
     cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:
         self.state[i, 0] = 0.3 + 0.1 * random_standard_normal(bitgen)
