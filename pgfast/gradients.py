@@ -127,6 +127,12 @@ def _score_inputs(grad_log_probs, rewards, gamma, terminated, truncated):
     return scores3, r.reshape(shape2d), term, trunc, gamma, dtype
 
 
+def _count_trajectories(term, trunc):
+    """Episodes that end in the buffer plus the columns whose last one runs on."""
+    unfinished = int(((term[-1] | trunc[-1]) == 0).sum())
+    return _returns.count_episode_ends(term, trunc) + unfinished
+
+
 def _togo_and_powers(r, term, trunc, gamma):
     """r_togo(k) (no bootstrap: the book's finite sums) and γ^(k−1), both (T, B)."""
     togo = np.empty(r.shape, dtype=np.float64)
@@ -188,7 +194,7 @@ def likelihood_ratio_gradient(grad_log_probs, rewards, gamma, terminated=None, t
         grad_log_probs, rewards, gamma, terminated, truncated)
     togo, powers = _togo_and_powers(r, term, trunc, gamma)
     P = scores.shape[2]
-    rows = _scores.count_trajectories(term, trunc) if return_per_trajectory else 0
+    rows = _count_trajectories(term, trunc) if return_per_trajectory else 0
     if P == 0:   # no parameters: nothing for the kernels to read
         gradient, per_trajectory = np.zeros(0), np.zeros((rows, 0))
     elif mode == "baseline":

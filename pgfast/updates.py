@@ -92,7 +92,29 @@ def conjugate_gradient(matvec, b, iterations=10, tol=1e-10):
 
 # --- shared pieces ------------------------------------------------------------------
 
-class _Update(_RolloutUser):
+class _Checkpointed:
+    """The state a checkpoint keeps besides θ: the Adam moments (``self.adam``) and
+    the value baseline's parameters (``self.value``), where an update has them."""
+
+    adam = None
+    value = None
+
+    def state_dict(self):
+        state = {}
+        if self.adam is not None:
+            state.update({f"adam_{k}": v for k, v in self.adam.state_dict().items()})
+        if self.value is not None and self.value.value_params is not None:
+            state["value_params"] = self.value.value_params
+        return state
+
+    def load_state_dict(self, state):
+        if self.adam is not None:
+            self.adam.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("adam_")})
+        if self.value is not None and "value_params" in state:
+            self.value.value_params = np.array(state["value_params"])
+
+
+class _Update(_RolloutUser, _Checkpointed):
     """The batch diagnostics and checkpoint state shared by the updates."""
 
     def _info(self, theta, new_theta, traj, **extra):
@@ -108,12 +130,6 @@ class _Update(_RolloutUser):
         info.update(extra)
         return info
 
-    # Checkpoints: optimizer and value-function state; subclasses add theirs.
-    def state_dict(self):
-        return {}
-
-    def load_state_dict(self, state):
-        pass
 
 
 def trajectory_scores(policy, theta, traj):
@@ -155,7 +171,7 @@ def _value_estimator(problem, policy, advantages, value_fn, lam):
 
 # --- the updates ----------------------------------------------------------------------
 
-class PolicyGradientUpdate:
+class PolicyGradientUpdate(_Checkpointed):
     """θ ← θ + α ∇U(θ), with ∇U from any estimator of chapter 11.
 
     Options: ``max_norm`` scales the gradient to an L2 norm of at most L; ``clip``
@@ -187,12 +203,6 @@ class PolicyGradientUpdate:
                     kl=float("nan"), entropy=float("nan"), grad_norm=float(np.linalg.norm(grad)))
         return new, info
 
-    def state_dict(self):
-        return self.adam.state_dict() if self.adam else {}
-
-    def load_state_dict(self, state):
-        if self.adam:
-            self.adam.load_state_dict(state)
 
 
 class RestrictedPolicyUpdate(_Update):
@@ -316,14 +326,6 @@ class NaturalPolicyUpdate(_Update):
         new = theta + self.natural_step(theta, traj, rng)
         return new, self._info(theta, new, traj)
 
-    def state_dict(self):
-        if self.value is None or self.value.value_params is None:
-            return {}
-        return {"value_params": self.value.value_params}
-
-    def load_state_dict(self, state):
-        if self.value is not None and "value_params" in state:
-            self.value.value_params = np.array(state["value_params"])
 
 
 class TrustRegionUpdate(NaturalPolicyUpdate):
@@ -453,17 +455,3 @@ class ClampedSurrogateUpdate(_Update):
         improvement = float(mean @ clipped - mean @ adv)   # L(θ′) − L(θ), where w(θ) = 1
         return new, self._info(theta, new, traj, epochs=epochs,
                                surrogate_improvement=improvement)
-
-    def state_dict(self):
-        state = {}
-        if self.adam:
-            state.update({f"adam_{k}": v for k, v in self.adam.state_dict().items()})
-        if self.value is not None and self.value.value_params is not None:
-            state["value_params"] = self.value.value_params
-        return state
-
-    def load_state_dict(self, state):
-        if self.adam:
-            self.adam.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("adam_")})
-        if self.value is not None and "value_params" in state:
-            self.value.value_params = np.array(state["value_params"])

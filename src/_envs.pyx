@@ -478,7 +478,14 @@ cdef double MC_MAX_SPEED = 0.07
 
 
 cdef class _MountainCarBase(_StateKernel):
-    """The reset both mountain cars share: p ~ U(low, high), v = 0."""
+    """What both mountain cars share: the state (p, v) and its reset,
+    p ~ U(low, high) (default U(−0.6, −0.4)), v = 0."""
+
+    def __init__(self, Py_ssize_t num_envs, Py_ssize_t n_actions,
+                 Py_ssize_t max_episode_steps, seed):
+        VecEnvKernel.__init__(self, num_envs, 2, 1, n_actions, max_episode_steps, seed)
+        self._init_state(2)
+        self.reset_low, self.reset_high = -0.6, -0.4
 
     cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:
         self.state[i, 0] = _uniform(bitgen, self.reset_low, self.reset_high)
@@ -495,9 +502,7 @@ cdef class MountainCarKernel(_MountainCarBase):
     """
 
     def __init__(self, Py_ssize_t num_envs, seed=None, Py_ssize_t max_episode_steps=200):
-        VecEnvKernel.__init__(self, num_envs, 2, 1, 3, max_episode_steps, seed)
-        self._init_state(2)
-        self.reset_low, self.reset_high = -0.6, -0.4
+        _MountainCarBase.__init__(self, num_envs, 3, max_episode_steps, seed)
 
     cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
                       double* obs, double* reward) noexcept nogil:
@@ -527,9 +532,7 @@ cdef class MountainCarContinuousKernel(_MountainCarBase):
     """
 
     def __init__(self, Py_ssize_t num_envs, seed=None, Py_ssize_t max_episode_steps=999):
-        VecEnvKernel.__init__(self, num_envs, 2, 1, 0, max_episode_steps, seed)
-        self._init_state(2)
-        self.reset_low, self.reset_high = -0.6, -0.4
+        _MountainCarBase.__init__(self, num_envs, 0, max_episode_steps, seed)
 
     cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
                       double* obs, double* reward) noexcept nogil:

@@ -14,20 +14,6 @@ from cython cimport floating
 from libc.stdlib cimport calloc, free
 
 
-def count_trajectories(
-    const unsigned char[:, ::1] terminated,  # IN  (T, B)
-    const unsigned char[:, ::1] truncated,   # IN  (T, B)
-):
-    """Episode ends inside the buffer plus the episodes unfinished at its end."""
-    cdef Py_ssize_t T = terminated.shape[0], B = terminated.shape[1], t, b, n = 0
-    with nogil:
-        for t in range(T):
-            for b in range(B):
-                if terminated[t, b] or truncated[t, b] or t == T - 1:
-                    n += 1
-    return n
-
-
 def weighted_score_sums(
     const floating[:, :, ::1] scores,        # IN  (T, B, P) ∇θ log π(a_t | s_t)
     const double[:, ::1] togo,               # IN  (T, B) r_togo(k)
