@@ -117,6 +117,14 @@ cdef class VecEnvKernel:
                       double* obs, double* reward) noexcept nogil:
         return -1
 
+    cdef void step_rows(self, const Py_ssize_t* slots, Py_ssize_t n, const double* actions,
+                        bitgen_t** bitgens, double* obs, double* rewards,
+                        int* codes) noexcept nogil:
+        cdef Py_ssize_t j
+        for j in range(n):
+            codes[j] = self.step_one(slots[j], actions + j * self.act_dim, bitgens[j],
+                                     obs + j * self.obs_dim, rewards + j)
+
     cdef bint valid_action(self, const double* action) noexcept nogil:
         cdef Py_ssize_t k
         cdef double a
@@ -333,30 +341,42 @@ cdef class CartPoleKernel(_StateKernel):
 
     cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
                       double* obs, double* reward) noexcept nogil:
-        cdef double a = action[0]
-        if not (a == 0.0 or a == 1.0):
-            return -1
-        cdef double* s = &self.state[i, 0]
-        cdef double x = s[0], x_dot = s[1], theta = s[2], theta_dot = s[3]
-        cdef double force = CP_FORCE_MAG if a == 1.0 else -CP_FORCE_MAG
-        cdef double costheta = cos(theta), sintheta = sin(theta)
-        cdef double temp = (force + CP_POLEMASS_LENGTH * (theta_dot * theta_dot) * sintheta) \
-            / CP_TOTAL_MASS
-        cdef double thetaacc = (CP_GRAVITY * sintheta - costheta * temp) / (
-            CP_LENGTH * (4.0 / 3.0 - CP_MASSPOLE * (costheta * costheta) / CP_TOTAL_MASS))
-        cdef double xacc = temp - CP_POLEMASS_LENGTH * thetaacc * costheta / CP_TOTAL_MASS
-        x = x + CP_TAU * x_dot
-        x_dot = x_dot + CP_TAU * xacc
-        theta = theta + CP_TAU * theta_dot
-        theta_dot = theta_dot + CP_TAU * thetaacc
-        s[0] = x
-        s[1] = x_dot
-        s[2] = theta
-        s[3] = theta_dot
-        self.observe_one(i, obs)
-        reward[0] = 1.0
-        return (x < -CP_X_THRESHOLD or x > CP_X_THRESHOLD
-                or theta < -CP_THETA_THRESHOLD or theta > CP_THETA_THRESHOLD)
+        return _cartpole_step(&self.state[i, 0], action[0], obs, reward)
+
+    cdef void step_rows(self, const Py_ssize_t* slots, Py_ssize_t n, const double* actions,
+                        bitgen_t** bitgens, double* obs, double* rewards,
+                        int* codes) noexcept nogil:
+        # the step inlined into one loop: no call per slot, so consecutive slots'
+        # independent division chains overlap in the pipeline
+        cdef Py_ssize_t j
+        cdef double* s = &self.state[0, 0]
+        for j in range(n):
+            codes[j] = _cartpole_step(s + 4 * slots[j], actions[j], obs + 4 * j, rewards + j)
+
+
+cdef inline int _cartpole_step(double* s, double a, double* obs, double* reward) noexcept nogil:
+    """One CartPole-v1 step of the state s (4,); see CartPoleKernel."""
+    if not (a == 0.0 or a == 1.0):
+        return -1
+    cdef double x = s[0], x_dot = s[1], theta = s[2], theta_dot = s[3]
+    cdef double force = CP_FORCE_MAG if a == 1.0 else -CP_FORCE_MAG
+    cdef double costheta = cos(theta), sintheta = sin(theta)
+    cdef double temp = (force + CP_POLEMASS_LENGTH * (theta_dot * theta_dot) * sintheta) \
+        / CP_TOTAL_MASS
+    cdef double thetaacc = (CP_GRAVITY * sintheta - costheta * temp) / (
+        CP_LENGTH * (4.0 / 3.0 - CP_MASSPOLE * (costheta * costheta) / CP_TOTAL_MASS))
+    cdef double xacc = temp - CP_POLEMASS_LENGTH * thetaacc * costheta / CP_TOTAL_MASS
+    x = x + CP_TAU * x_dot
+    x_dot = x_dot + CP_TAU * xacc
+    theta = theta + CP_TAU * theta_dot
+    theta_dot = theta_dot + CP_TAU * thetaacc
+    s[0] = obs[0] = x
+    s[1] = obs[1] = x_dot
+    s[2] = obs[2] = theta
+    s[3] = obs[3] = theta_dot
+    reward[0] = 1.0
+    return (x < -CP_X_THRESHOLD or x > CP_X_THRESHOLD
+            or theta < -CP_THETA_THRESHOLD or theta > CP_THETA_THRESHOLD)
 
 
 # ---------------------------------------------------------------- Acrobot-v1

@@ -20,3 +20,12 @@ cdef class PolicyKernel:
     # The most likely action per row (argmax / mean), for deterministic evaluation.
     cdef void mode(self, const double* theta, const double* obs, Py_ssize_t n,
                    double* work, double* actions) noexcept nogil
+
+    # The fused rollout loop's calls, once per time step for a chunk of env slots:
+    # row i has its own parameters thetas[i] and (sample_rows) its own generator
+    # bitgens[i], from which it draws exactly what sample() would for that row.
+    cdef void sample_rows(self, const double** thetas, const double* obs, Py_ssize_t n,
+                          bitgen_t** bitgens, double* work,
+                          double* actions, double* logp) noexcept nogil
+    cdef void mode_rows(self, const double** thetas, const double* obs, Py_ssize_t n,
+                        double* work, double* actions) noexcept nogil

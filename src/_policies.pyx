@@ -426,12 +426,38 @@ cdef class PolicyKernel:
                    double* work, double* actions) noexcept nogil:
         pass
 
+    cdef void sample_rows(self, const double** thetas, const double* obs, Py_ssize_t n,
+                          bitgen_t** bitgens, double* work,
+                          double* actions, double* logp) noexcept nogil:
+        cdef Py_ssize_t i
+        for i in range(n):
+            self.sample(thetas[i], obs + i * self.obs_dim, 1, bitgens[i], work,
+                        actions + i * self.act_dim, logp + i)
+
+    cdef void mode_rows(self, const double** thetas, const double* obs, Py_ssize_t n,
+                        double* work, double* actions) noexcept nogil:
+        cdef Py_ssize_t i
+        for i in range(n):
+            self.mode(thetas[i], obs + i * self.obs_dim, 1, work, actions + i * self.act_dim)
+
+
+cdef inline bint _shared(const double** thetas, Py_ssize_t n) noexcept nogil:
+    """True when every row has the same parameters (one policy, many env slots)."""
+    cdef Py_ssize_t i
+    for i in range(1, n):
+        if thetas[i] != thetas[0]:
+            return False
+    return True
+
 
 cdef class NetPolicy(PolicyKernel):
     """A policy π(a | s) = head(a | z), z = Net(θ, s). Subclasses give the head:
     its log-likelihood score, KL, entropy, Fisher metric, sampling and mode."""
     cdef readonly Net net
     cdef readonly Py_ssize_t n_extra   # head parameters after the network's (log_std)
+    # A sample's randomness: act_dim draws per row, standard normal (Gaussian) or
+    # uniform on [0, 1) (softmax), which head_sample turns into actions.
+    cdef bint normal_noise
 
     cdef void _setup(self, Net net, Py_ssize_t n_extra):
         self.net = net
@@ -485,7 +511,9 @@ cdef class NetPolicy(PolicyKernel):
         pass
 
     cdef void head_sample(self, const double* theta, double* z, Py_ssize_t n,
-                          bitgen_t* bitgen, double* actions, double* logp) noexcept nogil:
+                          double* actions, double* logp) noexcept nogil:
+        """actions (n, act_dim) holds the rows' noise on entry (see normal_noise)
+        and their actions on return; logp ← their log-probabilities."""
         pass
 
     cdef void head_mode(self, const double* theta, const double* z, Py_ssize_t n,
@@ -494,19 +522,54 @@ cdef class NetPolicy(PolicyKernel):
 
     # The C-level contract -------------------------------------------------
 
+    cdef inline void draw_noise(self, bitgen_t* bitgen, Py_ssize_t n,
+                                double* noise) noexcept nogil:
+        cdef Py_ssize_t k
+        for k in range(n * self.act_dim):
+            noise[k] = (random_standard_normal(bitgen) if self.normal_noise
+                        else random_standard_uniform(bitgen))
+
     cdef void sample(self, const double* theta, const double* obs, Py_ssize_t n,
                      bitgen_t* bitgen, double* work,
                      double* actions, double* logp) noexcept nogil:
-        # row by row: the rollout loop's one-row calls draw exactly what a batch does
+        # The forward pass is row by row (no BLAS) and the noise is drawn in row
+        # order, so a row's action does not depend on the batch it came in.
         cdef double* z = work + n * self.net.sum_hidden
         self.net.forward(theta, obs, n, work, z, False)
-        self.head_sample(theta, z, n, bitgen, actions, logp)
+        self.draw_noise(bitgen, n, actions)
+        self.head_sample(theta, z, n, actions, logp)
 
     cdef void mode(self, const double* theta, const double* obs, Py_ssize_t n,
                    double* work, double* actions) noexcept nogil:
         cdef double* z = work + n * self.net.sum_hidden
         self.net.forward(theta, obs, n, work, z, False)
         self.head_mode(theta, z, n, actions)
+
+    cdef void sample_rows(self, const double** thetas, const double* obs, Py_ssize_t n,
+                          bitgen_t** bitgens, double* work,
+                          double* actions, double* logp) noexcept nogil:
+        cdef Py_ssize_t i, A = self.act_dim
+        for i in range(n):
+            self.draw_noise(bitgens[i], 1, actions + i * A)
+        cdef double* z = work + n * self.net.sum_hidden
+        if _shared(thetas, n):
+            self.net.forward(thetas[0], obs, n, work, z, False)
+            self.head_sample(thetas[0], z, n, actions, logp)
+            return
+        for i in range(n):
+            self.net.forward(thetas[i], obs + i * self.obs_dim, 1, work, z, False)
+            self.head_sample(thetas[i], z, 1, actions + i * A, logp + i)
+
+    cdef void mode_rows(self, const double** thetas, const double* obs, Py_ssize_t n,
+                        double* work, double* actions) noexcept nogil:
+        cdef Py_ssize_t i
+        cdef double* z = work + n * self.net.sum_hidden
+        if _shared(thetas, n):
+            self.mode(thetas[0], obs, n, work, actions)
+            return
+        for i in range(n):
+            self.net.forward(thetas[i], obs + i * self.obs_dim, 1, work, z, False)
+            self.head_mode(thetas[i], z, 1, actions + i * self.act_dim)
 
     # Python entry points (arrays checked by pgfast/policies.py) ----------
 
@@ -904,8 +967,8 @@ cdef class SoftmaxKernel(NetPolicy):
                 ti[k] = exp(zi[k] - lse) * (ti[k] - pt) / n
 
     cdef void head_sample(self, const double* theta, double* z, Py_ssize_t n,
-                          bitgen_t* bitgen, double* actions, double* logp) noexcept nogil:
-        # inverse CDF with one uniform: the first k with Σ_{j≤k} e_j > u Σ_j e_j
+                          double* actions, double* logp) noexcept nogil:
+        # inverse CDF with one uniform u: the first k with Σ_{j≤k} e_j > u Σ_j e_j
         cdef Py_ssize_t i, k, a, K = self.n_actions
         cdef double s, target, c, d, e
         cdef double* zi
@@ -916,7 +979,7 @@ cdef class SoftmaxKernel(NetPolicy):
                 zi = z + i * 2
                 d = zi[1] - zi[0]
                 e = exp(-fabs(d))
-                target = random_standard_uniform(bitgen) * (1.0 + e)
+                target = actions[i] * (1.0 + e)
                 a = (0 if 1.0 > target else 1) if zi[0] >= zi[1] else (0 if e > target else 1)
                 actions[i] = a
                 # log π(a) = (z_a − max z) − log(1 + e)
@@ -925,7 +988,7 @@ cdef class SoftmaxKernel(NetPolicy):
         for i in range(n):
             zi = z + i * K
             s = _softmax_row(zi, K, zi)  # zi now holds e_k = exp(z_k − max z)
-            target = random_standard_uniform(bitgen) * (1.0 + s)
+            target = actions[i] * (1.0 + s)
             a = -1
             c = 0.0
             for k in range(K):
@@ -962,6 +1025,7 @@ cdef class GaussianKernel(NetPolicy):
         self._setup(Net([obs_dim, *hidden, act_dim]), act_dim if learn_std else 0)
         self.act_dim = act_dim
         self.n_actions = 0
+        self.normal_noise = True
         self.learn_std = learn_std
         self.fixed_log_std = _buffer(act_dim)
         ls = np.zeros(act_dim) if log_std is None else np.broadcast_to(log_std, (act_dim,))
@@ -1061,7 +1125,7 @@ cdef class GaussianKernel(NetPolicy):
                 out[p_net + k] = 2.0 * v[p_net + k]
 
     cdef void head_sample(self, const double* theta, double* z, Py_ssize_t n,
-                          bitgen_t* bitgen, double* actions, double* logp) noexcept nogil:
+                          double* actions, double* logp) noexcept nogil:
         # a = μ + σ ε, ε ~ N(0, I); log π from ε directly (no cancellation in a − μ)
         cdef Py_ssize_t i, k, D = self.act_dim
         cdef const double* ls = self._log_std(theta)
@@ -1069,7 +1133,7 @@ cdef class GaussianKernel(NetPolicy):
         for i in range(n):
             lp = 0.0
             for k in range(D):
-                eps = random_standard_normal(bitgen)
+                eps = actions[i * D + k]
                 actions[i * D + k] = z[i * D + k] + exp(ls[k]) * eps
                 lp -= 0.5 * eps * eps + ls[k] + 0.5 * _LOG_2PI
             logp[i] = lp

@@ -8,7 +8,7 @@ threads (OpenMP) gives the same result whatever the thread count.
 """
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from cython.parallel cimport prange
-from libc.stdlib cimport calloc, free, malloc
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 from numpy.random cimport bitgen_t
 
@@ -76,65 +76,87 @@ cdef void _run_chunk(
     double[:, ::1] last_observations, int[::1] status, long long[::1] steps,
     bint deterministic, bint first_episode,
 ) noexcept nogil:
-    cdef Py_ssize_t t, b, i, n = b1 - b0, running = n, obs_dim = env.obs_dim
-    cdef size_t obs_bytes = obs_dim * sizeof(double)
-    cdef int step
-    cdef bint done
-    cdef bitgen_t* rng
-    cdef const double* theta
-    # Per slot: the current observation s_t and the step count of its episode;
-    # shared: the policy's scratch and the env's next observation.
-    cdef double* obs = <double*> malloc((n * obs_dim + policy.work_size + obs_dim) * sizeof(double))
-    cdef Py_ssize_t* elapsed = <Py_ssize_t*> calloc(n, sizeof(Py_ssize_t))
-    if obs == NULL or elapsed == NULL:
-        free(obs)
-        free(elapsed)
+    # The running slots of the chunk are rows 0..m of the arrays below; one policy
+    # call and one env call per time step serve them all. A slot that stops (its
+    # first episode ended, or an invalid action) is swapped out with the last row:
+    # rows are independent, so the order does not change any result.
+    cdef Py_ssize_t t, b, j, k, m = b1 - b0, D = env.obs_dim, A = env.act_dim
+    cdef size_t obs_bytes = D * sizeof(double)
+    cdef bint done, stop
+    cdef Py_ssize_t slot[CHUNK]
+    cdef Py_ssize_t elapsed[CHUNK]
+    cdef bitgen_t* rng[CHUNK]
+    cdef const double* theta[CHUNK]
+    cdef int code[CHUNK]
+    cdef double logp[CHUNK]
+    cdef double reward[CHUNK]
+    # s_t of each row, then the actions and the policy's scratch
+    cdef double* obs = <double*> malloc((CHUNK * (D + A) + CHUNK * policy.work_size)
+                                        * sizeof(double))
+    if obs == NULL:
         for b in range(b0, b1):
             status[b] = -2
         return
-    cdef double* work = obs + n * obs_dim
-    cdef double* nxt = work + policy.work_size
-    for i in range(n):
-        status[b0 + i] = 0
-        steps[b0 + i] = 0
-        env.reset_one(b0 + i, <bitgen_t*> bitgens[b0 + i], obs + i * obs_dim)
+    cdef double* act = obs + CHUNK * D
+    cdef double* work = act + CHUNK * A
+    for j in range(m):
+        b = b0 + j
+        slot[j] = b
+        elapsed[j] = 0
+        rng[j] = <bitgen_t*> bitgens[b]
+        theta[j] = thetas + b * theta_stride
+        status[b] = 0
+        steps[b] = 0
+        env.reset_one(b, rng[j], obs + j * D)
     for t in range(T):
-        if running == 0:
+        if m == 0:
             break
-        for i in range(n):
-            b = b0 + i
-            if status[b] != 0:   # an invalid action, or (first_episode) finished
-                continue
-            rng = <bitgen_t*> bitgens[b]
-            theta = thetas + b * theta_stride
-            memcpy(&observations[t, b, 0], obs + i * obs_dim, obs_bytes)
-            if deterministic:
-                policy.mode(theta, obs + i * obs_dim, 1, work, &actions[t, b, 0])
-            else:
-                policy.sample(theta, obs + i * obs_dim, 1, rng, work, &actions[t, b, 0],
-                              &log_probs[t, b])
-            step = env.step_one(b, &actions[t, b, 0], rng, nxt, &rewards[t, b])
-            if step < 0:
+        if deterministic:
+            policy.mode_rows(theta, obs, m, work, act)
+        else:
+            policy.sample_rows(theta, obs, m, rng, work, act, logp)
+        for j in range(m):
+            b = slot[j]
+            memcpy(&observations[t, b, 0], obs + j * D, obs_bytes)
+            for k in range(A):
+                actions[t, b, k] = act[j * A + k]
+            if not deterministic:
+                log_probs[t, b] = logp[j]
+        env.step_rows(slot, m, act, rng, obs, reward, code)
+        j = 0
+        while j < m:
+            b = slot[j]
+            stop = code[j] < 0
+            if stop:
                 status[b] = -1
-                running -= 1
-                continue
-            steps[b] += 1
-            elapsed[i] += 1
-            terminated[t, b] = step == 1
-            truncated[t, b] = step != 1 and time_limit > 0 and elapsed[i] >= time_limit
-            done = terminated[t, b] or truncated[t, b]
-            if done:
-                memcpy(&final_observations[t, b, 0], nxt, obs_bytes)
-                if first_episode:
-                    status[b] = 1
-                    running -= 1
-                    memcpy(obs + i * obs_dim, nxt, obs_bytes)
-                    continue
-                env.reset_one(b, rng, obs + i * obs_dim)
-                elapsed[i] = 0
             else:
-                memcpy(obs + i * obs_dim, nxt, obs_bytes)
-    for i in range(n):
-        memcpy(&last_observations[b0 + i, 0], obs + i * obs_dim, obs_bytes)
+                rewards[t, b] = reward[j]
+                steps[b] += 1
+                elapsed[j] += 1
+                terminated[t, b] = code[j] == 1
+                truncated[t, b] = code[j] != 1 and time_limit > 0 and elapsed[j] >= time_limit
+                done = terminated[t, b] or truncated[t, b]
+                if done:
+                    memcpy(&final_observations[t, b, 0], obs + j * D, obs_bytes)
+                    if first_episode:
+                        status[b] = 1
+                        stop = True
+                    else:
+                        env.reset_one(b, rng[j], obs + j * D)
+                        elapsed[j] = 0
+            if not stop:
+                j += 1
+                continue
+            # the slot's s_t (invalid action) or final observation is its last
+            memcpy(&last_observations[b, 0], obs + j * D, obs_bytes)
+            m -= 1
+            slot[j] = slot[m]
+            elapsed[j] = elapsed[m]
+            rng[j] = rng[m]
+            theta[j] = theta[m]
+            code[j] = code[m]
+            reward[j] = reward[m]
+            memcpy(obs + j * D, obs + m * D, obs_bytes)
+    for j in range(m):
+        memcpy(&last_observations[slot[j], 0], obs + j * D, obs_bytes)
     free(obs)
-    free(elapsed)

@@ -1,4 +1,6 @@
 """The fused native rollout loop and the Python fallback for any Gymnasium env."""
+import copy
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -81,6 +83,59 @@ def test_multi_theta_rollout_uses_one_theta_per_slot(policy):
     single = pgfast.rollout(env, policy, np.repeat(thetas[:1], 5, axis=0), 40,
                             np.random.default_rng(5))
     np.testing.assert_array_equal(single.actions[:, 0], ro.actions[:, 0])
+
+
+def reference_rollout(env, policy, thetas, T, rngs, time_limit, first_episode):
+    """The fused loop's contract in plain Python, slot by slot: slot b resets, samples,
+    steps and resets again drawing only from rngs[b], with its own θ row."""
+    kernel = env.kernel
+    B, D = kernel.num_envs, kernel.obs_dim
+    rec = {"observations": np.zeros((T, B, D)), "actions": np.zeros((T, B, kernel.act_dim)),
+           "rewards": np.zeros((T, B)), "terminated": np.zeros((T, B), bool),
+           "truncated": np.zeros((T, B), bool), "log_probs": np.zeros((T, B))}
+    for b in range(B):
+        s, elapsed = kernel.reset_slot(b, rngs[b]), 0
+        for t in range(T):
+            a, logp = policy.sample(thetas[b], s[None], rngs[b])
+            action = np.atleast_1d(np.asarray(a[0], dtype=float))
+            nxt, reward, code = kernel.step_slot(b, action, rngs[b])
+            elapsed += 1
+            terminated = code == 1
+            truncated = not terminated and elapsed >= time_limit
+            for name, value in (("observations", s), ("actions", action), ("rewards", reward),
+                                ("terminated", terminated), ("truncated", truncated),
+                                ("log_probs", logp[0])):
+                rec[name][t, b] = value
+            s = nxt
+            if terminated or truncated:
+                if first_episode:
+                    break
+                s, elapsed = kernel.reset_slot(b, rngs[b]), 0
+    return rec
+
+
+@pytest.mark.parametrize("first_episode", [False, True])
+@pytest.mark.parametrize("case", ["cartpole-shared", "cartpole-per-slot", "pendulum-mlp"])
+def test_fused_rollout_matches_a_plain_loop_over_slots(case, first_episode):
+    """Bit for bit, over two chunks of slots (20 > 16), with slots stopping at
+    different times in first_episode mode."""
+    B, T, limit = 20, 60, 25
+    if case == "pendulum-mlp":
+        env, policy = pgfast.make_vec("Pendulum-v1", num_envs=B), pgfast.MLPGaussian(3, 1, (8,))
+    else:
+        env, policy = pgfast.make_vec("CartPole-v1", num_envs=B), pgfast.LinearSoftmax(4, 2)
+    init = np.random.default_rng(0)
+    thetas = np.stack([policy.init(init) for _ in range(B if case != "cartpole-shared" else 1)])
+    theta = thetas if case != "cartpole-shared" else thetas[0]
+    rngs = np.random.default_rng(1).spawn(B)
+    want = reference_rollout(env, policy, np.broadcast_to(thetas, (B, policy.n_params)), T,
+                             [copy.deepcopy(g) for g in rngs], limit, first_episode)
+    ro = pgfast.rollout(env, policy, theta, T, rngs, time_limit=limit,
+                        first_episode=first_episode)
+    assert ro.done.any()
+    for name, value in want.items():
+        got = getattr(ro, name)
+        np.testing.assert_array_equal(got.reshape(value.shape), value, err_msg=name)
 
 
 def test_deterministic_rollout_acts_by_the_mode(policy):
