@@ -14,23 +14,16 @@ from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.math cimport M_PI, cos, fabs, floor, fmod, isfinite, pow, powf, sin
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 from cython cimport floating
 from numpy.random cimport bitgen_t
+
 from numpy.random.c_distributions cimport random_standard_normal, random_standard_uniform
 
 import numpy as np
 
-# Gymnasium's arithmetic is numpy's: one rounding per operation. Forbid the C
-# compiler from fusing a*b + c into an FMA (-march=native enables them), which
-# rounds once and drifts from Gymnasium over a trajectory.
-cdef extern from *:
-    """
-    #if defined(__clang__)
-    #pragma STDC FP_CONTRACT OFF
-    #elif defined(__GNUC__)
-    #pragma GCC optimize ("fp-contract=off")
-    #endif
-    """
+# Gymnasium's arithmetic is numpy's: one rounding per operation. CMakeLists.txt
+# builds this module with -ffp-contract=off so that a*b + c is never fused.
 
 
 cdef bitgen_t* _bitgen_of(object rng) except NULL:
@@ -316,6 +309,8 @@ cdef double CP_FORCE_MAG = 10.0
 cdef double CP_TAU = 0.02
 cdef double CP_THETA_THRESHOLD = 12 * 2 * M_PI / 360
 cdef double CP_X_THRESHOLD = 2.4
+cdef enum:
+    _CP_BLOCK = 16   # rows stepped per vectorised block
 
 
 cdef class CartPoleKernel(_StateKernel):
@@ -341,42 +336,70 @@ cdef class CartPoleKernel(_StateKernel):
 
     cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
                       double* obs, double* reward) noexcept nogil:
-        return _cartpole_step(&self.state[i, 0], action[0], obs, reward)
+        cdef double a = action[0]
+        cdef double* s = &self.state[i, 0]
+        if not (a == 0.0 or a == 1.0):
+            return -1
+        _cartpole_euler(s, a, sin(s[2]), cos(s[2]))
+        memcpy(obs, s, 4 * sizeof(double))
+        reward[0] = 1.0
+        return _cartpole_terminal(s)
 
     cdef void step_rows(self, const Py_ssize_t* slots, Py_ssize_t n, const double* actions,
                         bitgen_t** bitgens, double* obs, double* rewards,
                         int* codes) noexcept nogil:
-        # the step inlined into one loop: no call per slot, so consecutive slots'
-        # independent division chains overlap in the pipeline
-        cdef Py_ssize_t j
-        cdef double* s = &self.state[0, 0]
-        for j in range(n):
-            codes[j] = _cartpole_step(s + 4 * slots[j], actions[j], obs + 4 * j, rewards + j)
+        # Per block of rows: gather the states and their sines and cosines (libm's,
+        # as Gymnasium's), then step the block in one loop with no call, which the
+        # compiler vectorises, divisions and all; an invalid row keeps its state.
+        cdef Py_ssize_t j0, j, k, m
+        cdef double* s
+        cdef double blk[4 * _CP_BLOCK]
+        cdef double sn[_CP_BLOCK]
+        cdef double cs[_CP_BLOCK]
+        cdef double a
+        cdef int ok
+        j0 = 0
+        while j0 < n:
+            m = min(<Py_ssize_t> _CP_BLOCK, n - j0)
+            for j in range(m):
+                s = &self.state[slots[j0 + j], 0]
+                memcpy(blk + 4 * j, s, 4 * sizeof(double))
+                sn[j] = sin(s[2])
+                cs[j] = cos(s[2])
+            for j in range(m):
+                a = actions[j0 + j]
+                ok = (a == 0.0) | (a == 1.0)
+                _cartpole_euler(blk + 4 * j, a, sn[j], cs[j])
+                # terminal (0 or 1) if the action is valid, else -1, with no branch
+                codes[j0 + j] = ok * _cartpole_terminal(blk + 4 * j) - (1 - ok)
+                rewards[j0 + j] = 1.0
+            for j in range(m):
+                if codes[j0 + j] >= 0:
+                    memcpy(&self.state[slots[j0 + j], 0], blk + 4 * j, 4 * sizeof(double))
+                memcpy(obs + 4 * (j0 + j), &self.state[slots[j0 + j], 0], 4 * sizeof(double))
+            j0 += m
 
 
-cdef inline int _cartpole_step(double* s, double a, double* obs, double* reward) noexcept nogil:
-    """One CartPole-v1 step of the state s (4,); see CartPoleKernel."""
-    if not (a == 0.0 or a == 1.0):
-        return -1
+cdef inline void _cartpole_euler(double* s, double action, double sintheta,
+                                 double costheta) noexcept nogil:
+    """One step of the state s = (x, ẋ, θ, θ̇) in place under action 0 or 1, given
+    sin θ and cos θ; Gymnasium's operations in Gymnasium's order."""
     cdef double x = s[0], x_dot = s[1], theta = s[2], theta_dot = s[3]
-    cdef double force = CP_FORCE_MAG if a == 1.0 else -CP_FORCE_MAG
-    cdef double costheta = cos(theta), sintheta = sin(theta)
+    cdef double force = (2.0 * action - 1.0) * CP_FORCE_MAG   # ±10 exactly, with no branch
     cdef double temp = (force + CP_POLEMASS_LENGTH * (theta_dot * theta_dot) * sintheta) \
         / CP_TOTAL_MASS
     cdef double thetaacc = (CP_GRAVITY * sintheta - costheta * temp) / (
         CP_LENGTH * (4.0 / 3.0 - CP_MASSPOLE * (costheta * costheta) / CP_TOTAL_MASS))
     cdef double xacc = temp - CP_POLEMASS_LENGTH * thetaacc * costheta / CP_TOTAL_MASS
-    x = x + CP_TAU * x_dot
-    x_dot = x_dot + CP_TAU * xacc
-    theta = theta + CP_TAU * theta_dot
-    theta_dot = theta_dot + CP_TAU * thetaacc
-    s[0] = obs[0] = x
-    s[1] = obs[1] = x_dot
-    s[2] = obs[2] = theta
-    s[3] = obs[3] = theta_dot
-    reward[0] = 1.0
-    return (x < -CP_X_THRESHOLD or x > CP_X_THRESHOLD
-            or theta < -CP_THETA_THRESHOLD or theta > CP_THETA_THRESHOLD)
+    s[0] = x + CP_TAU * x_dot
+    s[1] = x_dot + CP_TAU * xacc
+    s[2] = theta + CP_TAU * theta_dot
+    s[3] = theta_dot + CP_TAU * thetaacc
+
+
+cdef inline int _cartpole_terminal(const double* s) noexcept nogil:
+    return (s[0] < -CP_X_THRESHOLD) | (s[0] > CP_X_THRESHOLD) \
+        | (s[2] < -CP_THETA_THRESHOLD) | (s[2] > CP_THETA_THRESHOLD)
 
 
 # ---------------------------------------------------------------- Acrobot-v1

@@ -22,6 +22,15 @@ from numpy.random cimport bitgen_t
 from numpy.random.c_distributions cimport random_standard_normal, random_standard_uniform
 from scipy.linalg.cython_blas cimport dgemm
 
+
+# c ? a : b as a C expression, which the compiler turns into a blend, so a loop
+# using it still vectorises (Cython writes its conditional expression as a branch).
+cdef extern from *:
+    """
+    static inline double pgfast_select(int c, double a, double b) { return c ? a : b; }
+    """
+    double select "pgfast_select"(bint c, double a, double b) noexcept nogil
+
 cdef double _LOG_2PI = 1.8378770664093453  # log(2π)
 # Below this many weights in a layer a plain loop beats the cost of a BLAS call
 # (the linear policies: obs_dim x n_actions is tiny, N is large).
@@ -84,14 +93,19 @@ cdef inline double _tanh(double x) noexcept nogil:
     return copysign(-e / (2.0 + e), x)
 
 
-cdef inline double _sigmoid(double t) noexcept nogil:
-    """σ(t) = 1 / (1 + exp(−t)) from e = exp(−|t|) ∈ (0, 1], accurate in both tails;
-    |t| is clamped at 700, beyond which σ is 0 or 1 to double precision."""
+cdef inline double _exp_neg_abs(double t) noexcept nogil:
+    """exp(−|t|) ∈ (0, 1] with no call, so loops over it vectorise; |t| is clamped
+    at 700, where exp(−|t|) is already negligible next to 1."""
     cdef double a = fabs(t), scale, e
     if a > 700.0:
         a = 700.0
     e = _expm1_reduced(-a, &scale)
-    e = scale * e + scale
+    return scale * e + scale
+
+
+cdef inline double _sigmoid(double t) noexcept nogil:
+    """σ(t) = 1 / (1 + exp(−t)) from e = exp(−|t|), accurate in both tails."""
+    cdef double e = _exp_neg_abs(t)
     return (1.0 if t >= 0.0 else e) / (1.0 + e)
 
 
@@ -966,24 +980,55 @@ cdef class SoftmaxKernel(NetPolicy):
             for k in range(K):
                 ti[k] = exp(zi[k] - lse) * (ti[k] - pt) / n
 
+    cdef void sample_rows(self, const double** thetas, const double* obs, Py_ssize_t n,
+                          bitgen_t** bitgens, double* work,
+                          double* actions, double* logp) noexcept nogil:
+        # Linear with two actions and one θ (the fused CartPole loop's case): the
+        # logits in one loop with no call per row, summed in Net.forward's order.
+        cdef Py_ssize_t i, j, D = self.obs_dim
+        cdef const double* W = thetas[0]
+        cdef const double* x
+        cdef double z0, z1
+        if self.net.n_layers != 1 or self.n_actions != 2 or not _shared(thetas, n):
+            NetPolicy.sample_rows(self, thetas, obs, n, bitgens, work, actions, logp)
+            return
+        for i in range(n):
+            actions[i] = random_standard_uniform(bitgens[i])
+        for i in range(n):
+            x = obs + i * D
+            z0 = W[2 * D]
+            z1 = W[2 * D + 1]
+            for j in range(D):
+                z0 += x[j] * W[2 * j]
+                z1 += x[j] * W[2 * j + 1]
+            work[2 * i] = z0
+            work[2 * i + 1] = z1
+        self.head_sample(W, work, n, actions, logp)
+
     cdef void head_sample(self, const double* theta, double* z, Py_ssize_t n,
                           double* actions, double* logp) noexcept nogil:
         # inverse CDF with one uniform u: the first k with Σ_{j≤k} e_j > u Σ_j e_j
         cdef Py_ssize_t i, k, a, K = self.n_actions
         cdef double s, target, c, d, e
+        cdef bint top0, pick1
         cdef double* zi
         if K == 2:
             # The same draw and comparisons as below, without the loops: with
             # e = exp(−|z1 − z0|) the better action has e_k = 1, the other e.
+            # This loop has no call and vectorises; it leaves e and the logit
+            # gap of each row in z for the second, which takes the logarithms.
             for i in range(n):
                 zi = z + i * 2
                 d = zi[1] - zi[0]
-                e = exp(-fabs(d))
-                target = actions[i] * (1.0 + e)
-                a = (0 if 1.0 > target else 1) if zi[0] >= zi[1] else (0 if e > target else 1)
-                actions[i] = a
+                e = _exp_neg_abs(d)
+                top0 = zi[0] >= zi[1]
+                pick1 = not (select(top0, 1.0, e) > actions[i] * (1.0 + e))
+                actions[i] = pick1
+                zi[1] = select(pick1 == top0, fabs(d), 0.0)
+                zi[0] = e
+            for i in range(n):
                 # log π(a) = (z_a − max z) − log(1 + e)
-                logp[i] = -_log1p_unit(e) - (0.0 if (a == 1) == (zi[1] > zi[0]) else fabs(d))
+                logp[i] = -_log1p_unit(z[2 * i]) - z[2 * i + 1]
             return
         for i in range(n):
             zi = z + i * K

@@ -117,7 +117,8 @@ cdef void _run_chunk(
             policy.sample_rows(theta, obs, m, rng, work, act, logp)
         for j in range(m):
             b = slot[j]
-            memcpy(&observations[t, b, 0], obs + j * D, obs_bytes)
+            for k in range(D):
+                observations[t, b, k] = obs[j * D + k]
             for k in range(A):
                 actions[t, b, k] = act[j * A + k]
             if not deterministic:
