@@ -330,9 +330,11 @@ cdef class CartPoleKernel(_StateKernel):
 
     cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:
         cdef Py_ssize_t k
+        cdef double* s = &self.state[i, 0]
         for k in range(4):
-            self.state[i, k] = _uniform(bitgen, self.reset_low, self.reset_high)
-        self.observe_one(i, obs)
+            # obs from the draw, not re-read from s: a load right after the
+            # stores to s waits for them (no store forwarding into one wide load)
+            s[k] = obs[k] = _uniform(bitgen, self.reset_low, self.reset_high)
 
     cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
                       double* obs, double* reward) noexcept nogil:
@@ -374,9 +376,12 @@ cdef class CartPoleKernel(_StateKernel):
                 codes[j0 + j] = ok * _cartpole_terminal(blk + 4 * j) - (1 - ok)
                 rewards[j0 + j] = 1.0
             for j in range(m):
+                s = &self.state[slots[j0 + j], 0]
                 if codes[j0 + j] >= 0:
-                    memcpy(&self.state[slots[j0 + j], 0], blk + 4 * j, 4 * sizeof(double))
-                memcpy(obs + 4 * (j0 + j), &self.state[slots[j0 + j], 0], 4 * sizeof(double))
+                    memcpy(s, blk + 4 * j, 4 * sizeof(double))
+                    memcpy(obs + 4 * (j0 + j), blk + 4 * j, 4 * sizeof(double))
+                else:
+                    memcpy(obs + 4 * (j0 + j), s, 4 * sizeof(double))
             j0 += m
 
 
