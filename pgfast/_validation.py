@@ -36,7 +36,11 @@ def as_float_array(x, name: str, dtype=np.float64, ndim=None, finite=True) -> np
             want = " or ".join(str(n) for n in allowed)
             raise ValueError(f"{name}: expected a {want}-D array, got shape {arr.shape}")
     arr = np.ascontiguousarray(arr, dtype=dtype)
-    if finite and not np.isfinite(arr).all():
+    # A NaN or infinity makes the sum non-finite, so a finite sum (one pass, no
+    # temporary) clears the array; only an overflowing sum needs the full check.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = arr.sum() if finite else 0.0
+    if not np.isfinite(total) and not np.isfinite(arr).all():
         raise ValueError(f"{name}: expected finite values, found NaN or infinity")
     return arr
 

@@ -820,6 +820,59 @@ cdef inline double _lse_shift(const double* z, Py_ssize_t K, double m) noexcept 
     return log(s)
 
 
+cdef inline void _binary_score_sum(const double* theta, const double* obs,
+                                   const double* actions, const double* weights,
+                                   Py_ssize_t n, Py_ssize_t D, double* grad) noexcept nogil:
+    """grad ← Σ_i w_i ∇θ log π(a_i | s_i) for a linear softmax with two actions.
+
+    With t = z_1 − z_0, p_1 = σ(t) and ∂ log π/∂z = (a − p_1)·(−1, 1), so one pass
+    sums only the column-1 gradients; column 0 is their negative. Local arrays,
+    not grad's interleaved slots, so that loads never straddle the store of the
+    previous row (a store-forwarding stall).
+    """
+    cdef Py_ssize_t i, i0, m, j
+    cdef double t, db, gb = 0.0, gb2 = 0.0
+    cdef double dw[_FUSED_MAX_OBS]
+    cdef double acc[_FUSED_MAX_OBS]
+    cdef double acc2[_FUSED_MAX_OBS]
+    cdef double d[_FUSED_BLOCK]
+    cdef const double* x
+    db = theta[2 * D + 1] - theta[2 * D]
+    for j in range(D):
+        dw[j] = theta[2 * j + 1] - theta[2 * j]
+        acc[j] = 0.0
+        acc2[j] = 0.0
+    # blocks of rows: the middle loop (the sigmoid) has no calls and vectorises
+    i0 = 0
+    while i0 < n:
+        m = min(<Py_ssize_t> _FUSED_BLOCK, n - i0)
+        x = obs + i0 * D
+        for i in range(m):
+            t = db
+            for j in range(D):
+                t += x[i * D + j] * dw[j]
+            d[i] = t
+        for i in range(m):
+            d[i] = weights[i0 + i] * (actions[i0 + i] - _sigmoid(d[i]))
+        # even and odd rows into separate sums: two independent dependency chains
+        for i in range(0, m - 1, 2):
+            for j in range(D):
+                acc[j] += x[i * D + j] * d[i]
+                acc2[j] += x[(i + 1) * D + j] * d[i + 1]
+            gb += d[i]
+            gb2 += d[i + 1]
+        if m % 2:
+            for j in range(D):
+                acc[j] += x[(m - 1) * D + j] * d[m - 1]
+            gb += d[m - 1]
+        i0 += m
+    for j in range(D):
+        grad[2 * j] = -(acc[j] + acc2[j])
+        grad[2 * j + 1] = acc[j] + acc2[j]
+    grad[2 * D] = -(gb + gb2)
+    grad[2 * D + 1] = gb + gb2
+
+
 cdef class SoftmaxKernel(NetPolicy):
     """π(a | s) = softmax(z)_a, z = Net(θ, s) the logits; actions stored as doubles."""
 
@@ -853,54 +906,22 @@ cdef class SoftmaxKernel(NetPolicy):
     cdef bint fused_weighted_score(self, const double* theta, const double* obs,
                                    const double* actions, const double* weights,
                                    Py_ssize_t n, double* grad) noexcept nogil:
-        # Linear with two actions (the common binary case): with t = z_1 − z_0,
-        # p_1 = σ(t) and ∂ log π/∂z = (a − p_1)·(−1, 1), so one pass over the rows
-        # sums only the column-1 gradients; column 0 is their negative. Local
-        # arrays, not grad's interleaved slots, so that loads never straddle the
-        # store of the previous row (a store-forwarding stall).
-        cdef Py_ssize_t i, i0, m, j, D = self.obs_dim
-        cdef double t, db, gb = 0.0, gb2 = 0.0
-        cdef double dw[_FUSED_MAX_OBS]
-        cdef double acc[_FUSED_MAX_OBS]
-        cdef double acc2[_FUSED_MAX_OBS]
-        cdef double d[_FUSED_BLOCK]
-        cdef const double* x
+        # Linear with two actions (the common binary case), in one pass over the
+        # rows. Classic-control widths get the loop with D a constant, so that the
+        # compiler keeps the per-column sums in registers.
+        cdef Py_ssize_t D = self.obs_dim
         if self.net.n_layers != 1 or self.n_actions != 2 or D > _FUSED_MAX_OBS:
             return False
-        db = theta[2 * D + 1] - theta[2 * D]
-        for j in range(D):
-            dw[j] = theta[2 * j + 1] - theta[2 * j]
-            acc[j] = 0.0
-            acc2[j] = 0.0
-        # blocks of rows: the middle loop (the sigmoid) has no calls and vectorises
-        i0 = 0
-        while i0 < n:
-            m = min(<Py_ssize_t> _FUSED_BLOCK, n - i0)
-            x = obs + i0 * D
-            for i in range(m):
-                t = db
-                for j in range(D):
-                    t += x[i * D + j] * dw[j]
-                d[i] = t
-            for i in range(m):
-                d[i] = weights[i0 + i] * (actions[i0 + i] - _sigmoid(d[i]))
-            # even and odd rows into separate sums: two independent dependency chains
-            for i in range(0, m - 1, 2):
-                for j in range(D):
-                    acc[j] += x[i * D + j] * d[i]
-                    acc2[j] += x[(i + 1) * D + j] * d[i + 1]
-                gb += d[i]
-                gb2 += d[i + 1]
-            if m % 2:
-                for j in range(D):
-                    acc[j] += x[(m - 1) * D + j] * d[m - 1]
-                gb += d[m - 1]
-            i0 += m
-        for j in range(D):
-            grad[2 * j] = -(acc[j] + acc2[j])
-            grad[2 * j + 1] = acc[j] + acc2[j]
-        grad[2 * D] = -(gb + gb2)
-        grad[2 * D + 1] = gb + gb2
+        if D == 2:
+            _binary_score_sum(theta, obs, actions, weights, n, 2, grad)
+        elif D == 3:
+            _binary_score_sum(theta, obs, actions, weights, n, 3, grad)
+        elif D == 4:
+            _binary_score_sum(theta, obs, actions, weights, n, 4, grad)
+        elif D == 6:
+            _binary_score_sum(theta, obs, actions, weights, n, 6, grad)
+        else:
+            _binary_score_sum(theta, obs, actions, weights, n, D, grad)
         return True
 
     cdef void head_kl(self, const double* theta_old, const double* z_old,
