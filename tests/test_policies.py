@@ -194,10 +194,12 @@ def test_weighted_grad_equals_weights_at_rows(policy):
                                rtol=1e-11, atol=1e-12)
 
 
-def test_one_pass_binary_softmax_sum_matches_rows():
+@pytest.mark.parametrize("obs_dim", [1, 2, 3, 4, 5, 6])
+def test_one_pass_binary_softmax_sum_matches_rows(obs_dim):
     """The fused LinearSoftmax(·, 2) weighted sum over several row blocks, with logits
-    large enough to reach both tails of the sigmoid."""
-    policy = pgfast.LinearSoftmax(3, 2)
+    large enough to reach both tails of the sigmoid; every width the kernel
+    specialises and two it does not."""
+    policy = pgfast.LinearSoftmax(obs_dim, 2)
     rng = np.random.default_rng(20)
     theta = 40.0 * rng.standard_normal(policy.n_params)
     obs, actions = random_batch(policy, rng, n=700)
