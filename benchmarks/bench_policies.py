@@ -125,6 +125,12 @@ def test_pgfast_mlp_gaussian_grad_rows_reused_out(benchmark, mlp_gaussian_case):
 
 
 @pytest.mark.benchmark(group="mlp-gaussian-64x64-per-sample-grad-N8192")
+def test_pgfast_mlp_gaussian_grad_rows_two_threads(benchmark, mlp_gaussian_case):
+    policy, theta, obs, actions, _ = mlp_gaussian_case
+    benchmark(policy.grad_log_prob, theta, obs, actions, num_threads=2)
+
+
+@pytest.mark.benchmark(group="mlp-gaussian-64x64-per-sample-grad-N8192")
 def test_numpy_mlp_gaussian_grad_rows(benchmark, mlp_gaussian_case):
     policy, theta, obs, actions, _ = mlp_gaussian_case
     benchmark(numpy_mlp_gaussian_grad_rows, policy.unpack(theta), obs, actions)

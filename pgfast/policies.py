@@ -225,7 +225,8 @@ class _Policy(_Network):
             self.kernel.log_prob_into(theta, obs, actions, logp)
         return logp
 
-    def grad_log_prob(self, theta, obs, actions, weights=None, out=None) -> np.ndarray:
+    def grad_log_prob(self, theta, obs, actions, weights=None, out=None,
+                      num_threads=1) -> np.ndarray:
         """Score function ∇_θ log π_θ(a_i | s_i).
 
         Parameters
@@ -235,6 +236,9 @@ class _Policy(_Network):
         out : ndarray, optional
             Written in place when given: float64, C-contiguous, of the result's shape
             (reusing an (N, P) buffer saves the page faults of a fresh allocation).
+        num_threads : int, default 1
+            Threads that write the (N, P) rows (OpenMP), which is memory-bound for
+            large N; the result does not depend on it. Unused with `weights`.
 
         Returns
         -------
@@ -247,10 +251,12 @@ class _Policy(_Network):
         obs = self._check_obs(obs)
         n = obs.shape[0]
         actions = self._check_actions(actions, n)
+        num_threads = check_positive_int(num_threads, "num_threads")
         if weights is None:
             rows = _check_out(out, (n, self.n_params))
             if n:
-                self.kernel.grad_log_prob_into(theta, obs, actions, None, np.empty(1), rows)
+                self.kernel.grad_log_prob_into(theta, obs, actions, None, np.empty(1), rows,
+                                               num_threads)
             return rows
         weights = self._check_rows(weights, "weights", n)
         grad = _check_out(out, (self.n_params,))

@@ -16,6 +16,7 @@ n * (h_0 + ... + h_{l-1}), so a whole layer is one BLAS call.
 import numpy as np
 
 from cpython.pycapsule cimport PyCapsule_GetPointer
+from cython.parallel cimport prange
 from libc.math cimport copysign, exp, expm1, fabs, log, log1p
 from libc.stdlib cimport malloc, free
 from numpy.random cimport bitgen_t
@@ -196,9 +197,34 @@ cdef void _gemm_nt(const double* D, const double* W, Py_ssize_t n, Py_ssize_t ni
             R[i * nin + j] = s
 
 
+# Large scratch is fresh memory from the OS on every call, and faulting it in
+# 4 KiB pages costs as much as the arithmetic on it; in 2 MiB pages (as numpy
+# asks for its own large arrays) it costs a few per cent.
+cdef extern from *:
+    """
+    #include <stdlib.h>
+    #if defined(__linux__)
+    #include <sys/mman.h>
+    #endif
+    static void *pgfast_scratch(size_t bytes) {
+    #if defined(__linux__) && defined(MADV_HUGEPAGE)
+        if (bytes >= ((size_t) 4 << 20)) {
+            void *p = NULL;
+            if (posix_memalign(&p, (size_t) 2 << 20, bytes) != 0)
+                return NULL;
+            madvise(p, bytes, MADV_HUGEPAGE);
+            return p;
+        }
+    #endif
+        return malloc(bytes);
+    }
+    """
+    void* _scratch "pgfast_scratch"(size_t nbytes) nogil
+
+
 cdef double* _buffer(Py_ssize_t n) except NULL:
     """Uninitialised scratch of n doubles (at least one), freed by the caller."""
-    cdef double* p = <double*> malloc((n if n > 0 else 1) * sizeof(double))
+    cdef double* p = <double*> _scratch((n if n > 0 else 1) * sizeof(double))
     if p == NULL:
         raise MemoryError()
     return p
@@ -301,14 +327,16 @@ cdef class Net:
 
     cdef void backward(self, const double* theta, const double* x, Py_ssize_t n,
                        const double* hid, const double* dz, double* scratch,
-                       double* grad, Py_ssize_t ld) noexcept nogil:
+                       double* grad, Py_ssize_t ld, int num_threads=1) noexcept nogil:
         """Vector-Jacobian product for the output cotangents dz (n, out_dim).
 
         ld == 0: grad (n_params,) += Σ_i J_iᵀ dz_i.  ld > 0: row i of grad (stride ld)
-        is set to J_iᵀ dz_i in the network's columns, the per-sample gradient.
+        is set to J_iᵀ dz_i in the network's columns, the per-sample gradient,
+        the rows split over num_threads threads.
         scratch: n sum_hidden doubles (δ of every hidden layer, laid out like hid).
         """
         cdef Py_ssize_t l, i, k, nin, nout
+        cdef int threads
         cdef const double* cur = dz
         cdef const double* inp
         cdef double* nxt
@@ -331,34 +359,34 @@ cdef class Net:
                     nxt[i] *= 1.0 - inp[i] * inp[i]
                 cur = nxt
         if ld > 0:
-            self._score_rows(x, n, hid, dz, scratch, grad, ld)
+            # Writing the (n, ld) rows, far larger than the cache, is most of the
+            # cost: each thread streams through its own contiguous block of rows
+            # (and takes the page faults of a fresh matrix in parallel).
+            threads = num_threads   # a plain local: prange cannot name an optional argument
+            for i in prange(n, num_threads=threads, schedule="static"):
+                self._score_row(x, n, hid, dz, scratch, i, grad + i * ld)
 
-    cdef void _score_rows(self, const double* x, Py_ssize_t n, const double* hid,
-                          const double* dz, const double* delta, double* grad,
-                          Py_ssize_t ld) noexcept nogil:
-        """Row i of grad ← [x_i ⊗ δ0_i, δ0_i, h1_i ⊗ δ1_i, δ1_i, ...], written row by
-        row: one sequential stream through the (n, ld) matrix, which is far larger
-        than the cache."""
-        cdef Py_ssize_t l, i, j, k, nin, nout, L = self.n_layers
+    cdef void _score_row(self, const double* x, Py_ssize_t n, const double* hid,
+                         const double* dz, const double* delta, Py_ssize_t i,
+                         double* g) noexcept nogil:
+        """g ← [x_i ⊗ δ0_i, δ0_i, h1_i ⊗ δ1_i, δ1_i, ...], row i's score."""
+        cdef Py_ssize_t l, j, k, nin, nout, L = self.n_layers
         cdef const double* xi
         cdef const double* di
-        cdef double* g
         cdef double xj
-        for i in range(n):
-            g = grad + i * ld
-            for l in range(L):
-                nin = self.sizes[l]
-                nout = self.sizes[l + 1]
-                xi = (x if l == 0 else hid + n * self.h_off[l - 1]) + i * nin
-                di = (dz if l == L - 1 else delta + n * self.h_off[l]) + i * nout
-                for j in range(nin):
-                    xj = xi[j]
-                    for k in range(nout):
-                        g[k] = xj * di[k]
-                    g += nout
+        for l in range(L):
+            nin = self.sizes[l]
+            nout = self.sizes[l + 1]
+            xi = (x if l == 0 else hid + n * self.h_off[l - 1]) + i * nin
+            di = (dz if l == L - 1 else delta + n * self.h_off[l]) + i * nout
+            for j in range(nin):
+                xj = xi[j]
                 for k in range(nout):
-                    g[k] = di[k]
+                    g[k] = xj * di[k]
                 g += nout
+            for k in range(nout):
+                g[k] = di[k]
+            g += nout
 
     cdef void jvp(self, const double* theta, const double* v, const double* x,
                   Py_ssize_t n, const double* hid, double* scratch,
@@ -622,9 +650,10 @@ cdef class NetPolicy(PolicyKernel):
 
     def grad_log_prob_into(self, const double[::1] theta, const double[:, ::1] obs,
                            const double[:, ::1] actions, weights, double[::1] grad,
-                           double[:, ::1] rows):
-        """weights None: rows (n, n_params) ← ∇θ log π(a_i | s_i).
-        Otherwise grad (n_params,) ← Σ_i w_i ∇θ log π(a_i | s_i), without rows."""
+                           double[:, ::1] rows, int num_threads=1):
+        """weights None: rows (n, n_params) ← ∇θ log π(a_i | s_i), written by
+        num_threads threads. Otherwise grad (n_params,) ← Σ_i w_i ∇θ log π(a_i | s_i),
+        without rows."""
         cdef Py_ssize_t i, k, n = obs.shape[0], m = self.net.out_dim
         cdef Py_ssize_t P = self.n_params, p_net = self.net.n_params, ne = self.n_extra
         cdef const double[::1] w
@@ -650,7 +679,7 @@ cdef class NetPolicy(PolicyKernel):
             self.head_score(&theta[0], z, &actions[0, 0], wp, n, z + n * m, extra, NULL)
             if wp == NULL:
                 self.net.backward(&theta[0], &obs[0, 0], n, hid, z + n * m, scratch,
-                                  &rows[0, 0], P)
+                                  &rows[0, 0], P, num_threads)
                 for i in range(n):
                     for k in range(ne):
                         rows[i, p_net + k] = extra[i * ne + k]

@@ -214,6 +214,16 @@ def test_one_pass_binary_softmax_sum_matches_rows(obs_dim):
     np.testing.assert_allclose(got, w @ rows, rtol=1e-12, atol=1e-12)
 
 
+def test_grad_log_prob_rows_whatever_the_thread_count(policy):
+    rng = np.random.default_rng(25)
+    theta = random_theta(policy, rng)
+    obs, actions = random_batch(policy, rng, n=301)
+    one = policy.grad_log_prob(theta, obs, actions)
+    np.testing.assert_array_equal(policy.grad_log_prob(theta, obs, actions, num_threads=2), one)
+    with pytest.raises(ValueError, match="num_threads"):
+        policy.grad_log_prob(theta, obs, actions, num_threads=0)
+
+
 def test_grad_log_prob_out(policy):
     rng = np.random.default_rng(24)
     theta = random_theta(policy, rng)
