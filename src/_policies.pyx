@@ -524,6 +524,13 @@ cdef class NetPolicy(PolicyKernel):
         architectures that have one; returns False when there is none."""
         return False
 
+    cdef bint fused_score_rows(self, const double* theta, const double* obs,
+                               const double* actions, Py_ssize_t n, double* rows,
+                               Py_ssize_t ld) noexcept nogil:
+        """A one-pass rows (n, ld) ← ∇θ log π(a_i | s_i), for the architectures that
+        have one; returns False when there is none."""
+        return False
+
     cdef void head_kl(self, const double* theta_old, const double* z_old,
                       const double* theta_new, const double* z_new, Py_ssize_t n,
                       double* kl, double* dz, double* extra) noexcept nogil:
@@ -662,14 +669,17 @@ cdef class NetPolicy(PolicyKernel):
             w = weights
             wp = &w[0]
         cdef bint done = False
-        if wp != NULL:
-            with nogil:
+        with nogil:
+            if wp != NULL:
                 for i in range(P):
                     grad[i] = 0.0
                 done = self.fused_weighted_score(&theta[0], &obs[0, 0], &actions[0, 0], wp,
                                                  n, &grad[0])
-            if done:
-                return
+            else:
+                done = self.fused_score_rows(&theta[0], &obs[0, 0], &actions[0, 0], n,
+                                             &rows[0, 0], P)
+        if done:
+            return
         cdef double* hid = _buffer(n * self.net.sum_hidden)
         cdef double* z = _buffer(2 * n * m)
         cdef double* extra = _buffer(n * ne)
@@ -902,6 +912,33 @@ cdef inline void _binary_score_sum(const double* theta, const double* obs,
     grad[2 * D + 1] = gb + gb2
 
 
+cdef inline void _binary_score_rows(const double* theta, const double* obs,
+                                    const double* actions, Py_ssize_t n, Py_ssize_t D,
+                                    double* rows, Py_ssize_t ld) noexcept nogil:
+    """Row i of rows (stride ld) ← ∇θ log π(a_i | s_i) for a linear softmax with two
+    actions: [x_i0 (−d_i), x_i0 d_i, ..., −d_i, d_i] with d_i = a_i − σ(t_i)
+    (see _binary_score_sum)."""
+    cdef Py_ssize_t i, j
+    cdef double t, d, db = theta[2 * D + 1] - theta[2 * D]
+    cdef double dw[_FUSED_MAX_OBS]
+    cdef const double* x
+    cdef double* g
+    for j in range(D):
+        dw[j] = theta[2 * j + 1] - theta[2 * j]
+    for i in range(n):
+        x = obs + i * D
+        t = db
+        for j in range(D):
+            t += x[j] * dw[j]
+        d = actions[i] - _sigmoid(t)
+        g = rows + i * ld
+        for j in range(D):
+            g[2 * j] = -(x[j] * d)
+            g[2 * j + 1] = x[j] * d
+        g[2 * D] = -d
+        g[2 * D + 1] = d
+
+
 cdef class SoftmaxKernel(NetPolicy):
     """π(a | s) = softmax(z)_a, z = Net(θ, s) the logits; actions stored as doubles."""
 
@@ -951,6 +988,25 @@ cdef class SoftmaxKernel(NetPolicy):
             _binary_score_sum(theta, obs, actions, weights, n, 6, grad)
         else:
             _binary_score_sum(theta, obs, actions, weights, n, D, grad)
+        return True
+
+    cdef bint fused_score_rows(self, const double* theta, const double* obs,
+                               const double* actions, Py_ssize_t n, double* rows,
+                               Py_ssize_t ld) noexcept nogil:
+        # The per-sample rows of the same binary case, one pass, widths as above.
+        cdef Py_ssize_t D = self.obs_dim
+        if self.net.n_layers != 1 or self.n_actions != 2 or D > _FUSED_MAX_OBS:
+            return False
+        if D == 2:
+            _binary_score_rows(theta, obs, actions, n, 2, rows, ld)
+        elif D == 3:
+            _binary_score_rows(theta, obs, actions, n, 3, rows, ld)
+        elif D == 4:
+            _binary_score_rows(theta, obs, actions, n, 4, rows, ld)
+        elif D == 6:
+            _binary_score_rows(theta, obs, actions, n, 6, rows, ld)
+        else:
+            _binary_score_rows(theta, obs, actions, n, D, rows, ld)
         return True
 
     cdef void head_kl(self, const double* theta_old, const double* z_old,

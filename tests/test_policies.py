@@ -196,9 +196,9 @@ def test_weighted_grad_equals_weights_at_rows(policy):
 
 @pytest.mark.parametrize("obs_dim", [1, 2, 3, 4, 5, 6])
 def test_one_pass_binary_softmax_sum_matches_rows(obs_dim):
-    """The fused LinearSoftmax(·, 2) weighted sum over several row blocks, with logits
-    large enough to reach both tails of the sigmoid; every width the kernel
-    specialises and two it does not."""
+    """The one-pass LinearSoftmax(·, 2) weighted sum (over several row blocks) and
+    per-sample rows, with logits large enough to reach both tails of the sigmoid;
+    every width the kernel specialises and two it does not."""
     policy = pgfast.LinearSoftmax(obs_dim, 2)
     rng = np.random.default_rng(20)
     theta = 40.0 * rng.standard_normal(policy.n_params)
@@ -212,6 +212,10 @@ def test_one_pass_binary_softmax_sum_matches_rows(obs_dim):
     got = policy.grad_log_prob(theta, obs, actions, weights=w)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(got, w @ rows, rtol=1e-12, atol=1e-12)
+    d1 = actions - p1   # the one-pass rows as well: [x (−d1), x d1, −d1, d1] per sample
+    want_rows = np.concatenate([np.stack([-obs * d1[:, None], obs * d1[:, None]], axis=2)
+                                .reshape(len(obs), -1), -d1[:, None], d1[:, None]], axis=1)
+    np.testing.assert_allclose(rows, want_rows, rtol=1e-12, atol=1e-12)
 
 
 def test_grad_log_prob_rows_whatever_the_thread_count(policy):
