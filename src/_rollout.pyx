@@ -82,7 +82,7 @@ cdef void _run_chunk(
     # rows are independent, so the order does not change any result.
     cdef Py_ssize_t t, b, j, k, m = b1 - b0, D = env.obs_dim, A = env.act_dim
     cdef size_t obs_bytes = D * sizeof(double)
-    cdef bint done, stop
+    cdef bint term, trunc, stop
     cdef Py_ssize_t slot[CHUNK]
     cdef Py_ssize_t elapsed[CHUNK]
     cdef bitgen_t* rng[CHUNK]
@@ -134,10 +134,11 @@ cdef void _run_chunk(
                 rewards[t, b] = reward[j]
                 steps[b] += 1
                 elapsed[j] += 1
-                terminated[t, b] = code[j] == 1
-                truncated[t, b] = code[j] != 1 and time_limit > 0 and elapsed[j] >= time_limit
-                done = terminated[t, b] or truncated[t, b]
-                if done:
+                term = code[j] == 1
+                trunc = not term and time_limit > 0 and elapsed[j] >= time_limit
+                terminated[t, b] = term
+                truncated[t, b] = trunc
+                if term or trunc:
                     memcpy(&final_observations[t, b, 0], obs + j * D, obs_bytes)
                     if first_episode:
                         status[b] = 1
