@@ -5,6 +5,8 @@ Run: OPENBLAS_NUM_THREADS=1 pytest benchmarks/bench_policies.py --benchmark-only
 a small machine the timings swing by 5x, so compare single-threaded BLAS.)
 Targets (issue 3): LinearSoftmax weighted score sum ≥ 20x NumPy;
 MLPGaussian(64, 64) per-sample scores and Fisher-vector products ≥ 3x NumPy.
+The MLP groups also time pgfast with num_threads=2 (row blocks over both cores;
+BLAS stays single-threaded inside each block).
 """
 import numpy as np
 import pytest
@@ -145,6 +147,12 @@ def test_pgfast_mlp_gaussian_fvp(benchmark, mlp_gaussian_case):
 
 
 @pytest.mark.benchmark(group="mlp-gaussian-64x64-fvp-N8192")
+def test_pgfast_mlp_gaussian_fvp_two_threads(benchmark, mlp_gaussian_case):
+    policy, theta, obs, _, v = mlp_gaussian_case
+    benchmark(policy.fisher_vector_product, theta, obs, v, num_threads=2)
+
+
+@pytest.mark.benchmark(group="mlp-gaussian-64x64-fvp-N8192")
 def test_numpy_mlp_gaussian_fvp(benchmark, mlp_gaussian_case):
     policy, theta, obs, _, v = mlp_gaussian_case
     benchmark(numpy_mlp_gaussian_fvp, policy.unpack(theta), obs, policy.unpack(v))
@@ -153,8 +161,8 @@ def test_numpy_mlp_gaussian_fvp(benchmark, mlp_gaussian_case):
 # Conjugate gradient's use: ten products with one θ and one batch. The pgfast
 # operator shares its forward pass; so does the second NumPy reference.
 
-def pgfast_ten_fvps(policy, theta, obs, vs):
-    fvp = policy.fisher_operator(theta, obs)
+def pgfast_ten_fvps(policy, theta, obs, vs, num_threads=1):
+    fvp = policy.fisher_operator(theta, obs, num_threads)
     return [fvp(v) for v in vs]
 
 
@@ -170,6 +178,12 @@ def test_pgfast_mlp_gaussian_fisher_operator(benchmark, mlp_gaussian_case):
     got = benchmark(pgfast_ten_fvps, policy, theta, obs, vs)
     want = numpy_ten_fvps(policy.unpack(theta), obs, [policy.unpack(u) for u in vs], True)
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.benchmark(group="mlp-gaussian-64x64-10-fvps-N8192")
+def test_pgfast_mlp_gaussian_fisher_operator_two_threads(benchmark, mlp_gaussian_case):
+    policy, theta, obs, _, v = mlp_gaussian_case
+    benchmark(pgfast_ten_fvps, policy, theta, obs, [v * (k + 1) for k in range(10)], 2)
 
 
 @pytest.mark.benchmark(group="mlp-gaussian-64x64-10-fvps-N8192")

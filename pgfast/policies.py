@@ -320,30 +320,42 @@ class _Policy(_Network):
         self.kernel.entropy_grad_into(theta, obs, grad)
         return grad
 
-    def fisher_vector_product(self, theta, obs, v) -> np.ndarray:
+    def fisher_vector_product(self, theta, obs, v, num_threads=1) -> np.ndarray:
         """F v for the Fisher information of the action distribution averaged over obs.
 
         F = (1/N) Σ_i E_{a ~ π_θ(·|s_i)}[∇ log π ∇ log πᵀ] = (1/N) Σ_i J_iᵀ M_i J_i
         (+ 2 I on log_std), with J_i the Jacobian of the network output at s_i and
         M_i = diag(p) − p pᵀ (softmax) or diag(1/σ²) (Gaussian). Computed with one
         forward-mode and one reverse-mode pass: no (P, P) matrix.
+
+        num_threads > 1 splits the batch into that many blocks of rows, one per
+        OpenMP thread, each summed on its own (equal to the one-thread product up to
+        rounding). The matrix products inside then run concurrently, so give BLAS
+        one thread (``OPENBLAS_NUM_THREADS=1``) to keep the two from competing.
         """
         theta = self._check_theta(theta)
         obs = self._check_obs(obs)
         v = self._check_theta(v, "v")
-        if obs.shape[0] == 0:
-            raise ValueError("obs: expected at least one observation, got 0")
+        num_threads = self._check_threads(num_threads, obs.shape[0])
         out = np.empty(self.n_params)
-        self.kernel.fvp_into(theta, obs, v, out)
+        self.kernel.fvp_into(theta, obs, v, out, None, num_threads)
         return out
 
-    def fisher_operator(self, theta, obs):
+    @staticmethod
+    def _check_threads(num_threads, n):
+        """num_threads validated, at most one per observation row."""
+        num_threads = check_positive_int(num_threads, "num_threads")
+        if n == 0:
+            raise ValueError("obs: expected at least one observation, got 0")
+        return min(num_threads, n)
+
+    def fisher_operator(self, theta, obs, num_threads=1):
         """v ↦ F v for a fixed θ and batch, sharing one forward pass between calls.
 
         Conjugate gradient (TRPO, natural gradient) applies F ten or more times per
         update; each call then costs one forward-mode and one reverse-mode pass and
-        no tanh. Equal to ``fisher_vector_product(theta, obs, v)``; theta and obs are
-        copied, so later changes to the caller's arrays do not affect it.
+        no tanh. Equal to ``fisher_vector_product(theta, obs, v, num_threads)``; theta
+        and obs are copied, so later changes to the caller's arrays do not affect it.
 
         Returns
         -------
@@ -353,15 +365,14 @@ class _Policy(_Network):
         theta = self._check_theta(theta).copy()
         obs = self._check_obs(obs).copy()
         n = obs.shape[0]
-        if n == 0:
-            raise ValueError("obs: expected at least one observation, got 0")
+        num_threads = self._check_threads(num_threads, n)
         cache = np.empty(n * (self._net.sum_hidden + self._net.out_dim))
-        self.kernel.forward_into(theta, obs, cache)
+        self.kernel.forward_into(theta, obs, cache, num_threads)
 
         def fvp(v):
             v = self._check_theta(v, "v")
             out = np.empty(self.n_params)
-            self.kernel.fvp_into(theta, obs, v, out, cache)
+            self.kernel.fvp_into(theta, obs, v, out, cache, num_threads)
             return out
 
         return fvp

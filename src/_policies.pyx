@@ -550,8 +550,9 @@ cdef class NetPolicy(PolicyKernel):
         pass
 
     cdef void head_fisher(self, const double* theta, const double* z, Py_ssize_t n,
-                          double* t) noexcept nogil:
-        """t_i ← M_i t_i / n with M_i the Fisher metric of the head in z."""
+                          double* t, Py_ssize_t n_total) noexcept nogil:
+        """t_i ← M_i t_i / n_total for the n rows, with M_i the Fisher metric of the
+        head in z (n_total: the rows of the whole batch, of which these are a block)."""
         pass
 
     cdef void head_fisher_extra(self, const double* theta, const double* v,
@@ -764,42 +765,89 @@ cdef class NetPolicy(PolicyKernel):
         free(z)
         free(scratch)
 
+    # Fisher-vector products split the batch into num_threads blocks of
+    # consecutive rows, block k starting at row k n / num_threads; its forward
+    # pass (hidden activations, then outputs) starts at row_start (sum_hidden +
+    # out_dim) in the cache, so one block is the whole batch's usual layout.
+
     def forward_into(self, const double[::1] theta, const double[:, ::1] obs,
-                     double[::1] cache):
-        """cache (n (sum_hidden + out_dim),) ← the hidden activations then the outputs,
-        for fvp_into calls that share theta and obs (conjugate gradient)."""
+                     double[::1] cache, int num_threads=1):
+        """cache (n (sum_hidden + out_dim),) ← the forward pass, block by block, for
+        fvp_into calls that share theta and obs (conjugate gradient)."""
         cdef Py_ssize_t n = obs.shape[0]
-        self.net.forward_batch(&theta[0], &obs[0, 0], n, &cache[0],
-                               &cache[0] + n * self.net.sum_hidden)
+        if num_threads == 1:   # numpy's SIMD tanh needs the GIL
+            self.net.forward_batch(&theta[0], &obs[0, 0], n, &cache[0],
+                                   &cache[0] + n * self.net.sum_hidden)
+            return
+        with nogil:
+            self._forward_blocks(&theta[0], &obs[0, 0], n, &cache[0], num_threads)
+
+    cdef void _forward_blocks(self, const double* theta, const double* obs, Py_ssize_t n,
+                              double* cache, int num_threads) noexcept nogil:
+        cdef Py_ssize_t k, r0, nb, D = self.obs_dim, width = self.net.sum_hidden + self.net.out_dim
+        for k in prange(num_threads, num_threads=num_threads, schedule="static"):
+            r0 = k * n // num_threads
+            nb = (k + 1) * n // num_threads - r0
+            self.net.forward(theta, obs + r0 * D, nb, cache + r0 * width,
+                             cache + r0 * width + nb * self.net.sum_hidden, True)
 
     def fvp_into(self, const double[::1] theta, const double[:, ::1] obs,
-                 const double[::1] v, double[::1] out, double[::1] cache=None):
+                 const double[::1] v, double[::1] out, double[::1] cache=None,
+                 int num_threads=1):
         """out ← F v, F = (1/n) Σ_i J_iᵀ M_i J_i (+ the head block): J_i the Jacobian
         of the outputs at s_i, M_i the Fisher metric of the head distribution.
-        cache: the forward pass from forward_into, or None to compute it here."""
-        cdef Py_ssize_t i, n = obs.shape[0], m = self.net.out_dim
+        cache: the forward pass from forward_into with the same num_threads, or
+        None to compute it here. Each of the num_threads threads takes a block of
+        rows into its own sum; the sums are added in block order."""
+        cdef Py_ssize_t k, i, n = obs.shape[0], m = self.net.out_dim, P = self.n_params
+        cdef Py_ssize_t sh = self.net.sum_hidden
         cdef double* own = NULL
-        cdef double* hid
+        cdef double* fwd
+        cdef bint forward_in_blocks = cache is None and num_threads > 1
         if cache is None:
-            own = _buffer(n * (self.net.sum_hidden + m))
-            hid = own
+            own = _buffer(n * (sh + m))
+            fwd = own
+            if not forward_in_blocks:
+                self.forward_into(theta, obs, <double[:n * (sh + m)]> own, 1)
         else:
-            hid = &cache[0]
-        cdef double* z = hid + n * self.net.sum_hidden
+            fwd = &cache[0]
+        # per block: its JVP t and back-propagated δ (at its rows' offsets), its sum
         cdef double* t = _buffer(n * m)
-        cdef double* scratch = _buffer(n * self.net.sum_hidden)
-        if own != NULL:
-            self.net.forward_batch(&theta[0], &obs[0, 0], n, hid, z)
+        cdef double* scratch = _buffer(n * sh)
+        cdef double* sums = _buffer(num_threads * P)
         with nogil:
-            self.net.jvp(&theta[0], &v[0], &obs[0, 0], n, hid, scratch, t)
-            self.head_fisher(&theta[0], z, n, t)
-            for i in range(self.n_params):
-                out[i] = 0.0
-            self.net.backward(&theta[0], &obs[0, 0], n, hid, t, scratch, &out[0], 0)
+            self._fvp_blocks(&theta[0], &v[0], &obs[0, 0], n, fwd, t, scratch, sums,
+                             num_threads, forward_in_blocks)
+            for i in range(P):
+                out[i] = sums[i]
+            for k in range(1, num_threads):
+                for i in range(P):
+                    out[i] += sums[k * P + i]
             self.head_fisher_extra(&theta[0], &v[0], &out[0])
         free(own)
         free(t)
         free(scratch)
+        free(sums)
+
+    cdef void _fvp_blocks(self, const double* theta, const double* v, const double* obs,
+                          Py_ssize_t n, double* fwd, double* t, double* scratch,
+                          double* sums, int num_threads, bint forward) noexcept nogil:
+        # forward: each block also makes its forward pass first (one parallel region)
+        cdef Py_ssize_t k, i, r0, nb, D = self.obs_dim, m = self.net.out_dim, P = self.n_params
+        cdef Py_ssize_t sh = self.net.sum_hidden
+        cdef double* hid
+        for k in prange(num_threads, num_threads=num_threads, schedule="static"):
+            r0 = k * n // num_threads
+            nb = (k + 1) * n // num_threads - r0
+            hid = fwd + r0 * (sh + m)
+            if forward:
+                self.net.forward(theta, obs + r0 * D, nb, hid, hid + nb * sh, True)
+            self.net.jvp(theta, v, obs + r0 * D, nb, hid, scratch + r0 * sh, t + r0 * m)
+            self.head_fisher(theta, hid + nb * sh, nb, t + r0 * m, n)
+            for i in range(P):
+                sums[k * P + i] = 0.0
+            self.net.backward(theta, obs + r0 * D, nb, hid, t + r0 * m, scratch + r0 * sh,
+                              sums + k * P, 0)
 
     def vjp_rows_into(self, const double[::1] theta, const double[:, ::1] obs,
                       const double[:, ::1] dz, double[:, ::1] rows):
@@ -1069,7 +1117,7 @@ cdef class SoftmaxKernel(NetPolicy):
                 d[k] *= (zbar - zi[k]) / n
 
     cdef void head_fisher(self, const double* theta, const double* z, Py_ssize_t n,
-                          double* t) noexcept nogil:
+                          double* t, Py_ssize_t n_total) noexcept nogil:
         # M = diag(p) − p pᵀ:  M t = p ⊙ (t − pᵀt)
         cdef Py_ssize_t i, k, K = self.n_actions
         cdef double m, lse, pt
@@ -1084,7 +1132,7 @@ cdef class SoftmaxKernel(NetPolicy):
             for k in range(K):
                 pt += exp(zi[k] - lse) * ti[k]
             for k in range(K):
-                ti[k] = exp(zi[k] - lse) * (ti[k] - pt) / n
+                ti[k] = exp(zi[k] - lse) * (ti[k] - pt) / n_total
 
     cdef void sample_rows(self, const double** thetas, const double* obs, Py_ssize_t n,
                           bitgen_t** bitgens, double* work,
@@ -1259,13 +1307,13 @@ cdef class GaussianKernel(NetPolicy):
                 extra[k] = 1.0
 
     cdef void head_fisher(self, const double* theta, const double* z, Py_ssize_t n,
-                          double* t) noexcept nogil:
+                          double* t, Py_ssize_t n_total) noexcept nogil:
         # M = diag(1/σ²)
         cdef Py_ssize_t i, k, D = self.act_dim
         cdef const double* ls = self._log_std(theta)
         for k in range(D):
             for i in range(n):
-                t[i * D + k] *= exp(-2.0 * ls[k]) / n
+                t[i * D + k] *= exp(-2.0 * ls[k]) / n_total
 
     cdef void head_fisher_extra(self, const double* theta, const double* v,
                                 double* out) noexcept nogil:
