@@ -29,3 +29,8 @@ cdef class PolicyKernel:
                           double* actions, double* logp) noexcept nogil
     cdef void mode_rows(self, const double** thetas, const double* obs, Py_ssize_t n,
                         double* work, double* actions) noexcept nogil
+
+
+# Uninitialised memory for kernels' scratch, 64-byte aligned (2 MiB pages when
+# large, on Linux); release it with free(). NULL when out of memory.
+cdef void* scratch(size_t nbytes) noexcept nogil

@@ -197,6 +197,9 @@ cdef void _gemm_nt(const double* D, const double* W, Py_ssize_t n, Py_ssize_t ni
             R[i * nin + j] = s
 
 
+# Scratch starts on a 64-byte boundary, so that rows whose length is a multiple
+# of 8 doubles never straddle cache lines (a 64-byte store that splits a line
+# stalls the next load of it, and a layer's update loads what it just stored).
 # Large scratch is fresh memory from the OS on every call, and faulting it in
 # 4 KiB pages costs as much as the arithmetic on it; in 2 MiB pages (as numpy
 # asks for its own large arrays) it costs a few per cent.
@@ -207,19 +210,26 @@ cdef extern from *:
     #include <sys/mman.h>
     #endif
     static void *pgfast_scratch(size_t bytes) {
+        void *p = NULL;
+        size_t align = 64;
     #if defined(__linux__) && defined(MADV_HUGEPAGE)
-        if (bytes >= ((size_t) 4 << 20)) {
-            void *p = NULL;
-            if (posix_memalign(&p, (size_t) 2 << 20, bytes) != 0)
-                return NULL;
-            madvise(p, bytes, MADV_HUGEPAGE);
-            return p;
-        }
+        if (bytes >= ((size_t) 4 << 20))
+            align = (size_t) 2 << 20;
     #endif
-        return malloc(bytes);
+        if (posix_memalign(&p, align, bytes ? bytes : 1) != 0)
+            return NULL;
+    #if defined(__linux__) && defined(MADV_HUGEPAGE)
+        if (align > 64)
+            madvise(p, bytes, MADV_HUGEPAGE);
+    #endif
+        return p;
     }
     """
-    void* _scratch "pgfast_scratch"(size_t nbytes) nogil
+    void* _scratch "pgfast_scratch"(size_t nbytes) noexcept nogil
+
+
+cdef void* scratch(size_t nbytes) noexcept nogil:
+    return _scratch(nbytes)
 
 
 cdef double* _buffer(Py_ssize_t n) except NULL:

@@ -8,12 +8,12 @@ threads (OpenMP) gives the same result whatever the thread count.
 """
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from cython.parallel cimport prange
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free
 from libc.string cimport memcpy
 from numpy.random cimport bitgen_t
 
 from pgfast._envs cimport VecEnvKernel
-from pgfast._policies cimport PolicyKernel
+from pgfast._policies cimport PolicyKernel, scratch
 
 
 # Slots are stepped in chunks, time outer and slot inner, so each step's records
@@ -91,8 +91,8 @@ cdef void _run_chunk(
     cdef double logp[CHUNK]
     cdef double reward[CHUNK]
     # s_t of each row, then the actions and the policy's scratch
-    cdef double* obs = <double*> malloc((CHUNK * (D + A) + CHUNK * policy.work_size)
-                                        * sizeof(double))
+    cdef double* obs = <double*> scratch((CHUNK * (D + A) + CHUNK * policy.work_size)
+                                         * sizeof(double))
     if obs == NULL:
         for b in range(b0, b1):
             status[b] = -2
