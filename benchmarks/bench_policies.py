@@ -112,9 +112,10 @@ def mlp_gaussian_case():
 
 
 @pytest.mark.benchmark(group="mlp-gaussian-64x64-per-sample-grad-N8192")
-def test_pgfast_mlp_gaussian_grad_rows(benchmark, mlp_gaussian_case):
+@pytest.mark.parametrize("num_threads", [1, 2])
+def test_pgfast_mlp_gaussian_grad_rows(benchmark, mlp_gaussian_case, num_threads):
     policy, theta, obs, actions, _ = mlp_gaussian_case
-    got = benchmark(policy.grad_log_prob, theta, obs, actions)
+    got = benchmark(policy.grad_log_prob, theta, obs, actions, num_threads=num_threads)
     want = numpy_mlp_gaussian_grad_rows(policy.unpack(theta), obs, actions)
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
 
@@ -127,29 +128,18 @@ def test_pgfast_mlp_gaussian_grad_rows_reused_out(benchmark, mlp_gaussian_case):
 
 
 @pytest.mark.benchmark(group="mlp-gaussian-64x64-per-sample-grad-N8192")
-def test_pgfast_mlp_gaussian_grad_rows_two_threads(benchmark, mlp_gaussian_case):
-    policy, theta, obs, actions, _ = mlp_gaussian_case
-    benchmark(policy.grad_log_prob, theta, obs, actions, num_threads=2)
-
-
-@pytest.mark.benchmark(group="mlp-gaussian-64x64-per-sample-grad-N8192")
 def test_numpy_mlp_gaussian_grad_rows(benchmark, mlp_gaussian_case):
     policy, theta, obs, actions, _ = mlp_gaussian_case
     benchmark(numpy_mlp_gaussian_grad_rows, policy.unpack(theta), obs, actions)
 
 
 @pytest.mark.benchmark(group="mlp-gaussian-64x64-fvp-N8192")
-def test_pgfast_mlp_gaussian_fvp(benchmark, mlp_gaussian_case):
+@pytest.mark.parametrize("num_threads", [1, 2])
+def test_pgfast_mlp_gaussian_fvp(benchmark, mlp_gaussian_case, num_threads):
     policy, theta, obs, _, v = mlp_gaussian_case
-    got = benchmark(policy.fisher_vector_product, theta, obs, v)
+    got = benchmark(policy.fisher_vector_product, theta, obs, v, num_threads=num_threads)
     want = numpy_mlp_gaussian_fvp(policy.unpack(theta), obs, policy.unpack(v))
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
-
-
-@pytest.mark.benchmark(group="mlp-gaussian-64x64-fvp-N8192")
-def test_pgfast_mlp_gaussian_fvp_two_threads(benchmark, mlp_gaussian_case):
-    policy, theta, obs, _, v = mlp_gaussian_case
-    benchmark(policy.fisher_vector_product, theta, obs, v, num_threads=2)
 
 
 @pytest.mark.benchmark(group="mlp-gaussian-64x64-fvp-N8192")
@@ -172,18 +162,13 @@ def numpy_ten_fvps(p, obs, vs, share_forward):
 
 
 @pytest.mark.benchmark(group="mlp-gaussian-64x64-10-fvps-N8192")
-def test_pgfast_mlp_gaussian_fisher_operator(benchmark, mlp_gaussian_case):
+@pytest.mark.parametrize("num_threads", [1, 2])
+def test_pgfast_mlp_gaussian_fisher_operator(benchmark, mlp_gaussian_case, num_threads):
     policy, theta, obs, _, v = mlp_gaussian_case
     vs = [v * (k + 1) for k in range(10)]
-    got = benchmark(pgfast_ten_fvps, policy, theta, obs, vs)
+    got = benchmark(pgfast_ten_fvps, policy, theta, obs, vs, num_threads)
     want = numpy_ten_fvps(policy.unpack(theta), obs, [policy.unpack(u) for u in vs], True)
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
-
-
-@pytest.mark.benchmark(group="mlp-gaussian-64x64-10-fvps-N8192")
-def test_pgfast_mlp_gaussian_fisher_operator_two_threads(benchmark, mlp_gaussian_case):
-    policy, theta, obs, _, v = mlp_gaussian_case
-    benchmark(pgfast_ten_fvps, policy, theta, obs, [v * (k + 1) for k in range(10)], 2)
 
 
 @pytest.mark.benchmark(group="mlp-gaussian-64x64-10-fvps-N8192")

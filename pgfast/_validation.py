@@ -18,6 +18,15 @@ def float_dtype(*arrays) -> np.dtype:
     return np.dtype(np.float64)
 
 
+def _all_finite(arr) -> bool:
+    # A NaN or infinity makes the sum non-finite, so a finite sum (one pass, no
+    # temporary) clears the array; only an overflowing sum needs the full check.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(arr.sum()):
+            return True
+    return bool(np.isfinite(arr).all())
+
+
 def as_float_array(x, name: str, dtype=np.float64, ndim=None, finite=True) -> np.ndarray:
     """C-contiguous float array of `dtype`, converting integers and strided views."""
     try:
@@ -36,11 +45,7 @@ def as_float_array(x, name: str, dtype=np.float64, ndim=None, finite=True) -> np
             want = " or ".join(str(n) for n in allowed)
             raise ValueError(f"{name}: expected a {want}-D array, got shape {arr.shape}")
     arr = np.ascontiguousarray(arr, dtype=dtype)
-    # A NaN or infinity makes the sum non-finite, so a finite sum (one pass, no
-    # temporary) clears the array; only an overflowing sum needs the full check.
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = arr.sum() if finite else 0.0
-    if not np.isfinite(total) and not np.isfinite(arr).all():
+    if finite and not _all_finite(arr):
         raise ValueError(f"{name}: expected finite values, found NaN or infinity")
     return arr
 

@@ -17,7 +17,6 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 from cython cimport floating
 from numpy.random cimport bitgen_t
-
 from numpy.random.c_distributions cimport random_standard_normal, random_standard_uniform
 
 import numpy as np

@@ -527,18 +527,12 @@ cdef class NetPolicy(PolicyKernel):
         logp ← log π (when not NULL); weights NULL means 1."""
         pass
 
-    cdef bint fused_weighted_score(self, const double* theta, const double* obs,
-                                   const double* actions, const double* weights,
-                                   Py_ssize_t n, double* grad) noexcept nogil:
-        """A one-pass Σ_i w_i ∇θ log π(a_i | s_i) into the zeroed grad, for the
-        architectures that have one; returns False when there is none."""
-        return False
-
-    cdef bint fused_score_rows(self, const double* theta, const double* obs,
-                               const double* actions, Py_ssize_t n, double* rows,
-                               Py_ssize_t ld) noexcept nogil:
-        """A one-pass rows (n, ld) ← ∇θ log π(a_i | s_i), for the architectures that
-        have one; returns False when there is none."""
+    cdef bint fused_scores(self, const double* theta, const double* obs,
+                           const double* actions, const double* weights, Py_ssize_t n,
+                           double* grad, double* rows, Py_ssize_t ld) noexcept nogil:
+        """One-pass scores, for the architectures that have them: with weights,
+        grad (zeroed) += Σ_i w_i ∇θ log π(a_i | s_i); without (NULL), row i of rows
+        (stride ld) ← ∇θ log π(a_i | s_i). Returns False when there are none."""
         return False
 
     cdef void head_kl(self, const double* theta_old, const double* z_old,
@@ -684,11 +678,8 @@ cdef class NetPolicy(PolicyKernel):
             if wp != NULL:
                 for i in range(P):
                     grad[i] = 0.0
-                done = self.fused_weighted_score(&theta[0], &obs[0, 0], &actions[0, 0], wp,
-                                                 n, &grad[0])
-            else:
-                done = self.fused_score_rows(&theta[0], &obs[0, 0], &actions[0, 0], n,
-                                             &rows[0, 0], P)
+            done = self.fused_scores(&theta[0], &obs[0, 0], &actions[0, 0], wp, n,
+                                     &grad[0], &rows[0, 0], P)
         if done:
             return
         cdef double* hid = _buffer(n * self.net.sum_hidden)
@@ -813,12 +804,10 @@ cdef class NetPolicy(PolicyKernel):
         cdef Py_ssize_t sh = self.net.sum_hidden
         cdef double* own = NULL
         cdef double* fwd
-        cdef bint forward_in_blocks = cache is None and num_threads > 1
         if cache is None:
             own = _buffer(n * (sh + m))
             fwd = own
-            if not forward_in_blocks:
-                self.forward_into(theta, obs, <double[:n * (sh + m)]> own, 1)
+            self.forward_into(theta, obs, <double[:n * (sh + m)]> own, num_threads)
         else:
             fwd = &cache[0]
         # per block: its JVP t and back-propagated δ (at its rows' offsets), its sum
@@ -827,7 +816,7 @@ cdef class NetPolicy(PolicyKernel):
         cdef double* sums = _buffer(num_threads * P)
         with nogil:
             self._fvp_blocks(&theta[0], &v[0], &obs[0, 0], n, fwd, t, scratch, sums,
-                             num_threads, forward_in_blocks)
+                             num_threads)
             for i in range(P):
                 out[i] = sums[i]
             for k in range(1, num_threads):
@@ -840,18 +829,15 @@ cdef class NetPolicy(PolicyKernel):
         free(sums)
 
     cdef void _fvp_blocks(self, const double* theta, const double* v, const double* obs,
-                          Py_ssize_t n, double* fwd, double* t, double* scratch,
-                          double* sums, int num_threads, bint forward) noexcept nogil:
-        # forward: each block also makes its forward pass first (one parallel region)
+                          Py_ssize_t n, const double* fwd, double* t, double* scratch,
+                          double* sums, int num_threads) noexcept nogil:
         cdef Py_ssize_t k, i, r0, nb, D = self.obs_dim, m = self.net.out_dim, P = self.n_params
         cdef Py_ssize_t sh = self.net.sum_hidden
-        cdef double* hid
+        cdef const double* hid
         for k in prange(num_threads, num_threads=num_threads, schedule="static"):
             r0 = k * n // num_threads
             nb = (k + 1) * n // num_threads - r0
             hid = fwd + r0 * (sh + m)
-            if forward:
-                self.net.forward(theta, obs + r0 * D, nb, hid, hid + nb * sh, True)
             self.net.jvp(theta, v, obs + r0 * D, nb, hid, scratch + r0 * sh, t + r0 * m)
             self.head_fisher(theta, hid + nb * sh, nb, t + r0 * m, n)
             for i in range(P):
@@ -908,13 +894,24 @@ cdef inline double _softmax_row(const double* z, Py_ssize_t K, double* e) noexce
     return s
 
 
-cdef inline double _lse_shift(const double* z, Py_ssize_t K, double m) noexcept nogil:
-    """log Σ_k exp(z_k − m) for m = max z."""
+cdef inline double _logsumexp(const double* z, Py_ssize_t K) noexcept nogil:
+    """log Σ_k exp(z_k), shifted by max z so that no exp overflows."""
     cdef Py_ssize_t k
-    cdef double s = 0.0
+    cdef double m = z[_argmax(z, K)], s = 0.0
     for k in range(K):
         s += exp(z[k] - m)
-    return log(s)
+    return m + log(s)
+
+
+cdef inline void _binary_scores(const double* theta, const double* obs,
+                                const double* actions, const double* weights,
+                                Py_ssize_t n, Py_ssize_t D, double* grad, double* rows,
+                                Py_ssize_t ld) noexcept nogil:
+    """NetPolicy.fused_scores for a linear softmax with two actions."""
+    if weights != NULL:
+        _binary_score_sum(theta, obs, actions, weights, n, D, grad)
+    else:
+        _binary_score_rows(theta, obs, actions, n, D, rows, ld)
 
 
 cdef inline void _binary_score_sum(const double* theta, const double* obs,
@@ -1027,44 +1024,25 @@ cdef class SoftmaxKernel(NetPolicy):
                 d[k] *= inv
             d[a] += w
 
-    cdef bint fused_weighted_score(self, const double* theta, const double* obs,
-                                   const double* actions, const double* weights,
-                                   Py_ssize_t n, double* grad) noexcept nogil:
+    cdef bint fused_scores(self, const double* theta, const double* obs,
+                           const double* actions, const double* weights, Py_ssize_t n,
+                           double* grad, double* rows, Py_ssize_t ld) noexcept nogil:
         # Linear with two actions (the common binary case), in one pass over the
-        # rows. Classic-control widths get the loop with D a constant, so that the
-        # compiler keeps the per-column sums in registers.
+        # rows. Classic-control widths get the loops with D a constant, so that the
+        # compiler keeps the per-column values in registers.
         cdef Py_ssize_t D = self.obs_dim
         if self.net.n_layers != 1 or self.n_actions != 2 or D > _FUSED_MAX_OBS:
             return False
         if D == 2:
-            _binary_score_sum(theta, obs, actions, weights, n, 2, grad)
+            _binary_scores(theta, obs, actions, weights, n, 2, grad, rows, ld)
         elif D == 3:
-            _binary_score_sum(theta, obs, actions, weights, n, 3, grad)
+            _binary_scores(theta, obs, actions, weights, n, 3, grad, rows, ld)
         elif D == 4:
-            _binary_score_sum(theta, obs, actions, weights, n, 4, grad)
+            _binary_scores(theta, obs, actions, weights, n, 4, grad, rows, ld)
         elif D == 6:
-            _binary_score_sum(theta, obs, actions, weights, n, 6, grad)
+            _binary_scores(theta, obs, actions, weights, n, 6, grad, rows, ld)
         else:
-            _binary_score_sum(theta, obs, actions, weights, n, D, grad)
-        return True
-
-    cdef bint fused_score_rows(self, const double* theta, const double* obs,
-                               const double* actions, Py_ssize_t n, double* rows,
-                               Py_ssize_t ld) noexcept nogil:
-        # The per-sample rows of the same binary case, one pass, widths as above.
-        cdef Py_ssize_t D = self.obs_dim
-        if self.net.n_layers != 1 or self.n_actions != 2 or D > _FUSED_MAX_OBS:
-            return False
-        if D == 2:
-            _binary_score_rows(theta, obs, actions, n, 2, rows, ld)
-        elif D == 3:
-            _binary_score_rows(theta, obs, actions, n, 3, rows, ld)
-        elif D == 4:
-            _binary_score_rows(theta, obs, actions, n, 4, rows, ld)
-        elif D == 6:
-            _binary_score_rows(theta, obs, actions, n, 6, rows, ld)
-        else:
-            _binary_score_rows(theta, obs, actions, n, D, rows, ld)
+            _binary_scores(theta, obs, actions, weights, n, D, grad, rows, ld)
         return True
 
     cdef void head_kl(self, const double* theta_old, const double* z_old,
@@ -1072,16 +1050,14 @@ cdef class SoftmaxKernel(NetPolicy):
                       double* kl, double* dz, double* extra) noexcept nogil:
         # KL = Σ_k p_k (log p_k − log q_k);  ∂(mean KL)/∂z_new = (q − p) / n
         cdef Py_ssize_t i, k, K = self.n_actions
-        cdef double lo, ln, mo, mn, s, po, qn
+        cdef double lo, ln, s, po, qn
         cdef const double* zo
         cdef const double* zn
         for i in range(n):
             zo = z_old + i * K
             zn = z_new + i * K
-            mo = zo[_argmax(zo, K)]
-            mn = zn[_argmax(zn, K)]
-            lo = mo + _lse_shift(zo, K, mo)
-            ln = mn + _lse_shift(zn, K, mn)
+            lo = _logsumexp(zo, K)
+            ln = _logsumexp(zn, K)
             s = 0.0
             for k in range(K):
                 po = exp(zo[k] - lo)
@@ -1095,12 +1071,11 @@ cdef class SoftmaxKernel(NetPolicy):
                            double* ent) noexcept nogil:
         # H = −Σ_k p_k log p_k
         cdef Py_ssize_t i, k, K = self.n_actions
-        cdef double m, lse, s, lp
+        cdef double lse, s, lp
         cdef const double* zi
         for i in range(n):
             zi = z + i * K
-            m = zi[_argmax(zi, K)]
-            lse = m + _lse_shift(zi, K, m)
+            lse = _logsumexp(zi, K)
             s = 0.0
             for k in range(K):
                 lp = zi[k] - lse
@@ -1111,14 +1086,13 @@ cdef class SoftmaxKernel(NetPolicy):
                                 double* dz, double* extra) noexcept nogil:
         # ∂H/∂z_k = −p_k (z_k − Σ_j p_j z_j), averaged over the rows
         cdef Py_ssize_t i, k, K = self.n_actions
-        cdef double m, lse, zbar
+        cdef double lse, zbar
         cdef const double* zi
         cdef double* d
         for i in range(n):
             zi = z + i * K
             d = dz + i * K
-            m = zi[_argmax(zi, K)]
-            lse = m + _lse_shift(zi, K, m)
+            lse = _logsumexp(zi, K)
             zbar = 0.0
             for k in range(K):
                 d[k] = exp(zi[k] - lse)
@@ -1130,14 +1104,13 @@ cdef class SoftmaxKernel(NetPolicy):
                           double* t, Py_ssize_t n_total) noexcept nogil:
         # M = diag(p) − p pᵀ:  M t = p ⊙ (t − pᵀt)
         cdef Py_ssize_t i, k, K = self.n_actions
-        cdef double m, lse, pt
+        cdef double lse, pt
         cdef const double* zi
         cdef double* ti
         for i in range(n):
             zi = z + i * K
             ti = t + i * K
-            m = zi[_argmax(zi, K)]
-            lse = m + _lse_shift(zi, K, m)
+            lse = _logsumexp(zi, K)
             pt = 0.0
             for k in range(K):
                 pt += exp(zi[k] - lse) * ti[k]

@@ -149,7 +149,8 @@ cdef void _run_chunk(
             if not stop:
                 j += 1
                 continue
-            # the slot's s_t (invalid action) or final observation is its last
+            # its final observation is its last (after an invalid action the row
+            # is undefined, and the rollout is refused anyway)
             memcpy(&last_observations[b, 0], obs + j * D, obs_bytes)
             m -= 1
             slot[j] = slot[m]

@@ -511,6 +511,19 @@ def test_kernel_contract_attributes():
 # Bad input
 # ---------------------------------------------------------------------------
 
+def test_finite_check_survives_an_overflowing_sum():
+    """Inputs are cleared by one sum first; finite values whose sum overflows still
+    pass, and a NaN or infinity among them is still refused."""
+    policy = pgfast.LinearSoftmax(3, 2)
+    theta = np.zeros(policy.n_params)
+    big = np.full((4, 3), 1e308)
+    np.testing.assert_allclose(policy.log_prob(theta, big, [0, 1, 0, 1]), np.log(0.5))
+    for bad in (np.nan, np.inf, -np.inf):
+        big[2, 1] = bad
+        with pytest.raises(ValueError, match="obs: expected finite values"):
+            policy.log_prob(theta, big, [0, 1, 0, 1])
+
+
 def test_bad_inputs_raise_named_errors():
     policy = pgfast.LinearSoftmax(3, 2)
     theta = np.zeros(policy.n_params)
