@@ -1,0 +1,390 @@
+"""Rollouts sharded over Ray actors, bit for bit equal to one process.
+
+A :class:`RayVecEnv` is a vector env whose B slots live in ``workers`` Ray actors,
+in contiguous blocks (slots 0..k-1 in the first actor, and so on). Passed to
+:func:`pgfast.rollout` (or to a ``Problem``, an estimator, an update) it runs each
+block in its actor with pgfast's own loop and returns the same time-major arrays
+as one process, concatenated in slot order::
+
+    from pgfast.distributed import RayVecEnv
+    env = RayVecEnv("CartPole-v1", num_envs=256, workers=4)   # starts a local Ray
+    ro = pgfast.rollout(env, policy, theta, 500, rng)           # == the local rollout
+
+Why the numbers do not change: every slot draws from its own stream, and the
+streams are drawn from the caller's Generator in the caller (``slot_states``),
+exactly as the local loop draws them; each actor gets the rows of its slots. A
+shared θ goes to the object store once per call (``ray.put``); the rows of a
+multi-θ call go to the actor that runs those slots.
+
+Envs: a native id (the fused Cython loop), any other Gymnasium id (one
+``gymnasium.Env`` per slot, the Python loop), or a picklable factory called in
+each actor as ``factory(n)`` that returns a ``VecEnvKernel`` (such as a user's
+compiled subclass: pass the class itself), a pgfast vector env, or a list of n
+``gymnasium.Env``. A Gymnasium slot b rolls out as
+``pgfast.rollout(env_b, policy, theta_b, T, generator_b)`` would, so a Gymnasium
+rollout, too, is the same for any number of workers.
+
+Faults: an actor that dies during a call is replaced and its block re-run from
+the same streams (same result); an unreachable cluster address fails within
+``timeout`` seconds; an interrupt (Ctrl-C) kills the actors, and the next call
+starts new ones. Ray is imported only when a RayVecEnv is made (``pip install
+"pgfast[ray]"``).
+"""
+from __future__ import annotations
+
+import re
+import socket
+from functools import lru_cache
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.envs.registration import EnvSpec
+
+from ._envs import VecEnvKernel
+from ._validation import check_positive_float, check_positive_int
+from .rollout import Rollout, rollout, slot_generators, slot_states
+
+__all__ = ["RayVecEnv", "connect"]
+
+DEFAULT_PORT = 6379   # a Ray head node's GCS port (`ray start --head`)
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError as err:
+        raise ImportError('pgfast.distributed needs Ray: pip install "pgfast[ray]"') from err
+    return ray
+
+
+def connect(address=None, *, num_cpus=None, timeout=10.0):
+    """Join the Ray cluster at `address`, or start a local one; a no-op when Ray is
+    already initialised in this process.
+
+    Parameters
+    ----------
+    address : str, optional
+        "host:port" (or "ray://host:port") of a running cluster, "auto" for the one
+        ``ray start`` left on this machine; None starts a local cluster.
+    num_cpus : int, optional
+        CPUs of a local cluster (default: all).
+    timeout : float
+        Seconds to wait for `address` to answer before ``ConnectionError``.
+    """
+    ray = _import_ray()
+    if ray.is_initialized():
+        return
+    timeout = check_positive_float(timeout, "timeout")
+    if address is not None and address != "auto":
+        _probe(address, timeout)
+    ray.init(address=address, num_cpus=num_cpus, include_dashboard=False,
+             logging_level="ERROR")
+
+
+def _probe(address, timeout):
+    """Fail fast where Ray would keep retrying: open a TCP connection to `address`."""
+    if not isinstance(address, str):
+        raise TypeError(f"address: expected 'host:port', got {type(address).__name__}")
+    hostport = address.removeprefix("ray://")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        host, port = hostport, DEFAULT_PORT
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise ConnectionError(
+            f"address: no Ray cluster answers at {address!r} within {timeout:g} s ({err}); "
+            "start one with `ray start --head`, or leave the address unset to start a "
+            "local one") from None
+
+
+def _build(source, n, max_episode_steps, kwargs):
+    """The env of n slots: a VecEnvKernel / pgfast vector env, or a list of n
+    gymnasium.Env (one per slot)."""
+    from . import envs as native
+
+    if isinstance(source, str):
+        if native.is_native(source):
+            return native.make_kernel(source, n, max_episode_steps=max_episode_steps, **kwargs)
+        if max_episode_steps is not None:
+            kwargs = dict(kwargs, max_episode_steps=max_episode_steps)
+        return [gym.make(source, **kwargs) for _ in range(n)]
+    env = source(n)
+    if isinstance(env, VecEnvKernel) or isinstance(getattr(env, "kernel", None), VecEnvKernel):
+        if getattr(env, "kernel", env).num_envs != n:
+            raise ValueError(f"env: the factory was asked for {n} slots and made "
+                             f"{getattr(env, 'kernel', env).num_envs}")
+        return env
+    if isinstance(env, (list, tuple)) and len(env) == n \
+            and all(isinstance(e, gym.Env) for e in env):
+        return list(env)
+    raise TypeError(f"env: factory({n}) should return a VecEnvKernel, a pgfast vector env "
+                    f"or a list of {n} gymnasium.Env, got {type(env).__name__}")
+
+
+def _spaces(env):
+    """(observation space, action space, time limit or None) of one built env."""
+    if isinstance(env, list):
+        spec = env[0].spec
+        return env[0].observation_space, env[0].action_space, \
+            getattr(spec, "max_episode_steps", None)
+    kernel = getattr(env, "kernel", env)
+    limit = kernel.max_episode_steps or None
+    if hasattr(env, "single_observation_space"):
+        return env.single_observation_space, env.single_action_space, limit
+    obs = gym.spaces.Box(-np.inf, np.inf, (kernel.obs_dim,))
+    act = gym.spaces.Discrete(kernel.n_actions) if kernel.n_actions \
+        else gym.spaces.Box(-np.inf, np.inf, (kernel.act_dim,))
+    return obs, act, limit
+
+
+@lru_cache(maxsize=16)
+def _policy(config_items):
+    from .policies import from_config
+
+    return from_config(dict(config_items))
+
+
+def _config_key(policy):
+    """The policy's config as a hashable value (what an actor rebuilds it from)."""
+    return tuple((k, tuple(v) if isinstance(v, list) else v)
+                 for k, v in sorted(policy.config().items()))
+
+
+class _Shard:
+    """One actor's block of slots: its env built once, rollouts run on request."""
+
+    def __init__(self, source, n, max_episode_steps, kwargs):
+        self.env = _build(source, n, max_episode_steps, kwargs)
+
+    def ready(self):
+        import os
+
+        import ray
+
+        return os.getpid(), ray.get_runtime_context().get_node_id()
+
+    def rollout(self, config, thetas, streams, n_steps, options):
+        """The block's rollout: its arrays (final observations only where an
+        episode ended) and, for given generators, their states afterwards."""
+        policy = _policy(config)
+        given = not isinstance(streams, np.ndarray)
+        generators = streams if given else slot_generators(streams)
+        if isinstance(self.env, list):   # Gymnasium: one Env per slot
+            parts = [rollout(env, policy, thetas if thetas.ndim == 1 else thetas[b],
+                             n_steps, generators[b], **options)
+                     for b, env in enumerate(self.env)]
+            ro = _concatenate(parts)
+        else:
+            ro = rollout(self.env, policy, thetas, n_steps, generators, **options)
+        states = [g.bit_generator.state for g in generators] if given else None
+        return (ro.observations, ro.actions, ro.rewards, ro.terminated, ro.truncated,
+                ro.log_probs, ro.last_observations, ro.final_buffer[ro.done]), states
+
+
+def _concatenate(parts):
+    """Rollouts of consecutive slot blocks as one rollout."""
+    cat = lambda arrays, axis=1: np.concatenate(arrays, axis=axis)   # noqa: E731
+    logp = None if parts[0].log_probs is None else cat([p.log_probs for p in parts])
+    return Rollout(cat([p.observations for p in parts]), cat([p.actions for p in parts]),
+                   cat([p.rewards for p in parts]), cat([p.terminated for p in parts]),
+                   cat([p.truncated for p in parts]), logp,
+                   cat([p.last_observations for p in parts], 0),
+                   cat([p.final_buffer for p in parts]))
+
+
+def _blocks(B, workers):
+    """[(lo, hi)] contiguous slot blocks, sizes differing by at most one."""
+    edges = np.linspace(0, B, min(workers, B) + 1).round().astype(int)
+    return list(zip(edges[:-1].tolist(), edges[1:].tolist()))
+
+
+class RayVecEnv(gym.vector.VectorEnv):
+    """B env slots sharded over Ray actors, for :func:`pgfast.rollout` and the
+    estimators: the result is the local one, bit for bit, for any ``workers``.
+
+    Parameters
+    ----------
+    env : str or callable
+        A native id ("CartPole-v1": the fused loop), another Gymnasium id (one Env
+        per slot), or a picklable ``factory(n)`` returning a ``VecEnvKernel`` (a
+        user's compiled class itself works), a pgfast vector env, or a list of n
+        ``gymnasium.Env``. Its module must be importable on every node.
+    num_envs : int
+        Slots B.
+    workers : int
+        Ray actors; slots are split in contiguous blocks (min(workers, B) actors).
+    address : str, optional
+        A running cluster's "host:port"; default: the session already initialised
+        in this process, or a new local one (see :func:`connect`).
+    max_episode_steps : int, optional
+        Time limit of an id (0: none for native ids); factories set their own.
+    cpus_per_worker : float
+        CPUs Ray reserves per actor (fractions let more actors than cores run).
+    timeout : float
+        Seconds allowed to reach `address` and to place and start the actors.
+    max_retries : int
+        Times a block is re-run on a new actor after its actor died, per call.
+    **kwargs
+        Passed to the env of an id (``pgfast.make_kernel`` / ``gymnasium.make``).
+
+    ``reset`` and ``step`` are not offered: a RayVecEnv runs whole rollouts, never
+    a step at a time (one round trip per step would cost more than the step).
+    """
+
+    metadata = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
+
+    def __init__(self, env, num_envs, workers=1, *, address=None, max_episode_steps=None,
+                 cpus_per_worker=1.0, timeout=60.0, max_retries=3, **kwargs):
+        if not isinstance(env, str) and not callable(env):
+            raise TypeError(f"env: expected an env id or a factory(n), got {type(env).__name__}")
+        if callable(env) and (kwargs or max_episode_steps is not None):
+            raise ValueError("max_episode_steps/kwargs: give them to your factory instead")
+        self.num_envs = check_positive_int(num_envs, "num_envs")
+        self.workers = check_positive_int(workers, "workers")
+        self.cpus_per_worker = check_positive_float(cpus_per_worker, "cpus_per_worker")
+        self.timeout = check_positive_float(timeout, "timeout")
+        self.max_retries = check_positive_int(max_retries, "max_retries", minimum=0)
+        self._source = (env, max_episode_steps, kwargs)
+        # A one-slot probe here: spaces and time limit, and a bad factory fails now.
+        probe = _build(env, 1, max_episode_steps, kwargs)
+        obs_space, act_space, limit = _spaces(probe)
+        self.single_observation_space, self.single_action_space = obs_space, act_space
+        self.observation_space = gym.vector.utils.batch_space(obs_space, self.num_envs)
+        self.action_space = gym.vector.utils.batch_space(act_space, self.num_envs)
+        self.max_episode_steps = limit
+        name = env if isinstance(env, str) else getattr(env, "__name__", type(env).__name__)
+        self.spec = EnvSpec(id="pgfast-ray/" + re.sub(r"[^\w.-]", "_", name.split("/")[-1]),
+                            max_episode_steps=limit)
+        self.blocks = _blocks(self.num_envs, self.workers)
+        self.python_path = isinstance(probe, list)
+        connect(address, timeout=self.timeout)
+        self._actors = None
+        self._start()
+
+    def __repr__(self):
+        return (f"RayVecEnv({self._source[0]!r}, num_envs={self.num_envs}, "
+                f"workers={len(self.blocks)})")
+
+    def reset(self, *, seed=None, options=None):
+        raise NotImplementedError("RayVecEnv runs whole rollouts: pass it to pgfast.rollout")
+
+    def step(self, actions):
+        raise NotImplementedError("RayVecEnv runs whole rollouts: pass it to pgfast.rollout")
+
+    def close_extras(self, **kwargs):
+        self._stop()
+
+    # -- actors ---------------------------------------------------------------
+
+    def _spawn(self, i):
+        ray = _import_ray()
+        actor = ray.remote(_Shard).options(num_cpus=self.cpus_per_worker, max_restarts=0,
+                                           scheduling_strategy="SPREAD")
+        lo, hi = self.blocks[i]
+        return actor.remote(self._source[0], hi - lo, *self._source[1:])
+
+    def _start(self):
+        """Start one actor per block and wait (at most `timeout`) until all are up."""
+        ray = _import_ray()
+        self._actors = [self._spawn(i) for i in range(len(self.blocks))]
+        pings = [a.ready.remote() for a in self._actors]
+        done, _ = ray.wait(pings, num_returns=len(pings), timeout=self.timeout)
+        if len(done) < len(pings):
+            self._stop()
+            cpus = ray.cluster_resources().get("CPU", 0)
+            raise TimeoutError(
+                f"workers: {len(pings)} actors of {self.cpus_per_worker:g} CPU could not all "
+                f"start within {self.timeout:g} s on a cluster of {cpus:g} CPUs; use fewer "
+                "workers or a smaller cpus_per_worker")
+        try:
+            self.placement = ray.get(pings)   # [(pid, node id)] per actor
+        except ray.exceptions.RayActorError as err:
+            self._stop()
+            raise RuntimeError(f"env: the workers could not build the env: {err}") from None
+
+    def _stop(self):
+        if self._actors:
+            ray = _import_ray()
+            for actor in self._actors:
+                ray.kill(actor)
+        self._actors = None
+
+    # -- rollouts (called by pgfast.rollout) ----------------------------------
+
+    def _pgfast_rollout(self, policy, theta, n_steps, rng, *, time_limit, num_threads,
+                        deterministic, first_episode):
+        from .rollout import _check_spaces_fit, _check_thetas
+
+        ray = _import_ray()
+        if self.closed:
+            raise ValueError("env: the environment is closed")
+        _check_spaces_fit(policy, self.single_action_space, self.single_observation_space)
+        B = self.num_envs
+        thetas = _check_thetas(policy, theta, B)
+        if isinstance(rng, np.random.Generator):
+            streams, generators = slot_states(rng, B), None
+        else:
+            generators = list(rng)
+            if len(generators) != B or not all(isinstance(g, np.random.Generator)
+                                               for g in generators):
+                raise TypeError(f"rng: expected a numpy.random.Generator or a sequence of "
+                                f"{B} of them")
+            streams = generators
+        options = dict(time_limit=time_limit, deterministic=deterministic,
+                       first_episode=first_episode)
+        if not self.python_path:
+            options["num_threads"] = num_threads
+        config = _config_key(policy)
+        shared = ray.put(thetas) if thetas.ndim == 1 else None
+
+        def submit(i):
+            lo, hi = self.blocks[i]
+            rows = shared if shared is not None else thetas[lo:hi]
+            return self._actors[i].rollout.remote(config, rows, streams[lo:hi], n_steps,
+                                                  options)
+
+        if self._actors is None:   # stopped by an interrupt: start afresh
+            self._start()
+        try:
+            results = self._gather(submit)
+        except KeyboardInterrupt:
+            self._stop()
+            raise
+        if generators is not None:   # leave the caller's generators where local would
+            for g, state in zip(generators, [s for _, states in results for s in states]):
+                g.bit_generator.state = state
+        return self._assemble([arrays for arrays, _ in results], n_steps, deterministic)
+
+    def _gather(self, submit):
+        """Every block's result; a block whose actor died reruns on a new actor."""
+        ray = _import_ray()
+        pending = {submit(i): i for i in range(len(self.blocks))}
+        results = [None] * len(self.blocks)
+        retries = [0] * len(self.blocks)
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            i = pending.pop(ready[0])
+            try:
+                results[i] = ray.get(ready[0])
+            except ray.exceptions.RayActorError:
+                retries[i] += 1
+                if retries[i] > self.max_retries:
+                    raise RuntimeError(f"workers: the actor of slots {self.blocks[i]} died "
+                                       f"{retries[i]} times in one call") from None
+                ray.kill(self._actors[i])
+                self._actors[i] = self._spawn(i)
+                pending[submit(i)] = i
+        return results
+
+    def _assemble(self, parts, T, deterministic):
+        """One Rollout from the blocks' arrays, in slot order."""
+        cat = lambda k, axis=1: np.concatenate([p[k] for p in parts], axis=axis)  # noqa: E731
+        observations, terminated, truncated = cat(0), cat(3), cat(4)
+        final = np.full_like(observations, np.nan)
+        done = terminated | truncated
+        for (lo, hi), p in zip(self.blocks, parts):
+            block = final[:, lo:hi]
+            block[done[:, lo:hi]] = p[7]
+        return Rollout(observations, cat(1), cat(2), terminated, truncated,
+                       None if deterministic else cat(5), cat(6, 0), final)
