@@ -72,11 +72,11 @@ def connect(address=None, *, num_cpus=None, timeout=10.0):
         Seconds to wait for `address` to answer before ``ConnectionError``.
     """
     ray = _import_ray()
-    if ray.is_initialized():
-        return
     timeout = check_positive_float(timeout, "timeout")
     if address is not None and address != "auto":
         _probe(address, timeout)
+    if ray.is_initialized():
+        return
     ray.init(address=address, num_cpus=num_cpus, include_dashboard=False,
              logging_level="ERROR")
 
