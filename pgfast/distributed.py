@@ -285,10 +285,14 @@ class RayVecEnv(gym.vector.VectorEnv):
         return actor.remote(self._source[0], hi - lo, *self._source[1:])
 
     def _start(self):
-        """Start one actor per block and wait (at most `timeout`) until all are up."""
-        ray = _import_ray()
+        """Start one actor per block."""
         self._actors = [self._spawn(i) for i in range(len(self.blocks))]
-        pings = [a.ready.remote() for a in self._actors]
+        self.placement = self._wait_ready(self._actors)
+
+    def _wait_ready(self, actors):
+        """[(pid, node id)] of `actors` once all are up; at most `timeout` seconds."""
+        ray = _import_ray()
+        pings = [a.ready.remote() for a in actors]
         done, _ = ray.wait(pings, num_returns=len(pings), timeout=self.timeout)
         if len(done) < len(pings):
             self._stop()
@@ -298,7 +302,7 @@ class RayVecEnv(gym.vector.VectorEnv):
                 f"start within {self.timeout:g} s on a cluster of {cpus:g} CPUs; use fewer "
                 "workers or a smaller cpus_per_worker")
         try:
-            self.placement = ray.get(pings)   # [(pid, node id)] per actor
+            return ray.get(pings)
         except ray.exceptions.RayActorError as err:
             self._stop()
             raise RuntimeError(f"env: the workers could not build the env: {err}") from None
@@ -374,6 +378,7 @@ class RayVecEnv(gym.vector.VectorEnv):
                                        f"{retries[i]} times in one call") from None
                 ray.kill(self._actors[i])
                 self._actors[i] = self._spawn(i)
+                self.placement[i] = self._wait_ready([self._actors[i]])[0]
                 pending[submit(i)] = i
         return results
 
