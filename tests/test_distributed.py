@@ -252,19 +252,27 @@ def slow_factory(n):
     return [SlowCartPole() for _ in range(n)]
 
 
-def test_interrupt_stops_the_actors_and_the_next_call_starts_new_ones():
+def test_interrupt_stops_the_actors_and_leaves_the_checkpoint_loadable(tmp_path):
     policy = pgfast.LinearSoftmax(4, 2)
     theta = np.zeros(policy.n_params)
-    env = RayVecEnv(slow_factory, 2, workers=1, cpus_per_worker=CPU)
+    env = RayVecEnv(slow_factory, 2, workers=2, cpus_per_worker=CPU)
     actors = list(env._actors)
-    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    update = pgfast.NaturalPolicyUpdate(pgfast.Problem(env), policy, m=2)
+    thetas = [theta]   # after each finished iteration
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))   # Ctrl-C
     timer.start()
     with pytest.raises(KeyboardInterrupt):
-        pgfast.rollout(env, policy, theta, 10_000, np.random.default_rng(14))
+        pgfast.train(update, theta, iterations=1000, rng=np.random.default_rng(14),
+                     progress=False, checkpoint_dir=tmp_path,
+                     callback=lambda i, th, info: thetas.append(th.copy()))
     timer.join()
     for actor in actors:
         with pytest.raises(ray.exceptions.RayActorError):
             ray.get(actor.ready.remote(), timeout=30)
+    saved_theta, saved = pgfast.load_checkpoint(tmp_path, update=update)
+    assert len(saved["history"]["iteration"]) == len(thetas) - 1 < 1000
+    np.testing.assert_array_equal(saved_theta, thetas[-1])
+    # The next call starts new actors.
     a = pgfast.rollout(env, policy, theta, 5, np.random.default_rng(15))
     b = pgfast.rollout(env, policy, theta, 5, np.random.default_rng(15))
     assert_same(a, b)
