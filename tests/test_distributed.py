@@ -310,3 +310,21 @@ def test_bad_arguments(cartpole):
         pgfast.rollout(env, policy, np.zeros(policy.n_params), 5, [np.random.default_rng()])
     with pytest.raises(NotImplementedError):
         env.step(np.zeros(8, int))
+
+
+def test_problem_with_workers_equals_local():
+    # Problem(..., workers=N) is wired by docs/ray-wiring.patch.
+    import inspect
+
+    if "workers" not in inspect.signature(pgfast.Problem).parameters:
+        pytest.skip("Problem(workers=...) is not wired yet (docs/ray-wiring.patch)")
+    policy = pgfast.LinearSoftmax(4, 2)
+    theta = policy.init(np.random.default_rng(16))
+    local = pgfast.Problem("CartPole-v1")
+    remote = pgfast.Problem("CartPole-v1", workers=2)
+    estimators = [lambda p: pgfast.GAEGradient(p, policy, pgfast.LinearValue(4), m=16),
+                  lambda p: pgfast.FiniteDifferenceGradient(p, policy, m=2,
+                                                            common_random_numbers=True)]
+    for make in estimators:
+        np.testing.assert_array_equal(make(local).gradient(theta, np.random.default_rng(17)),
+                                      make(remote).gradient(theta, np.random.default_rng(17)))
