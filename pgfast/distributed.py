@@ -32,6 +32,8 @@ starts new ones. Ray is imported only when a RayVecEnv is made (``pip install
 """
 from __future__ import annotations
 
+import copy
+import numbers
 import re
 import socket
 from functools import lru_cache
@@ -58,8 +60,8 @@ def _import_ray():
 
 
 def connect(address=None, *, num_cpus=None, timeout=10.0):
-    """Join the Ray cluster at `address`, or start a local one; a no-op when Ray is
-    already initialised in this process.
+    """Join the Ray cluster at `address`, or start a local one. When Ray is already
+    initialised in this process that session is kept (`address` must still answer).
 
     Parameters
     ----------
@@ -93,9 +95,18 @@ def _probe(address, timeout):
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as err:
         raise ConnectionError(
-            f"address: no Ray cluster answers at {address!r} within {timeout:g} s ({err}); "
-            "start one with `ray start --head`, or leave the address unset to start a "
+            f"address: no Ray cluster answers at {address!r} ({err}; waited up to "
+            f"{timeout:g} s); start one with `ray start --head`, or leave the address unset to start a "
             "local one") from None
+
+
+def _check_cpus(x):
+    """CPUs reserved per actor: a number >= 0 (0: reserve none, oversubscribe)."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"cpus_per_worker: expected a number, got {type(x).__name__}")
+    if not (np.isfinite(x) and x >= 0):
+        raise ValueError(f"cpus_per_worker: expected a finite number >= 0, got {x}")
+    return float(x)
 
 
 def _build(source, n, max_episode_steps, kwargs):
@@ -152,34 +163,95 @@ def _config_key(policy):
 
 
 class _Shard:
-    """One actor's block of slots: its env built once, rollouts run on request."""
+    """One actor: the env of its block of slots (one per block size it was asked
+    for), rollouts run on request."""
 
-    def __init__(self, source, n, max_episode_steps, kwargs):
-        self.env = _build(source, n, max_episode_steps, kwargs)
+    def __init__(self, source, max_episode_steps, kwargs):
+        self.source = (source, max_episode_steps, kwargs)
+        self.envs = {}
 
-    def ready(self):
+    def _env(self, n):
+        if n not in self.envs:
+            self.envs[n] = _build(self.source[0], n, *self.source[1:])
+        return self.envs[n]
+
+    def ready(self, n):
+        """(pid, node id), once the env of n slots (if any) is built."""
         import os
 
         import ray
 
+        if n:
+            self._env(n)
         return os.getpid(), ray.get_runtime_context().get_node_id()
 
-    def rollout(self, config, thetas, streams, n_steps, options):
-        """The block's rollout: its arrays (final observations only where an
-        episode ended) and, for given generators, their states afterwards."""
+    def rollout(self, n, config, thetas, streams, n_steps, options):
+        """The rollout of a block of n slots: its arrays (final observations only
+        where an episode ended) and, for given generators, their states afterwards."""
+        env = self._env(n)
         policy = _policy(config)
         given = not isinstance(streams, np.ndarray)
         generators = streams if given else slot_generators(streams)
-        if isinstance(self.env, list):   # Gymnasium: one Env per slot
-            parts = [rollout(env, policy, thetas if thetas.ndim == 1 else thetas[b],
+        if isinstance(env, list):   # Gymnasium: one Env per slot
+            parts = [rollout(e, policy, thetas if thetas.ndim == 1 else thetas[b],
                              n_steps, generators[b], **options)
-                     for b, env in enumerate(self.env)]
+                     for b, e in enumerate(env)]
             ro = _concatenate(parts)
         else:
-            ro = rollout(self.env, policy, thetas, n_steps, generators, **options)
+            ro = rollout(env, policy, thetas, n_steps, generators, **options)
         states = [g.bit_generator.state for g in generators] if given else None
         return (ro.observations, ro.actions, ro.rewards, ro.terminated, ro.truncated,
                 ro.log_probs, ro.last_observations, ro.final_buffer[ro.done]), states
+
+
+class _Pool:
+    """The actors of a RayVecEnv and of its :meth:`~RayVecEnv.resized` copies."""
+
+    def __init__(self, source, workers, cpus, timeout):
+        self.source, self.workers, self.cpus, self.timeout = source, workers, cpus, timeout
+        self.actors = None
+        self.placement = None   # [(pid, node id)] per actor
+
+    def start(self, blocks):
+        """One actor per worker, each building its block's env; at most `timeout`."""
+        self.actors = [self._spawn() for _ in range(self.workers)]
+        sizes = [hi - lo for lo, hi in blocks] + [0] * (self.workers - len(blocks))
+        self.placement = self._wait_ready(self.actors, sizes)
+
+    def replace(self, i, n):
+        """A new actor i (the old one died), with the env of n slots built."""
+        _import_ray().kill(self.actors[i])
+        self.actors[i] = self._spawn()
+        self.placement[i] = self._wait_ready([self.actors[i]], [n])[0]
+
+    def stop(self):
+        if self.actors:
+            ray = _import_ray()
+            for actor in self.actors:
+                ray.kill(actor)
+        self.actors = None
+
+    def _spawn(self):
+        actor = _import_ray().remote(_Shard).options(num_cpus=self.cpus, max_restarts=0,
+                                                     scheduling_strategy="SPREAD")
+        return actor.remote(*self.source)
+
+    def _wait_ready(self, actors, sizes):
+        ray = _import_ray()
+        pings = [a.ready.remote(n) for a, n in zip(actors, sizes)]
+        done, _ = ray.wait(pings, num_returns=len(pings), timeout=self.timeout)
+        if len(done) < len(pings):
+            self.stop()
+            cpus = ray.cluster_resources().get("CPU", 0)
+            raise TimeoutError(
+                f"workers: {len(pings)} actors of {self.cpus:g} CPU could not all start "
+                f"within {self.timeout:g} s on a cluster of {cpus:g} CPUs; use fewer "
+                "workers or a smaller cpus_per_worker")
+        try:
+            return ray.get(pings)
+        except ray.exceptions.RayActorError as err:
+            self.stop()
+            raise RuntimeError(f"env: the workers could not build the env: {err}") from None
 
 
 def _concatenate(parts):
@@ -220,7 +292,7 @@ class RayVecEnv(gym.vector.VectorEnv):
     max_episode_steps : int, optional
         Time limit of an id (0: none for native ids); factories set their own.
     cpus_per_worker : float
-        CPUs Ray reserves per actor (fractions let more actors than cores run).
+        CPUs Ray reserves per actor (0 or a fraction lets more actors than cores run).
     timeout : float
         Seconds allowed to reach `address` and to place and start the actors.
     max_retries : int
@@ -240,31 +312,47 @@ class RayVecEnv(gym.vector.VectorEnv):
             raise TypeError(f"env: expected an env id or a factory(n), got {type(env).__name__}")
         if callable(env) and (kwargs or max_episode_steps is not None):
             raise ValueError("max_episode_steps/kwargs: give them to your factory instead")
-        self.num_envs = check_positive_int(num_envs, "num_envs")
-        self.workers = check_positive_int(workers, "workers")
-        self.cpus_per_worker = check_positive_float(cpus_per_worker, "cpus_per_worker")
-        self.timeout = check_positive_float(timeout, "timeout")
+        num_envs = check_positive_int(num_envs, "num_envs")
+        workers = check_positive_int(workers, "workers")
+        cpus = _check_cpus(cpus_per_worker)
+        timeout = check_positive_float(timeout, "timeout")
         self.max_retries = check_positive_int(max_retries, "max_retries", minimum=0)
-        self._source = (env, max_episode_steps, kwargs)
         # A one-slot probe here: spaces and time limit, and a bad factory fails now.
         probe = _build(env, 1, max_episode_steps, kwargs)
+        self.python_path = isinstance(probe, list)
         obs_space, act_space, limit = _spaces(probe)
         self.single_observation_space, self.single_action_space = obs_space, act_space
-        self.observation_space = gym.vector.utils.batch_space(obs_space, self.num_envs)
-        self.action_space = gym.vector.utils.batch_space(act_space, self.num_envs)
         self.max_episode_steps = limit
         name = env if isinstance(env, str) else getattr(env, "__name__", type(env).__name__)
         self.spec = EnvSpec(id="pgfast-ray/" + re.sub(r"[^\w.-]", "_", name.split("/")[-1]),
                             max_episode_steps=limit)
-        self.blocks = _blocks(self.num_envs, self.workers)
-        self.python_path = isinstance(probe, list)
-        connect(address, timeout=self.timeout)
-        self._actors = None
-        self._start()
+        self._set_size(num_envs, workers)
+        connect(address, timeout=timeout)
+        self._pool = _Pool((env, max_episode_steps, kwargs), workers, cpus, timeout)
+        self._pool.start(self.blocks)
+
+    def _set_size(self, num_envs, workers):
+        self.num_envs = num_envs
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space,
+                                                              num_envs)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
+        self.blocks = _blocks(num_envs, workers)
+
+    def resized(self, num_envs) -> RayVecEnv:
+        """The same env with `num_envs` slots on the same actors (each builds the
+        env of its new block on first use). ``close()`` on either stops both."""
+        other = copy.copy(self)
+        other._set_size(check_positive_int(num_envs, "num_envs"), self._pool.workers)
+        return other
+
+    @property
+    def placement(self):
+        """[(pid, node id)] of the actors."""
+        return self._pool.placement
 
     def __repr__(self):
-        return (f"RayVecEnv({self._source[0]!r}, num_envs={self.num_envs}, "
-                f"workers={len(self.blocks)})")
+        return (f"RayVecEnv({self._pool.source[0]!r}, num_envs={self.num_envs}, "
+                f"workers={self._pool.workers})")
 
     def reset(self, *, seed=None, options=None):
         raise NotImplementedError("RayVecEnv runs whole rollouts: pass it to pgfast.rollout")
@@ -273,46 +361,7 @@ class RayVecEnv(gym.vector.VectorEnv):
         raise NotImplementedError("RayVecEnv runs whole rollouts: pass it to pgfast.rollout")
 
     def close_extras(self, **kwargs):
-        self._stop()
-
-    # -- actors ---------------------------------------------------------------
-
-    def _spawn(self, i):
-        ray = _import_ray()
-        actor = ray.remote(_Shard).options(num_cpus=self.cpus_per_worker, max_restarts=0,
-                                           scheduling_strategy="SPREAD")
-        lo, hi = self.blocks[i]
-        return actor.remote(self._source[0], hi - lo, *self._source[1:])
-
-    def _start(self):
-        """Start one actor per block."""
-        self._actors = [self._spawn(i) for i in range(len(self.blocks))]
-        self.placement = self._wait_ready(self._actors)
-
-    def _wait_ready(self, actors):
-        """[(pid, node id)] of `actors` once all are up; at most `timeout` seconds."""
-        ray = _import_ray()
-        pings = [a.ready.remote() for a in actors]
-        done, _ = ray.wait(pings, num_returns=len(pings), timeout=self.timeout)
-        if len(done) < len(pings):
-            self._stop()
-            cpus = ray.cluster_resources().get("CPU", 0)
-            raise TimeoutError(
-                f"workers: {len(pings)} actors of {self.cpus_per_worker:g} CPU could not all "
-                f"start within {self.timeout:g} s on a cluster of {cpus:g} CPUs; use fewer "
-                "workers or a smaller cpus_per_worker")
-        try:
-            return ray.get(pings)
-        except ray.exceptions.RayActorError as err:
-            self._stop()
-            raise RuntimeError(f"env: the workers could not build the env: {err}") from None
-
-    def _stop(self):
-        if self._actors:
-            ray = _import_ray()
-            for actor in self._actors:
-                ray.kill(actor)
-        self._actors = None
+        self._pool.stop()
 
     # -- rollouts (called by pgfast.rollout) ----------------------------------
 
@@ -345,20 +394,20 @@ class RayVecEnv(gym.vector.VectorEnv):
         def submit(i):
             lo, hi = self.blocks[i]
             rows = shared if shared is not None else thetas[lo:hi]
-            return self._actors[i].rollout.remote(config, rows, streams[lo:hi], n_steps,
-                                                  options)
+            return self._pool.actors[i].rollout.remote(hi - lo, config, rows, streams[lo:hi],
+                                                       n_steps, options)
 
-        if self._actors is None:   # stopped by an interrupt: start afresh
-            self._start()
+        if self._pool.actors is None:   # stopped by an interrupt: start afresh
+            self._pool.start(self.blocks)
         try:
             results = self._gather(submit)
         except KeyboardInterrupt:
-            self._stop()
+            self._pool.stop()
             raise
         if generators is not None:   # leave the caller's generators where local would
             for g, state in zip(generators, [s for _, states in results for s in states]):
                 g.bit_generator.state = state
-        return self._assemble([arrays for arrays, _ in results], n_steps, deterministic)
+        return self._assemble([arrays for arrays, _ in results], deterministic)
 
     def _gather(self, submit):
         """Every block's result; a block whose actor died reruns on a new actor."""
@@ -376,13 +425,12 @@ class RayVecEnv(gym.vector.VectorEnv):
                 if retries[i] > self.max_retries:
                     raise RuntimeError(f"workers: the actor of slots {self.blocks[i]} died "
                                        f"{retries[i]} times in one call") from None
-                ray.kill(self._actors[i])
-                self._actors[i] = self._spawn(i)
-                self.placement[i] = self._wait_ready([self._actors[i]])[0]
+                lo, hi = self.blocks[i]
+                self._pool.replace(i, hi - lo)
                 pending[submit(i)] = i
         return results
 
-    def _assemble(self, parts, T, deterministic):
+    def _assemble(self, parts, deterministic):
         """One Rollout from the blocks' arrays, in slot order."""
         cat = lambda k, axis=1: np.concatenate([p[k] for p in parts], axis=axis)  # noqa: E731
         observations, terminated, truncated = cat(0), cat(3), cat(4)

@@ -1,6 +1,6 @@
 """pgfast.distributed: rollouts on Ray actors equal the local ones, bit for bit.
 
-One Ray session for the whole module (2 CPUs, as CI has); actors take half a CPU
+One Ray session for the whole module (2 CPUs, as CI has); actors reserve no CPU
 so that 3 workers fit. The user-kernel case builds examples/custom_env once.
 """
 import importlib
@@ -25,7 +25,7 @@ from pgfast.rollout import slot_generators, slot_states  # noqa: E402
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "custom_env"
-CPU = 0.1   # per actor: a dozen actors fit in the 2-CPU session
+CPU = 0   # actors reserve no CPU: as many as the tests need fit in the 2-CPU session
 FIELDS = ("observations", "actions", "rewards", "terminated", "truncated", "log_probs",
           "last_observations", "final_observations")
 
@@ -105,6 +105,18 @@ def test_native_rollout_equals_local_for_1_2_3_workers(cartpole):
         assert_same(pgfast.rollout(env, policy, theta, 120, caller), local)
         # The caller's generator advanced exactly as the local call advanced it.
         assert caller.bit_generator.state == rng.bit_generator.state
+
+
+def test_resized_env_runs_on_the_same_actors(cartpole):
+    policy = pgfast.LinearSoftmax(4, 2)
+    theta = policy.init(np.random.default_rng(20))
+    env = cartpole[3]
+    for n in (2, 5, 13):
+        smaller = env.resized(n)
+        assert smaller.placement is env.placement and smaller.num_envs == n
+        local = pgfast.rollout(pgfast.make_vec("CartPole-v1", n), policy, theta, 50,
+                               np.random.default_rng(n))
+        assert_same(pgfast.rollout(smaller, policy, theta, 50, np.random.default_rng(n)), local)
 
 
 def test_multi_theta_first_episode_and_deterministic():
@@ -190,7 +202,7 @@ def test_killed_actor_is_replaced_with_the_same_result(cartpole):
     theta = policy.init(np.random.default_rng(10))
     env = cartpole[2]
     before = pgfast.rollout(env, policy, theta, 80, np.random.default_rng(11))
-    ray.kill(env._actors[1])
+    ray.kill(env._pool.actors[1])
     after = pgfast.rollout(env, policy, theta, 80, np.random.default_rng(11))
     assert_same(before, after)
 
@@ -234,7 +246,7 @@ def test_actor_dying_mid_rollout_reruns_its_block(tmp_path):
     pids = {pid for pid, _ in env.placement}
     ro = pgfast.rollout(env, policy, theta, 30, np.random.default_rng(13))
     assert marker.exists()   # an actor did die ...
-    assert {pid for pid, _ in ray.get([a.ready.remote() for a in env._actors])} != pids
+    assert {pid for pid, _ in env.placement} != pids
     assert_same(ro, reference)   # ... and its block gave the same numbers on a new one
     env.close()
 
@@ -256,7 +268,7 @@ def test_interrupt_stops_the_actors_and_leaves_the_checkpoint_loadable(tmp_path)
     policy = pgfast.LinearSoftmax(4, 2)
     theta = np.zeros(policy.n_params)
     env = RayVecEnv(slow_factory, 2, workers=2, cpus_per_worker=CPU)
-    actors = list(env._actors)
+    actors = list(env._pool.actors)
     update = pgfast.NaturalPolicyUpdate(pgfast.Problem(env), policy, m=2)
     thetas = [theta]   # after each finished iteration
     timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))   # Ctrl-C
@@ -268,7 +280,7 @@ def test_interrupt_stops_the_actors_and_leaves_the_checkpoint_loadable(tmp_path)
     timer.join()
     for actor in actors:
         with pytest.raises(ray.exceptions.RayActorError):
-            ray.get(actor.ready.remote(), timeout=30)
+            ray.get(actor.ready.remote(0), timeout=30)
     saved_theta, saved = pgfast.load_checkpoint(tmp_path, update=update)
     assert len(saved["history"]["iteration"]) == len(thetas) - 1 < 1000
     np.testing.assert_array_equal(saved_theta, thetas[-1])
@@ -297,6 +309,8 @@ def test_bad_arguments(cartpole):
         RayVecEnv(lambda n: "not an env", 2)
     with pytest.raises(ValueError, match="num_envs"):
         RayVecEnv("CartPole-v1", 0)
+    with pytest.raises(ValueError, match="cpus_per_worker"):
+        RayVecEnv("CartPole-v1", 2, cpus_per_worker=-1)
     with pytest.raises(ValueError, match="factory"):
         RayVecEnv(slow_factory, 2, max_episode_steps=5)
     with pytest.raises(TimeoutError, match="workers"):   # asks for more CPUs than exist
