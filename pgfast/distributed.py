@@ -13,8 +13,10 @@ as one process, concatenated in slot order::
 Why the numbers do not change: every slot draws from its own stream, and the
 streams are drawn from the caller's Generator in the caller (``slot_states``),
 exactly as the local loop draws them; each actor gets the rows of its slots. A
-shared θ goes to the object store once per call (``ray.put``); the rows of a
-multi-θ call go to the actor that runs those slots.
+shared θ goes to the object store once per call (``ray.put``; one of at most 64 kB
+is cheaper sent inline with each call); the rows of a multi-θ call go to the
+actor that runs those slots. ``resized(n)`` gives the same env with n slots on
+the same actors (what a Problem needs for its different batch sizes).
 
 Envs: a native id (the fused Cython loop), any other Gymnasium id (one
 ``gymnasium.Env`` per slot, the Python loop), or a picklable factory called in
@@ -49,6 +51,7 @@ from .rollout import Rollout, rollout, slot_generators, slot_states
 __all__ = ["RayVecEnv", "connect"]
 
 DEFAULT_PORT = 6379   # a Ray head node's GCS port (`ray start --head`)
+INLINE_BYTES = 64 * 1024   # a shared θ up to this size is sent with each call
 
 
 def _import_ray():
@@ -389,7 +392,11 @@ class RayVecEnv(gym.vector.VectorEnv):
         if not self.python_path:
             options["num_threads"] = num_threads
         config = _config_key(policy)
-        shared = ray.put(thetas) if thetas.ndim == 1 else None
+        # A large shared θ goes to the object store once (each node fetches it
+        # once); a small one rides inline with each call, which costs less.
+        shared = None
+        if thetas.ndim == 1:
+            shared = ray.put(thetas) if thetas.nbytes > INLINE_BYTES else thetas
 
         def submit(i):
             lo, hi = self.blocks[i]
@@ -412,23 +419,24 @@ class RayVecEnv(gym.vector.VectorEnv):
     def _gather(self, submit):
         """Every block's result; a block whose actor died reruns on a new actor."""
         ray = _import_ray()
-        pending = {submit(i): i for i in range(len(self.blocks))}
-        results = [None] * len(self.blocks)
+        refs = [submit(i) for i in range(len(self.blocks))]
         retries = [0] * len(self.blocks)
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            i = pending.pop(ready[0])
+        while True:
             try:
-                results[i] = ray.get(ready[0])
+                return ray.get(refs)
             except ray.exceptions.RayActorError:
-                retries[i] += 1
-                if retries[i] > self.max_retries:
-                    raise RuntimeError(f"workers: the actor of slots {self.blocks[i]} died "
-                                       f"{retries[i]} times in one call") from None
-                lo, hi = self.blocks[i]
-                self._pool.replace(i, hi - lo)
-                pending[submit(i)] = i
-        return results
+                pass
+            for i, ref in enumerate(refs):   # which actors died?
+                try:
+                    ray.get(ref)
+                except ray.exceptions.RayActorError:
+                    retries[i] += 1
+                    if retries[i] > self.max_retries:
+                        raise RuntimeError(f"workers: the actor of slots {self.blocks[i]} "
+                                           f"died {retries[i]} times in one call") from None
+                    lo, hi = self.blocks[i]
+                    self._pool.replace(i, hi - lo)
+                    refs[i] = submit(i)
 
     def _assemble(self, parts, deterministic):
         """One Rollout from the blocks' arrays, in slot order."""
