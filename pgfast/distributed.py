@@ -99,8 +99,8 @@ def _probe(address, timeout):
     except OSError as err:
         raise ConnectionError(
             f"address: no Ray cluster answers at {address!r} ({err}; waited up to "
-            f"{timeout:g} s); start one with `ray start --head`, or leave the address unset to start a "
-            "local one") from None
+            f"{timeout:g} s); start one with `ray start --head`, or leave the address "
+            "unset to start a local one") from None
 
 
 def _check_cpus(x):
