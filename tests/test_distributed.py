@@ -119,6 +119,16 @@ def test_resized_env_runs_on_the_same_actors(cartpole):
         assert_same(pgfast.rollout(smaller, policy, theta, 50, np.random.default_rng(n)), local)
 
 
+def test_large_theta_goes_through_the_object_store(cartpole):
+    policy = pgfast.MLPSoftmax(4, 2, hidden=(128, 64))
+    theta = policy.init(np.random.default_rng(21))
+    assert theta.nbytes > pgfast.distributed.INLINE_BYTES
+    local = pgfast.rollout(pgfast.make_vec("CartPole-v1", 8), policy, theta, 40,
+                           np.random.default_rng(22))
+    assert_same(pgfast.rollout(cartpole[2], policy, theta, 40, np.random.default_rng(22)),
+                local)
+
+
 def test_multi_theta_first_episode_and_deterministic():
     policy = pgfast.LinearGaussian(3, 1)
     rng = np.random.default_rng(2)
