@@ -30,7 +30,7 @@ from pgfast.distributed import RayVecEnv  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SUBSTEPS = 3000   # about 50 µs per step on an idle core of the 2-core CI machine
-B, T = 16, 100
+B, T = 16, 200
 SMALL_B, SMALL_T = 2, 10
 
 
