@@ -58,7 +58,7 @@ def _train_command(args) -> int:
         print(f"\ninterrupted: checkpoint written to {out} (resume with --resume)")
         return 130
     _write_curve(out, history)
-    returns = evaluate(args.env, policy, theta, episodes=args.eval_episodes,
+    returns = evaluate(problem, policy, theta, episodes=args.eval_episodes,
                        rng=np.random.default_rng(args.seed + 1))
     summary = {"episodes": int(returns.size), "mean_return": float(returns.mean()),
                "std_return": float(returns.std()), "min_return": float(returns.min()),
@@ -97,7 +97,7 @@ def _write_curve(out, history):
 def _eval_command(args) -> int:
     from . import evaluate
     from .policies import from_config
-    from .training import load_checkpoint
+    from .checkpoints import load_checkpoint
 
     theta, saved = load_checkpoint(args.dir)
     env = saved["metadata"].get("env")
