@@ -17,10 +17,10 @@ from functools import cached_property
 import gymnasium as gym
 import numpy as np
 
-from . import envs
 from ._envs import VecEnvKernel
 from ._validation import (check_policy_fits, check_positive_int, check_rng, check_theta,
                           check_unit_interval)
+from .envs import is_native, make_vec
 from .returns import discount_powers, reward_to_go
 from .rollout import Rollout, rollout, space_dims
 
@@ -115,7 +115,7 @@ class Problem:
         self._envs_by_size = {}   # an id's vector envs, made once per slot count
         if isinstance(env, str):
             self.env_id = env
-            self._make = (lambda n: envs.make_vec(env, num_envs=n)) if envs.is_native(env) \
+            self._make = (lambda n: make_vec(env, num_envs=n)) if is_native(env) \
                 else (lambda n: gym.make_vec(env, num_envs=n, vectorization_mode="sync"))
             probe = self._env_for(1)
             self.observation_space = probe.single_observation_space
