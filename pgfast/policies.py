@@ -22,7 +22,8 @@ import numbers
 import numpy as np
 
 from . import _policies
-from ._validation import as_float_array, check_positive_int, check_rng
+from ._validation import (as_float_array, check_allocation, check_finite_result,
+                          check_positive_int, check_rng)
 
 __all__ = [
     "LinearSoftmax",
@@ -78,6 +79,11 @@ class _Network:
         self.obs_dim = check_positive_int(obs_dim, "obs_dim")
         self.hidden = _check_hidden(hidden)
         self._sizes = (self.obs_dim, *self.hidden, out_dim)
+        # Python's integers are exact: a network that cannot be held is refused here,
+        # before the kernel's 64-bit sizes could overflow.
+        n_params = sum((a + 1) * b for a, b in zip(self._sizes, self._sizes[1:]))
+        check_allocation(8 * n_params, "hidden" if self.hidden else "obs_dim",
+                         f"a network of {n_params} parameters")
 
     def config(self) -> dict:
         """JSON-serialisable description (class name and constructor arguments);
@@ -204,6 +210,7 @@ class _Policy(_Network):
         logp = np.empty(n)
         if n:
             self.kernel.sample_into(theta, obs, rng, actions, logp)
+        check_finite_result(logp, "theta", "log π of the sampled actions")
         return self._actions_out(actions), logp
 
     def mode(self, theta, obs):
@@ -223,7 +230,7 @@ class _Policy(_Network):
         logp = np.empty(obs.shape[0])
         if obs.shape[0]:
             self.kernel.log_prob_into(theta, obs, actions, logp)
-        return logp
+        return check_finite_result(logp, "theta", "log π(a | s)")
 
     def grad_log_prob(self, theta, obs, actions, weights=None, out=None,
                       num_threads=1) -> np.ndarray:
@@ -257,7 +264,7 @@ class _Policy(_Network):
             if n:
                 self.kernel.grad_log_prob_into(theta, obs, actions, None, np.empty(1), rows,
                                                num_threads)
-            return rows
+            return check_finite_result(rows, "theta", "∇log π")
         weights = self._check_rows(weights, "weights", n)
         grad = _check_out(out, (self.n_params,))
         if n:
@@ -265,7 +272,7 @@ class _Policy(_Network):
                                            np.empty((1, 1)))
         else:
             grad[:] = 0.0
-        return grad
+        return check_finite_result(grad, "theta", "Σ w ∇log π")
 
     def kl(self, theta_old, theta_new, obs) -> np.ndarray:
         """KL(π_old(· | s_i) ‖ π_new(· | s_i)) per observation, shape (N,).
@@ -279,7 +286,7 @@ class _Policy(_Network):
         kl = np.empty(obs.shape[0])
         if obs.shape[0]:
             self.kernel.kl_into(theta_old, theta_new, obs, kl, None)
-        return kl
+        return check_finite_result(kl, "theta_new", "the KL divergence")
 
     def kl_grad(self, theta_old, theta_new, obs) -> np.ndarray:
         """Gradient with respect to theta_new of the MEAN KL over the observations,
@@ -296,7 +303,7 @@ class _Policy(_Network):
             raise ValueError("obs: expected at least one observation, got 0")
         grad = np.zeros(self.n_params)
         self.kernel.kl_into(theta_old, theta_new, obs, np.empty(n), grad)
-        return grad
+        return check_finite_result(grad, "theta_new", "the KL gradient")
 
     def entropy(self, theta, obs) -> np.ndarray:
         """Entropy of π_θ(· | s_i), shape (N,): −Σ_a p_a log p_a, or
@@ -306,7 +313,7 @@ class _Policy(_Network):
         ent = np.empty(obs.shape[0])
         if obs.shape[0]:
             self.kernel.entropy_into(theta, obs, ent)
-        return ent
+        return check_finite_result(ent, "theta", "the entropy")
 
     def entropy_grad(self, theta, obs) -> np.ndarray:
         """Gradient of the MEAN entropy over the observations, ∇_θ (1/N) Σ_i H(π_θ(· | s_i)),
@@ -318,7 +325,7 @@ class _Policy(_Network):
             raise ValueError("obs: expected at least one observation, got 0")
         grad = np.empty(self.n_params)
         self.kernel.entropy_grad_into(theta, obs, grad)
-        return grad
+        return check_finite_result(grad, "theta", "the entropy gradient")
 
     def fisher_vector_product(self, theta, obs, v, num_threads=1) -> np.ndarray:
         """F v for the Fisher information of the action distribution averaged over obs.
@@ -339,7 +346,7 @@ class _Policy(_Network):
         num_threads = self._check_threads(num_threads, obs.shape[0])
         out = np.empty(self.n_params)
         self.kernel.fvp_into(theta, obs, v, out, None, num_threads)
-        return out
+        return check_finite_result(out, "theta", "the Fisher-vector product")
 
     @staticmethod
     def _check_threads(num_threads, n):
@@ -373,7 +380,7 @@ class _Policy(_Network):
             v = self._check_theta(v, "v")
             out = np.empty(self.n_params)
             self.kernel.fvp_into(theta, obs, v, out, cache, num_threads)
-            return out
+            return check_finite_result(out, "theta", "the Fisher-vector product")
 
         return fvp
 
@@ -397,7 +404,7 @@ class _Policy(_Network):
                 self.kernel.vjp_rows_into(theta, part, dz, rows)
                 F += rows.T @ rows
         F /= n
-        return F
+        return check_finite_result(F, "theta", "the Fisher matrix")
 
 
 
@@ -578,7 +585,7 @@ class _Value(_Network):
         z = np.empty((obs.shape[0], 1))
         if obs.shape[0]:
             self._net.predict(phi, obs, z)
-        return z[:, 0]
+        return check_finite_result(z[:, 0], "phi", "V(s)")
 
     def loss_and_grad(self, phi, obs, targets):
         """The squared error L(φ) = (1/N) Σ_i ½ (V_φ(s_i) − y_i)² and ∇_φ L, shape (P,)."""
@@ -589,7 +596,8 @@ class _Value(_Network):
         targets = self._check_rows(targets, "targets", obs.shape[0])
         grad = np.empty(self.n_params)
         loss = self._net.squared_error_grad(phi, obs, targets, grad)
-        return loss, grad
+        check_finite_result(grad, "phi", "the value loss gradient")
+        return check_finite_result(loss, "phi", "the value loss"), grad
 
 
 
