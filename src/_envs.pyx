@@ -10,7 +10,6 @@ rounds at the same places. Time limits, autoreset and validation of Python
 input are the caller's (pgfast/envs.py); the kernels trust their inputs except
 for the action check that step_one must make.
 """
-from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.math cimport M_PI, cos, fabs, floor, fmod, isfinite, pow, powf, sin
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
@@ -19,15 +18,12 @@ from cython cimport floating
 from numpy.random cimport bitgen_t
 from numpy.random.c_distributions cimport random_standard_normal, random_standard_uniform
 
+from pgfast._common cimport alloc_doubles, bitgen_of
+
 import numpy as np
 
 # Gymnasium's arithmetic is numpy's: one rounding per operation. CMakeLists.txt
 # builds this module with -ffp-contract=off so that a*b + c is never fused.
-
-
-cdef bitgen_t* _bitgen_of(object rng) except NULL:
-    capsule = rng.bit_generator.capsule
-    return <bitgen_t*> PyCapsule_GetPointer(capsule, "BitGenerator")
 
 
 cdef int _check_ready(VecEnvKernel k) except -1:
@@ -97,7 +93,7 @@ cdef class VecEnvKernel:
         if ptrs == NULL:
             raise MemoryError()
         for i in range(self.num_envs):
-            ptrs[i] = _bitgen_of(rngs[i])
+            ptrs[i] = bitgen_of(rngs[i])
         free(self.bitgens)
         self.bitgens = ptrs
         self._rngs = rngs
@@ -138,16 +134,16 @@ cdef class VecEnvKernel:
             raise ValueError(f"obs: expected shape ({B}, {D}), got {obs.shape[0], obs.shape[1]}")
         if mask is not None and mask.shape[0] != B:
             raise ValueError(f"mask: expected shape ({B},), got ({mask.shape[0]},)")
-        buf = <double*> malloc(D * sizeof(double))
-        if buf == NULL:
-            raise MemoryError()
-        with nogil:
-            for i in range(B):
-                if mask is None or mask[i]:
-                    self.reset_one(i, self.bitgens[i], buf)
-                    for k in range(D):
-                        obs[i, k] = <floating> buf[k]
-        free(buf)
+        buf = alloc_doubles(D)
+        try:
+            with nogil:
+                for i in range(B):
+                    if mask is None or mask[i]:
+                        self.reset_one(i, self.bitgens[i], buf)
+                        for k in range(D):
+                            obs[i, k] = <floating> buf[k]
+        finally:
+            free(buf)
 
     def step_all(self,
                  const double[:, ::1] actions,       # IN  (B, act_dim)
@@ -181,35 +177,35 @@ cdef class VecEnvKernel:
                         ("needs_reset", needs_reset.shape[0])):
             if n != B:
                 raise ValueError(f"{name}: expected shape ({B},), got ({n},)")
-        buf = <double*> malloc(D * sizeof(double))
-        if buf == NULL:
-            raise MemoryError()
-        with nogil:
-            for i in range(B):
-                if not self.valid_action(&actions[i, 0]):
-                    bad = i
-                    break
-            if bad < 0:
+        buf = alloc_doubles(D)
+        try:
+            with nogil:
                 for i in range(B):
-                    if needs_reset[i]:
-                        self.reset_one(i, self.bitgens[i], buf)
-                        rewards[i] = 0.0
-                        terminated[i] = 0
-                        truncated[i] = 0
-                        elapsed[i] = 0
-                        needs_reset[i] = 0
-                    else:
-                        code = self.step_one(i, &actions[i, 0], self.bitgens[i], buf, &rewards[i])
-                        if code < 0:  # valid_action and step_one disagree: a kernel bug
-                            bad = i
-                            break
-                        elapsed[i] += 1
-                        terminated[i] = code
-                        truncated[i] = T > 0 and elapsed[i] >= T
-                        needs_reset[i] = terminated[i] or truncated[i]
-                    for k in range(D):
-                        obs[i, k] = <floating> buf[k]
-        free(buf)
+                    if not self.valid_action(&actions[i, 0]):
+                        bad = i
+                        break
+                if bad < 0:
+                    for i in range(B):
+                        if needs_reset[i]:
+                            self.reset_one(i, self.bitgens[i], buf)
+                            rewards[i] = 0.0
+                            terminated[i] = 0
+                            truncated[i] = 0
+                            elapsed[i] = 0
+                            needs_reset[i] = 0
+                        else:
+                            code = self.step_one(i, &actions[i, 0], self.bitgens[i], buf, &rewards[i])
+                            if code < 0:  # valid_action and step_one disagree: a kernel bug
+                                bad = i
+                                break
+                            elapsed[i] += 1
+                            terminated[i] = code
+                            truncated[i] = T > 0 and elapsed[i] >= T
+                            needs_reset[i] = terminated[i] or truncated[i]
+                        for k in range(D):
+                            obs[i, k] = <floating> buf[k]
+        finally:
+            free(buf)
         return bad
 
     def reset_slot(self, Py_ssize_t i, rng):
@@ -218,7 +214,7 @@ cdef class VecEnvKernel:
         cdef double[::1] obs = np.empty(self.obs_dim)
         cdef bitgen_t* bitgen
         _check_slot(self, i)
-        bitgen = _bitgen_of(rng)
+        bitgen = bitgen_of(rng)
         with rng.bit_generator.lock, nogil:
             self.reset_one(i, bitgen, &obs[0])
         return np.asarray(obs)
@@ -233,7 +229,7 @@ cdef class VecEnvKernel:
         _check_slot(self, i)
         if action.shape[0] != self.act_dim:
             raise ValueError(f"action: expected shape ({self.act_dim},), got ({action.shape[0]},)")
-        bitgen = _bitgen_of(rng)
+        bitgen = bitgen_of(rng)
         with rng.bit_generator.lock, nogil:
             code = self.step_one(i, &action[0], bitgen, &obs[0], &reward)
         return np.asarray(obs), reward, code

@@ -6,14 +6,14 @@ Each env slot b owns its bit generator and, in the multi-θ form, its own θ row
 so a slot's trajectory is a function of its stream alone: splitting slots over
 threads (OpenMP) gives the same result whatever the thread count.
 """
-from cpython.pycapsule cimport PyCapsule_GetPointer
 from cython.parallel cimport prange
 from libc.stdlib cimport free
 from libc.string cimport memcpy
 from numpy.random cimport bitgen_t
 
+from pgfast._common cimport bitgen_of, scratch
 from pgfast._envs cimport VecEnvKernel
-from pgfast._policies cimport PolicyKernel, scratch
+from pgfast._policies cimport PolicyKernel
 
 
 # Slots are stepped in chunks, time outer and slot inner, so each step's records
@@ -26,7 +26,7 @@ def bitgen_pointers(generators):
     """The bitgen_t* of each numpy Generator, as integers, for rollout()."""
     out = []
     for g in generators:
-        out.append(<size_t> PyCapsule_GetPointer(g.bit_generator.capsule, "BitGenerator"))
+        out.append(<size_t> bitgen_of(g))
     return out
 
 
