@@ -30,7 +30,7 @@ from gymnasium.error import ClosedEnvironmentError, ResetNeeded
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from . import _envs
+from . import _envs, _rollout
 from ._validation import check_positive_int
 
 __all__ = ["NativeEnv", "NativeVectorEnv", "make_kernel", "make_vec", "native_ids"]
@@ -301,8 +301,8 @@ class NativeVectorEnv(VectorEnv):
         rewards = np.empty(B)
         terminated = np.empty(B, dtype=np.bool_)
         truncated = np.empty(B, dtype=np.bool_)
-        bad = self.kernel.step_all(a, obs, rewards, terminated.view(np.uint8),
-                                   truncated.view(np.uint8), self._elapsed, self._needs_reset)
+        bad = _rollout.step_all(self.kernel, a, obs, rewards, terminated.view(np.uint8),
+                                truncated.view(np.uint8), self._elapsed, self._needs_reset)
         if bad >= 0:
             raise ValueError(f"actions: entry {bad} ({np.asarray(actions)[bad]!r}) is outside "
                              f"the action space {self.single_action_space}")

@@ -6,9 +6,13 @@ Each kernel reproduces a Gymnasium classic-control environment (gymnasium
 same floating-point operation order, rewards, termination and reset
 distribution. Where Gymnasium computes in float32 (actions from a float32 Box,
 Pendulum's torque terms, MountainCarContinuous's float32 state) the kernel
-rounds at the same places. Time limits, autoreset and validation of Python
-input are the caller's (pgfast/envs.py); the kernels trust their inputs except
-for the action check that step_one must make.
+rounds at the same places. Python wrapper: ``pgfast/envs.py``.
+
+A kernel only simulates: time limits and autoreset belong to the episode
+drivers of ``_rollout.pyx`` (the fused loop, and ``step_all`` behind the
+Gymnasium vector env), the one place those rules are written. Validation of
+Python input is the wrapper's; the kernels trust their inputs except for the
+action check that step_one must make.
 """
 from libc.math cimport M_PI, cos, fabs, floor, fmod, isfinite, pow, powf, sin
 from libc.stdint cimport int64_t
@@ -26,7 +30,7 @@ import numpy as np
 # builds this module with -ffp-contract=off so that a*b + c is never fused.
 
 
-cdef int _check_ready(VecEnvKernel k) except -1:
+cdef int check_ready(VecEnvKernel k) except -1:
     if k.bitgens == NULL or k.num_envs < 1:
         raise RuntimeError(
             f"{type(k).__name__}: not initialised (a subclass must call VecEnvKernel.__init__)")
@@ -34,7 +38,7 @@ cdef int _check_ready(VecEnvKernel k) except -1:
 
 
 cdef int _check_slot(VecEnvKernel k, Py_ssize_t i) except -1:
-    _check_ready(k)
+    check_ready(k)
     if not 0 <= i < k.num_envs:
         raise IndexError(f"i: expected a slot in [0, {k.num_envs}), got {i}")
     return 0
@@ -129,7 +133,7 @@ cdef class VecEnvKernel:
         write their observations into obs (num_envs, obs_dim)."""
         cdef Py_ssize_t i, k, B = self.num_envs, D = self.obs_dim
         cdef double* buf
-        _check_ready(self)
+        check_ready(self)
         if obs.shape[0] != B or obs.shape[1] != D:
             raise ValueError(f"obs: expected shape ({B}, {D}), got {obs.shape[0], obs.shape[1]}")
         if mask is not None and mask.shape[0] != B:
@@ -144,69 +148,6 @@ cdef class VecEnvKernel:
                             obs[i, k] = <floating> buf[k]
         finally:
             free(buf)
-
-    def step_all(self,
-                 const double[:, ::1] actions,       # IN  (B, act_dim)
-                 floating[:, ::1] obs,               # OUT (B, obs_dim)
-                 double[::1] rewards,                # OUT (B,)
-                 unsigned char[::1] terminated,      # OUT (B,)
-                 unsigned char[::1] truncated,       # OUT (B,)
-                 int64_t[::1] elapsed,               # IN/OUT (B,) steps in the episode
-                 unsigned char[::1] needs_reset):    # IN/OUT (B,) episode ended last step
-        """One step of every slot with Gymnasium's next-step autoreset.
-
-        A slot whose episode ended on the previous call (needs_reset) is reset
-        instead: its observation is the new initial one, reward 0 and both
-        flags false. Otherwise it steps; terminated is the kernel's verdict and
-        truncated = (max_episode_steps > 0 and elapsed ≥ max_episode_steps),
-        independently. Every action is checked first; when one is invalid
-        nothing is stepped and its slot index is returned, else -1.
-        """
-        cdef Py_ssize_t i, k, B = self.num_envs, D = self.obs_dim, T = self.max_episode_steps
-        cdef Py_ssize_t bad = -1
-        cdef int code
-        cdef double* buf
-        _check_ready(self)
-        if actions.shape[0] != B or actions.shape[1] != self.act_dim:
-            raise ValueError(f"actions: expected shape ({B}, {self.act_dim}), "
-                             f"got {actions.shape[0], actions.shape[1]}")
-        if obs.shape[0] != B or obs.shape[1] != D:
-            raise ValueError(f"obs: expected shape ({B}, {D}), got {obs.shape[0], obs.shape[1]}")
-        for name, n in (("rewards", rewards.shape[0]), ("terminated", terminated.shape[0]),
-                        ("truncated", truncated.shape[0]), ("elapsed", elapsed.shape[0]),
-                        ("needs_reset", needs_reset.shape[0])):
-            if n != B:
-                raise ValueError(f"{name}: expected shape ({B},), got ({n},)")
-        buf = alloc_doubles(D)
-        try:
-            with nogil:
-                for i in range(B):
-                    if not self.valid_action(&actions[i, 0]):
-                        bad = i
-                        break
-                if bad < 0:
-                    for i in range(B):
-                        if needs_reset[i]:
-                            self.reset_one(i, self.bitgens[i], buf)
-                            rewards[i] = 0.0
-                            terminated[i] = 0
-                            truncated[i] = 0
-                            elapsed[i] = 0
-                            needs_reset[i] = 0
-                        else:
-                            code = self.step_one(i, &actions[i, 0], self.bitgens[i], buf, &rewards[i])
-                            if code < 0:  # valid_action and step_one disagree: a kernel bug
-                                bad = i
-                                break
-                            elapsed[i] += 1
-                            terminated[i] = code
-                            truncated[i] = T > 0 and elapsed[i] >= T
-                            needs_reset[i] = terminated[i] or truncated[i]
-                        for k in range(D):
-                            obs[i, k] = <floating> buf[k]
-        finally:
-            free(buf)
-        return bad
 
     def reset_slot(self, Py_ssize_t i, rng):
         """Reset slot i drawing from the caller's Generator `rng` (held under its
