@@ -1,4 +1,6 @@
-"""Policies π(θ, s) and value functions V(φ, s) (Cython kernels in ``src/_policies.pyx``).
+"""Policies π(θ, s) and value functions V(φ, s) (Cython kernels: ``src/_net.pyx``, the
+network; ``src/_policies.pyx``, the policy contract; ``src/_softmax.pyx`` and
+``src/_gaussian.pyx``, the heads).
 
 A policy object describes an architecture and holds no parameters: θ is a flat
 float64 array the caller owns. Every method is batched over N observations
@@ -21,7 +23,7 @@ import numbers
 
 import numpy as np
 
-from . import _policies
+from . import _gaussian, _net, _softmax
 from ._validation import (as_float_array, check_allocation, check_finite_result,
                           check_positive_int, check_rng)
 
@@ -416,7 +418,7 @@ class _SoftmaxPolicy(_Policy):
         super().__init__(obs_dim, hidden, n_actions)
         self.n_actions = n_actions
         self.act_dim = 1
-        self._build(_policies.SoftmaxKernel(self.obs_dim, n_actions, self.hidden))
+        self._build(_softmax.SoftmaxKernel(self.obs_dim, n_actions, self.hidden))
 
     def _actions_out(self, a):
         return a[:, 0].astype(np.int64)
@@ -475,7 +477,7 @@ class _GaussianPolicy(_Policy):
         self.learn_std = bool(learn_std)
         self.act_dim = act_dim
         self.n_actions = 0
-        self._build(_policies.GaussianKernel(self.obs_dim, act_dim, self.hidden,
+        self._build(_gaussian.GaussianKernel(self.obs_dim, act_dim, self.hidden,
                                              self._log_std, self.learn_std))
 
     def _actions_out(self, a):
@@ -572,7 +574,7 @@ class _Value(_Network):
 
     def __init__(self, obs_dim, hidden):
         super().__init__(obs_dim, hidden, 1)
-        self._net = _policies.Net(self._sizes)
+        self._net = _net.Net(self._sizes)
 
     def init(self, rng) -> np.ndarray:
         """Initial φ: orthogonal weights (gain √2 hidden, 1.0 output), zero biases."""
