@@ -37,6 +37,10 @@ class _Library:
 
 
 def _torch_to_numpy(x, name):
+    try:
+        return x.numpy()   # the common case: a CPU tensor without a graph
+    except (TypeError, RuntimeError):
+        pass
     if not x.is_cpu:
         raise TypeError(f"{name}: expected a CPU tensor, got one on {x.device} "
                         f"(pgfast computes on the CPU; move it with .cpu())")
@@ -122,35 +126,39 @@ def arrays_in_out(*floats, other=(), out=None):
         The output argument: another library's array is written in place and
         returned as it was given.
     """
-    names = (*floats, *other) + ((out,) if out else ())
-    is_float = frozenset(floats)
+    roles = [(name, _FLOAT) for name in floats] + [(name, _OTHER) for name in other]
+    if out:
+        roles.append((out, _OUT))
 
     def decorate(func):
         params = list(inspect.signature(func).parameters)
-        where = tuple((name, params.index(name)) for name in names)
+        where = tuple((name, params.index(name), role) for name, role in roles)
 
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
-            for name, i in where:   # the NumPy fast path: nothing to convert
-                x = args[i] if i < len(args) else kwargs.get(name)
+            n = len(args)
+            for name, i, _ in where:   # the NumPy fast path: nothing to convert
+                x = args[i] if i < n else kwargs.get(name)
                 if x is not None and type(x) is not np.ndarray and _library(x) is not None:
-                    break
-            else:
-                return func(*args, **kwargs)
-            return _call_converted(func, where, is_float, out, args, kwargs)
+                    return _call_converted(func, where, args, kwargs)
+            return func(*args, **kwargs)
 
         return wrapper
 
     return decorate
 
 
-def _call_converted(func, where, is_float, out_name, args, kwargs):
+_FLOAT, _OTHER, _OUT = range(3)
+_FLOAT32 = np.dtype(np.float32)
+
+
+def _call_converted(func, where, args, kwargs):
     args = list(args)
+    n = len(args)
     lib = first = numpy_arg = given_out = None
-    float_dtypes = set()
-    for name, i in where:
-        positional = i < len(args)
-        x = args[i] if positional else kwargs.get(name)
+    any_float, all_float32 = False, True
+    for name, i, role in where:
+        x = args[i] if i < n else kwargs.get(name)
         if x is None:
             continue
         if isinstance(x, np.ndarray):
@@ -165,14 +173,15 @@ def _call_converted(func, where, is_float, out_name, args, kwargs):
             raise TypeError(f"{name}: expected a {lib.name} array like {first}, got a "
                             f"{this.name} array (one call takes one array library)")
         arr = lib.to_numpy(x, name)
-        if name in is_float:
+        if role == _FLOAT:
             if arr.dtype.kind != "f":
                 raise TypeError(f"{name}: expected a real floating-point {lib.name} array, "
                                 f"got dtype {arr.dtype}")
-            float_dtypes.add(arr.dtype)
-        if name == out_name:
+            any_float = True
+            all_float32 = all_float32 and arr.dtype == _FLOAT32
+        elif role == _OUT:
             given_out = (arr, x)
-        if positional:
+        if i < n:
             args[i] = arr
         else:
             kwargs[name] = arr
@@ -180,12 +189,12 @@ def _call_converted(func, where, is_float, out_name, args, kwargs):
         raise TypeError(f"{numpy_arg}: expected a {lib.name} array like {first}, got a numpy "
                         f"array (one call takes one array library)")
     result = func(*args, **kwargs)
-    dtype = np.float32 if float_dtypes == {np.dtype(np.float32)} else np.float64
+    dtype = _FLOAT32 if any_float and all_float32 else np.dtype(np.float64)
     return _convert_back(result, lib, dtype, given_out)
 
 
 def _convert_back(result, lib, dtype, given_out):
-    if isinstance(result, tuple):
+    if type(result) is tuple:
         return tuple(_convert_back(r, lib, dtype, given_out) for r in result)
     if not isinstance(result, np.ndarray):
         return result
