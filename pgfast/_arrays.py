@@ -2,7 +2,7 @@
 
 Public functions that take arrays are wrapped with :func:`arrays_in_out`. NumPy
 arrays, lists and scalars pass straight through. A CPU array of another library
-(PyTorch, JAX, CuPy-on-host, array-api-strict, anything with ``__dlpack__``) is
+(PyTorch, JAX, array-api-strict, anything with ``__dlpack__``) is
 viewed as a NumPy array without a copy, the function runs on NumPy, and its array
 results come back in the caller's library, float results in the caller's float
 dtype (float32 if every float input is float32, else float64): at most one copy
@@ -78,10 +78,10 @@ def _dlpack_to_numpy(x, name):
 
 def _library_of(x):
     """The _Library of x's type, or None for NumPy and for what is not an array."""
-    import array_api_compat
-
     if isinstance(x, np.ndarray) or not hasattr(type(x), "__dlpack__"):
         return None
+    import array_api_compat
+
     if array_api_compat.is_torch_array(x):
         return _Library("torch", _torch_to_numpy, sys.modules["torch"].from_numpy)
     try:

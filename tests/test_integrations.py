@@ -50,6 +50,18 @@ def test_sb3_buffer_matches_sb3(kind, gamma, lam):
     np.testing.assert_allclose(ours.returns, theirs.returns, rtol=1e-5, atol=1e-5)
 
 
+def test_sb3_buffer_refuses_nan():
+    buffers, sb3 = sb3_buffers()
+    import torch
+    from gymnasium import spaces
+
+    buf = sb3.RolloutBuffer(8, spaces.Box(-1, 1, (3,)), spaces.Discrete(2), n_envs=2)
+    fill(buf, np.random.default_rng(0))
+    buf.values[3, 1] = np.nan
+    with pytest.raises(ValueError, match="^values: expected finite values"):
+        buf.compute_returns_and_advantage(torch.zeros(2, 1), np.zeros(2, bool))
+
+
 @pytest.mark.slow
 def test_sb3_ppo_cartpole_with_time_limits():
     """PPO(..., rollout_buffer_class=...) runs, and every rollout's advantages equal

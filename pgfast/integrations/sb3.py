@@ -11,7 +11,8 @@ convention: at a time limit SB3 has already added γ V(final observation) to the
 step's reward, so every episode end is a terminal state to the buffer.
 In SB3's layout ``episode_starts[t + 1]`` marks the end of an episode after step
 t, and ``dones`` the end after the buffer's last step; V(s_{t+1}) is
-``values[t + 1]``, or ``last_values`` after the last step.
+``values[t + 1]``, or ``last_values`` after the last step. Unlike SB3's loop,
+a NaN or infinite reward or value raises a ValueError instead of spreading.
 """
 from __future__ import annotations
 
