@@ -198,7 +198,7 @@ def test_torch_example_weights_give_the_likelihood_ratio_gradient():
                         vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
     obs, _ = envs.reset(seed=0)
     actor = ex.mlp(4, 2, hidden=8)
-    batch, _ = ex.collect(envs, obs, actor, ex.mlp(4, 1, hidden=8), 60)
+    batch, _, _ = ex.collect(envs, obs, actor, 60, np.zeros(3))
     assert batch["terminated"].any()
     autograd, ours = ex.check_weights(actor, batch, 0.97)
     assert isinstance(ours, torch.Tensor) and ours.dtype == torch.float32
