@@ -149,7 +149,8 @@ def arrays_in_out(*floats, other=(), out=None):
 
 
 _FLOAT, _OTHER, _OUT = range(3)
-_FLOAT32 = np.dtype(np.float32)
+_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+_UNSEEN = object()
 
 
 def _call_converted(func, where, args, kwargs):
@@ -161,24 +162,26 @@ def _call_converted(func, where, args, kwargs):
         x = args[i] if i < n else kwargs.get(name)
         if x is None:
             continue
-        if isinstance(x, np.ndarray):
-            numpy_arg = numpy_arg or name
-            continue
-        this = _library(x)
-        if this is None:   # lists, scalars: NumPy converts them as usual
-            continue
-        if lib is None:
+        this = _LIBRARIES.get(type(x), _UNSEEN)
+        if this is _UNSEEN:
+            this = _library(x)
+        if this is None:
+            if isinstance(x, np.ndarray):
+                numpy_arg = numpy_arg or name
+            continue   # lists, scalars: NumPy converts them as usual
+        if this is not lib:
+            if lib is not None:
+                raise TypeError(f"{name}: expected a {lib.name} array like {first}, got a "
+                                f"{this.name} array (one call takes one array library)")
             lib, first = this, name
-        elif this is not lib:
-            raise TypeError(f"{name}: expected a {lib.name} array like {first}, got a "
-                            f"{this.name} array (one call takes one array library)")
         arr = lib.to_numpy(x, name)
         if role == _FLOAT:
-            if arr.dtype.kind != "f":
+            dtype = arr.dtype
+            if dtype.kind != "f":
                 raise TypeError(f"{name}: expected a real floating-point {lib.name} array, "
-                                f"got dtype {arr.dtype}")
+                                f"got dtype {dtype}")
             any_float = True
-            all_float32 = all_float32 and arr.dtype == _FLOAT32
+            all_float32 = all_float32 and dtype == _FLOAT32
         elif role == _OUT:
             given_out = (arr, x)
         if i < n:
@@ -189,7 +192,7 @@ def _call_converted(func, where, args, kwargs):
         raise TypeError(f"{numpy_arg}: expected a {lib.name} array like {first}, got a numpy "
                         f"array (one call takes one array library)")
     result = func(*args, **kwargs)
-    dtype = _FLOAT32 if any_float and all_float32 else np.dtype(np.float64)
+    dtype = _FLOAT32 if any_float and all_float32 else _FLOAT64
     return _convert_back(result, lib, dtype, given_out)
 
 
