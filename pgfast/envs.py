@@ -31,7 +31,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from . import _envs
-from ._validation import check_positive_int
+from ._validation import check_allocation, check_positive_int
 
 __all__ = ["NativeEnv", "NativeVectorEnv", "make_kernel", "make_vec", "native_ids"]
 
@@ -143,6 +143,8 @@ def make_kernel(env_id: str, num_envs: int = 1, seed=None, max_episode_steps=Non
     """
     _, spec = _spec_of(env_id)
     num_envs = check_positive_int(num_envs, "num_envs")
+    # Each slot holds its state and a Generator of its own: a few KiB in all.
+    check_allocation(num_envs * 4096, "num_envs", f"{num_envs} env slots")
     steps = _check_max_steps(max_episode_steps, spec.max_episode_steps)
     return spec.kernel(num_envs, seed=seed, max_episode_steps=steps, **kwargs)
 

@@ -22,7 +22,8 @@ import numbers
 import numpy as np
 
 from . import _policies
-from ._validation import as_float_array, check_positive_int, check_rng
+from ._validation import (as_float_array, check_allocation, check_finite_result,
+                          check_positive_int, check_rng)
 from ._arrays import arrays_in_out
 
 __all__ = [
@@ -79,6 +80,11 @@ class _Network:
         self.obs_dim = check_positive_int(obs_dim, "obs_dim")
         self.hidden = _check_hidden(hidden)
         self._sizes = (self.obs_dim, *self.hidden, out_dim)
+        # Python's integers are exact: a network that cannot be held is refused here,
+        # before the kernel's 64-bit sizes could overflow.
+        n_params = sum((a + 1) * b for a, b in zip(self._sizes, self._sizes[1:]))
+        check_allocation(8 * n_params, "hidden" if self.hidden else "obs_dim",
+                         f"a network of {n_params} parameters")
 
     def config(self) -> dict:
         """JSON-serialisable description (class name and constructor arguments);
@@ -206,6 +212,7 @@ class _Policy(_Network):
         logp = np.empty(n)
         if n:
             self.kernel.sample_into(theta, obs, rng, actions, logp)
+        check_finite_result(logp, "theta", "log π of the sampled actions")
         return self._actions_out(actions), logp
 
     @arrays_in_out("theta", "obs")
@@ -227,7 +234,7 @@ class _Policy(_Network):
         logp = np.empty(obs.shape[0])
         if obs.shape[0]:
             self.kernel.log_prob_into(theta, obs, actions, logp)
-        return logp
+        return check_finite_result(logp, "theta", "log π(a | s)")
 
     @arrays_in_out("theta", "obs", "weights", other=("actions",), out="out")
     def grad_log_prob(self, theta, obs, actions, weights=None, out=None,
@@ -262,7 +269,7 @@ class _Policy(_Network):
             if n:
                 self.kernel.grad_log_prob_into(theta, obs, actions, None, np.empty(1), rows,
                                                num_threads)
-            return rows
+            return check_finite_result(rows, "theta", "∇log π")
         weights = self._check_rows(weights, "weights", n)
         grad = _check_out(out, (self.n_params,))
         if n:
@@ -270,7 +277,7 @@ class _Policy(_Network):
                                            np.empty((1, 1)))
         else:
             grad[:] = 0.0
-        return grad
+        return check_finite_result(grad, "theta", "Σ w ∇log π")
 
     @arrays_in_out("theta_old", "theta_new", "obs")
     def kl(self, theta_old, theta_new, obs) -> np.ndarray:
@@ -285,7 +292,7 @@ class _Policy(_Network):
         kl = np.empty(obs.shape[0])
         if obs.shape[0]:
             self.kernel.kl_into(theta_old, theta_new, obs, kl, None)
-        return kl
+        return check_finite_result(kl, "theta_new", "the KL divergence")
 
     @arrays_in_out("theta_old", "theta_new", "obs")
     def kl_grad(self, theta_old, theta_new, obs) -> np.ndarray:
@@ -303,7 +310,7 @@ class _Policy(_Network):
             raise ValueError("obs: expected at least one observation, got 0")
         grad = np.zeros(self.n_params)
         self.kernel.kl_into(theta_old, theta_new, obs, np.empty(n), grad)
-        return grad
+        return check_finite_result(grad, "theta_new", "the KL gradient")
 
     @arrays_in_out("theta", "obs")
     def entropy(self, theta, obs) -> np.ndarray:
@@ -314,7 +321,7 @@ class _Policy(_Network):
         ent = np.empty(obs.shape[0])
         if obs.shape[0]:
             self.kernel.entropy_into(theta, obs, ent)
-        return ent
+        return check_finite_result(ent, "theta", "the entropy")
 
     @arrays_in_out("theta", "obs")
     def entropy_grad(self, theta, obs) -> np.ndarray:
@@ -327,7 +334,7 @@ class _Policy(_Network):
             raise ValueError("obs: expected at least one observation, got 0")
         grad = np.empty(self.n_params)
         self.kernel.entropy_grad_into(theta, obs, grad)
-        return grad
+        return check_finite_result(grad, "theta", "the entropy gradient")
 
     @arrays_in_out("theta", "obs", "v")
     def fisher_vector_product(self, theta, obs, v, num_threads=1) -> np.ndarray:
@@ -349,7 +356,7 @@ class _Policy(_Network):
         num_threads = self._check_threads(num_threads, obs.shape[0])
         out = np.empty(self.n_params)
         self.kernel.fvp_into(theta, obs, v, out, None, num_threads)
-        return out
+        return check_finite_result(out, "theta", "the Fisher-vector product")
 
     @staticmethod
     def _check_threads(num_threads, n):
@@ -385,7 +392,7 @@ class _Policy(_Network):
             v = self._check_theta(v, "v")
             out = np.empty(self.n_params)
             self.kernel.fvp_into(theta, obs, v, out, cache, num_threads)
-            return out
+            return check_finite_result(out, "theta", "the Fisher-vector product")
 
         return fvp
 
@@ -410,7 +417,7 @@ class _Policy(_Network):
                 self.kernel.vjp_rows_into(theta, part, dz, rows)
                 F += rows.T @ rows
         F /= n
-        return F
+        return check_finite_result(F, "theta", "the Fisher matrix")
 
 
 
@@ -593,7 +600,7 @@ class _Value(_Network):
         z = np.empty((obs.shape[0], 1))
         if obs.shape[0]:
             self._net.predict(phi, obs, z)
-        return z[:, 0]
+        return check_finite_result(z[:, 0], "phi", "V(s)")
 
     @arrays_in_out("phi", "obs", "targets")
     def loss_and_grad(self, phi, obs, targets):
@@ -605,7 +612,8 @@ class _Value(_Network):
         targets = self._check_rows(targets, "targets", obs.shape[0])
         grad = np.empty(self.n_params)
         loss = self._net.squared_error_grad(phi, obs, targets, grad)
-        return loss, grad
+        check_finite_result(grad, "phi", "the value loss gradient")
+        return check_finite_result(loss, "phi", "the value loss"), grad
 
 
 

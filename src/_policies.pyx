@@ -1065,7 +1065,7 @@ cdef class SoftmaxKernel(NetPolicy):
                 if dz != NULL:
                     qn = exp(zn[k] - ln)
                     dz[i * K + k] = (qn - po) / n
-            kl[i] = s if s > 0.0 else 0.0  # rounding can dip below the true KL ≥ 0
+            kl[i] = 0.0 if s < 0.0 else s  # rounding can dip below the true KL ≥ 0 (NaN stays)
 
     cdef void head_entropy(self, const double* theta, const double* z, Py_ssize_t n,
                            double* ent) noexcept nogil:
@@ -1266,7 +1266,7 @@ cdef class GaussianKernel(NetPolicy):
                     dz[i * D + k] = -diff * ivar / n
                     if self.learn_std:
                         extra[k] -= diff * diff * ivar / n
-            kl[i] = s if s > 0.0 else 0.0  # rounding can dip below the true KL ≥ 0
+            kl[i] = 0.0 if s < 0.0 else s  # rounding can dip below the true KL ≥ 0 (NaN stays)
 
     cdef void head_entropy(self, const double* theta, const double* z, Py_ssize_t n,
                            double* ent) noexcept nogil:
