@@ -280,6 +280,12 @@ def test_torch_tensors():
     assert a.dtype == torch.int64 and logp.dtype == torch.float32
     lp = policy.log_prob(torch.from_numpy(theta), torch.from_numpy(obs), a)
     np.testing.assert_array_equal(lp.numpy(), logp.numpy())
+    gaussian, theta, obs, actions = policy_case("mlp-gaussian", np.float64)
+    out = torch.empty(gaussian.n_params, dtype=torch.float64)
+    t = [torch.from_numpy(a) for a in (theta, obs, actions, obs[:, 0].copy())]
+    assert gaussian.grad_log_prob(*t[:3], weights=t[3], out=out) is out
+    np.testing.assert_array_equal(
+        out.numpy(), gaussian.grad_log_prob(theta, obs, actions, weights=obs[:, 0]))
     with pytest.raises(TypeError, match="^rewards: expected a CPU tensor, got one on meta"):
         pgfast.gae(tr[0].to("meta"), *tr[1:3], 0.99, 0.95)
     with pytest.raises(TypeError, match="^rewards: expected a real floating-point torch"):
