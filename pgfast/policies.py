@@ -26,6 +26,7 @@ import numpy as np
 from . import _gaussian, _net, _softmax
 from ._validation import (as_float_array, check_allocation, check_finite_result,
                           check_positive_int, check_rng)
+from ._arrays import arrays_in_out
 
 __all__ = [
     "LinearSoftmax",
@@ -196,6 +197,7 @@ class _Policy(_Network):
             params["log_std"] = np.array(self._log_std, dtype=np.float64)
         return self.pack(params)
 
+    @arrays_in_out("theta", "obs")
     def sample(self, theta, obs, rng):
         """Draw a ~ π_θ(· | s) for every observation, from `rng`.
 
@@ -215,6 +217,7 @@ class _Policy(_Network):
         check_finite_result(logp, "theta", "log π of the sampled actions")
         return self._actions_out(actions), logp
 
+    @arrays_in_out("theta", "obs")
     def mode(self, theta, obs):
         """The most likely action (argmax of the logits / the mean), same types as sample."""
         theta = self._check_theta(theta)
@@ -224,6 +227,7 @@ class _Policy(_Network):
             self.kernel.mode_into(theta, obs, actions)
         return self._actions_out(actions)
 
+    @arrays_in_out("theta", "obs", other=("actions",))
     def log_prob(self, theta, obs, actions) -> np.ndarray:
         """log π_θ(a_i | s_i), shape (N,)."""
         theta = self._check_theta(theta)
@@ -234,6 +238,7 @@ class _Policy(_Network):
             self.kernel.log_prob_into(theta, obs, actions, logp)
         return check_finite_result(logp, "theta", "log π(a | s)")
 
+    @arrays_in_out("theta", "obs", "weights", other=("actions",), out="out")
     def grad_log_prob(self, theta, obs, actions, weights=None, out=None,
                       num_threads=1) -> np.ndarray:
         """Score function ∇_θ log π_θ(a_i | s_i).
@@ -276,6 +281,7 @@ class _Policy(_Network):
             grad[:] = 0.0
         return check_finite_result(grad, "theta", "Σ w ∇log π")
 
+    @arrays_in_out("theta_old", "theta_new", "obs")
     def kl(self, theta_old, theta_new, obs) -> np.ndarray:
         """KL(π_old(· | s_i) ‖ π_new(· | s_i)) per observation, shape (N,).
 
@@ -290,6 +296,7 @@ class _Policy(_Network):
             self.kernel.kl_into(theta_old, theta_new, obs, kl, None)
         return check_finite_result(kl, "theta_new", "the KL divergence")
 
+    @arrays_in_out("theta_old", "theta_new", "obs")
     def kl_grad(self, theta_old, theta_new, obs) -> np.ndarray:
         """Gradient with respect to theta_new of the MEAN KL over the observations,
 
@@ -307,6 +314,7 @@ class _Policy(_Network):
         self.kernel.kl_into(theta_old, theta_new, obs, np.empty(n), grad)
         return check_finite_result(grad, "theta_new", "the KL gradient")
 
+    @arrays_in_out("theta", "obs")
     def entropy(self, theta, obs) -> np.ndarray:
         """Entropy of π_θ(· | s_i), shape (N,): −Σ_a p_a log p_a, or
         Σ_k log σ_k + ½ (1 + log 2π) for the Gaussian."""
@@ -317,6 +325,7 @@ class _Policy(_Network):
             self.kernel.entropy_into(theta, obs, ent)
         return check_finite_result(ent, "theta", "the entropy")
 
+    @arrays_in_out("theta", "obs")
     def entropy_grad(self, theta, obs) -> np.ndarray:
         """Gradient of the MEAN entropy over the observations, ∇_θ (1/N) Σ_i H(π_θ(· | s_i)),
         shape (P,) (for an entropy bonus). Softmax: ∂H/∂z_k = −p_k (z_k − Σ_j p_j z_j);
@@ -329,6 +338,7 @@ class _Policy(_Network):
         self.kernel.entropy_grad_into(theta, obs, grad)
         return check_finite_result(grad, "theta", "the entropy gradient")
 
+    @arrays_in_out("theta", "obs", "v")
     def fisher_vector_product(self, theta, obs, v, num_threads=1) -> np.ndarray:
         """F v for the Fisher information of the action distribution averaged over obs.
 
@@ -358,6 +368,7 @@ class _Policy(_Network):
             raise ValueError("obs: expected at least one observation, got 0")
         return min(num_threads, n)
 
+    @arrays_in_out("theta", "obs")
     def fisher_operator(self, theta, obs, num_threads=1):
         """v ↦ F v for a fixed θ and batch, sharing one forward pass between calls.
 
@@ -378,6 +389,7 @@ class _Policy(_Network):
         cache = np.empty(n * (self._net.sum_hidden + self._net.out_dim))
         self.kernel.forward_into(theta, obs, cache, num_threads)
 
+        @arrays_in_out("v")
         def fvp(v):
             v = self._check_theta(v, "v")
             out = np.empty(self.n_params)
@@ -386,6 +398,7 @@ class _Policy(_Network):
 
         return fvp
 
+    @arrays_in_out("theta", "obs")
     def fisher(self, theta, obs) -> np.ndarray:
         """The dense (P, P) Fisher matrix of ``fisher_vector_product`` (for small P).
 
@@ -501,6 +514,7 @@ class _GaussianPolicy(_Policy):
             dz[:, c] = np.exp(-ls[c])
             yield dz
 
+    @arrays_in_out("theta", "obs")
     def fisher(self, theta, obs) -> np.ndarray:
         F = super().fisher(theta, obs)
         if self.learn_std:
@@ -580,6 +594,7 @@ class _Value(_Network):
         """Initial φ: orthogonal weights (gain √2 hidden, 1.0 output), zero biases."""
         return self.pack(self._init_layers(rng, 1.0))
 
+    @arrays_in_out("phi", "obs")
     def value(self, phi, obs) -> np.ndarray:
         """V_φ(s_i), shape (N,)."""
         phi = self._check_theta(phi, "phi")
@@ -589,6 +604,7 @@ class _Value(_Network):
             self._net.predict(phi, obs, z)
         return check_finite_result(z[:, 0], "phi", "V(s)")
 
+    @arrays_in_out("phi", "obs", "targets")
     def loss_and_grad(self, phi, obs, targets):
         """The squared error L(φ) = (1/N) Σ_i ½ (V_φ(s_i) − y_i)² and ∇_φ L, shape (P,)."""
         phi = self._check_theta(phi, "phi")

@@ -22,6 +22,7 @@ import numpy as np
 
 from ._validation import (as_float_array, check_allocation, check_policy_fits,
                           check_positive_int)
+from ._arrays import as_numpy
 from .returns import episode_stats
 
 __all__ = ["Rollout", "rollout", "space_dims", "record_bytes", "slot_states", "slot_generators"]
@@ -133,7 +134,7 @@ def _slot_generators(rng, B):
 
 
 def _check_thetas(policy, theta, B):
-    thetas = as_float_array(theta, "theta", ndim=(1, 2))
+    thetas = as_float_array(as_numpy(theta, "theta"), "theta", ndim=(1, 2))
     P = policy.n_params
     if thetas.shape[-1] != P:
         raise ValueError(f"theta: expected {P} parameters for this policy, got {thetas.shape[-1]}")
