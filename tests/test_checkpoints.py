@@ -82,11 +82,12 @@ KILLED_SAVER = textwrap.dedent("""
     problem = pgfast.Problem("CartPole-v1", horizon=20)
     policy = pgfast.MLPSoftmax(4, 2, hidden=(64, 64))   # a file of some size
     update = pgfast.TrustRegionUpdate(problem, policy, m=2)
-    print("ready", flush=True)
     for k in range(1, 10**6):
         theta = np.full(policy.n_params, float(k))
         pgfast.save_checkpoint(sys.argv[1], theta, update, {"steps": np.arange(k)},
                                np.random.default_rng(k), {"k": k})
+        if k == 1:
+            print("saved", flush=True)   # the kill comes during the saves after this
 """)
 
 
@@ -94,20 +95,15 @@ def test_a_killed_save_leaves_the_old_checkpoint_or_the_new_one(tmp_path):
     """SIGKILL at arbitrary moments of a save loop: what is on disk always loads and
     is one save's state (θ, history and metadata agree), with no temporary files."""
     rng = np.random.default_rng(0)
-    checked = 0
     for trial in range(12):
         folder = tmp_path / f"run{trial}"
         child = subprocess.Popen([sys.executable, "-c", KILLED_SAVER, str(folder)],
                                  stdout=subprocess.PIPE, cwd=tmp_path)
-        assert child.stdout.readline().strip() == b"ready"
-        time.sleep(rng.uniform(0.0, 0.3))
+        assert child.stdout.readline().strip() == b"saved"
+        time.sleep(rng.uniform(0.0, 0.2))
         child.send_signal(signal.SIGKILL)
         child.wait()
-        if not (folder / "checkpoint.npz").exists():
-            continue   # killed before the first save finished
         theta, saved = pgfast.load_checkpoint(folder)
         k = saved["metadata"]["k"]
         assert np.all(theta == k) and len(saved["history"]["steps"]) == k
         assert os.listdir(folder) == ["checkpoint.npz"]
-        checked += 1
-    assert checked >= 6, f"only {checked} of 12 kills came after a first save"
