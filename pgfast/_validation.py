@@ -107,9 +107,14 @@ def available_memory() -> int:
         return MAX_COUNT
 
 
+_SMALL_ALLOCATION = 1 << 28   # 256 MiB
+
+
 def check_allocation(n_bytes: int, name: str, what: str) -> None:
     """Refuse, naming the argument, an allocation that this machine cannot serve
     (rather than starting work that allocates until the process is killed)."""
+    if n_bytes < _SMALL_ALLOCATION:   # every machine serves it: skip reading /proc
+        return
     limit = available_memory()
     if n_bytes > limit:
         raise ValueError(f"{name}: {what} needs {n_bytes / 2**30:.3g} GiB, more than the "
