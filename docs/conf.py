@@ -6,12 +6,14 @@ Build (from the repository root, with the package installed):
 
 The API reference documents the *installed* package: the source tree's ``pgfast/``
 has no compiled kernels, so the repository root is taken off ``sys.path`` below.
-At configuration time this file writes two things that are not committed:
+At configuration time this file writes three things that are not committed:
 
 - ``api.rst``: one autosummary table per module, listing every name in
   ``pgfast.__all__`` under the module that owns it, so a new public name appears
   in the reference as soon as it is exported (autosummary then writes one page
   per name into ``generated/``);
+- ``_generated/cli.inc``: ``pgfast <command> --help`` of every command, as the
+  installed CLI prints it;
 - ``_generated/benchmarks.inc``: the benchmark tables and figures, made by
   ``make_figures.py`` from pytest-benchmark JSON when there is some (see
   ``benchmarks.rst``), or a note saying how to produce them when there is none.
@@ -19,6 +21,7 @@ At configuration time this file writes two things that are not committed:
 import importlib
 import logging
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -75,7 +78,8 @@ nitpicky = False
 
 def _module_title(module_name):
     doc = importlib.import_module(module_name).__doc__ or module_name
-    return doc.strip().splitlines()[0].rstrip(".")
+    first = doc.strip().splitlines()[0].rstrip(".")
+    return re.sub(r"\s+\([^()]*\)$", "", first)   # drop a closing "(kernels in ...)"
 
 
 def write_api_page():
@@ -164,6 +168,27 @@ class _UnconvertedDocstrings(logging.Filter):
                     and any(f"docstring of {m}" in location for m in UNCONVERTED))
 
 
+# --- signatures of the compiled kernels ------------------------------------------------------
+
+def _cython_signature(app, what, name, obj, options, signature, return_annotation):
+    """The Python signature of a compiled function or method, from its
+    ``__signature__`` (Cython's binding=True), rather than the one embedded in its
+    docstring (embedsignature): that one has C types and ``self``, and a fused
+    function's is its dispatcher's, ``(signatures, args, kwargs, defaults, ...)``.
+    A compiled class keeps its embedded constructor signature, C types and all:
+    the constructor a Cython subclass calls."""
+    if type(obj).__name__ not in ("fused_cython_function", "cython_function_or_method"):
+        return None
+    import inspect
+
+    params = list(inspect.signature(obj).parameters.values())
+    if what == "method" and params and params[0].name == "self":
+        params = params[1:]
+    return f"({', '.join(str(p) for p in params)})", return_annotation
+
+
 def setup(app):
     for handler in logging.getLogger("sphinx").handlers:
         handler.filters.insert(0, _UnconvertedDocstrings())   # before -W counts it
+    # before numpydoc, whose handler returns the signature embedded in the docstring
+    app.connect("autodoc-process-signature", _cython_signature, priority=400)
