@@ -148,7 +148,8 @@ shutil.rmtree(DOCS / "generated", ignore_errors=True)   # no stale page of a rem
 write_api_page()
 write_cli_help(DOCS / "_generated")
 make_figures.write_benchmarks_page(
-    os.environ.get("PGFAST_BENCHMARK_JSON") or DOCS / "_data" / "benchmarks.json",
+    os.environ["PGFAST_BENCHMARK_JSON"].split(os.pathsep)
+    if os.environ.get("PGFAST_BENCHMARK_JSON") else sorted((DOCS / "_data").glob("*.json")),
     DOCS / "_generated")
 
 

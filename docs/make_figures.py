@@ -3,9 +3,10 @@
     pytest benchmarks --benchmark-only --benchmark-json=docs/_data/benchmarks.json
     python docs/make_figures.py docs/_data/benchmarks.json        # -> docs/_generated/
 
-The docs build (``conf.py``) calls :func:`write_benchmarks_page` itself, on
-``docs/_data/benchmarks.json`` or the file named by ``PGFAST_BENCHMARK_JSON``; with
-no such file it writes a note instead, so the site builds without benchmark runs.
+The docs build (``conf.py``) calls :func:`write_benchmarks_page` itself, on every
+``docs/_data/*.json`` (e.g. one file of speed benchmarks and one of training runs) or
+the files named by ``PGFAST_BENCHMARK_JSON`` (separated by ``os.pathsep``); with none
+it writes a note instead, so the site builds without benchmark runs.
 
 Speed: one figure per benchmark module, one panel per pytest-benchmark group, each
 case's median time divided by pgfast's in the same group (a case is pgfast's when
@@ -91,17 +92,24 @@ def speed_figure(module, groups, path):
     for ax, group in zip(axes[:, 0], names):
         rows = relative_times(groups[group])
         y = range(len(rows))
-        ax.barh(y, [ratio for _, ratio, _ in rows],
+        ratios = [ratio for _, ratio, _ in rows]
+        # Bars grow from 1 (pgfast's time): right is slower than pgfast, left faster.
+        ax.barh(y, [r - 1.0 for r in ratios], left=1.0, height=0.6,
                 color=["tab:blue" if ours else "tab:gray" for *_, ours in rows])
+        ax.set_xlim(min(min(ratios), 1.0) / 4, max(max(ratios), 1.0) * 4)
         ax.set_yticks(list(y), [_short(n) for n, *_ in rows], fontsize=8)
-        ax.invert_yaxis()
+        ax.set_ylim(len(rows) - 0.5, -0.5)
         ax.set_xscale("log")
         ax.axvline(1.0, color="black", linewidth=0.8)
-        for i, (_, ratio, _) in enumerate(rows):
-            ax.annotate(f"{ratio:.3g}×", (ratio, i), xytext=(3, 0),
-                        textcoords="offset points", va="center", fontsize=8)
+        for i, (_, ratio, ours) in enumerate(rows):
+            ax.plot([ratio], [i], "D", color="tab:blue" if ours else "tab:gray", markersize=5)
+            left = ratio < 1
+            ax.annotate(f"{ratio:.3g}×", (ratio, i), xytext=(-6 if left else 6, 0),
+                        textcoords="offset points", va="center", fontsize=8,
+                        ha="right" if left else "left")
         ax.set_title(group, fontsize=9, loc="left")
-    axes[-1, 0].set_xlabel("median time / pgfast's median time (log scale; blue: pgfast)")
+    axes[-1, 0].set_xlabel("median time / pgfast's median time (log scale): right of 1 is "
+                           "slower than pgfast (blue)")
     fig.suptitle(f"benchmarks/{module}.py", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -204,14 +212,14 @@ NO_RESULTS = """\
 """
 
 
-def write_benchmarks_page(json_path, out_dir):
-    """Write ``out_dir/benchmarks.inc`` (and the figures) from the JSON at json_path,
-    or the note that there are no results when that file does not exist."""
+def write_benchmarks_page(json_paths, out_dir):
+    """Write ``out_dir/benchmarks.inc`` (and the figures) from the pytest-benchmark JSON
+    files among json_paths that exist, or the note that there are no results."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = Path(json_path)
-    if json_path.is_file():
-        records, machine = load([json_path])
+    found = [Path(p) for p in json_paths if Path(p).is_file()]
+    if found:
+        records, machine = load(found)
         text = "\n".join(write_figures(records, machine, out_dir)) + "\n"
     else:
         text = NO_RESULTS
@@ -227,11 +235,11 @@ def main(argv=None):
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "_generated"),
                         help="folder for the figures and benchmarks.inc")
     args = parser.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    records, machine = load(args.json)
-    (out / PAGE).write_text("\n".join(write_figures(records, machine, out)) + "\n")
-    print(f"wrote {out / PAGE} and its figures")
+    missing = [p for p in args.json if not Path(p).is_file()]
+    if missing:
+        parser.error(f"no such file: {', '.join(missing)}")
+    page = write_benchmarks_page(args.json, args.out)
+    print(f"wrote {page} and its figures")
 
 
 if __name__ == "__main__":

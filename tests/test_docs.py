@@ -126,7 +126,8 @@ def test_sphinx_builds_with_warnings_as_errors(tmp_path):
                         ("numpydoc", "numpydoc")):
         pytest.importorskip(module, reason=f"{why} is not installed; pip install '.[test]' "
                                            "installs what the docs build needs")
-    env = {k: v for k, v in os.environ.items() if k != "PGFAST_BENCHMARK_JSON"}
+    # No benchmark JSON: the page says so (test_make_figures_* cover the figures).
+    env = {**os.environ, "PGFAST_BENCHMARK_JSON": str(tmp_path / "no-benchmarks.json")}
     proc = subprocess.run(
         [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
          "-d", str(tmp_path / "doctrees"), str(DOCS), str(tmp_path / "html")],
@@ -177,7 +178,7 @@ def test_make_figures_ratios_and_tables(tmp_path):
     assert ratios == pytest.approx({"test_gae_pgfast": 1.0, "test_gae_numpy_loop": 50.0,
                                     "test_gae_np_copy_floor": 0.5})
     pytest.importorskip("matplotlib", reason="matplotlib is not installed (the plot extra)")
-    page = make_figures.write_benchmarks_page(tmp_path / "b.json", tmp_path / "out")
+    page = make_figures.write_benchmarks_page([tmp_path / "b.json"], tmp_path / "out")
     text = page.read_text()
     assert "50×" in text and "Test CPU" in text and "abcdef1234" in text
     for image in ("speed-bench_returns.png", "speed-bench_envs.png", "learning-curves.png"):
@@ -187,7 +188,7 @@ def test_make_figures_ratios_and_tables(tmp_path):
 
 def test_make_figures_without_results_writes_a_note(tmp_path):
     _need_docs()
-    page = _make_figures().write_benchmarks_page(tmp_path / "absent.json", tmp_path)
+    page = _make_figures().write_benchmarks_page([tmp_path / "absent.json"], tmp_path)
     assert "no benchmark results" in page.read_text()
 
 
