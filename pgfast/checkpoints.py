@@ -4,15 +4,14 @@ A checkpoint is ``DIR/checkpoint.npz``: θ, the update's state (Adam moments, va
 baseline), the training history and, as one JSON entry, the policy's configuration,
 the update's class, the generator's state and the caller's metadata. A SHA-256 of
 everything else is stored in the same file, so a checkpoint is written in one
-``os.replace`` (a kill leaves the old file or the new one, never a mix) and any
-damage is found when it is read.
+``os.replace`` (a kill leaves the old file or the new one, never a mix, and no
+temporary file on Linux) and any damage is found when it is read.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -100,19 +99,60 @@ def save_checkpoint(directory, theta, update, history, rng, metadata=None):
     arrays["meta"] = np.array(meta_text)
     arrays["sha256"] = np.array(_digest({k: v for k, v in arrays.items() if k != "sha256"},
                                         meta_text))
-    fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, directory / CHECKPOINT_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    # Temporary files a killed save left behind are never read; clear them.
+    _write_atomically(directory / CHECKPOINT_FILE, lambda f: np.savez(f, **arrays))
+    # Temporary names a killed save left behind are never read; clear them.
     for stale in directory.glob(".checkpoint-*.tmp"):
         stale.unlink(missing_ok=True)
+
+
+def _link_open_file(fd, name):
+    """Give the unnamed file open as `fd` the name `name` (linkat through /proc,
+    following the magic link: Python's os.link does not pass AT_SYMLINK_FOLLOW)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    AT_FDCWD, AT_SYMLINK_FOLLOW = -100, 0x400
+    if libc.linkat(AT_FDCWD, f"/proc/self/fd/{fd}".encode(), AT_FDCWD,
+                   os.fsencode(name), AT_SYMLINK_FOLLOW) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), name)
+
+
+def _write_atomically(path, write):
+    """Write a file with `write(file)` and put it at `path` in one rename.
+
+    The data go first to an unnamed file (Linux O_TMPFILE), which a kill simply
+    discards; it gets a temporary name only for the instant before the rename.
+    Where that is not available a named temporary file stands in (a kill may leave
+    it behind; the next save removes it, and nothing reads it).
+    """
+    tmp = path.parent / f".checkpoint-{os.getpid()}.tmp"
+    try:
+        fd = os.open(path.parent, os.O_TMPFILE | os.O_WRONLY, 0o644)
+    except (AttributeError, OSError):
+        fd = None
+    try:
+        if fd is not None:
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    _write_synced(f, write)
+                    tmp.unlink(missing_ok=True)
+                    _link_open_file(f.fileno(), tmp)
+            except OSError:
+                fd = None   # no linkat through /proc here: the named way below
+        if fd is None:
+            with open(tmp, "wb") as f:
+                _write_synced(f, write)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_synced(f, write):
+    write(f)
+    f.flush()
+    os.fsync(f.fileno())
 
 
 def load_checkpoint(directory, update=None):

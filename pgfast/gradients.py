@@ -23,6 +23,7 @@ import numpy as np
 
 from . import _linalg, _returns, _scores
 from ._validation import as_flags, as_float_array, check_unit_interval, float_dtype
+from ._arrays import arrays_in_out
 
 __all__ = ["regression_gradient", "likelihood_ratio_gradient", "optimal_baseline"]
 
@@ -32,6 +33,7 @@ PINV_RCOND = 1e-15
 _MODES = ("trajectory", "reward_to_go", "baseline")
 
 
+@arrays_in_out("dtheta", "du")
 def regression_gradient(dtheta, du, rcond=None):
     """Gradient by linear regression: ∇U ≈ ΔΘ⁺ ΔU (the book's RegressionGradient).
 
@@ -170,6 +172,7 @@ def _baseline_from(ratio_sum, ratio_count):
                      where=ratio_count > 0)
 
 
+@arrays_in_out("grad_log_probs", "rewards", other=("terminated", "truncated"))
 def likelihood_ratio_gradient(grad_log_probs, rewards, gamma, terminated=None, truncated=None,
                               mode="trajectory", return_per_trajectory=False):
     """Likelihood-ratio policy gradient from per-step scores (the book's chapter 11).
@@ -268,6 +271,7 @@ def likelihood_ratio_gradient(grad_log_probs, rewards, gamma, terminated=None, t
     return gradient.astype(dtype, copy=False)
 
 
+@arrays_in_out("grad_log_probs", "rewards", other=("terminated", "truncated"))
 def optimal_baseline(grad_log_probs, rewards, gamma, terminated=None, truncated=None):
     """The book's per-parameter variance-minimising baseline for reward-to-go.
 

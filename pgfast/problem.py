@@ -18,11 +18,11 @@ import gymnasium as gym
 import numpy as np
 
 from ._envs import VecEnvKernel
-from ._validation import (check_policy_fits, check_positive_int, check_rng, check_theta,
-                          check_unit_interval)
+from ._validation import (check_allocation, check_policy_fits, check_positive_int,
+                          check_rng, check_theta, check_unit_interval)
 from .envs import is_native, make_vec
 from .returns import discount_powers, reward_to_go
-from .rollout import Rollout, rollout, space_dims
+from .rollout import Rollout, record_bytes, rollout, space_dims
 
 __all__ = ["Problem", "Trajectories", "utility", "check_problem"]
 
@@ -269,6 +269,7 @@ class Problem:
                 raise ValueError("horizon: the env has no time limit; give the rollout depth d")
             horizon = default_horizon
         self.horizon = check_positive_int(horizon, "horizon")
+        self.check_batch(1, "horizon")
 
     def __repr__(self):
         name = self.env_id or type(self.env).__name__
@@ -296,6 +297,25 @@ class Problem:
             self._envs_by_size[num_envs] = self._make(num_envs)
         return self._envs_by_size[num_envs]
 
+    def check_batch(self, m, name="m"):
+        """Raise, naming `name`, unless m trajectories of depth d fit in memory.
+
+        Parameters
+        ----------
+        m : int
+            The number of trajectories.
+        name : str
+            The argument to name in the error.
+
+        Raises
+        ------
+        ValueError
+            Their buffers would need more memory than the machine has available.
+        """
+        obs_dim, _, act_dim = space_dims(self.observation_space, self.action_space)
+        check_allocation(record_bytes(self.horizon, m, obs_dim, act_dim), name,
+                         f"{m} rollouts of depth {self.horizon}")
+
     def rollouts(self, policy, theta, m, rng, deterministic=False) -> Trajectories:
         """m trajectories of depth d under θ, or one per row of a (m, P) theta.
 
@@ -318,6 +338,7 @@ class Problem:
         Trajectories
             Each slot's first episode, cut at depth d.
         """
+        self.check_batch(m)
         d = self.horizon
         env = self._env_for(m)
         slots = env.num_envs if isinstance(env, (gym.vector.VectorEnv, VecEnvKernel)) else 1
@@ -460,5 +481,6 @@ def utility(problem, policy, theta, m, rng) -> float:
     m = check_positive_int(m, "m")
     rng = check_rng(rng)
     check_problem(problem, policy)
+    problem.check_batch(m, "m")
     theta = check_theta(theta, policy.n_params)
     return float(problem.rollouts(policy, theta, m, rng).returns(problem.gamma).mean())

@@ -23,13 +23,17 @@ __all__ = ["regulator_utility", "regulator_gradient"]
 S1_MEAN = 0.3
 S1_VAR = 0.1 ** 2
 TRANSITION_VAR = 0.1 ** 2
+# The recursion runs one Python step per k: beyond a million steps a call would take
+# minutes, and the discounted sums have long converged (or diverged) by then.
+MAX_HORIZON = 1_000_000
 
 
 def _check(theta, horizon, gamma):
     theta = as_float_array(theta, "theta", ndim=1)
     if theta.shape != (3,):
         raise ValueError(f"theta: expected shape (3,) = [w, b, log_std], got {theta.shape}")
-    return theta, check_positive_int(horizon, "horizon"), check_unit_interval(gamma, "gamma")
+    horizon = check_positive_int(horizon, "horizon", maximum=MAX_HORIZON)
+    return theta, horizon, check_unit_interval(gamma, "gamma")
 
 
 def _utility_and_gradient(theta, horizon, gamma):

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _returns
 from ._validation import as_flags, as_float_array, check_unit_interval, float_dtype
+from ._arrays import arrays_in_out
 
 __all__ = ["reward_to_go", "gae", "discount_powers", "episode_stats"]
 
@@ -57,6 +58,7 @@ def _flags_2d(terminated, truncated, shape2d, shape):
     return term, trunc
 
 
+@arrays_in_out("rewards", "next_values", other=("terminated", "truncated"), out="out")
 def reward_to_go(rewards, gamma, terminated=None, truncated=None, next_values=None, out=None):
     """Discounted reward-to-go, restarting at every episode end.
 
@@ -129,6 +131,7 @@ def reward_to_go(rewards, gamma, terminated=None, truncated=None, next_values=No
     return out
 
 
+@arrays_in_out("rewards", "values", "next_values", other=("terminated", "truncated"), out="out")
 def gae(rewards, values, next_values, gamma, lam, terminated=None, truncated=None, out=None):
     """Generalized advantage estimation (Schulman et al. 2016).
 
@@ -191,6 +194,7 @@ def gae(rewards, values, next_values, gamma, lam, terminated=None, truncated=Non
     return out
 
 
+@arrays_in_out(other=("terminated", "truncated"))
 def discount_powers(terminated, truncated, gamma):
     """The book's weighting γ^(k−1), k the 1-based step index within its episode.
 
@@ -237,6 +241,7 @@ def discount_powers(terminated, truncated, gamma):
     return out
 
 
+@arrays_in_out("rewards", other=("terminated", "truncated"))
 def episode_stats(rewards, terminated, truncated=None):
     """Undiscounted returns and lengths of the episodes that end in the buffer.
 

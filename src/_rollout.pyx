@@ -1,19 +1,37 @@
 # cython: language_level=3
-"""The fused rollout loop: step B native environments, sample the policy and
-record everything, with no Python object touched per step.
+"""Episode drivers of the native path, and the one owner of episode boundaries:
+the only code that counts steps, applies time limits and resets env slots.
+Python wrappers: ``pgfast/rollout.py`` (``rollout``, the fused loop) and
+``pgfast/envs.py`` (``NativeVectorEnv.step`` calls ``step_all``).
+
+The contract (``_envs.pxd`` states the env kernel's side):
+- An env kernel only simulates: ``step_one`` / ``step_rows`` say whether the new
+  state is terminal; they know no time limit and never reset a slot themselves.
+- Time limit: a slot whose episode has run ``limit`` steps (``limit > 0``) is cut
+  there (``_time_up``); 0 means no limit.
+- ``rollout``: same-step autoreset. A step that ends an episode records its
+  final observation, then the slot resets in that same step (or stops, with
+  ``first_episode``). ``truncated`` marks a cut that is not also terminal, so
+  the two flags never both hold.
+- ``step_all`` (Gymnasium's ``VectorEnv`` API): next-step autoreset. The step
+  after an episode ended resets that slot instead (its action ignored, reward 0,
+  both flags false). ``truncated`` is "time limit reached", independent of
+  ``terminated``, as Gymnasium's ``TimeLimit`` reports it: both may hold.
 
 Each env slot b owns its bit generator and, in the multi-θ form, its own θ row,
 so a slot's trajectory is a function of its stream alone: splitting slots over
 threads (OpenMP) gives the same result whatever the thread count.
 """
-from cpython.pycapsule cimport PyCapsule_GetPointer
 from cython.parallel cimport prange
+from cython cimport floating
+from libc.stdint cimport int64_t
 from libc.stdlib cimport free
 from libc.string cimport memcpy
 from numpy.random cimport bitgen_t
 
-from pgfast._envs cimport VecEnvKernel
-from pgfast._policies cimport PolicyKernel, scratch
+from pgfast._common cimport alloc_doubles, bitgen_of, check_len, check_shape, scratch
+from pgfast._envs cimport VecEnvKernel, check_ready
+from pgfast._policies cimport PolicyKernel
 
 
 # Slots are stepped in chunks, time outer and slot inner, so each step's records
@@ -22,12 +40,83 @@ cdef enum:
     CHUNK = 16
 
 
+cdef inline bint _time_up(Py_ssize_t elapsed, Py_ssize_t limit) noexcept nogil:
+    """The time limit: `elapsed` steps into an episode, with `limit` > 0, cut it."""
+    return limit > 0 and elapsed >= limit
+
+
 def bitgen_pointers(generators):
     """The bitgen_t* of each numpy Generator, as integers, for rollout()."""
     out = []
     for g in generators:
-        out.append(<size_t> PyCapsule_GetPointer(g.bit_generator.capsule, "BitGenerator"))
+        out.append(<size_t> bitgen_of(g))
     return out
+
+
+def step_all(
+    VecEnvKernel env,                   # the B = env.num_envs slots, stepped in place
+    const double[:, ::1] actions,       # IN  (B, act_dim)
+    floating[:, ::1] obs,               # OUT (B, obs_dim)
+    double[::1] rewards,                # OUT (B,)
+    unsigned char[::1] terminated,      # OUT (B,)
+    unsigned char[::1] truncated,       # OUT (B,)
+    int64_t[::1] elapsed,               # IN/OUT (B,) steps in the episode
+    unsigned char[::1] needs_reset,     # IN/OUT (B,) episode ended last step
+):
+    """One step of every slot of `env` with Gymnasium's next-step autoreset.
+
+    A slot whose episode ended on the previous call (needs_reset) is reset
+    instead: its observation is the new initial one, reward 0 and both
+    flags false. Otherwise it steps; terminated is the kernel's verdict and,
+    independently, truncated = (elapsed ≥ max_episode_steps > 0). Every action
+    is checked first; when one is invalid nothing is stepped and its slot index
+    is returned, else -1.
+    """
+    cdef Py_ssize_t i, k, B = env.num_envs, D = env.obs_dim, T = env.max_episode_steps
+    cdef Py_ssize_t bad = -1
+    cdef int code
+    cdef double* buf
+    check_ready(env)
+    if actions.shape[0] != B or actions.shape[1] != env.act_dim:
+        raise ValueError(f"actions: expected shape ({B}, {env.act_dim}), "
+                         f"got {actions.shape[0], actions.shape[1]}")
+    if obs.shape[0] != B or obs.shape[1] != D:
+        raise ValueError(f"obs: expected shape ({B}, {D}), got {obs.shape[0], obs.shape[1]}")
+    for name, n in (("rewards", rewards.shape[0]), ("terminated", terminated.shape[0]),
+                    ("truncated", truncated.shape[0]), ("elapsed", elapsed.shape[0]),
+                    ("needs_reset", needs_reset.shape[0])):
+        if n != B:
+            raise ValueError(f"{name}: expected shape ({B},), got ({n},)")
+    buf = alloc_doubles(D)
+    try:
+        with nogil:
+            for i in range(B):
+                if not env.valid_action(&actions[i, 0]):
+                    bad = i
+                    break
+            if bad < 0:
+                for i in range(B):
+                    if needs_reset[i]:
+                        env.reset_one(i, env.bitgens[i], buf)
+                        rewards[i] = 0.0
+                        terminated[i] = 0
+                        truncated[i] = 0
+                        elapsed[i] = 0
+                        needs_reset[i] = 0
+                    else:
+                        code = env.step_one(i, &actions[i, 0], env.bitgens[i], buf, &rewards[i])
+                        if code < 0:  # valid_action and step_one disagree: a kernel bug
+                            bad = i
+                            break
+                        elapsed[i] += 1
+                        terminated[i] = code
+                        truncated[i] = _time_up(elapsed[i], T)
+                        needs_reset[i] = terminated[i] or truncated[i]
+                    for k in range(D):
+                        obs[i, k] = <floating> buf[k]
+    finally:
+        free(buf)
+    return bad
 
 
 def rollout(
@@ -135,7 +224,7 @@ cdef void _run_chunk(
                 steps[b] += 1
                 elapsed[j] += 1
                 term = code[j] == 1
-                trunc = not term and time_limit > 0 and elapsed[j] >= time_limit
+                trunc = not term and _time_up(elapsed[j], time_limit)
                 terminated[t, b] = term
                 truncated[t, b] = trunc
                 if term or trunc:
