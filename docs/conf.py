@@ -96,8 +96,11 @@ def write_api_page():
         "=============",
         "",
         "Every public name, importable as ``pgfast.<name>``, grouped by the module that",
-        "owns it. Each page gives the formula the function computes, its parameters,",
-        "what it returns and raises, and an example.",
+        "owns it, then the public modules whose names stay in their own namespace",
+        "(``pgfast.reference``, ``pgfast.integrations``). Each page gives the formula the",
+        "function computes, its parameters, what it returns and raises, and an example.",
+        "``pgfast.integrations.sb3`` needs Stable-Baselines3 and is described in",
+        ":doc:`guides/frameworks`.",
         "",
         ".. currentmodule:: pgfast",
         "",
@@ -108,10 +111,22 @@ def write_api_page():
                   "   :toctree: generated", ""]
         lines += [f"   {name}" for name in groups[module_name]]
         lines.append("")
+    for module_name in PUBLIC_MODULES:
+        module = importlib.import_module(module_name)
+        title = f"{_module_title(module_name)} (``{module_name}``)"
+        lines += [title, "-" * len(title), "", f".. currentmodule:: {module_name}", "",
+                  ".. autosummary::", "   :toctree: generated", ""]
+        lines += [f"   {name}" for name in module.__all__]
+        lines.append("")
     text = "\n".join(lines)
     page = DOCS / "api.rst"
     if not page.exists() or page.read_text() != text:
         page.write_text(text)
+
+
+#: Public modules whose names are not re-exported by ``pgfast`` (and that import no
+#: optional library): documented under their own names.
+PUBLIC_MODULES = ["pgfast.reference", "pgfast.integrations.cleanrl"]
 
 
 def _layout_order(module_name):
