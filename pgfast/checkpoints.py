@@ -36,8 +36,9 @@ def save_checkpoint(directory, theta, update, history, rng, metadata=None):
     """Write θ, the policy's configuration, the update's state, the history and the
     generator's state to ``directory/checkpoint.npz``, atomically.
 
-    The file is written under a temporary name, synced and renamed over the old one,
-    so a crash leaves the old checkpoint or the new one, never a mix. A SHA-256 of the
+    The data are written to an unnamed temporary file (Linux ``O_TMPFILE``; a named
+    one elsewhere), synced, and renamed over the old checkpoint in one step, so a
+    crash leaves the old checkpoint or the new one, never a mix. A SHA-256 of the
     contents is stored with them for :func:`load_checkpoint` to verify.
 
     Parameters
