@@ -1,11 +1,13 @@
 """Policy-gradient estimators as drop-in functions over arrays.
 
 Arrays in, arrays out: the inputs may come from pgfast's rollouts or from any
-other framework. Kernels: ``src/_linalg.pyx`` (pseudoinverse regression) and
+other framework, NumPy arrays or CPU arrays of another library (PyTorch, JAX, ...),
+and the results are arrays of the library they were given. Kernels: ``src/_linalg.pyx`` (pseudoinverse regression) and
 ``src/_scores.pyx`` (per-trajectory score reductions), with the returns kernels
 of ``src/_returns.pyx``. Formulas follow Kochenderfer, Wheeler and Wray,
-*Algorithms for Decision Making* (2022), chapter 11; indices k are 1-based
-within an episode.
+*Algorithms for Decision Making* (2022), chapter 11, restated with their
+derivations in ``docs/theory/estimators.rst``; indices k are 1-based within an
+episode.
 
 Buffers are time-major: ``grad_log_probs`` has shape ``(T, P)`` for one stream or
 ``(T, B, P)`` for B parallel environments, ``rewards`` ``(T,)`` or ``(T, B)``.

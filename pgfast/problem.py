@@ -218,7 +218,8 @@ class Problem:
     Raises
     ------
     ValueError
-        γ outside [0, 1], or no ``horizon`` for an env without a time limit.
+        γ outside [0, 1], no ``horizon`` for an env without a time limit, or a
+        ``horizon`` whose single rollout would not fit in memory.
     TypeError
         ``env`` of an unsupported type.
     gymnasium.error.Error
@@ -337,6 +338,11 @@ class Problem:
         -------
         Trajectories
             Each slot's first episode, cut at depth d.
+
+        Raises
+        ------
+        ValueError
+            m trajectories of depth d would not fit in memory.
         """
         self.check_batch(m)
         d = self.horizon
@@ -460,8 +466,8 @@ def utility(problem, policy, theta, m, rng) -> float:
     Raises
     ------
     ValueError
-        ``m`` < 1, a θ of the wrong shape or not finite, or a policy that does not
-        fit the env.
+        ``m`` < 1 or more rollouts than fit in memory, a θ of the wrong shape or not
+        finite, or a policy that does not fit the env.
     TypeError
         ``problem`` not a Problem, ``rng`` not a Generator.
 

@@ -78,7 +78,7 @@ def regulator_utility(theta, horizon, gamma=1.0):
     ----------
     theta : array_like, shape (3,)
         [w, b, log_std] of the policy a ~ N(w s + b, exp(log_std)²).
-    horizon : int >= 1
+    horizon : int in [1, 10⁶]
         Rollout depth d.
     gamma : float in [0, 1]
         The discount γ.
@@ -91,7 +91,8 @@ def regulator_utility(theta, horizon, gamma=1.0):
     Raises
     ------
     ValueError
-        ``theta`` not of shape (3,) or not finite, ``horizon`` < 1, or γ outside [0, 1].
+        ``theta`` not of shape (3,) or not finite, ``horizon`` outside
+        [1, 10⁶], or γ outside [0, 1].
     TypeError
         Non-numeric ``theta``, ``gamma`` or ``horizon``.
 
@@ -122,7 +123,7 @@ def regulator_gradient(theta, horizon, gamma=1.0):
     ----------
     theta : array_like, shape (3,)
         [w, b, log_std] of the policy a ~ N(w s + b, exp(log_std)²).
-    horizon : int >= 1
+    horizon : int in [1, 10⁶]
         Rollout depth d.
     gamma : float in [0, 1]
         The discount γ.
@@ -135,7 +136,8 @@ def regulator_gradient(theta, horizon, gamma=1.0):
     Raises
     ------
     ValueError
-        ``theta`` not of shape (3,) or not finite, ``horizon`` < 1, or γ outside [0, 1].
+        ``theta`` not of shape (3,) or not finite, ``horizon`` outside
+        [1, 10⁶], or γ outside [0, 1].
     TypeError
         Non-numeric ``theta``, ``gamma`` or ``horizon``.
 

@@ -4,6 +4,10 @@ Layout: ``(T,)`` for one stream or ``(T, B)`` for B parallel environments, as a
 Gymnasium vector env produces them. ``terminated[t]`` means the episode ended in
 a terminal state after step t (no bootstrap); ``truncated[t]`` means a time limit
 cut it after step t (bootstrap with the value of the next state).
+
+Every function takes NumPy arrays (or lists), or CPU arrays of another library
+(PyTorch, JAX, ...), and returns arrays of the library it was given; the
+documented dtypes are those of NumPy results.
 """
 from __future__ import annotations
 
