@@ -209,3 +209,14 @@ def test_make_figures_rejects_other_json(tmp_path):
     bad.write_text("{}")
     with pytest.raises(ValueError, match="not pytest-benchmark JSON"):
         _make_figures().load([bad])
+
+
+def test_make_figures_command_line(tmp_path, capsys):
+    _need_docs()
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed (the plot extra)")
+    make_figures = _make_figures()
+    make_figures.main([str(_benchmark_json(tmp_path / "b.json")), "--out", str(tmp_path / "o")])
+    assert "benchmarks.inc" in capsys.readouterr().out
+    assert (tmp_path / "o" / "speed-bench_envs.png").is_file()
+    with pytest.raises(SystemExit):   # argparse's error for a missing file
+        make_figures.main([str(tmp_path / "missing.json")])
