@@ -51,3 +51,9 @@ cdef class VecEnvKernel:
 
 # RuntimeError unless VecEnvKernel.__init__ has set k up (a subclass must call it).
 cdef int check_ready(VecEnvKernel k) except -1
+
+# One caller at a time: an entry point that steps, resets or reseeds the slots
+# claims the kernel first (RuntimeError if another thread holds it: two threads
+# stepping one env would interleave their episodes) and releases it in a finally.
+cdef int claim(VecEnvKernel k) except -1
+cdef void release(VecEnvKernel k) noexcept

@@ -25,6 +25,7 @@ from numpy.random.c_distributions cimport random_standard_normal, random_standar
 from pgfast._common cimport MAX_ELEMENTS, alloc_doubles, as_size, bitgen_of
 
 import math
+import numbers
 import os
 
 import numpy as np
@@ -112,6 +113,23 @@ cdef Py_ssize_t _max_slots() except -1:
     return max(1, min(memory, MAX_ELEMENTS) // _SLOT_BYTES)
 
 
+# ids of the kernels an entry point is using now; read and changed under the GIL.
+cdef set _in_use = set()
+
+
+cdef int claim(VecEnvKernel k) except -1:
+    if id(k) in _in_use:
+        raise RuntimeError(
+            f"env: this {type(k).__name__} is in use by another thread; a native env "
+            "serves one caller at a time (give each thread its own env)")
+    _in_use.add(id(k))
+    return 0
+
+
+cdef void release(VecEnvKernel k) noexcept:
+    _in_use.discard(id(k))
+
+
 cdef int check_ready(VecEnvKernel k) except -1:
     if k.bitgens == NULL or k.num_envs < 1:
         raise RuntimeError(
@@ -119,11 +137,13 @@ cdef int check_ready(VecEnvKernel k) except -1:
     return 0
 
 
-cdef int _check_slot(VecEnvKernel k, Py_ssize_t i) except -1:
+cdef Py_ssize_t _check_slot(VecEnvKernel k, i) except -1:
+    """Slot index i of k, an int in [0, num_envs), else IndexError."""
     check_ready(k)
-    if not 0 <= i < k.num_envs:
-        raise IndexError(f"i: expected a slot in [0, {k.num_envs}), got {i}")
-    return 0
+    if isinstance(i, (bool, float)) or not isinstance(i, numbers.Integral) \
+            or not 0 <= i < k.num_envs:
+        raise IndexError(f"i: expected a slot in [0, {k.num_envs}), got {i!r}")
+    return i
 
 
 cdef class VecEnvKernel:
@@ -181,9 +201,15 @@ cdef class VecEnvKernel:
             raise MemoryError()
         for i in range(self.num_envs):
             ptrs[i] = bitgen_of(rngs[i])
+        try:
+            claim(self)   # never swap the generators under a running step
+        except RuntimeError:
+            free(ptrs)
+            raise
         free(self.bitgens)
         self.bitgens = ptrs
         self._rngs = rngs
+        release(self)
 
     cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:
         pass
@@ -223,39 +249,48 @@ cdef class VecEnvKernel:
             raise ValueError(f"mask: expected shape ({B},), got ({mask.shape[0]},)")
         buf = alloc_doubles(D)
         try:
+            claim(self)
             with nogil:
                 for i in range(B):
                     if mask is None or mask[i]:
                         self.reset_one(i, self.bitgens[i], buf)
                         for k in range(D):
                             obs[i, k] = <floating> buf[k]
+            release(self)
         finally:
             free(buf)
 
-    def reset_slot(self, Py_ssize_t i, rng):
+    def reset_slot(self, i, rng):
         """Reset slot i drawing from the caller's Generator `rng` (held under its
         lock); return the observation as a float64 array."""
+        cdef Py_ssize_t slot = _check_slot(self, i)
         cdef double[::1] obs = np.empty(self.obs_dim)
-        cdef bitgen_t* bitgen
-        _check_slot(self, i)
-        bitgen = bitgen_of(rng)
-        with rng.bit_generator.lock, nogil:
-            self.reset_one(i, bitgen, &obs[0])
+        cdef bitgen_t* bitgen = bitgen_of(rng)
+        claim(self)
+        try:
+            with rng.bit_generator.lock, nogil:
+                self.reset_one(slot, bitgen, &obs[0])
+        finally:
+            release(self)
         return np.asarray(obs)
 
-    def step_slot(self, Py_ssize_t i, const double[::1] action, rng):
+    def step_slot(self, i, const double[::1] action, rng):
         """Step slot i with `action` (act_dim doubles) drawing from `rng`; return
         (obs float64 array, reward, code) with code as step_one's."""
+        cdef Py_ssize_t slot = _check_slot(self, i)
         cdef double[::1] obs = np.empty(self.obs_dim)
         cdef double reward = 0.0
         cdef int code
         cdef bitgen_t* bitgen
-        _check_slot(self, i)
         if action.shape[0] != self.act_dim:
             raise ValueError(f"action: expected shape ({self.act_dim},), got ({action.shape[0]},)")
         bitgen = bitgen_of(rng)
-        with rng.bit_generator.lock, nogil:
-            code = self.step_one(i, &action[0], bitgen, &obs[0], &reward)
+        claim(self)
+        try:
+            with rng.bit_generator.lock, nogil:
+                code = self.step_one(slot, &action[0], bitgen, &obs[0], &reward)
+        finally:
+            release(self)
         return np.asarray(obs), reward, code
 
 
@@ -288,7 +323,9 @@ cdef class _StateKernel(VecEnvKernel):
                              f"got {arr.shape}")
         if not np.isfinite(arr).all():
             raise ValueError("state: expected finite values, found NaN or infinity")
+        claim(self)
         np.asarray(self.state)[...] = arr
+        release(self)
 
     def observe(self):
         """The observations of the current states, float64 (num_envs, obs_dim)."""

@@ -30,18 +30,22 @@ cdef class Net:
     Parameters
     ----------
     sizes : sequence of int
-        (in_dim, hidden..., out_dim).
+        (in_dim, hidden..., out_dim); ValueError when a width is not in [1, 2**48]
+        or the parameters would not fit in any machine.
     """
-    def __cinit__(self, sizes, str name="sizes"):
-        # Sizes from Python are bounded before any C arithmetic: n_params and
-        # every per-row scratch size are then exact (no overflow), and `name`
-        # (the caller's argument, e.g. "hidden") is what a bad size is called.
+    def __cinit__(self, sizes):
+        # Sizes from Python are bounded before any C arithmetic, so n_params and
+        # every per-row scratch size are exact (no overflow). Messages name the
+        # widths as the wrappers' arguments do: obs_dim, hidden[i], out_dim;
+        # a total too large for any machine is blamed on `hidden`.
         cdef Py_ssize_t l, L, off = 0, hoff = 0
-        widths = [as_size(w, f"{name}[{i}]", 1) for i, w in enumerate(sizes)]
-        L = len(widths) - 1
+        cdef str name = "hidden"
+        L = len(sizes) - 1
         if L < 1:
-            raise ValueError(f"{name}: expected at least an input and an output width, "
-                             f"got {len(widths)} widths")
+            raise ValueError(f"sizes: expected at least an input and an output width, "
+                             f"got {len(sizes)} widths")
+        widths = [as_size(w, "obs_dim" if i == 0 else "out_dim" if i == L else f"hidden[{i - 1}]", 1)
+                  for i, w in enumerate(sizes)]
         self.sizes = <Py_ssize_t*> malloc((L + 1) * sizeof(Py_ssize_t))
         self.w_off = <Py_ssize_t*> malloc(L * sizeof(Py_ssize_t))
         self.b_off = <Py_ssize_t*> malloc(L * sizeof(Py_ssize_t))

@@ -516,7 +516,7 @@ cdef Net net_of(obs_dim, hidden, out_dim, str out_name):
     widths = [as_size(obs_dim, "obs_dim", 1)]
     widths += [as_size(h, f"hidden[{i}]", 1) for i, h in enumerate(hidden)]
     widths.append(as_size(out_dim, out_name, 1))
-    return Net(widths, "hidden")
+    return Net(widths)
 
 
 cdef int _check_blocks(Py_ssize_t n, int num_threads) except -1:
