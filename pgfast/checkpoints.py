@@ -34,7 +34,57 @@ def _digest(arrays, meta_text):
 
 def save_checkpoint(directory, theta, update, history, rng, metadata=None):
     """Write θ, the policy's configuration, the update's state, the history and the
-    generator's state to ``directory/checkpoint.npz``, atomically."""
+    generator's state to ``directory/checkpoint.npz``, atomically.
+
+    The data are written to an unnamed temporary file (Linux ``O_TMPFILE``; a named
+    one elsewhere), synced, and renamed over the old checkpoint in one step, so a
+    crash leaves the old checkpoint or the new one, never a mix. A SHA-256 of the
+    contents is stored with them for :func:`load_checkpoint` to verify.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        The run's folder; created if missing.
+    theta : array_like, shape (P,)
+        The policy's parameters.
+    update : pgfast update
+        Its class name, its policy's configuration (``update.policy.config()``) and its
+        state (``update.state_dict()``: Adam moments, value baseline) are stored.
+    history : dict of array_like
+        The training history, as :func:`pgfast.train` returns it.
+    rng : numpy.random.Generator
+        Its bit generator's state is stored, so a resumed run draws what the
+        uninterrupted one would have.
+    metadata : dict, optional
+        JSON-serialisable data of your own (e.g. the command line).
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    OSError
+        The folder cannot be created or written.
+    TypeError
+        ``metadata`` that JSON cannot serialise.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> import pgfast
+    >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> update = pgfast.NaturalPolicyUpdate(problem, policy)
+    >>> run = tempfile.mkdtemp()
+    >>> rng = np.random.default_rng(0)
+    >>> pgfast.save_checkpoint(run, policy.init(rng), update, {"iteration": [1]}, rng,
+    ...                        metadata={"note": "example"})
+    >>> theta, saved = pgfast.load_checkpoint(run)
+    >>> saved["update"], saved["metadata"]
+    ('NaturalPolicyUpdate', {'note': 'example'})
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     arrays = {"theta": np.asarray(theta, dtype=np.float64)}
@@ -107,18 +157,44 @@ def _write_synced(f, write):
 
 
 def load_checkpoint(directory, update=None):
-    """Read and verify a checkpoint: returns (theta, saved) with saved = {"policy":
-    config, "update": class name, "history": dict, "state": dict, "rng_state",
-    "metadata"}.
+    """Read and verify a checkpoint written by :func:`save_checkpoint`.
 
     With `update`, checks that the checkpoint was written for the same update class
     and policy configuration and loads the update's state into it.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        The folder holding ``checkpoint.npz``.
+    update : pgfast update, optional
+        The update to restore the state of (Adam moments, value baseline).
+
+    Returns
+    -------
+    theta : ndarray, shape (P,)
+        The saved parameters, float64.
+    saved : dict
+        ``"policy"`` (the configuration :func:`pgfast.from_config` rebuilds the policy
+        from), ``"update"`` (the class name), ``"history"`` and ``"state"`` (dicts of
+        arrays), ``"rng_state"`` (the bit generator's state) and ``"metadata"``.
 
     Raises
     ------
     ValueError
         No checkpoint in `directory`, or one that is damaged (checksum, format,
         shapes, non-finite values) or written for another update or policy.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import pgfast
+    >>> pgfast.load_checkpoint(tempfile.mkdtemp())
+    Traceback (most recent call last):
+        ...
+    ValueError: checkpoint: no checkpoint in ... (checkpoint.npz missing)
+
+    See :func:`save_checkpoint` for a round trip, and :func:`pgfast.train`
+    (``checkpoint_dir``, ``resume``) for the usual way in.
     """
     directory = Path(directory)
     path = directory / CHECKPOINT_FILE
