@@ -76,12 +76,49 @@ def check_unit_interval(x, name: str) -> float:
     return x
 
 
-def check_positive_int(x, name: str, minimum: int = 1) -> int:
+# Counts beyond this (2**62) cannot be served by any machine, and would overflow
+# C's 64-bit sizes once multiplied: refused with a ValueError, never OverflowError.
+MAX_COUNT = 1 << 62
+
+
+def check_positive_int(x, name: str, minimum: int = 1, maximum: int = MAX_COUNT) -> int:
     if isinstance(x, bool) or not isinstance(x, numbers.Integral):
         raise TypeError(f"{name}: expected an integer >= {minimum}, got {type(x).__name__}")
     if x < minimum:
         raise ValueError(f"{name}: expected an integer >= {minimum}, got {x}")
+    if x > maximum:
+        raise ValueError(f"{name}: expected an integer <= {maximum}, got {x}")
     return int(x)
+
+
+def available_memory() -> int:
+    """Bytes of memory this process can still get (MemAvailable, else physical memory)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import os
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return MAX_COUNT
+
+
+_SMALL_ALLOCATION = 1 << 28   # 256 MiB
+
+
+def check_allocation(n_bytes: int, name: str, what: str) -> None:
+    """Refuse, naming the argument, an allocation that this machine cannot serve
+    (rather than starting work that allocates until the process is killed)."""
+    if n_bytes < _SMALL_ALLOCATION:   # every machine serves it: skip reading /proc
+        return
+    limit = available_memory()
+    if n_bytes > limit:
+        raise ValueError(f"{name}: {what} needs {n_bytes / 2**30:.3g} GiB, more than the "
+                         f"{limit / 2**30:.3g} GiB of memory available")
 
 
 def check_positive_float(x, name: str) -> float:
@@ -100,3 +137,35 @@ def check_rng(rng, name: str = "rng") -> np.random.Generator:
             f"got {type(rng).__name__}"
         )
     return rng
+
+
+def check_finite_result(result, name: str, what: str):
+    """`result` unchanged if finite; else a ValueError naming the input that caused
+    it (finite inputs whose result overflows: magnitudes too extreme for float64)."""
+    if not _all_finite(np.asarray(result)):
+        raise ValueError(f"{name}: {what} is not finite (NaN or infinity) although the "
+                         f"inputs are; {name} has values too extreme for float64 arithmetic")
+    return result
+
+
+def check_theta(theta, n_params: int) -> np.ndarray:
+    """θ as a fresh, finite float64 (P,) array (a copy: the caller may keep it)."""
+    arr = as_float_array(theta, "theta", ndim=1)
+    if arr.shape != (n_params,):
+        raise ValueError(f"theta: expected shape ({n_params},), got {arr.shape}")
+    return arr.copy() if arr is theta else arr
+
+
+def check_policy_fits(policy, obs_dim: int, n_actions: int, act_dim: int) -> None:
+    """The one check that `policy` acts in an env of these sizes (``n_actions`` > 0:
+    that many discrete actions; 0: continuous actions of ``act_dim`` values)."""
+    if obs_dim != policy.obs_dim:
+        raise ValueError(
+            f"policy: observations have {obs_dim} values, the policy expects {policy.obs_dim}")
+    if n_actions > 0:
+        if not policy.discrete or policy.n_actions != n_actions:
+            raise ValueError(f"policy: the env has {n_actions} discrete actions; this policy "
+                             "does not produce them")
+    elif policy.discrete or policy.act_dim != act_dim:
+        raise ValueError(f"policy: the env has continuous actions of dimension {act_dim}; "
+                         "this policy does not produce them")

@@ -45,8 +45,8 @@ import numpy as np
 from gymnasium.envs.registration import EnvSpec
 
 from ._envs import VecEnvKernel
-from ._validation import check_positive_float, check_positive_int
-from .rollout import Rollout, rollout, slot_generators, slot_states
+from ._validation import check_policy_fits, check_positive_float, check_positive_int
+from .rollout import Rollout, rollout, slot_generators, slot_states, space_dims
 
 __all__ = ["RayVecEnv", "connect"]
 
@@ -368,16 +368,15 @@ class RayVecEnv(gym.vector.VectorEnv):
 
     # -- rollouts (called by pgfast.rollout) ----------------------------------
 
-    def _pgfast_rollout(self, policy, theta, n_steps, rng, *, time_limit, num_threads,
+    def _pgfast_rollout(self, policy, thetas, n_steps, rng, *, time_limit, num_threads,
                         deterministic, first_episode):
-        from .rollout import _check_spaces_fit, _check_thetas
-
+        """pgfast.rollout's work on the actors (`thetas` checked by it: (P,) or (B, P))."""
         ray = _import_ray()
         if self.closed:
             raise ValueError("env: the environment is closed")
-        _check_spaces_fit(policy, self.single_action_space, self.single_observation_space)
+        check_policy_fits(policy, *space_dims(self.single_observation_space,
+                                              self.single_action_space))
         B = self.num_envs
-        thetas = _check_thetas(policy, theta, B)
         if isinstance(rng, np.random.Generator):
             streams, generators = slot_states(rng, B), None
         else:

@@ -1,4 +1,6 @@
-"""Policies π(θ, s) and value functions V(φ, s) (Cython kernels in ``src/_policies.pyx``).
+"""Policies π(θ, s) and value functions V(φ, s) (Cython kernels: ``src/_net.pyx``, the
+network; ``src/_policies.pyx``, the policy contract; ``src/_softmax.pyx`` and
+``src/_gaussian.pyx``, the heads).
 
 A policy object describes an architecture and holds no parameters: θ is a flat
 float64 array the caller owns. Every method is batched over N observations
@@ -21,8 +23,10 @@ import numbers
 
 import numpy as np
 
-from . import _policies
-from ._validation import as_float_array, check_positive_int, check_rng
+from . import _gaussian, _net, _softmax
+from ._validation import (as_float_array, check_allocation, check_finite_result,
+                          check_positive_int, check_rng)
+from ._arrays import arrays_in_out
 
 __all__ = [
     "LinearSoftmax",
@@ -78,6 +82,11 @@ class _Network:
         self.obs_dim = check_positive_int(obs_dim, "obs_dim")
         self.hidden = _check_hidden(hidden)
         self._sizes = (self.obs_dim, *self.hidden, out_dim)
+        # Python's integers are exact: a network that cannot be held is refused here,
+        # before the kernel's 64-bit sizes could overflow.
+        n_params = sum((a + 1) * b for a, b in zip(self._sizes, self._sizes[1:]))
+        check_allocation(8 * n_params, "hidden" if self.hidden else "obs_dim",
+                         f"a network of {n_params} parameters")
 
     def config(self) -> dict:
         """JSON-serialisable description (class name and constructor arguments);
@@ -188,6 +197,7 @@ class _Policy(_Network):
             params["log_std"] = np.array(self._log_std, dtype=np.float64)
         return self.pack(params)
 
+    @arrays_in_out("theta", "obs")
     def sample(self, theta, obs, rng):
         """Draw a ~ π_θ(· | s) for every observation, from `rng`.
 
@@ -204,8 +214,10 @@ class _Policy(_Network):
         logp = np.empty(n)
         if n:
             self.kernel.sample_into(theta, obs, rng, actions, logp)
+        check_finite_result(logp, "theta", "log π of the sampled actions")
         return self._actions_out(actions), logp
 
+    @arrays_in_out("theta", "obs")
     def mode(self, theta, obs):
         """The most likely action (argmax of the logits / the mean), same types as sample."""
         theta = self._check_theta(theta)
@@ -215,6 +227,7 @@ class _Policy(_Network):
             self.kernel.mode_into(theta, obs, actions)
         return self._actions_out(actions)
 
+    @arrays_in_out("theta", "obs", other=("actions",))
     def log_prob(self, theta, obs, actions) -> np.ndarray:
         """log π_θ(a_i | s_i), shape (N,)."""
         theta = self._check_theta(theta)
@@ -223,8 +236,9 @@ class _Policy(_Network):
         logp = np.empty(obs.shape[0])
         if obs.shape[0]:
             self.kernel.log_prob_into(theta, obs, actions, logp)
-        return logp
+        return check_finite_result(logp, "theta", "log π(a | s)")
 
+    @arrays_in_out("theta", "obs", "weights", other=("actions",), out="out")
     def grad_log_prob(self, theta, obs, actions, weights=None, out=None,
                       num_threads=1) -> np.ndarray:
         """Score function ∇_θ log π_θ(a_i | s_i).
@@ -257,7 +271,7 @@ class _Policy(_Network):
             if n:
                 self.kernel.grad_log_prob_into(theta, obs, actions, None, np.empty(1), rows,
                                                num_threads)
-            return rows
+            return check_finite_result(rows, "theta", "∇log π")
         weights = self._check_rows(weights, "weights", n)
         grad = _check_out(out, (self.n_params,))
         if n:
@@ -265,8 +279,9 @@ class _Policy(_Network):
                                            np.empty((1, 1)))
         else:
             grad[:] = 0.0
-        return grad
+        return check_finite_result(grad, "theta", "Σ w ∇log π")
 
+    @arrays_in_out("theta_old", "theta_new", "obs")
     def kl(self, theta_old, theta_new, obs) -> np.ndarray:
         """KL(π_old(· | s_i) ‖ π_new(· | s_i)) per observation, shape (N,).
 
@@ -279,8 +294,9 @@ class _Policy(_Network):
         kl = np.empty(obs.shape[0])
         if obs.shape[0]:
             self.kernel.kl_into(theta_old, theta_new, obs, kl, None)
-        return kl
+        return check_finite_result(kl, "theta_new", "the KL divergence")
 
+    @arrays_in_out("theta_old", "theta_new", "obs")
     def kl_grad(self, theta_old, theta_new, obs) -> np.ndarray:
         """Gradient with respect to theta_new of the MEAN KL over the observations,
 
@@ -296,8 +312,9 @@ class _Policy(_Network):
             raise ValueError("obs: expected at least one observation, got 0")
         grad = np.zeros(self.n_params)
         self.kernel.kl_into(theta_old, theta_new, obs, np.empty(n), grad)
-        return grad
+        return check_finite_result(grad, "theta_new", "the KL gradient")
 
+    @arrays_in_out("theta", "obs")
     def entropy(self, theta, obs) -> np.ndarray:
         """Entropy of π_θ(· | s_i), shape (N,): −Σ_a p_a log p_a, or
         Σ_k log σ_k + ½ (1 + log 2π) for the Gaussian."""
@@ -306,8 +323,9 @@ class _Policy(_Network):
         ent = np.empty(obs.shape[0])
         if obs.shape[0]:
             self.kernel.entropy_into(theta, obs, ent)
-        return ent
+        return check_finite_result(ent, "theta", "the entropy")
 
+    @arrays_in_out("theta", "obs")
     def entropy_grad(self, theta, obs) -> np.ndarray:
         """Gradient of the MEAN entropy over the observations, ∇_θ (1/N) Σ_i H(π_θ(· | s_i)),
         shape (P,) (for an entropy bonus). Softmax: ∂H/∂z_k = −p_k (z_k − Σ_j p_j z_j);
@@ -318,8 +336,9 @@ class _Policy(_Network):
             raise ValueError("obs: expected at least one observation, got 0")
         grad = np.empty(self.n_params)
         self.kernel.entropy_grad_into(theta, obs, grad)
-        return grad
+        return check_finite_result(grad, "theta", "the entropy gradient")
 
+    @arrays_in_out("theta", "obs", "v")
     def fisher_vector_product(self, theta, obs, v, num_threads=1) -> np.ndarray:
         """F v for the Fisher information of the action distribution averaged over obs.
 
@@ -339,7 +358,7 @@ class _Policy(_Network):
         num_threads = self._check_threads(num_threads, obs.shape[0])
         out = np.empty(self.n_params)
         self.kernel.fvp_into(theta, obs, v, out, None, num_threads)
-        return out
+        return check_finite_result(out, "theta", "the Fisher-vector product")
 
     @staticmethod
     def _check_threads(num_threads, n):
@@ -349,6 +368,7 @@ class _Policy(_Network):
             raise ValueError("obs: expected at least one observation, got 0")
         return min(num_threads, n)
 
+    @arrays_in_out("theta", "obs")
     def fisher_operator(self, theta, obs, num_threads=1):
         """v ↦ F v for a fixed θ and batch, sharing one forward pass between calls.
 
@@ -369,14 +389,16 @@ class _Policy(_Network):
         cache = np.empty(n * (self._net.sum_hidden + self._net.out_dim))
         self.kernel.forward_into(theta, obs, cache, num_threads)
 
+        @arrays_in_out("v")
         def fvp(v):
             v = self._check_theta(v, "v")
             out = np.empty(self.n_params)
             self.kernel.fvp_into(theta, obs, v, out, cache, num_threads)
-            return out
+            return check_finite_result(out, "theta", "the Fisher-vector product")
 
         return fvp
 
+    @arrays_in_out("theta", "obs")
     def fisher(self, theta, obs) -> np.ndarray:
         """The dense (P, P) Fisher matrix of ``fisher_vector_product`` (for small P).
 
@@ -397,7 +419,7 @@ class _Policy(_Network):
                 self.kernel.vjp_rows_into(theta, part, dz, rows)
                 F += rows.T @ rows
         F /= n
-        return F
+        return check_finite_result(F, "theta", "the Fisher matrix")
 
 
 
@@ -409,7 +431,7 @@ class _SoftmaxPolicy(_Policy):
         super().__init__(obs_dim, hidden, n_actions)
         self.n_actions = n_actions
         self.act_dim = 1
-        self._build(_policies.SoftmaxKernel(self.obs_dim, n_actions, self.hidden))
+        self._build(_softmax.SoftmaxKernel(self.obs_dim, n_actions, self.hidden))
 
     def _actions_out(self, a):
         return a[:, 0].astype(np.int64)
@@ -468,7 +490,7 @@ class _GaussianPolicy(_Policy):
         self.learn_std = bool(learn_std)
         self.act_dim = act_dim
         self.n_actions = 0
-        self._build(_policies.GaussianKernel(self.obs_dim, act_dim, self.hidden,
+        self._build(_gaussian.GaussianKernel(self.obs_dim, act_dim, self.hidden,
                                              self._log_std, self.learn_std))
 
     def _actions_out(self, a):
@@ -492,6 +514,7 @@ class _GaussianPolicy(_Policy):
             dz[:, c] = np.exp(-ls[c])
             yield dz
 
+    @arrays_in_out("theta", "obs")
     def fisher(self, theta, obs) -> np.ndarray:
         F = super().fisher(theta, obs)
         if self.learn_std:
@@ -565,12 +588,13 @@ class _Value(_Network):
 
     def __init__(self, obs_dim, hidden):
         super().__init__(obs_dim, hidden, 1)
-        self._net = _policies.Net(self._sizes)
+        self._net = _net.Net(self._sizes)
 
     def init(self, rng) -> np.ndarray:
         """Initial φ: orthogonal weights (gain √2 hidden, 1.0 output), zero biases."""
         return self.pack(self._init_layers(rng, 1.0))
 
+    @arrays_in_out("phi", "obs")
     def value(self, phi, obs) -> np.ndarray:
         """V_φ(s_i), shape (N,)."""
         phi = self._check_theta(phi, "phi")
@@ -578,8 +602,9 @@ class _Value(_Network):
         z = np.empty((obs.shape[0], 1))
         if obs.shape[0]:
             self._net.predict(phi, obs, z)
-        return z[:, 0]
+        return check_finite_result(z[:, 0], "phi", "V(s)")
 
+    @arrays_in_out("phi", "obs", "targets")
     def loss_and_grad(self, phi, obs, targets):
         """The squared error L(φ) = (1/N) Σ_i ½ (V_φ(s_i) − y_i)² and ∇_φ L, shape (P,)."""
         phi = self._check_theta(phi, "phi")
@@ -589,7 +614,8 @@ class _Value(_Network):
         targets = self._check_rows(targets, "targets", obs.shape[0])
         grad = np.empty(self.n_params)
         loss = self._net.squared_error_grad(phi, obs, targets, grad)
-        return loss, grad
+        check_finite_result(grad, "phi", "the value loss gradient")
+        return check_finite_result(loss, "phi", "the value loss"), grad
 
 
 

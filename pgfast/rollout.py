@@ -4,6 +4,12 @@ A native pgfast vector env runs the fused Cython loop (``src/_rollout.pyx``):
 env step, policy sample and recording for every slot, with no Python per step.
 Any other Gymnasium ``Env`` or ``VectorEnv`` runs a Python loop with batched
 policy calls, so users' own environments work unchanged.
+
+This module owns episode boundaries for both paths: the time limit (``time_limit``,
+else the env's own) ends an episode as *truncated*, termination as *terminated*,
+and a slot whose episode ended restarts in place (same-step autoreset: the next
+recorded step is the new episode's first). It also owns the per-slot random
+streams (:func:`slot_states`), which make results independent of thread counts.
 """
 from __future__ import annotations
 
@@ -14,10 +20,12 @@ from functools import cached_property
 import gymnasium as gym
 import numpy as np
 
-from ._validation import as_float_array, check_positive_int
+from ._validation import (as_float_array, check_allocation, check_policy_fits,
+                          check_positive_int)
+from ._arrays import as_numpy
 from .returns import episode_stats
 
-__all__ = ["Rollout", "rollout"]
+__all__ = ["Rollout", "rollout", "space_dims", "record_bytes", "slot_states", "slot_generators"]
 
 
 @dataclass
@@ -126,7 +134,7 @@ def _slot_generators(rng, B):
 
 
 def _check_thetas(policy, theta, B):
-    thetas = as_float_array(theta, "theta", ndim=(1, 2))
+    thetas = as_float_array(as_numpy(theta, "theta"), "theta", ndim=(1, 2))
     P = policy.n_params
     if thetas.shape[-1] != P:
         raise ValueError(f"theta: expected {P} parameters for this policy, got {thetas.shape[-1]}")
@@ -136,36 +144,21 @@ def _check_thetas(policy, theta, B):
     return thetas
 
 
-def _check_spaces_fit(policy, action_space, observation_space):
+def record_bytes(T, B, obs_dim, act_dim):
+    """Bytes of the arrays a rollout of T steps in B slots records (observations
+    and final observations, actions, rewards, log-probabilities, flags)."""
+    return T * B * (8 * (2 * obs_dim + act_dim + 2) + 2)
+
+
+def space_dims(observation_space, action_space):
+    """(obs_dim, n_actions, act_dim) of Gymnasium spaces: n_actions > 0 for
+    Discrete actions, else 0 with act_dim the size of a Box action."""
     obs_dim = int(np.prod(observation_space.shape))
-    if obs_dim != policy.obs_dim:
-        raise ValueError(
-            f"policy: observations have {obs_dim} values, the policy expects {policy.obs_dim}")
     if isinstance(action_space, gym.spaces.Discrete):
-        if not policy.discrete or policy.n_actions != int(action_space.n):
-            raise ValueError(
-                f"policy: the env has Discrete({action_space.n}) actions; this policy "
-                f"does not produce them")
-    elif isinstance(action_space, gym.spaces.Box):
-        if policy.discrete or policy.act_dim != int(np.prod(action_space.shape)):
-            raise ValueError(
-                f"policy: the env has Box actions of shape {action_space.shape}; this policy "
-                f"does not produce them")
-    else:
-        raise TypeError(f"env: unsupported action space {action_space}")
-
-
-def _check_kernel_fit(policy, kernel):
-    if kernel.obs_dim != policy.obs_dim:
-        raise ValueError(f"policy: observations have {kernel.obs_dim} values, the policy "
-                         f"expects {policy.obs_dim}")
-    if kernel.n_actions > 0:
-        if not policy.discrete or policy.n_actions != kernel.n_actions:
-            raise ValueError(f"policy: the env has {kernel.n_actions} discrete actions; this "
-                             "policy does not produce them")
-    elif policy.discrete or policy.act_dim != kernel.act_dim:
-        raise ValueError(f"policy: the env has continuous actions of dimension "
-                         f"{kernel.act_dim}; this policy does not produce them")
+        return obs_dim, int(action_space.n), 1
+    if isinstance(action_space, gym.spaces.Box):
+        return obs_dim, 0, int(np.prod(action_space.shape))
+    raise TypeError(f"env: unsupported action space {action_space}")
 
 
 def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
@@ -209,9 +202,9 @@ def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
 
     distributed = getattr(env, "_pgfast_rollout", None)   # pgfast.distributed.RayVecEnv
     if distributed is not None:
-        return distributed(policy, theta, n_steps, rng, time_limit=time_limit,
-                           num_threads=num_threads, deterministic=deterministic,
-                           first_episode=first_episode)
+        return distributed(policy, _check_thetas(policy, theta, env.num_envs), n_steps, rng,
+                           time_limit=time_limit, num_threads=num_threads,
+                           deterministic=deterministic, first_episode=first_episode)
     if isinstance(env, VecEnvKernel) or isinstance(getattr(env, "kernel", None), VecEnvKernel):
         return _rollout_native(env, policy, theta, n_steps, rng, time_limit, num_threads,
                                deterministic, first_episode)
@@ -227,9 +220,11 @@ def _rollout_native(env, policy, theta, T, rng, time_limit, num_threads, determi
         raise ValueError("env: the environment is closed")
     kernel = getattr(env, "kernel", env)
     B = kernel.num_envs
-    _check_kernel_fit(policy, kernel)
+    check_policy_fits(policy, kernel.obs_dim, kernel.n_actions, kernel.act_dim)
     thetas = _check_thetas(policy, theta, B)
     thetas = thetas.reshape(-1, policy.n_params)
+    check_allocation(record_bytes(T, B, kernel.obs_dim, kernel.act_dim), "n_steps",
+                     f"a rollout of {T} steps in {B} env slots")
     rngs = _slot_generators(rng, B)
     limit = kernel.max_episode_steps if time_limit is None else time_limit
     obs_dim, act_dim = kernel.obs_dim, kernel.act_dim
@@ -284,9 +279,11 @@ def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic, first
         raise TypeError(f"env: expected a gymnasium Env or VectorEnv, got {type(env).__name__}")
     obs_space = env.single_observation_space if vector else env.observation_space
     act_space = env.single_action_space if vector else env.action_space
-    _check_spaces_fit(policy, act_space, obs_space)
+    check_policy_fits(policy, *space_dims(obs_space, act_space))
     B = env.num_envs if vector else 1
     thetas = _check_thetas(policy, theta, B)
+    check_allocation(record_bytes(T, B, policy.obs_dim, policy.act_dim), "n_steps",
+                     f"a rollout of {T} steps in {B} env slots")
     mode = env.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP) \
         if vector else None
     if vector and time_limit is not None and not first_episode:
