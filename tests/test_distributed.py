@@ -346,7 +346,7 @@ def test_problem_with_workers_equals_local():
     theta = policy.init(np.random.default_rng(16))
     local = pgfast.Problem("CartPole-v1")
     remote = pgfast.Problem("CartPole-v1", workers=2)
-    estimators = [lambda p: pgfast.GAEGradient(p, policy, pgfast.LinearValue(4), m=16),
+    estimators = [lambda p: pgfast.GAEGradient(p, policy, m=16, value_fn=pgfast.LinearValue(4)),
                   lambda p: pgfast.FiniteDifferenceGradient(p, policy, m=2,
                                                             common_random_numbers=True)]
     for make in estimators:
