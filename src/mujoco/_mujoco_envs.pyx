@@ -26,6 +26,9 @@ from libc.stdlib cimport calloc, free
 from numpy.random cimport bitgen_t
 from numpy.random.c_distributions cimport random_standard_normal, random_uniform
 
+import os
+
+import gymnasium
 import numpy as np
 
 from pgfast._envs cimport VecEnvKernel
@@ -98,6 +101,20 @@ cdef class MujocoKernel(VecEnvKernel):
     """Shared base of the MuJoCo kernels: the model, one mjData per slot, the
     reset noise and the frame-skipped step. Subclasses write the env's
     observation, reward and termination (and any other reset distribution).
+
+    Parameters
+    ----------
+    num_envs : int
+        Number of env slots B (one mjData each).
+    xml_file : str or path
+        The MuJoCo model; a subclass defaults to Gymnasium's and checks its sizes.
+    frame_skip : int
+        mj_step calls per env step.
+    reset_noise_scale : float
+        Half-width s of the uniform reset noise (standard deviation where Gymnasium
+        draws normals).
+    max_episode_steps, seed
+        As ``VecEnvKernel``.
     """
     cdef mjModel* model
     cdef mjData** data
@@ -181,17 +198,17 @@ cdef class MujocoKernel(VecEnvKernel):
         for k in range(self.nv):
             d.qvel[k] = d.qvel[k] + random_uniform(bitgen, -s, s - (-s))
 
-    cdef void position(self, const mjData* d, double* xy) noexcept nogil:
-        """The position the forward velocity is measured on (qpos[0], qpos[1])."""
-        xy[0] = d.qpos[0]
-        xy[1] = d.qpos[1] if self.nq > 1 else 0.0
+    cdef double x_position(self, const mjData* d) noexcept nogil:
+        """The x the forward velocity is measured on: qpos[0]."""
+        return d.qpos[0]
 
     cdef void observe(self, const mjData* d, double* obs) noexcept nogil:
         pass
 
     cdef int reward_and_termination(self, const mjData* d, const double* action,
-                                    const double* before, double* scratch,
+                                    double x_before, double* scratch,
                                     double* reward) noexcept nogil:
+        """Write the reward of the step just taken from x_before; return terminated."""
         return 0
 
     # ---- the VecEnvKernel interface --------------------------------------
@@ -206,12 +223,12 @@ cdef class MujocoKernel(VecEnvKernel):
     cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
                       double* obs, double* reward) noexcept nogil:
         cdef mjData* d = self.data[i]
-        cdef double before[2]
+        cdef double x_before
         cdef int k, unstable, terminated
         for k in range(self.nu):
             if not isfinite(action[k]):
                 return -1
-        self.position(d, before)
+        x_before = self.x_position(d)
         for k in range(self.nu):
             d.ctrl[k] = action[k]
         unstable = _unstable_count(d)
@@ -221,7 +238,7 @@ cdef class MujocoKernel(VecEnvKernel):
             mj_rnePostConstraint(self.model, d)
         self.observe(d, obs)
         terminated = self.reward_and_termination(
-            d, action, before, self.scratch + i * self.scratch_size, reward)
+            d, action, x_before, self.scratch + i * self.scratch_size, reward)
         if _unstable_count(d) != unstable:
             return 1
         return terminated
@@ -293,17 +310,9 @@ cdef inline int _unstable_count(const mjData* d) noexcept nogil:
             + d.warning[<int> mjWARN_BADQACC].number)
 
 
-def _assets():
-    import os
-
-    import gymnasium
-    return os.path.join(os.path.dirname(gymnasium.__file__), "envs", "mujoco", "assets")
-
-
 def asset(name):
     """The path of Gymnasium's model file `name` (the XML its v5 env loads)."""
-    import os
-    return os.path.join(_assets(), name)
+    return os.path.join(os.path.dirname(gymnasium.__file__), "envs", "mujoco", "assets", name)
 
 
 # ---- locomotion: forward reward (qpos[0] or the torso's x) ----------------
@@ -337,9 +346,9 @@ cdef class HopperKernel(MujocoKernel):
             obs[self.nq - 1 + k] = _clip(d.qvel[k], -10.0, 10.0)
 
     cdef int reward_and_termination(self, const mjData* d, const double* action,
-                                    const double* before, double* scratch,
+                                    double x_before, double* scratch,
                                     double* reward) noexcept nogil:
-        cdef double x_velocity = (d.qpos[0] - before[0]) / self.dt
+        cdef double x_velocity = (d.qpos[0] - x_before) / self.dt
         cdef double z = d.qpos[1], angle = d.qpos[2]
         cdef bint healthy = 0.7 < z and -0.2 < angle < 0.2
         cdef int k
@@ -379,9 +388,9 @@ cdef class Walker2dKernel(MujocoKernel):
             obs[self.nq - 1 + k] = _clip(d.qvel[k], -10.0, 10.0)
 
     cdef int reward_and_termination(self, const mjData* d, const double* action,
-                                    const double* before, double* scratch,
+                                    double x_before, double* scratch,
                                     double* reward) noexcept nogil:
-        cdef double x_velocity = (d.qpos[0] - before[0]) / self.dt
+        cdef double x_velocity = (d.qpos[0] - x_before) / self.dt
         cdef double z = d.qpos[1], angle = d.qpos[2]
         cdef bint healthy = 0.8 < z < 2.0 and -1.0 < angle < 1.0
         reward[0] = (1.0 * x_velocity + (1.0 if healthy else 0.0)) \
@@ -416,9 +425,9 @@ cdef class HalfCheetahKernel(MujocoKernel):
             obs[self.nq - 1 + k] = d.qvel[k]
 
     cdef int reward_and_termination(self, const mjData* d, const double* action,
-                                    const double* before, double* scratch,
+                                    double x_before, double* scratch,
                                     double* reward) noexcept nogil:
-        cdef double x_velocity = (d.qpos[0] - before[0]) / self.dt
+        cdef double x_velocity = (d.qpos[0] - x_before) / self.dt
         reward[0] = 1.0 * x_velocity - 0.1 * _sum_squares(action, self.nu, scratch)
         return 0
 
@@ -455,9 +464,9 @@ cdef class SwimmerKernel(MujocoKernel):
             obs[self.nq - 2 + k] = d.qvel[k]
 
     cdef int reward_and_termination(self, const mjData* d, const double* action,
-                                    const double* before, double* scratch,
+                                    double x_before, double* scratch,
                                     double* reward) noexcept nogil:
-        cdef double x_velocity = (d.qpos[0] - before[0]) / self.dt
+        cdef double x_velocity = (d.qpos[0] - x_before) / self.dt
         reward[0] = 1.0 * x_velocity - 1e-4 * _sum_squares(action, self.nu, scratch)
         return 0
 
@@ -489,9 +498,8 @@ cdef class AntKernel(MujocoKernel):
     cdef void draw_state(self, mjData* d, bitgen_t* bitgen) noexcept nogil:
         _draw_uniform_normal(d, self.nq, self.nv, self.reset_noise_scale, bitgen)
 
-    cdef void position(self, const mjData* d, double* xy) noexcept nogil:
-        xy[0] = d.xpos[3 * self.torso]
-        xy[1] = d.xpos[3 * self.torso + 1]
+    cdef double x_position(self, const mjData* d) noexcept nogil:
+        return d.xpos[3 * self.torso]
 
     cdef void observe(self, const mjData* d, double* obs) noexcept nogil:
         cdef int k, o = 0
@@ -506,9 +514,9 @@ cdef class AntKernel(MujocoKernel):
             o += 1
 
     cdef int reward_and_termination(self, const mjData* d, const double* action,
-                                    const double* before, double* scratch,
+                                    double x_before, double* scratch,
                                     double* reward) noexcept nogil:
-        cdef double x_velocity = (d.xpos[3 * self.torso] - before[0]) / self.dt
+        cdef double x_velocity = (d.xpos[3 * self.torso] - x_before) / self.dt
         cdef double z = d.qpos[2], ctrl_cost, contact_cost, c
         cdef bint healthy = 0.2 <= z <= 1.0
         cdef int k
@@ -549,14 +557,15 @@ cdef class InvertedPendulumKernel(MujocoKernel):
             obs[self.nq + k] = d.qvel[k]
 
     cdef int reward_and_termination(self, const mjData* d, const double* action,
-                                    const double* before, double* scratch,
+                                    double x_before, double* scratch,
                                     double* reward) noexcept nogil:
-        cdef bint terminated = not (fabs(d.qpos[1]) <= 0.2)   # NaN terminates
+        cdef bint finite = True
         cdef int k
         for k in range(self.nq):
-            terminated = terminated or not isfinite(d.qpos[k])
+            finite = finite and isfinite(d.qpos[k])
         for k in range(self.nv):
-            terminated = terminated or not isfinite(d.qvel[k])
+            finite = finite and isfinite(d.qvel[k])
+        cdef bint terminated = not finite or fabs(d.qpos[1]) > 0.2
         reward[0] = 0.0 if terminated else 1.0
         return terminated
 
@@ -595,7 +604,7 @@ cdef class InvertedDoublePendulumKernel(MujocoKernel):
         obs[1 + 2 * n + self.nv] = _clip(d.qfrc_constraint[0], -10.0, 10.0)
 
     cdef int reward_and_termination(self, const mjData* d, const double* action,
-                                    const double* before, double* scratch,
+                                    double x_before, double* scratch,
                                     double* reward) noexcept nogil:
         cdef double x = d.site_xpos[0], y = d.site_xpos[2]
         cdef double v1 = d.qvel[1], v2 = d.qvel[2]
@@ -658,11 +667,11 @@ cdef class ReacherKernel(MujocoKernel):
         obs[9] = tip[1] - goal[1]
 
     cdef int reward_and_termination(self, const mjData* d, const double* action,
-                                    const double* before, double* scratch,
+                                    double x_before, double* scratch,
                                     double* reward) noexcept nogil:
         cdef double vec[3]
         cdef int k
         for k in range(3):
             vec[k] = d.xpos[3 * self.fingertip + k] - d.xpos[3 * self.target + k]
-        reward[0] = -_norm3(vec) * 1.0 + (-_sum_squares(action, self.nu, scratch) * 1.0)
+        reward[0] = -_norm3(vec) + (-_sum_squares(action, self.nu, scratch))
         return 0
