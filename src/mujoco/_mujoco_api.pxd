@@ -25,7 +25,11 @@ cdef extern from "mujoco/mujoco.h" nogil:
     ctypedef struct mjOption:
         mjtNum timestep
 
+    ctypedef long long mjtSize
+
     ctypedef struct mjModel:
+        mjtSize narena
+        mjtSize nbuffer
         int nq
         int nv
         int nu

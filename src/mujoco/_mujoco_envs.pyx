@@ -22,7 +22,7 @@ pose; here the step reports the episode terminated instead, so an exploded
 episode never continues as if nothing happened.
 """
 from libc.math cimport cos, fabs, fma, isfinite, pow, sin, sqrt
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, free, malloc
 from numpy.random cimport bitgen_t
 from numpy.random.c_distributions cimport random_standard_normal, random_uniform
 
@@ -134,6 +134,7 @@ cdef class MujocoKernel(VecEnvKernel):
                  Py_ssize_t max_episode_steps=0, seed=None):
         cdef char error[1000]
         cdef Py_ssize_t i
+        cdef void* probe
         if frame_skip < 1:
             raise ValueError(f"frame_skip: expected an int >= 1, got {frame_skip}")
         if not (isfinite(reset_noise_scale) and reset_noise_scale >= 0):
@@ -164,6 +165,13 @@ cdef class MujocoKernel(VecEnvKernel):
         if self.data == NULL or self.scratch == NULL:
             raise MemoryError()
         for i in range(num_envs):
+            # MuJoCo ends the process when its own allocation fails: try the
+            # size first (its arena is reserved, mostly never touched).
+            probe = malloc(self.model.narena + self.model.nbuffer + 1024)
+            if probe == NULL:
+                raise MemoryError(f"num_envs: no memory for MuJoCo's data of slot {i} "
+                                  f"of {num_envs}")
+            free(probe)
             self.data[i] = mj_makeData(self.model)
             if self.data[i] == NULL:
                 raise MemoryError(f"{type(self).__name__}: MuJoCo could not allocate mjData")
