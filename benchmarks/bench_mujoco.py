@@ -5,7 +5,9 @@ by the same NumPy policy, at the same number of envs and steps.
     OPENBLAS_NUM_THREADS=1 pytest benchmarks/bench_mujoco.py --benchmark-only
 
 steps/s = T·B / time (extra_info); the ratio column of the group is the speed-up.
-EnvPool runs only where it is installed (``pip install envpool``).
+EnvPool runs only where it is installed (``pip install envpool``). The physics floor
+is MuJoCo alone (B x T x frame_skip ``mj_step`` calls through its Python bindings, no
+policy, no rewards): no Hopper rollout can beat it, whoever drives the loop.
 """
 import gymnasium as gym
 import numpy as np
@@ -77,4 +79,23 @@ def test_hopper_envpool(benchmark, num_threads):
     benchmark.pedantic(numpy_gaussian_mlp_rollout,
                        args=(env, policy.unpack(theta), T, np.random.default_rng(0), np.float64),
                        rounds=5, iterations=1)
+    _record(benchmark)
+
+
+@pytest.mark.benchmark(group=GROUP)
+def test_hopper_mujoco_physics_floor(benchmark):
+    mujoco = pytest.importorskip("mujoco", reason="the physics floor calls mujoco directly")
+    kernel = pm.kernel_class("Hopper-v5")(1)
+    model = mujoco.MjModel.from_xml_path(kernel.xml_file)
+    data = [mujoco.MjData(model) for _ in range(B)]
+
+    def reset():
+        for d in data:
+            mujoco.mj_resetData(model, d)
+
+    def physics():
+        for d in data:
+            mujoco.mj_step(model, d, nstep=T * kernel.frame_skip)
+
+    benchmark.pedantic(physics, setup=reset, rounds=5, iterations=1)
     _record(benchmark)
