@@ -13,6 +13,8 @@ Observations, rewards, termination and reset noise are Gymnasium's v5 defaults
 (checked step for step in tests/test_mujoco.py). One difference: when MuJoCo
 finds the simulation unstable (NaN, Inf or huge qpos/qvel/qacc) and resets the
 state, the step reports ``terminated`` instead of continuing from the reset pose.
+Actions are float64 (the fused loop's); Gymnasium squares a float32 action in
+float32, so for float32 actions its control cost differs by float32 rounding.
 
 MuJoCo is an optional dependency: ``pip install "pgfast[mujoco]"`` installs the
 version pgfast's kernels were compiled against.

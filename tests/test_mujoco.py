@@ -122,6 +122,38 @@ def test_terminate_when_unhealthy_false_matches_gymnasium():
 
 
 @needs_mujoco
+@pytest.mark.parametrize("name", ["HalfCheetah-v5", "Walker2d-v5"])
+def test_reset_noise_scale_matches_gymnasium(name):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = gym.make(name, reset_noise_scale=0.3, disable_env_checker=True)
+    ours = gym.make("pgfast/" + name, reset_noise_scale=0.3)
+    for seed in range(5):
+        np.testing.assert_array_equal(ours.reset(seed=seed)[0], ref.reset(seed=seed)[0])
+
+
+@needs_mujoco
+@pytest.mark.parametrize("name", ["Hopper-v5", "Ant-v5", "Reacher-v5"])
+def test_float32_actions_differ_only_by_the_float32_control_cost(name):
+    # Gymnasium squares a float32 action in float32 (np.square keeps the dtype);
+    # the kernels see float64. The physics is the same, the control cost differs
+    # by float32 rounding.
+    _, ref = _gymnasium(name)
+    ours = gym.make("pgfast/" + name)
+    ours.reset(seed=0)
+    ref.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        action = rng.uniform(-1, 1, ref.action_space.shape).astype(np.float32)
+        o_ref, r_ref, te_ref, tr_ref, _ = ref.step(action)
+        o, r, te, tr, _ = ours.step(action)
+        np.testing.assert_array_equal(o, o_ref)
+        assert r == pytest.approx(r_ref, rel=0, abs=1e-6) and (te, tr) == (te_ref, tr_ref)
+        if te or tr:
+            break
+
+
+@needs_mujoco
 @pytest.mark.parametrize("name", ["Hopper-v5", "Ant-v5"])
 def test_fused_rollout_is_deterministic_and_thread_independent(name):
     vec = pgfast.make_vec(name, num_envs=6, seed=0)
