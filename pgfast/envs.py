@@ -30,6 +30,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from . import _envs, _rollout
+from . import mujoco as _mujoco
 from ._validation import check_positive_int
 
 __all__ = ["NativeEnv", "NativeVectorEnv", "make_kernel", "make_vec", "native_ids"]
@@ -76,10 +77,16 @@ class _Spec:
 
 _SPECS = {name: _Spec.from_table(entry) for name, entry in _envs.SPECS.items()}
 
+# Gymnasium's MuJoCo v5 envs (pgfast/mujoco.py): always registered, so asking for
+# one without MuJoCo installed says how to get it; their kernels load MuJoCo on use.
+_SPECS.update({name: _Spec(**spec) for name, spec in _mujoco.SPECS.items()})
+
 
 def native_ids() -> list[str]:
-    """The registered ids of pgfast's native environments ("pgfast/CartPole-v1", ...)."""
-    return [PREFIX + name for name in _SPECS]
+    """The registered ids of pgfast's native environments ("pgfast/CartPole-v1", ...)
+    that can be made here (the MuJoCo ones when MuJoCo is installed)."""
+    mujoco = _mujoco.available()
+    return [PREFIX + name for name in _SPECS if mujoco or name not in _mujoco.SPECS]
 
 
 def is_native(env_id) -> bool:

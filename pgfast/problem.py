@@ -243,7 +243,7 @@ class Problem:
             self.env_id = env
             self._make = (lambda n: make_vec(env, num_envs=n)) if is_native(env) \
                 else (lambda n: gym.make_vec(env, num_envs=n, vectorization_mode="sync"))
-            probe = self._env_for(1)
+            probe = self.env_for(1)
             self.observation_space = probe.single_observation_space
             self.action_space = probe.single_action_space
             default_horizon = _time_limit(probe)
@@ -291,7 +291,21 @@ class Problem:
         """
         check_policy_fits(policy, *space_dims(self.observation_space, self.action_space))
 
-    def _env_for(self, num_envs):
+    def env_for(self, num_envs):
+        """The env that runs `num_envs` rollouts at once.
+
+        Parameters
+        ----------
+        num_envs : int
+            The number of env slots wanted.
+
+        Returns
+        -------
+        env
+            For an id, a vector env of that many slots (native when pgfast implements
+            the id), made once and kept; an env object given to the constructor, as
+            it is.
+        """
         if self.env_id is None:
             return self.env
         if num_envs not in self._envs_by_size:
@@ -346,7 +360,7 @@ class Problem:
         """
         self.check_batch(m)
         d = self.horizon
-        env = self._env_for(m)
+        env = self.env_for(m)
         slots = env.num_envs if isinstance(env, (gym.vector.VectorEnv, VecEnvKernel)) else 1
         theta = np.asarray(theta, dtype=np.float64)
         chunks = []
