@@ -8,8 +8,9 @@ termination, time limits, spaces, reset distributions); their ids carry the
     envs = pgfast.make_vec("CartPole-v1", num_envs=256, seed=0)   # B copies, one kernel call per step
     envs.kernel                                          # the VecEnvKernel the fused rollout drives
 
-``pgfast/SimpleRegulator-v0`` is the notes' reference problem: s₁ ~ N(0.3, 0.1²),
-s′ ~ N(s + a, 0.1²), reward −s² of the state the action is taken in, never terminal;
+``pgfast/SimpleRegulator-v0`` is the simple regulator of known gradient
+(docs/theory/estimators.rst): s₁ ~ N(0.3, 0.1²), s′ ~ N(s + a, 0.1²), reward −s² of
+the state the action is taken in, never terminal;
 no time limit by default (pass ``max_episode_steps``).
 
 Continuous actions outside a bounded Box are clipped by the dynamics, as
