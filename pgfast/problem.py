@@ -24,7 +24,7 @@ from .envs import is_native, make_vec
 from .returns import discount_powers, reward_to_go
 from .rollout import Rollout, record_bytes, rollout, space_dims
 
-__all__ = ["Problem", "Trajectories", "utility", "check_problem"]
+__all__ = ["Problem", "Trajectories", "ObservationNormalizer", "utility", "check_problem"]
 
 
 @dataclass
@@ -107,6 +107,11 @@ class Trajectories:
         return int(self.alive.sum())
 
     @property
+    def last(self) -> np.ndarray:
+        """(d, m) bool: each episode's last step."""
+        return self.alive & ~np.vstack([self.alive[1:], np.zeros((1, self.m), bool)])
+
+    @property
     def truncated(self) -> np.ndarray:
         """(d, m) bool: the episode's last step, where it did not terminate (a time
         limit or the depth d ended it, so its value bootstraps).
@@ -115,8 +120,7 @@ class Trajectories:
         -------
         ndarray of bool, shape (d, m)
         """
-        last = self.alive & ~np.vstack([self.alive[1:], np.zeros((1, self.m), bool)])
-        return last & ~self.terminated
+        return self.last & ~self.terminated
 
     def returns(self, gamma) -> np.ndarray:
         """R(τ) = Σ_k γ^(k−1) r_k per trajectory.
@@ -203,6 +207,11 @@ class Problem:
     horizon : int, optional
         The rollout depth d; episodes also end at termination. Defaults to the
         env's time limit.
+    normalize_observations : bool
+        Keep running statistics of the observations (``obs_normalizer``) and give
+        the policy (s − μ)/σ: θ then acts on normalised observations, and the
+        trajectories hold normalised ones. Training rollouts update the statistics;
+        deterministic (evaluation) rollouts leave them frozen.
 
     Attributes
     ----------
@@ -235,7 +244,7 @@ class Problem:
     ((4,), np.int64(2))
     """
 
-    def __init__(self, env, gamma=1.0, horizon=None):
+    def __init__(self, env, gamma=1.0, horizon=None, normalize_observations=False):
         self.gamma = check_unit_interval(gamma, "gamma")
         self.env = env
         self._envs_by_size = {}   # an id's vector envs, made once per slot count
@@ -271,6 +280,12 @@ class Problem:
             horizon = default_horizon
         self.horizon = check_positive_int(horizon, "horizon")
         self.check_batch(1, "horizon")
+        if not isinstance(normalize_observations, (bool, np.bool_)):
+            raise TypeError(f"normalize_observations: expected a bool, got "
+                            f"{type(normalize_observations).__name__}")
+        self.obs_normalizer = ObservationNormalizer(
+            space_dims(self.observation_space, self.action_space)[0]) \
+            if normalize_observations else None
 
     def __repr__(self):
         name = self.env_id or type(self.env).__name__
@@ -361,6 +376,9 @@ class Problem:
         self.check_batch(m)
         d = self.horizon
         env = self.env_for(m)
+        normalizer = self.obs_normalizer
+        if normalizer is not None:
+            theta = normalizer.fold(policy, theta)
         slots = env.num_envs if isinstance(env, (gym.vector.VectorEnv, VecEnvKernel)) else 1
         theta = np.asarray(theta, dtype=np.float64)
         chunks = []
@@ -371,7 +389,71 @@ class Problem:
                 part = np.vstack([part, np.repeat(part[-1:], slots - rows, axis=0)])
             chunks.append((rollout(env, policy, part, d, rng, time_limit=d,
                                    deterministic=deterministic, first_episode=True), rows))
-        return _first_episodes(chunks)
+        traj = _first_episodes(chunks)
+        if normalizer is not None:
+            raw = traj.observations[traj.alive]
+            traj.__dict__["next_observations"] = normalizer.normalize(traj.next_observations)
+            traj.observations = normalizer.normalize(traj.observations)
+            if not deterministic:
+                normalizer.update(raw)
+        return traj
+
+
+class ObservationNormalizer:
+    """Running mean μ and variance σ² of observations; the policy sees (s − μ)/σ,
+    σ = √(σ² + 1e-8).
+
+    The statistics are folded into the policy's first layer for the rollout, θ′ =
+    θ with W0′ = W0 / σ (row-wise) and b0′ = b0 − (μ/σ) W0, so the fused loop runs on
+    raw observations with no pass of its own and its log-probabilities are those
+    of θ on normalised ones. :meth:`fold` also gives a θ that acts on raw
+    observations without the statistics (for deployment). The update of μ, σ² is
+    Chan et al.'s parallel combination of batch moments.
+    """
+
+    EPS = 1e-8
+
+    def __init__(self, obs_dim):
+        self.mean = np.zeros(obs_dim)
+        self.var = np.ones(obs_dim)
+        self.count = 0
+
+    def normalize(self, obs):
+        return (obs - self.mean) / np.sqrt(self.var + self.EPS)
+
+    def fold(self, policy, theta):
+        """θ (one (P,) vector or (B, P) rows) acting on normalised observations →
+        the same policy acting on raw ones."""
+        theta = np.array(theta, dtype=np.float64)
+        D = policy.obs_dim
+        H = (policy.hidden or (policy.n_actions or policy.act_dim,))[0]   # W0 is (D, H)
+        inv_std = 1.0 / np.sqrt(self.var + self.EPS)
+        rows = theta.reshape(-1, theta.shape[-1])
+        W = rows[:, :D * H].reshape(-1, D, H) * inv_std[:, None]
+        rows[:, D * H:D * H + H] -= np.einsum("d,bdh->bh", self.mean, W)
+        rows[:, :D * H] = W.reshape(-1, D * H)
+        return theta
+
+    def update(self, obs):
+        """Fold a batch of raw observations (N, obs_dim) into the statistics."""
+        n = obs.shape[0]
+        if n == 0:
+            return
+        mean, var = obs.mean(axis=0), obs.var(axis=0)
+        total = self.count + n
+        delta = mean - self.mean
+        self.var = (self.var * self.count + var * n
+                    + delta**2 * self.count * n / total) / total
+        self.mean = self.mean + delta * n / total
+        self.count = total
+
+    def state_dict(self):
+        return {"obs_mean": self.mean, "obs_var": self.var, "obs_count": self.count}
+
+    def load_state_dict(self, state):
+        self.mean = np.array(state["obs_mean"], dtype=np.float64)
+        self.var = np.array(state["obs_var"], dtype=np.float64)
+        self.count = int(state["obs_count"])
 
 
 def check_problem(problem, policy):
