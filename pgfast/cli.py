@@ -20,7 +20,7 @@ def _train_command(args) -> int:
     from .training import StopWhenSolved, evaluate, train
 
     config, sources = defaults.settings(args.env, args.policy, _overrides(args))
-    threshold = defaults.THRESHOLDS.get(args.env)
+    threshold = defaults.threshold(args.env)
     if args.config:
         _print_config(args, config, sources, threshold)
         return 0
@@ -170,6 +170,9 @@ def _build(env, policy_kind, config, horizon):
     except gymnasium.error.Error as exc:
         raise ValueError(f"env: {env!r} is neither a pgfast nor a Gymnasium environment "
                          f"id ({exc})") from None
+    except TypeError as exc:   # spaces no pgfast policy acts in
+        raise ValueError(f"env: {env} cannot be trained with a {policy_kind} policy "
+                         f"({exc})") from None
     except ValueError as exc:
         if str(exc).startswith("horizon"):
             raise ValueError(f"--horizon: {env} has no time limit; give the rollout depth, "

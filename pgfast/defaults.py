@@ -33,7 +33,7 @@ from .estimators import RewardToGoGradient
 from .policies import LinearValue, MLPValue, policy_for
 from .problem import Problem
 
-__all__ = ["TABLE", "GENERIC", "THRESHOLDS", "settings", "build", "UPDATES"]
+__all__ = ["TABLE", "GENERIC", "THRESHOLDS", "threshold", "settings", "build", "UPDATES"]
 
 UPDATES = ("trpo", "ppo", "natural", "restricted", "ascent")
 
@@ -78,6 +78,20 @@ TABLE = {
                 "lam": 0.95, "alpha": 1e-3, "minibatches": 8},
     },
 }
+
+
+def threshold(env):
+    """The mean return at which `env` counts as solved: the table's, else
+    Gymnasium's ``reward_threshold``; None when neither knows one."""
+    if env in THRESHOLDS:
+        return THRESHOLDS[env]
+    try:
+        import gymnasium
+
+        value = gymnasium.spec(env).reward_threshold
+    except Exception:   # an unregistered id: the env check reports it later
+        return None
+    return None if value is None else float(value)
 
 
 def settings(env, policy="linear", overrides=None):
