@@ -3,7 +3,8 @@ hyperparameters, and the one place that turns a table entry into a problem, a
 policy and an update.
 
 ``TABLE[env][policy]`` gives the update that learns `env` with that kind of policy
-and its settings; :func:`settings` merges it over the generic defaults
+and its settings, and under an update's name the settings for that update when
+another one is chosen (``--update ppo``); :func:`settings` merges it over the generic defaults
 (:data:`GENERIC`, also used for any env not in the table) and the caller's
 overrides, and says where each value came from. ``THRESHOLDS`` holds the mean
 return at which an env counts as solved (Gymnasium's ``reward_threshold`` where it
@@ -54,7 +55,8 @@ THRESHOLDS = {
 TABLE = {
     "CartPole-v1": {
         "linear": {"update": "trpo", "steps": 200_000},
-        "mlp": {"update": "trpo", "steps": 100_000, "fisher_subsample": 5},
+        "mlp": {"update": "trpo", "steps": 100_000, "fisher_subsample": 5,
+                "ppo": {"minibatches": 4, "k_max": 5}},
     },
     "Acrobot-v1": {
         "linear": {"update": "ppo", "steps": 300_000, "normalize": True, "lam": 0.95,
@@ -102,9 +104,13 @@ def settings(env, policy="linear", overrides=None):
     merged = dict(GENERIC)
     sources = dict.fromkeys(GENERIC, "generic")
     entry = TABLE.get(env, {}).get(policy, {})
+    overrides = dict(overrides or {})
+    update = overrides.get("update", entry.get("update", GENERIC["update"]))
+    entry = {**{k: v for k, v in entry.items() if k not in UPDATES},
+             **entry.get(update, {}), "update": update}
     merged.update(entry)
     sources.update(dict.fromkeys(entry, "table"))
-    for key, value in (overrides or {}).items():
+    for key, value in overrides.items():
         if key not in GENERIC:
             raise ValueError(f"{key}: not a setting; expected one of {', '.join(GENERIC)}")
         merged[key] = value

@@ -14,7 +14,9 @@ def test_table_entries_are_known_settings_and_updates():
         assert env in defaults.THRESHOLDS
         for kind, entry in by_policy.items():
             assert kind in ("linear", "mlp")
-            assert set(entry) <= set(defaults.GENERIC), (env, kind)
+            assert set(entry) <= set(defaults.GENERIC) | set(defaults.UPDATES), (env, kind)
+            for update in set(entry) & set(defaults.UPDATES):
+                assert set(entry[update]) <= set(defaults.GENERIC), (env, kind, update)
             assert entry.get("update", "trpo") in defaults.UPDATES
 
 
@@ -23,6 +25,9 @@ def test_settings_merge_generic_table_and_overrides_and_say_where_from():
     assert config["steps"] == 123 and sources["steps"] == "override"
     assert config["gamma"] == defaults.TABLE["Pendulum-v1"]["mlp"]["gamma"]
     assert sources["gamma"] == "table" and sources["value_lr"] == "generic"
+    ppo, sources = defaults.settings("CartPole-v1", "mlp", {"update": "ppo"})
+    assert ppo["k_max"] == defaults.TABLE["CartPole-v1"]["mlp"]["ppo"]["k_max"]
+    assert sources["k_max"] == "table" and sources["update"] == "override"
     unknown, sources = defaults.settings("SomeOther-v0")
     assert unknown == defaults.GENERIC and set(sources.values()) == {"generic"}
     with pytest.raises(ValueError, match="nonsense"):
