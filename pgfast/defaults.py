@@ -106,8 +106,7 @@ def settings(env, policy="linear", overrides=None):
     entry = TABLE.get(env, {}).get(policy, {})
     overrides = dict(overrides or {})
     update = overrides.get("update", entry.get("update", GENERIC["update"]))
-    entry = {**{k: v for k, v in entry.items() if k not in UPDATES},
-             **entry.get(update, {}), "update": update}
+    entry = {**{k: v for k, v in entry.items() if k not in UPDATES}, **entry.get(update, {})}
     merged.update(entry)
     sources.update(dict.fromkeys(entry, "table"))
     for key, value in overrides.items():
