@@ -55,7 +55,8 @@ THRESHOLDS = {
 TABLE = {
     "CartPole-v1": {
         "linear": {"update": "trpo", "steps": 200_000},
-        "mlp": {"update": "trpo", "steps": 100_000, "fisher_subsample": 5,
+        "mlp": {"update": "trpo", "steps": 100_000, "m": 10, "fisher_subsample": 5,
+                "value_epochs": 10, "value_minibatch": 64,
                 "ppo": {"minibatches": 4, "k_max": 5}},
     },
     "Acrobot-v1": {
@@ -76,8 +77,10 @@ TABLE = {
     },
     "Pendulum-v1": {
         "linear": {"update": "trpo", "steps": 300_000, "normalize": True, "gamma": 0.9},
-        "mlp": {"update": "ppo", "steps": 500_000, "normalize": True, "gamma": 0.9,
-                "lam": 0.95, "alpha": 1e-3, "minibatches": 8},
+        "mlp": {"update": "trpo", "steps": 300_000, "normalize": True, "gamma": 0.9,
+                "lam": 0.95, "fisher_subsample": 5, "value_epochs": 10,
+                "value_minibatch": 64,
+                "ppo": {"alpha": 1e-3, "minibatches": 32, "anneal": True}},
     },
 }
 
