@@ -19,6 +19,7 @@ def _train_command(args) -> int:
     from .checkpoints import CHECKPOINT_FILE, load_checkpoint
     from .training import StopWhenSolved, evaluate, train
 
+    args.policy = args.policy or defaults.policy_kind(args.env)
     config, sources = defaults.settings(args.env, args.policy, _overrides(args))
     threshold = defaults.threshold(args.env)
     if args.config:
@@ -333,7 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("env", nargs="?", default="CartPole-v1",
                        help="environment id (native pgfast or any Gymnasium id); "
                             "default CartPole-v1")
-    train.add_argument("--policy", choices=("linear", "mlp"), default="linear")
+    train.add_argument("--policy", choices=("linear", "mlp"),
+                       help="default: linear, or the env's entry in pgfast.defaults.POLICY")
     train.add_argument("--update", choices=UPDATES,
                        help="default: the env's entry in pgfast.defaults.TABLE")
     train.add_argument("--steps", type=_positive_int,

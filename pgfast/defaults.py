@@ -34,7 +34,7 @@ from .estimators import RewardToGoGradient
 from .policies import LinearValue, MLPValue, policy_for
 from .problem import Problem
 
-__all__ = ["TABLE", "GENERIC", "THRESHOLDS", "threshold", "settings", "build", "UPDATES"]
+__all__ = ["TABLE", "GENERIC", "THRESHOLDS", "POLICY", "policy_kind", "threshold", "settings", "build", "UPDATES"]
 
 UPDATES = ("trpo", "ppo", "natural", "restricted", "ascent")
 
@@ -45,6 +45,9 @@ GENERIC = {
     "minibatches": 1, "anneal": False, "fisher_subsample": 1, "value_lr": 1e-3,
     "value_epochs": 5, "value_minibatch": 256, "log_std": 0.0,
 }
+
+# The policy kind `pgfast train ENV` uses when --policy is not given.
+POLICY = {"Pendulum-v1": "mlp"}
 
 THRESHOLDS = {
     "CartPole-v1": 475.0, "Acrobot-v1": -100.0, "MountainCar-v0": -110.0,
@@ -97,6 +100,11 @@ def threshold(env):
     except Exception:   # an unregistered id: the env check reports it later
         return None
     return None if value is None else float(value)
+
+
+def policy_kind(env):
+    """The kind of policy ("linear" or "mlp") `env` is trained with by default."""
+    return POLICY.get(env, "linear")
 
 
 def settings(env, policy="linear", overrides=None):
