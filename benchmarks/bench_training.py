@@ -4,9 +4,9 @@ Each run is what ``pgfast train ENV --policy KIND --seed S`` does: the settings 
 ``pgfast.defaults``, evaluation after every update (10 deterministic episodes,
 confirmed on 100 when they reach the threshold), stop when solved, keep the best
 parameters, then 100 fresh deterministic episodes. Reported per run: that final
-evaluation, the environment steps and seconds to solve (training time, and wall
-time including the evaluations), and training throughput in steps per CPU second
-(the machine may be shared; CPU time is what one core gives).
+evaluation, the environment steps to solve, the CPU seconds and wall seconds to
+solve (evaluations included) and steps per CPU second. On a shared machine wall
+time depends on the other load; CPU time is what the run costs one core.
 
 The throughput case trains an MLP(64, 64) on CartPole for a fixed budget with the
 table's settings and, in the same run, with the plain ones (50 full-batch value
@@ -87,12 +87,12 @@ def throughput(update, steps=50_000, seed=0, plain=False):
 
 
 def table(results):
-    lines = ["| env | policy | update | seed | evaluation | solved | steps | train s | "
+    lines = ["| env | policy | update | seed | evaluation | solved | steps | CPU s | "
              "wall s | steps/CPU-s |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['env']} | {r['policy']} | {r['update']} | {r['seed']} | "
                      f"{r['eval']:.1f} | {'yes' if r['solved'] else 'no'} | {r['steps']} | "
-                     f"{r['train_s']:.2f} | {r['wall_s']:.2f} | {r['steps_per_cpu_s']:.0f} |")
+                     f"{r['cpu_s']:.2f} | {r['wall_s']:.2f} | {r['steps_per_cpu_s']:.0f} |")
     return "\n".join(lines)
 
 
@@ -114,7 +114,7 @@ def plot(results, out):
             x = np.array([c[column] for c in r["curve"]])
             y = np.array([c[2] for c in r["curve"]])
             idx = np.searchsorted(x, grid, side="right") - 1
-            ys.append(np.where(idx >= 0, y[np.maximum(idx, 0)], np.nan))
+            ys.append(np.where(idx >= 0, y[np.maximum(idx, 0)], y[0]))   # before: first
         ys = np.array(ys)
         ax.plot(grid, np.nanmean(ys, axis=0), label=f"mean of {len(results)} seeds")
         ax.fill_between(grid, np.nanmin(ys, axis=0), np.nanmax(ys, axis=0), alpha=0.3,
