@@ -61,9 +61,14 @@ def test_bare_train_solves_cartpole_and_writes_the_run_folder(tmp_path, capsys):
     for name in ("checkpoint.npz", "policy.npz", "curve.csv", "curve.png"):
         assert (out / name).exists(), name
     printed = capsys.readouterr().out
-    assert "solved after" in printed and "settings: update=trpo" in printed
-    assert cli_main(["eval", str(out), "--episodes", "5"]) == 0
-    assert "mean return 500.00" in capsys.readouterr().out
+    assert "solved after" in printed and "settings: update=ppo" in printed
+    # eval evaluates the kept parameters (policy.npz), not the checkpoint's last θ.
+    assert cli_main(["eval", str(out), "--episodes", "20", "--seed", "7"]) == 0
+    with np.load(out / "policy.npz") as data:
+        kept, config = data["theta"], json.loads(str(data["config"]))
+    returns = pgfast.evaluate("CartPole-v1", pgfast.from_config(config), kept, 20,
+                              np.random.default_rng(7))
+    assert f"mean return {returns.mean():.2f}" in capsys.readouterr().out
 
 
 def test_train_refuses_another_run_unless_resumed_or_overwritten(tmp_path, capsys):
