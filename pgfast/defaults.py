@@ -82,7 +82,7 @@ TABLE = {
     "Pendulum-v1": {
         "linear": {"update": "trpo", "steps": 300_000, "normalize": True, "gamma": 0.9},
         "mlp": {"update": "trpo", "steps": 300_000, "normalize": True, "gamma": 0.9,
-                "lam": 0.95, "fisher_subsample": 5, "value_epochs": 10,
+                "lam": 0.95, "epsilon": 0.02, "fisher_subsample": 5, "value_epochs": 10,
                 "value_minibatch": 64,
                 "ppo": {"alpha": 1e-3, "minibatches": 32, "anneal": True}},
     },

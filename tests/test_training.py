@@ -268,3 +268,19 @@ def test_sigterm_writes_a_checkpoint_like_ctrl_c(setup, tmp_path):
     assert signal.getsignal(signal.SIGTERM) == before
     _, saved = pgfast.load_checkpoint(tmp_path, update=update)
     assert len(saved["history"]["iteration"]) == 2
+
+
+def test_stop_when_solved_needs_the_threshold_with_confidence(setup):
+    problem, policy = setup
+    theta = policy.init(np.random.default_rng(0))
+    spread = np.array([-100.0, -300.0] * 50)   # mean -200, standard error 10
+    verdicts = {}
+    for confidence in (0.0, 1.0):
+        stop = pgfast.StopWhenSolved(problem, policy, -205, np.random.default_rng(0),
+                                     confidence=confidence)
+        stop.returns = lambda theta, episodes: spread[:episodes]
+        verdicts[confidence] = stop(1, theta, {"steps": 10})
+        assert stop.evaluations == [(1, 10, -200.0)]
+    assert verdicts[0.0] is False and verdicts[1.0] is None   # -200 - 10 < -205
+    with pytest.raises(ValueError, match="confidence"):
+        pgfast.StopWhenSolved(problem, policy, 0, np.random.default_rng(0), confidence=-1)
