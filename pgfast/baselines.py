@@ -111,6 +111,9 @@ class ValueBaseline:
                     batch = order[start:start + size]
                     self.value_fn.kernel.squared_error_grad(phi, obs[batch], y[batch], grad)
                     phi = self.adam.step(phi, -grad)
+            if not np.isfinite(phi).all():   # one check per fit, not per minibatch
+                raise ValueError("value_lr: the value fit diverged (non-finite φ); "
+                                 "lower the value step size")
         self.params = phi
 
     def advantages_then_fit(self, traj, gamma, rng):
