@@ -46,9 +46,10 @@ def _train_command(args) -> int:
     print(f"pgfast train: {config['update']} on {args.env}, {type(policy).__name__} "
           f"({policy.n_params} parameters), up to {config['steps']} steps"
           + (f", stopping at a mean return of {threshold:g}" if stop else "") + f" -> {out}")
-    print("settings: " + ", ".join(f"{k}={_show(v)}" for k, v in config.items())
-          + " (pgfast train --config says where each comes from)")
-    started = time.perf_counter()
+    print("settings: " + ", ".join(f"{k}={_show(config[k])}"
+                                   for k in _used(config, args.policy, policy))
+          + " (pgfast train --config lists them all and where each comes from)")
+    started, cpu = time.perf_counter(), time.process_time()
     try:
         theta, history = train(update, theta, total_steps=config["steps"], rng=rng,
                                callback=stop, progress=not args.quiet, checkpoint_dir=out,
@@ -57,7 +58,7 @@ def _train_command(args) -> int:
     except KeyboardInterrupt:
         print(f"\ninterrupted: checkpoint written to {out} (continue with --resume)")
         return 130
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     best = stop.best_theta if stop is not None and stop.best_theta is not None else theta
     raw = best if problem.obs_normalizer is None else problem.obs_normalizer.fold(policy, best)
     np.savez(out / POLICY_FILE, theta=raw, config=json.dumps(policy.config()))
@@ -68,13 +69,14 @@ def _train_command(args) -> int:
                "std_return": float(returns.std()), "min_return": float(returns.min()),
                "max_return": float(returns.max()), "train_steps": int(history["steps"][-1]),
                "train_seconds": float(history["wall_time"][-1]), "wall_seconds": wall,
+               "cpu_seconds": cpu,
                "threshold": threshold, "solved": bool(stop is not None and stop.solved),
                "updates": int(history["iteration"][-1])}
     (out / "evaluation.json").write_text(json.dumps(summary, indent=2))
     _write_curve(out, history, stop, args, config, threshold)
     if stop is not None and stop.solved:
         print(f"solved after {summary['train_steps']} steps ({summary['updates']} updates) "
-              f"in {wall:.2f} s")
+              f"in {wall:.2f} s ({cpu:.2f} s of CPU)")
     elif stop is not None:
         print(f"not solved within {config['steps']} steps ({wall:.2f} s); "
               f"keeping the best parameters seen (evaluation {stop.best_score:.1f})")
@@ -121,6 +123,24 @@ def _parse_like(text, example, key):
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"--set {key}: expected a positive number, got {text!r}")
     return value
+
+
+_USED_BY = {
+    "trpo": ("epsilon", "fisher_subsample"), "natural": ("epsilon", "fisher_subsample"),
+    "ppo": ("clip", "alpha", "k_max", "minibatches", "anneal"), "restricted": (), "ascent": (),
+}
+
+
+def _used(config, policy_kind, policy):
+    """The settings this run reads, in the table's order."""
+    used = {"update", "steps", "gamma", "m", "normalize", *_USED_BY[config["update"]]}
+    if config["update"] in ("trpo", "natural", "ppo"):
+        used |= {"lam", "value_lr", "value_epochs", "value_minibatch"}
+    if policy_kind == "mlp":
+        used.add("hidden")
+    if not policy.discrete:
+        used.add("log_std")
+    return [k for k in config if k in used]
 
 
 def _show(value):
