@@ -211,7 +211,9 @@ class Problem:
         Keep running statistics of the observations (``obs_normalizer``) and give
         the policy (s − μ)/σ: θ then acts on normalised observations, and the
         trajectories hold normalised ones. Training rollouts update the statistics;
-        deterministic (evaluation) rollouts leave them frozen.
+        deterministic (evaluation) rollouts leave them frozen. The statistics are
+        part of an update's checkpoint state; ``obs_normalizer.fold(policy, θ)`` gives
+        the parameters that act on raw observations (what ``pgfast train`` saves).
 
     Attributes
     ----------
