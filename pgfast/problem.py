@@ -411,6 +411,26 @@ class ObservationNormalizer:
     of θ on normalised ones. :meth:`fold` also gives a θ that acts on raw
     observations without the statistics (for deployment). The update of μ, σ² is
     Chan et al.'s parallel combination of batch moments.
+
+    Parameters
+    ----------
+    obs_dim : int
+        The number of observation values.
+
+    Attributes
+    ----------
+    mean, var : ndarray, shape (obs_dim,)
+        μ and σ² (0 and 1 before any update).
+    count : int
+        Observations seen.
+
+    Examples
+    --------
+    >>> import numpy as np, pgfast
+    >>> normalizer = pgfast.ObservationNormalizer(2)
+    >>> normalizer.update(np.array([[0.0, 10.0], [2.0, 30.0]]))
+    >>> normalizer.mean, normalizer.var
+    (array([ 1., 20.]), array([  1., 100.]))
     """
 
     EPS = 1e-8
@@ -421,11 +441,51 @@ class ObservationNormalizer:
         self.count = 0
 
     def normalize(self, obs):
+        """(s − μ)/σ.
+
+        Parameters
+        ----------
+        obs : ndarray, shape (..., obs_dim)
+            Raw observations.
+
+        Returns
+        -------
+        ndarray, shape of `obs`
+
+        Examples
+        --------
+        >>> import numpy as np, pgfast
+        >>> normalizer = pgfast.ObservationNormalizer(2)
+        >>> normalizer.update(np.array([[0.0, 10.0], [2.0, 30.0]]))   # μ = (1, 20), σ = (1, 10)
+        >>> normalizer.normalize(np.array([3.0, 0.0])).round(6)
+        array([ 2., -2.])
+        """
         return (obs - self.mean) / np.sqrt(self.var + self.EPS)
 
     def fold(self, policy, theta):
-        """θ (one (P,) vector or (B, P) rows) acting on normalised observations →
-        the same policy acting on raw ones."""
+        """The parameters that act on raw observations as `theta` does on normalised ones.
+
+        Parameters
+        ----------
+        policy : a pgfast policy
+            Its first layer W0 (obs_dim, width), b0 takes the statistics.
+        theta : ndarray, shape (P,) or (B, P)
+            One parameter vector or one per row.
+
+        Returns
+        -------
+        ndarray, shape of `theta`
+            A new array; `theta` is not changed.
+
+        Examples
+        --------
+        >>> import numpy as np, pgfast
+        >>> policy = pgfast.LinearSoftmax(1, 2)
+        >>> normalizer = pgfast.ObservationNormalizer(1)
+        >>> normalizer.update(np.array([[1.0], [3.0]]))     # μ = 2, σ = 1
+        >>> normalizer.fold(policy, np.array([1.0, -1.0, 0.0, 0.0])).round(6)
+        array([ 1., -1., -2.,  2.])
+        """
         theta = np.array(theta, dtype=np.float64)
         D = policy.obs_dim
         H = (policy.hidden or (policy.n_actions or policy.act_dim,))[0]   # W0 is (D, H)
@@ -437,7 +497,25 @@ class ObservationNormalizer:
         return theta
 
     def update(self, obs):
-        """Fold a batch of raw observations (N, obs_dim) into the statistics."""
+        """Fold a batch of raw observations into the statistics.
+
+        Parameters
+        ----------
+        obs : ndarray, shape (N, obs_dim)
+            Raw observations (N = 0 changes nothing).
+
+        Returns
+        -------
+        None
+
+        Examples
+        --------
+        >>> import numpy as np, pgfast
+        >>> normalizer = pgfast.ObservationNormalizer(1)
+        >>> normalizer.update(np.array([[1.0], [3.0]]))
+        >>> normalizer.count
+        2
+        """
         n = obs.shape[0]
         if n == 0:
             return
@@ -450,9 +528,42 @@ class ObservationNormalizer:
         self.count = total
 
     def state_dict(self):
+        """The statistics, for checkpoints.
+
+        Returns
+        -------
+        dict
+            ``obs_mean``, ``obs_var`` and ``obs_count``.
+
+        Examples
+        --------
+        >>> import pgfast
+        >>> sorted(pgfast.ObservationNormalizer(3).state_dict())
+        ['obs_count', 'obs_mean', 'obs_var']
+        """
         return {"obs_mean": self.mean, "obs_var": self.var, "obs_count": self.count}
 
     def load_state_dict(self, state):
+        """Restore the statistics from :meth:`state_dict`'s entries.
+
+        Parameters
+        ----------
+        state : dict
+            With ``obs_mean``, ``obs_var`` and ``obs_count`` (other keys are ignored).
+
+        Returns
+        -------
+        None
+
+        Examples
+        --------
+        >>> import pgfast
+        >>> a, b = pgfast.ObservationNormalizer(2), pgfast.ObservationNormalizer(2)
+        >>> a.count = 7
+        >>> b.load_state_dict(a.state_dict())
+        >>> b.count
+        7
+        """
         self.mean = np.array(state["obs_mean"], dtype=np.float64)
         self.var = np.array(state["obs_var"], dtype=np.float64)
         self.count = int(state["obs_count"])
