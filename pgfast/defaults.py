@@ -132,10 +132,12 @@ def settings(env, policy="linear", overrides=None):
     return merged, sources
 
 
-def build(env, policy_kind, config, horizon=None):
-    """(problem, policy, update) for `env` from a settings dict."""
+def build(env, policy_kind, config, horizon=None, workers=None, address=None):
+    """(problem, policy, update) for `env` from a settings dict (rollouts on
+    `workers` Ray actors at `address` if given)."""
     problem = Problem(env, gamma=config["gamma"], horizon=horizon,
-                      normalize_observations=bool(config["normalize"]))
+                      normalize_observations=bool(config["normalize"]),
+                      workers=workers, address=address)
     hidden = tuple(config["hidden"]) if policy_kind == "mlp" else None
     gaussian = not hasattr(problem.action_space, "n")
     extra = {"log_std": config["log_std"]} if gaussian else {}
