@@ -337,11 +337,6 @@ def test_bad_arguments(cartpole):
 
 
 def test_problem_with_workers_equals_local():
-    # Problem(..., workers=N) is wired by docs/ray-wiring.patch.
-    import inspect
-
-    if "workers" not in inspect.signature(pgfast.Problem).parameters:
-        pytest.skip("Problem(workers=...) is not wired yet (docs/ray-wiring.patch)")
     policy = pgfast.LinearSoftmax(4, 2)
     theta = policy.init(np.random.default_rng(16))
     local = pgfast.Problem("CartPole-v1")
