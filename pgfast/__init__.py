@@ -1,24 +1,40 @@
 """pgfast: fast, faithful policy-gradient estimation and optimization.
 
-Cython kernels for every hot loop behind a NumPy-first API: returns and
-advantages (:mod:`pgfast.returns`), policies with analytic gradients
-(:mod:`pgfast.policies`), native environments (:mod:`pgfast.envs`), the fused
-rollout loop (:mod:`pgfast.rollout`), the chapter-11 estimators
-(:mod:`pgfast.gradients`, :mod:`pgfast.estimators`), the chapter-12 updates
-(:mod:`pgfast.updates`) and training (:mod:`pgfast.training`).
+Cython kernels (``src/_x.pyx`` → ``pgfast._x``) for every hot loop behind a
+NumPy-first API. One module per concern, each importing only those above it:
+
+=====================  ==========================================================
+``_validation``        argument checks shared by every public function
+``returns``            reward-to-go, GAE, episode statistics (kernel ``_returns``)
+``policies``           policies and value functions (kernels ``_policies`` …)
+``gradients``          score-function gradients, pseudoinverse regression
+``envs``               native environments (kernel ``_envs``)
+``rollout``            the fused rollout loop; owns time limits and autoreset
+``problem``            env resolution, the utility U(θ), trajectories
+``baselines``          value baselines and how they are fitted
+``estimators``         the six gradient estimators (Kochenderfer et al., ch. 11)
+``optim``              Adam, conjugate gradient, gradient scaling and clipping
+``updates``            the five policy updates (ch. 12)
+``checkpoints``        atomic, verified checkpoint files
+``training``           the training loop and evaluation
+``cli``                the ``pgfast`` command line
+=====================  ==========================================================
 """
 from . import envs
 from .envs import NativeEnv, NativeVectorEnv, make_kernel, make_vec, native_ids
+from .baselines import ValueBaseline
+from .checkpoints import load_checkpoint, save_checkpoint
 from .estimators import (BaselineSubtractionGradient, FiniteDifferenceGradient, GAEGradient,
-                         LikelihoodRatioGradient, Problem, RegressionGradient,
-                         RewardToGoGradient, utility)
+                         LikelihoodRatioGradient, RegressionGradient, RewardToGoGradient)
+from .optim import Adam, clip_gradient, conjugate_gradient, scale_gradient
+from .problem import Problem, Trajectories, utility
 from .policies import (LinearGaussian, LinearSoftmax, LinearValue, MLPGaussian, MLPSoftmax,
                        MLPValue, from_config, policy_for)
 from .gradients import likelihood_ratio_gradient, optimal_baseline, regression_gradient
 from .regulator import regulator_gradient, regulator_utility
 from .returns import discount_powers, episode_stats, gae, reward_to_go
 from .rollout import Rollout, rollout
-from .training import evaluate, load_checkpoint, save_checkpoint, train
+from .training import evaluate, train
 from .updates import (ClampedSurrogateUpdate, NaturalPolicyUpdate, PolicyGradientUpdate,
                       RestrictedPolicyUpdate, TrustRegionUpdate)
 
@@ -46,11 +62,12 @@ __all__ = [
     # estimators
     "Problem", "utility", "FiniteDifferenceGradient", "RegressionGradient",
     "LikelihoodRatioGradient", "RewardToGoGradient", "BaselineSubtractionGradient",
-    "GAEGradient", "likelihood_ratio_gradient", "optimal_baseline", "regression_gradient",
+    "GAEGradient", "ValueBaseline", "Trajectories", "likelihood_ratio_gradient", "optimal_baseline", "regression_gradient",
     "regulator_gradient", "regulator_utility",
     # updates and training
     "PolicyGradientUpdate", "RestrictedPolicyUpdate", "NaturalPolicyUpdate",
-    "TrustRegionUpdate", "ClampedSurrogateUpdate", "train", "evaluate",
+    "TrustRegionUpdate", "ClampedSurrogateUpdate", "Adam", "conjugate_gradient",
+    "scale_gradient", "clip_gradient", "train", "evaluate",
     "save_checkpoint", "load_checkpoint",
     "get_include",
 ]

@@ -100,3 +100,26 @@ def check_rng(rng, name: str = "rng") -> np.random.Generator:
             f"got {type(rng).__name__}"
         )
     return rng
+
+
+def check_theta(theta, n_params: int) -> np.ndarray:
+    """θ as a fresh, finite float64 (P,) array (a copy: the caller may keep it)."""
+    arr = as_float_array(theta, "theta", ndim=1)
+    if arr.shape != (n_params,):
+        raise ValueError(f"theta: expected shape ({n_params},), got {arr.shape}")
+    return arr.copy() if arr is theta else arr
+
+
+def check_policy_fits(policy, obs_dim: int, n_actions: int, act_dim: int) -> None:
+    """The one check that `policy` acts in an env of these sizes (``n_actions`` > 0:
+    that many discrete actions; 0: continuous actions of ``act_dim`` values)."""
+    if obs_dim != policy.obs_dim:
+        raise ValueError(
+            f"policy: observations have {obs_dim} values, the policy expects {policy.obs_dim}")
+    if n_actions > 0:
+        if not policy.discrete or policy.n_actions != n_actions:
+            raise ValueError(f"policy: the env has {n_actions} discrete actions; this policy "
+                             "does not produce them")
+    elif policy.discrete or policy.act_dim != act_dim:
+        raise ValueError(f"policy: the env has continuous actions of dimension {act_dim}; "
+                         "this policy does not produce them")

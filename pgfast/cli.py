@@ -37,7 +37,9 @@ def make_update(name, problem, policy):
 
 
 def _train_command(args) -> int:
-    from . import Problem, evaluate, policy_for, train
+    from .policies import policy_for
+    from .problem import Problem
+    from .training import evaluate, train
 
     problem = Problem(args.env, gamma=args.gamma)
     hidden = None if args.policy == "linear" else (64, 64)
@@ -58,7 +60,7 @@ def _train_command(args) -> int:
         print(f"\ninterrupted: checkpoint written to {out} (resume with --resume)")
         return 130
     _write_curve(out, history)
-    returns = evaluate(args.env, policy, theta, episodes=args.eval_episodes,
+    returns = evaluate(problem, policy, theta, episodes=args.eval_episodes,
                        rng=np.random.default_rng(args.seed + 1))
     summary = {"episodes": int(returns.size), "mean_return": float(returns.mean()),
                "std_return": float(returns.std()), "min_return": float(returns.min()),
@@ -95,9 +97,9 @@ def _write_curve(out, history):
 
 
 def _eval_command(args) -> int:
-    from . import evaluate
+    from .checkpoints import load_checkpoint
     from .policies import from_config
-    from .training import load_checkpoint
+    from .training import evaluate
 
     theta, saved = load_checkpoint(args.dir)
     env = saved["metadata"].get("env")
@@ -152,7 +154,7 @@ def print_bench_table(report):
 
 def _returns_command(args) -> int:
     """Reward-to-go and GAE advantages for a rollout buffer saved with np.savez."""
-    from . import gae, reward_to_go
+    from .returns import gae, reward_to_go
 
     with np.load(args.buffer) as data:
         arrays = {k: data[k] for k in data.files}
@@ -180,10 +182,10 @@ def _positive_int(text):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from importlib.metadata import version
 
     parser = argparse.ArgumentParser(prog="pgfast", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"pgfast {__version__}")
+    parser.add_argument("--version", action="version", version=f"pgfast {version('pgfast')}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train a policy and evaluate it")

@@ -4,6 +4,12 @@ A native pgfast vector env runs the fused Cython loop (``src/_rollout.pyx``):
 env step, policy sample and recording for every slot, with no Python per step.
 Any other Gymnasium ``Env`` or ``VectorEnv`` runs a Python loop with batched
 policy calls, so users' own environments work unchanged.
+
+This module owns episode boundaries for both paths: the time limit (``time_limit``,
+else the env's own) ends an episode as *truncated*, termination as *terminated*,
+and a slot whose episode ended restarts in place (same-step autoreset: the next
+recorded step is the new episode's first). It also owns the per-slot random
+streams (:func:`slot_states`), which make results independent of thread counts.
 """
 from __future__ import annotations
 
@@ -14,10 +20,10 @@ from functools import cached_property
 import gymnasium as gym
 import numpy as np
 
-from ._validation import as_float_array, check_positive_int
+from ._validation import as_float_array, check_policy_fits, check_positive_int
 from .returns import episode_stats
 
-__all__ = ["Rollout", "rollout"]
+__all__ = ["Rollout", "rollout", "space_dims", "slot_states", "slot_generators"]
 
 
 @dataclass
@@ -136,36 +142,15 @@ def _check_thetas(policy, theta, B):
     return thetas
 
 
-def _check_spaces_fit(policy, action_space, observation_space):
+def space_dims(observation_space, action_space):
+    """(obs_dim, n_actions, act_dim) of Gymnasium spaces: n_actions > 0 for
+    Discrete actions, else 0 with act_dim the size of a Box action."""
     obs_dim = int(np.prod(observation_space.shape))
-    if obs_dim != policy.obs_dim:
-        raise ValueError(
-            f"policy: observations have {obs_dim} values, the policy expects {policy.obs_dim}")
     if isinstance(action_space, gym.spaces.Discrete):
-        if not policy.discrete or policy.n_actions != int(action_space.n):
-            raise ValueError(
-                f"policy: the env has Discrete({action_space.n}) actions; this policy "
-                f"does not produce them")
-    elif isinstance(action_space, gym.spaces.Box):
-        if policy.discrete or policy.act_dim != int(np.prod(action_space.shape)):
-            raise ValueError(
-                f"policy: the env has Box actions of shape {action_space.shape}; this policy "
-                f"does not produce them")
-    else:
-        raise TypeError(f"env: unsupported action space {action_space}")
-
-
-def _check_kernel_fit(policy, kernel):
-    if kernel.obs_dim != policy.obs_dim:
-        raise ValueError(f"policy: observations have {kernel.obs_dim} values, the policy "
-                         f"expects {policy.obs_dim}")
-    if kernel.n_actions > 0:
-        if not policy.discrete or policy.n_actions != kernel.n_actions:
-            raise ValueError(f"policy: the env has {kernel.n_actions} discrete actions; this "
-                             "policy does not produce them")
-    elif policy.discrete or policy.act_dim != kernel.act_dim:
-        raise ValueError(f"policy: the env has continuous actions of dimension "
-                         f"{kernel.act_dim}; this policy does not produce them")
+        return obs_dim, int(action_space.n), 1
+    if isinstance(action_space, gym.spaces.Box):
+        return obs_dim, 0, int(np.prod(action_space.shape))
+    raise TypeError(f"env: unsupported action space {action_space}")
 
 
 def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
@@ -221,7 +206,7 @@ def _rollout_native(env, policy, theta, T, rng, time_limit, num_threads, determi
         raise ValueError("env: the environment is closed")
     kernel = getattr(env, "kernel", env)
     B = kernel.num_envs
-    _check_kernel_fit(policy, kernel)
+    check_policy_fits(policy, kernel.obs_dim, kernel.n_actions, kernel.act_dim)
     thetas = _check_thetas(policy, theta, B)
     thetas = thetas.reshape(-1, policy.n_params)
     rngs = _slot_generators(rng, B)
@@ -278,7 +263,7 @@ def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic, first
         raise TypeError(f"env: expected a gymnasium Env or VectorEnv, got {type(env).__name__}")
     obs_space = env.single_observation_space if vector else env.observation_space
     act_space = env.single_action_space if vector else env.action_space
-    _check_spaces_fit(policy, act_space, obs_space)
+    check_policy_fits(policy, *space_dims(obs_space, act_space))
     B = env.num_envs if vector else 1
     thetas = _check_thetas(policy, theta, B)
     mode = env.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP) \

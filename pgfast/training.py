@@ -1,20 +1,18 @@
-"""Training loop, evaluation and checkpoints."""
+"""The training loop (updates until a budget, with history and checkpoints) and
+evaluation of a policy by whole episodes."""
 from __future__ import annotations
 
-import json
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_positive_int, check_rng
-from .estimators import Problem
+from ._validation import check_positive_int, check_rng, check_theta
+from .checkpoints import load_checkpoint, save_checkpoint
+from .problem import Problem, check_problem
 
-__all__ = ["train", "evaluate", "save_checkpoint", "load_checkpoint"]
+__all__ = ["train", "evaluate"]
 
 HISTORY_KEYS = ("iteration", "steps", "wall_time", "mean_return", "kl", "entropy")
-CHECKPOINT_FORMAT = 1
 
 
 def train(update, theta, iterations=None, total_steps=None, rng=None, callback=None,
@@ -62,7 +60,7 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
         theta, saved = load_checkpoint(checkpoint_dir, update=update)
         rng.bit_generator.state = saved["rng_state"]
         history = {k: list(v) for k, v in saved["history"].items()}
-    theta = np.array(theta, dtype=np.float64)
+    theta = check_theta(theta, update.policy.n_params)
 
     done_iterations = len(history["iteration"])
     steps = int(history["steps"][-1]) if done_iterations else 0
@@ -125,73 +123,7 @@ def evaluate(env, policy, theta, episodes=100, rng=None, deterministic=True, hor
     rng = check_rng(rng)
     episodes = check_positive_int(episodes, "episodes")
     problem = env if isinstance(env, Problem) else Problem(env, gamma=1.0, horizon=horizon)
-    problem.check_policy(policy)
+    check_problem(problem, policy)
+    theta = check_theta(theta, policy.n_params)
     traj = problem.rollouts(policy, theta, episodes, rng, deterministic=deterministic)
     return traj.returns(1.0)
-
-
-# --- checkpoints ------------------------------------------------------------------------
-
-def save_checkpoint(directory, theta, update, history, rng, metadata=None):
-    """Write θ, the policy's configuration, the update's state, the history and the
-    generator's state to `directory`/checkpoint.npz + checkpoint.json (atomically)."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    arrays = {"theta": np.asarray(theta, dtype=np.float64)}
-    arrays.update({f"history/{k}": np.asarray(v) for k, v in history.items()})
-    arrays.update({f"state/{k}": np.asarray(v) for k, v in update.state_dict().items()})
-    meta = {
-        "format": CHECKPOINT_FORMAT,
-        "policy": update.policy.config(),
-        "update": type(update).__name__,
-        "rng_state": rng.bit_generator.state,
-        "metadata": metadata or {},
-    }
-    tmp_npz, tmp_json = directory / "checkpoint.npz.tmp", directory / "checkpoint.json.tmp"
-    with open(tmp_npz, "wb") as f:
-        np.savez(f, **arrays)
-    tmp_json.write_text(json.dumps(meta, indent=2, default=int))
-    os.replace(tmp_npz, directory / "checkpoint.npz")
-    os.replace(tmp_json, directory / "checkpoint.json")
-
-
-def load_checkpoint(directory, update=None):
-    """Read a checkpoint: returns (theta, saved) with saved = {"policy": config,
-    "update": class name, "history": dict, "state": dict, "rng_state", "metadata"}.
-
-    With `update`, checks that the checkpoint was written for the same update class
-    and policy configuration and loads the update's state into it.
-    """
-    directory = Path(directory)
-    try:
-        meta = json.loads((directory / "checkpoint.json").read_text())
-        with np.load(directory / "checkpoint.npz") as data:
-            arrays = {k: data[k] for k in data.files}
-    except FileNotFoundError as exc:
-        raise ValueError(f"checkpoint: no checkpoint in {directory} ({exc.filename} missing)") \
-            from exc
-    except (OSError, ValueError, json.JSONDecodeError, EOFError) as exc:
-        raise ValueError(f"checkpoint: {directory} is corrupt or unreadable ({exc})") from exc
-    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT \
-            or "theta" not in arrays:
-        raise ValueError(f"checkpoint: {directory} is not a pgfast checkpoint of format "
-                         f"{CHECKPOINT_FORMAT}")
-    saved = {
-        "policy": meta["policy"], "update": meta["update"], "rng_state": meta["rng_state"],
-        "metadata": meta.get("metadata", {}),
-        "history": {k.split("/", 1)[1]: v for k, v in arrays.items()
-                    if k.startswith("history/")},
-        "state": {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("state/")},
-    }
-    theta = arrays["theta"]
-    if update is not None:
-        if saved["update"] != type(update).__name__:
-            raise ValueError(f"checkpoint: written by {saved['update']}, "
-                             f"not {type(update).__name__}")
-        if saved["policy"] != json.loads(json.dumps(update.policy.config())):
-            raise ValueError(f"checkpoint: policy {saved['policy']} does not match "
-                             f"{update.policy.config()}")
-        if theta.shape != (update.policy.n_params,) or not np.isfinite(theta).all():
-            raise ValueError("checkpoint: theta does not fit the policy or is not finite")
-        update.load_state_dict(saved["state"])
-    return theta, saved

@@ -12,110 +12,55 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_positive_float, check_positive_int, check_unit_interval
-from .estimators import GAEGradient, _Estimator, _RolloutUser, _score_weights
+from ._validation import (check_positive_float, check_positive_int, check_rng, check_theta,
+                          check_unit_interval)
+from .baselines import ValueBaseline
+from .estimators import Estimator
+from .optim import Adam, clip_gradient, conjugate_gradient, scale_gradient
+from .policies import LinearValue
+from .problem import check_problem
 
 __all__ = [
     "PolicyGradientUpdate", "RestrictedPolicyUpdate", "NaturalPolicyUpdate",
-    "TrustRegionUpdate", "ClampedSurrogateUpdate", "Adam", "scale_gradient",
-    "clip_gradient", "conjugate_gradient",
+    "TrustRegionUpdate", "ClampedSurrogateUpdate", "trajectory_scores",
 ]
-
-
-# --- the book's gradient helpers and an ascent optimizer ---------------------------
-
-def scale_gradient(grad, max_norm):
-    """min(L / ‖∇‖, 1) ∇: the gradient scaled to an L2 norm of at most L."""
-    max_norm = check_positive_float(max_norm, "max_norm")
-    norm = float(np.linalg.norm(grad))
-    return grad * min(max_norm / norm, 1.0) if norm > 0 else grad
-
-
-def clip_gradient(grad, low, high):
-    """The gradient clipped elementwise to [low, high]."""
-    if not low < high:
-        raise ValueError(f"clip: expected low < high, got ({low}, {high})")
-    return np.clip(grad, low, high)
-
-
-class Adam:
-    """Adam (Kingma & Ba 2015) for gradient *ascent*: θ ← θ + α m̂ / (√v̂ + ε)."""
-
-    def __init__(self, n_params, alpha=1e-2, beta1=0.9, beta2=0.999, eps=1e-8):
-        self.alpha = check_positive_float(alpha, "alpha")
-        self.beta1, self.beta2, self.eps = beta1, beta2, eps
-        self.m = np.zeros(n_params)
-        self.v = np.zeros(n_params)
-        self.t = 0
-
-    def step(self, theta, grad):
-        self.t += 1
-        self.m = self.beta1 * self.m + (1 - self.beta1) * grad
-        self.v = self.beta2 * self.v + (1 - self.beta2) * grad**2
-        m_hat = self.m / (1 - self.beta1**self.t)
-        v_hat = self.v / (1 - self.beta2**self.t)
-        return theta + self.alpha * m_hat / (np.sqrt(v_hat) + self.eps)
-
-    def state_dict(self):
-        return {"m": self.m, "v": self.v, "t": self.t}
-
-    def load_state_dict(self, state):
-        self.m, self.v, self.t = np.array(state["m"]), np.array(state["v"]), int(state["t"])
-
-
-def conjugate_gradient(matvec, b, iterations=10, tol=1e-10):
-    """Solve A x = b for symmetric positive definite A given only x ↦ A x.
-
-    Stops after `iterations` steps, when the residual is below `tol`, or when a
-    direction shows non-positive curvature pᵀAp ≤ 0 (A is then not positive
-    definite along p; the iterate so far is returned, b itself if that is the first).
-    """
-    x = np.zeros_like(b)
-    r = b.copy()
-    p = r.copy()
-    rr = r @ r
-    for i in range(iterations):
-        if rr <= tol:
-            break
-        Ap = matvec(p)
-        curvature = p @ Ap
-        if not curvature > 0:
-            return b.copy() if i == 0 else x
-        step = rr / curvature
-        x += step * p
-        r -= step * Ap
-        rr_new = r @ r
-        p = r + (rr_new / rr) * p
-        rr = rr_new
-    return x
 
 
 # --- shared pieces ------------------------------------------------------------------
 
 class _Checkpointed:
     """The state a checkpoint keeps besides θ: the Adam moments (``self.adam``) and
-    the value baseline's parameters (``self.value``), where an update has them."""
+    the value baseline's parameters (``self.baseline``), where an update has them."""
 
     adam = None
-    value = None
+    baseline = None
 
     def state_dict(self):
         state = {}
         if self.adam is not None:
             state.update({f"adam_{k}": v for k, v in self.adam.state_dict().items()})
-        if self.value is not None and self.value.value_params is not None:
-            state["value_params"] = self.value.value_params
+        if self.baseline is not None and self.baseline.params is not None:
+            state["value_params"] = self.baseline.params
         return state
 
     def load_state_dict(self, state):
         if self.adam is not None:
             self.adam.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("adam_")})
-        if self.value is not None and "value_params" in state:
-            self.value.value_params = np.array(state["value_params"])
+        if self.baseline is not None and "value_params" in state:
+            self.baseline.params = np.array(state["value_params"])
 
 
-class _Update(_RolloutUser, _Checkpointed):
-    """The batch diagnostics and checkpoint state shared by the updates."""
+class _Update(_Checkpointed):
+    """The problem, the policy, m rollouts per update, the batch diagnostics and the
+    checkpoint state shared by the updates built on rollouts."""
+
+    def __init__(self, problem, policy, m):
+        check_problem(problem, policy)
+        self.problem, self.policy = problem, policy
+        self.m = check_positive_int(m, "m")
+
+    def _check(self, theta, rng):
+        return check_theta(theta, self.policy.n_params), check_rng(rng)
 
     def _info(self, theta, new_theta, traj, **extra):
         obs = traj.observations[traj.alive]
@@ -130,6 +75,12 @@ class _Update(_RolloutUser, _Checkpointed):
         info.update(extra)
         return info
 
+    def _advantages(self, traj, rng):
+        """GAE advantages from the value baseline (refitted after), or the book's
+        R(τ, k) = γ^(k−1) r_togo(k) without one; (d, m)."""
+        if self.baseline is not None:
+            return self.baseline.advantages_then_fit(traj, self.problem.gamma, rng)
+        return traj.discounted_rewards_to_go(self.problem.gamma)
 
 
 def trajectory_scores(policy, theta, traj):
@@ -143,30 +94,13 @@ def trajectory_scores(policy, theta, traj):
     return out
 
 
-def _step_weights(traj):
-    """1 / (n_τ m) on each live step: mean over k, then mean over τ."""
-    lengths = traj.alive.sum(axis=0)
-    return traj.alive / (np.maximum(lengths, 1) * traj.m)
-
-
-def _advantages(update, traj, gamma, rng):
-    """R(τ, k) = γ^(k−1) r_togo(k) (book) or GAE advantages from the value baseline."""
-    if update.value is not None:
-        adv, targets = update.value.advantages(traj, rng)
-        update.value.fit_value(traj, targets)
-        return adv
-    return _score_weights(traj.rewards, gamma, "reward_to_go")
-
-
-def _value_estimator(problem, policy, advantages, value_fn, lam):
+def _value_baseline(policy, advantages, value_fn, lam):
+    """The ValueBaseline of ``advantages="gae"`` (default LinearValue), None for "book"."""
     if advantages == "book":
         return None
     if advantages != "gae":
         raise ValueError(f"advantages: expected 'book' or 'gae', got {advantages!r}")
-    if value_fn is None:
-        from .policies import LinearValue
-        value_fn = LinearValue(policy.obs_dim)
-    return GAEGradient(problem, policy, value_fn, m=1, lam=lam)
+    return ValueBaseline(value_fn if value_fn is not None else LinearValue(policy.obs_dim), lam)
 
 
 # --- the updates ----------------------------------------------------------------------
@@ -179,7 +113,7 @@ class PolicyGradientUpdate(_Checkpointed):
     """
 
     def __init__(self, estimator, alpha=1e-2, *, max_norm=None, clip=None, optimizer="sgd"):
-        if not isinstance(estimator, _Estimator):
+        if not isinstance(estimator, Estimator):
             raise TypeError(
                 f"estimator: expected a pgfast estimator, got {type(estimator).__name__}")
         if optimizer not in ("sgd", "adam"):
@@ -192,7 +126,7 @@ class PolicyGradientUpdate(_Checkpointed):
         self.adam = Adam(self.policy.n_params, alpha) if optimizer == "adam" else None
 
     def update(self, theta, rng):
-        theta = self.estimator._check_theta(theta, rng)
+        theta = check_theta(theta, self.policy.n_params)
         grad = self.estimator.gradient(theta, rng)
         if self.max_norm is not None:
             grad = scale_gradient(grad, self.max_norm)
@@ -214,7 +148,7 @@ class RestrictedPolicyUpdate(_Update):
         self.epsilon = check_positive_float(epsilon, "epsilon")
 
     def update(self, theta, rng):
-        theta = self._check_theta(theta, rng)
+        theta, rng = self._check(theta, rng)
         traj = self.problem.rollouts(self.policy, theta, self.m, rng)
         u = trajectory_scores(self.policy, theta, traj).T @ traj.returns(self.problem.gamma)
         u /= self.m
@@ -258,10 +192,13 @@ class NaturalPolicyUpdate(_Update):
         if solver == "auto":
             solver = "dense" if policy.n_params <= self.DENSE_MAX_PARAMS else "cg"
         self.fisher, self.solver = fisher, solver
+        if isinstance(damping, bool) or not isinstance(damping, (int, float, np.floating)) \
+                or not (np.isfinite(damping) and damping >= 0):
+            raise ValueError(f"damping: expected a finite number >= 0, got {damping!r}")
         self.damping = float(damping)
         self.cg_iterations = check_positive_int(cg_iterations, "cg_iterations")
         self.baseline = bool(baseline)
-        self.value = _value_estimator(problem, policy, advantages, value_fn, lam)
+        self.baseline = _value_baseline(policy, advantages, value_fn, lam)
 
     def direction(self, theta, traj, grad, scores=None, per_step=False):
         """u = (F + damping·I)⁻¹ ∇f for this batch, F summed over each trajectory's
@@ -295,8 +232,8 @@ class NaturalPolicyUpdate(_Update):
         """The live steps' (obs, actions, weights, advantages): ∇f = Σ w A ∇log π,
         w = 1 / (n_τ m) (mean over steps, then trajectories)."""
         obs, act = traj.flat()
-        weights = _step_weights(traj)[traj.alive]
-        adv = _advantages(self, traj, self.problem.gamma, rng)[traj.alive]
+        weights = traj.step_weights()[traj.alive]
+        adv = self._advantages(traj, rng)[traj.alive]
         return obs, act, weights, adv
 
     def per_step_natural_step(self, theta, traj, rng):
@@ -309,7 +246,7 @@ class NaturalPolicyUpdate(_Update):
 
     def natural_step(self, theta, traj, rng):
         """The full natural step Δθ = u √(2ε / ∇fᵀu) (zero if ∇fᵀu ≤ 0)."""
-        if self.value is not None:
+        if self.baseline is not None:
             return self.per_step_natural_step(theta, traj, rng)[0]
         grad, scores = self.book_gradient(theta, traj)
         return self._scaled(grad, self.direction(theta, traj, grad, scores))
@@ -321,7 +258,7 @@ class NaturalPolicyUpdate(_Update):
         return u * np.sqrt(2 * self.epsilon / curvature)
 
     def update(self, theta, rng):
-        theta = self._check_theta(theta, rng)
+        theta, rng = self._check(theta, rng)
         traj = self.problem.rollouts(self.policy, theta, self.m, rng)
         new = theta + self.natural_step(theta, traj, rng)
         return new, self._info(theta, new, traj)
@@ -333,7 +270,7 @@ class TrustRegionUpdate(NaturalPolicyUpdate):
 
     f(θ′) = mean over τ, k of [π_θ′(a_k|s_k) / π_θ(a_k|s_k)] A_k and
     g(θ′) = mean over τ, k of KL(π_θ(·|s_k) ‖ π_θ′(·|s_k)) γ^(k−1);
-    θ′ ← θ + α(θ′ − θ) while g(θ′) > ε or f(θ′) ≤ f(θ), at most ``max_backtracks``
+    θ′ ← θ + α(θ′ − θ) (α = ``backtrack_ratio``) while g(θ′) > ε or f(θ′) ≤ f(θ), at most ``max_backtracks``
     times; θ is returned unchanged (``info["accepted"]`` False) when no step passes.
     The natural step is taken on ∇f(θ) with the Fisher averaged over steps (the scale
     of g), so a full step has g ≈ ε.
@@ -342,23 +279,24 @@ class TrustRegionUpdate(NaturalPolicyUpdate):
     book's R(τ, k) = γ^(k−1) r_togo(k) with ``advantages="book"``.
     """
 
-    def __init__(self, problem, policy, m=32, epsilon=0.01, alpha=0.5, *,
+    def __init__(self, problem, policy, m=32, epsilon=0.01, backtrack_ratio=0.5, *,
                  max_backtracks=10, advantages="gae", value_fn=None, lam=0.97,
                  fisher="analytic", solver="auto", damping=1e-3, cg_iterations=15):
         super().__init__(problem, policy, m, epsilon, advantages=advantages, value_fn=value_fn,
                          lam=lam, fisher=fisher, solver=solver, damping=damping,
                          cg_iterations=cg_iterations)
-        self.alpha = check_unit_interval(alpha, "alpha")
-        if not 0 < self.alpha < 1:
-            raise ValueError(f"alpha: expected a shrink factor in (0, 1), got {alpha}")
+        self.backtrack_ratio = check_unit_interval(backtrack_ratio, "backtrack_ratio")
+        if not 0 < self.backtrack_ratio < 1:
+            raise ValueError(
+                f"backtrack_ratio: expected a shrink factor in (0, 1), got {backtrack_ratio}")
         self.max_backtracks = check_positive_int(max_backtracks, "max_backtracks", minimum=0)
 
     def update(self, theta, rng):
-        theta = self._check_theta(theta, rng)
+        theta, rng = self._check(theta, rng)
         traj = self.problem.rollouts(self.policy, theta, self.m, rng)
         step, (obs, act, weights, adv) = self.per_step_natural_step(theta, traj, rng)
         discount = (self.problem.gamma ** np.arange(traj.rewards.shape[0]))[:, None]
-        kl_weights = (_step_weights(traj) * discount)[traj.alive]
+        kl_weights = (traj.step_weights() * discount)[traj.alive]
         old_logp = traj.log_probs[traj.alive]
 
         def surrogate(th):
@@ -375,7 +313,7 @@ class TrustRegionUpdate(NaturalPolicyUpdate):
                 if constraint(candidate) <= self.epsilon and surrogate(candidate) > f0:
                     new, accepted = candidate, True
                     break
-                step = self.alpha * step
+                step = self.backtrack_ratio * step
         return new, self._info(theta, new, traj, backtracks=backtracks, accepted=accepted,
                                surrogate_improvement=surrogate(new) - f0)
 
@@ -406,7 +344,7 @@ class ClampedSurrogateUpdate(_Update):
         self.epsilon = check_positive_float(epsilon, "epsilon")
         self.alpha = check_positive_float(alpha, "alpha")
         self.k_max = check_positive_int(k_max, "k_max")
-        self.value = _value_estimator(problem, policy, advantages, value_fn, lam)
+        self.baseline = _value_baseline(policy, advantages, value_fn, lam)
         self.normalize = bool(normalize)
         self.minibatches = check_positive_int(minibatches, "minibatches")
         if optimizer not in ("sgd", "adam"):
@@ -424,15 +362,15 @@ class ClampedSurrogateUpdate(_Update):
                                          weights=np.where(clamped, 0.0, w * adv * weights))
 
     def update(self, theta, rng):
-        theta = self._check_theta(theta, rng)
+        theta, rng = self._check(theta, rng)
         traj = self.problem.rollouts(self.policy, theta, self.m, rng)
         obs, act = traj.flat()
         old_logp = traj.log_probs[traj.alive]
-        adv = _advantages(self, traj, self.problem.gamma, rng)[traj.alive]
+        adv = self._advantages(traj, rng)[traj.alive]
         if self.normalize:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         # Book: mean over steps then trajectories. Minibatches: a plain mean per batch.
-        weights = _step_weights(traj)[traj.alive] if self.minibatches == 1 \
+        weights = traj.step_weights()[traj.alive] if self.minibatches == 1 \
             else np.full(adv.size, self.minibatches / adv.size)
         new, epochs = theta.copy(), 0
         for epochs in range(1, self.k_max + 1):

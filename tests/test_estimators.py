@@ -8,13 +8,14 @@ import pytest
 import pgfast
 from pgfast.regulator import regulator_gradient, regulator_utility
 
+from helpers import DEPTH
+
 THETA = np.array([-0.4, 0.05, np.log(0.3)])   # [w, b, log_std]
-DEPTH = 4
 
 
 @pytest.fixture(scope="module")
-def problem():
-    return pgfast.Problem("pgfast/SimpleRegulator-v0", gamma=1.0, horizon=DEPTH)
+def problem(regulator):
+    return regulator
 
 
 @pytest.fixture(scope="module")
@@ -91,9 +92,9 @@ def test_regression_gradient_estimator(problem, policy):
 def test_gae_gradient_lambda_one_zero_value_is_reward_to_go_without_discounting(problem, policy):
     # γ = 1: GAE with λ = 1 and V ≡ 0 is the reward-to-go estimator exactly.
     value = pgfast.LinearValue(1)
-    gae_est = pgfast.GAEGradient(problem, policy, value, m=40, lam=1.0, fit_iterations=1)
+    gae_est = pgfast.GAEGradient(problem, policy, m=40, lam=1.0, value_fn=value, fit_iterations=1)
     rtg = pgfast.RewardToGoGradient(problem, policy, m=40)
-    gae_est.value_params = np.zeros(value.n_params)
+    gae_est.baseline.params = np.zeros(value.n_params)
     a = gae_est.gradient(THETA, np.random.default_rng(5))
     b = rtg.gradient(THETA, np.random.default_rng(5))
     np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
@@ -101,12 +102,12 @@ def test_gae_gradient_lambda_one_zero_value_is_reward_to_go_without_discounting(
 
 def test_gae_gradient_fits_its_value_baseline(problem, policy):
     value = pgfast.LinearValue(1)
-    est = pgfast.GAEGradient(problem, policy, value, m=200, lam=0.95,
+    est = pgfast.GAEGradient(problem, policy, m=200, lam=0.95, value_fn=value,
                              value_params=np.zeros(value.n_params))
     rng = np.random.default_rng(2)
-    before = est.value_params.copy()
+    before = est.baseline.params.copy()
     est.gradient(THETA, rng)
-    assert not np.allclose(est.value_params, before)
+    assert not np.allclose(est.baseline.params, before)
     samples = np.array([est.gradient(THETA, rng) for _ in range(30)])
     assert np.isfinite(samples).all()
 
@@ -159,6 +160,13 @@ def test_bad_input(problem, policy):
         pgfast.Problem("CartPole-v1", gamma=2.0)
     with pytest.raises(TypeError, match="env"):
         pgfast.Problem(42)
+    with pytest.raises(TypeError, match="policy"):
+        pgfast.LikelihoodRatioGradient(problem, None, m=4)
+    with pytest.raises(TypeError, match="problem"):
+        pgfast.LikelihoodRatioGradient("CartPole-v1", policy, m=4)
+    with pytest.raises(TypeError, match="theta"):
+        pgfast.LikelihoodRatioGradient(problem, policy, m=4).gradient(
+            "0 0 0", np.random.default_rng(0))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         pgfast.RegressionGradient(problem, policy, m=3)

@@ -6,15 +6,13 @@ import numpy as np
 import pytest
 
 import pgfast
+from helpers import theta0
 
 
 @pytest.fixture(scope="module")
-def policy():
-    return pgfast.LinearSoftmax(4, 2)
+def policy(softmax):
+    return softmax
 
-
-def theta0(policy, seed=0):
-    return policy.init(np.random.default_rng(seed))
 
 
 def test_native_rollout_replays_under_gymnasium(policy):

@@ -76,12 +76,47 @@ def test_bad_checkpoints_give_clear_errors(setup, tmp_path):
     mlp = pgfast.TrustRegionUpdate(problem, pgfast.MLPSoftmax(4, 2, hidden=(8,)), m=4)
     with pytest.raises(ValueError, match="policy"):
         pgfast.load_checkpoint(tmp_path, update=mlp)
+    good = (tmp_path / "checkpoint.npz").read_bytes()
     (tmp_path / "checkpoint.npz").write_bytes(b"not a zip file")
     with pytest.raises(ValueError, match="corrupt"):
         pgfast.load_checkpoint(tmp_path)
-    (tmp_path / "checkpoint.json").write_text("{broken")
+    (tmp_path / "checkpoint.npz").write_bytes(good[: len(good) // 2])   # a torn write
     with pytest.raises(ValueError, match="corrupt"):
         pgfast.load_checkpoint(tmp_path)
+
+
+def test_a_damaged_checkpoint_fails_its_checksum(setup, tmp_path):
+    """Any change to the stored arrays or the JSON entry is caught on load, even one
+    that leaves a readable file (here θ rewritten in place)."""
+    problem, policy = setup
+    update = pgfast.TrustRegionUpdate(problem, policy, m=4)
+    theta = policy.init(np.random.default_rng(0))
+    pgfast.save_checkpoint(tmp_path, theta, update, {"steps": np.array([1])},
+                           np.random.default_rng(0), {"env": "CartPole-v1"})
+    path = tmp_path / "checkpoint.npz"
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["theta"] = arrays["theta"] + 1.0
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="checksum"):
+        pgfast.load_checkpoint(tmp_path)
+    arrays["theta"] -= 1.0
+    arrays["meta"] = np.array(str(arrays["meta"]).replace("CartPole", "CartPolf"))
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="checksum"):
+        pgfast.load_checkpoint(tmp_path)
+
+
+def test_saving_leaves_one_file_and_no_temporaries(setup, tmp_path):
+    problem, policy = setup
+    update = pgfast.TrustRegionUpdate(problem, policy, m=4)
+    (tmp_path / ".checkpoint-stale.tmp").write_bytes(b"left by a killed save")
+    for seed in range(3):
+        pgfast.save_checkpoint(tmp_path, policy.init(np.random.default_rng(seed)), update,
+                               {}, np.random.default_rng(0))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz"]
+    theta, _ = pgfast.load_checkpoint(tmp_path, update=update)
+    np.testing.assert_array_equal(theta, policy.init(np.random.default_rng(2)))
 
 
 def test_evaluate_returns_per_episode_returns(setup):
@@ -110,7 +145,7 @@ def test_cli_train_and_eval_end_to_end(tmp_path, capsys):
     assert cli_main(["train", "CartPole-v1", "--update", "ppo", "--steps", "2000",
                      "--seed", "1", "--out", str(out), "--quiet",
                      "--eval-episodes", "5"]) == 0
-    for name in ("checkpoint.npz", "checkpoint.json", "curve.csv", "evaluation.json"):
+    for name in ("checkpoint.npz", "curve.csv", "evaluation.json"):
         assert (out / name).exists(), name
     summary = json.loads((out / "evaluation.json").read_text())
     assert summary["episodes"] == 5 and summary["train_steps"] >= 2000

@@ -3,21 +3,9 @@ import numpy as np
 import pytest
 
 import pgfast
-from pgfast.updates import conjugate_gradient, trajectory_scores
-
-
-@pytest.fixture(scope="module")
-def cartpole():
-    return pgfast.Problem("CartPole-v1", gamma=0.99, horizon=100)
-
-
-@pytest.fixture(scope="module")
-def softmax():
-    return pgfast.LinearSoftmax(4, 2)
-
-
-def theta0(policy, seed=0):
-    return policy.init(np.random.default_rng(seed))
+from helpers import theta0
+from pgfast.optim import conjugate_gradient
+from pgfast.updates import trajectory_scores
 
 
 def test_conjugate_gradient_matches_dense_solve():
@@ -210,11 +198,17 @@ def test_update_bad_input(cartpole, softmax):
         pgfast.NaturalPolicyUpdate(cartpole, softmax, fisher="exact")
     with pytest.raises(ValueError, match="solver"):
         pgfast.NaturalPolicyUpdate(cartpole, softmax, solver="qr")
-    with pytest.raises(ValueError, match="alpha"):
-        pgfast.TrustRegionUpdate(cartpole, softmax, alpha=1.0)
+    with pytest.raises(ValueError, match="backtrack_ratio"):
+        pgfast.TrustRegionUpdate(cartpole, softmax, backtrack_ratio=1.0)
     with pytest.raises(ValueError, match="advantages"):
         pgfast.ClampedSurrogateUpdate(cartpole, softmax, advantages="td")
     with pytest.raises(ValueError, match="theta"):
         pgfast.TrustRegionUpdate(cartpole, softmax).update(np.zeros(3), np.random.default_rng())
     with pytest.raises(TypeError, match="estimator"):
         pgfast.PolicyGradientUpdate("not an estimator")
+
+
+@pytest.mark.parametrize("damping", [-1e-3, float("nan"), "0.1"])
+def test_natural_update_refuses_a_bad_damping(cartpole, softmax, damping):
+    with pytest.raises(ValueError, match="damping"):
+        pgfast.NaturalPolicyUpdate(cartpole, softmax, damping=damping)

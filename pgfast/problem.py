@@ -1,0 +1,243 @@
+"""What U(θ) is defined over, and the trajectories that estimate it.
+
+This module owns env resolution (an id becomes a native pgfast vector env or a
+Gymnasium one, exactly once per :class:`Problem`), the spaces and the rollout depth,
+and trajectory assembly: m rollouts of depth d, each slot's first episode, as
+:class:`Trajectories`. The estimators, baselines and updates read trajectories;
+none of them resolves an env or runs the rollout loop itself.
+
+The utility is U(θ) = E[R(τ)] with R(τ) = Σ_{k=1..d} γ^(k−1) r_k, estimated by the
+mean over m rollouts (:func:`utility`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import gymnasium as gym
+import numpy as np
+
+from ._envs import VecEnvKernel
+from ._validation import (check_policy_fits, check_positive_int, check_rng, check_theta,
+                          check_unit_interval)
+from .envs import is_native, make_vec
+from .returns import discount_powers, reward_to_go
+from .rollout import Rollout, rollout, space_dims
+
+__all__ = ["Problem", "Trajectories", "utility", "check_problem"]
+
+
+@dataclass
+class Trajectories:
+    """m trajectories of depth d, time-major (d, m): each slot's first episode.
+
+    After an episode ends (termination or the time limit) its slot holds zeros:
+    rewards after the end count as 0 and no action is scored there.
+    """
+
+    observations: np.ndarray   # (d, m, obs_dim)
+    actions: np.ndarray        # (d, m) or (d, m, act_dim)
+    rewards: np.ndarray        # (d, m), 0 after the episode's end
+    alive: np.ndarray          # (d, m) bool, the steps of the episode
+    terminated: np.ndarray     # (d, m) bool, the episode's last step ended in a terminal state
+    log_probs: np.ndarray      # (d, m), 0 after the end (NaN throughout if deterministic)
+    sources: list = field(repr=False)   # the (Rollout, slots) pieces, for next_observations
+
+    @cached_property
+    def next_observations(self) -> np.ndarray:
+        """(d, m, obs_dim): s_{k+1}, the final observation at an episode's end."""
+        return _columns([ro.next_observations()[:, :rows] for ro, rows in self.sources])
+
+    @property
+    def m(self) -> int:
+        return self.rewards.shape[1]
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.alive.sum())
+
+    @property
+    def truncated(self) -> np.ndarray:
+        """(d, m) bool: the episode's last step, where it did not terminate (a time
+        limit or the depth d ended it, so its value bootstraps)."""
+        last = self.alive & ~np.vstack([self.alive[1:], np.zeros((1, self.m), bool)])
+        return last & ~self.terminated
+
+    def returns(self, gamma) -> np.ndarray:
+        """R(τ) = Σ_k γ^(k−1) r_k per trajectory, (m,)."""
+        powers = gamma ** np.arange(self.rewards.shape[0])
+        return powers @ self.rewards
+
+    def discounted_rewards_to_go(self, gamma) -> np.ndarray:
+        """R(τ, k) = γ^(k−1) Σ_{l≥k} γ^(l−k) r_l, (d, m): the reward-to-go weight of
+        step k (0 after an episode's end)."""
+        no_flags = np.zeros(self.rewards.shape, bool)
+        return discount_powers(no_flags, None, gamma) * reward_to_go(self.rewards, gamma)
+
+    def step_weights(self) -> np.ndarray:
+        """(d, m): 1 / (n_τ m) on each live step, so a weighted sum is the mean over a
+        trajectory's steps, then over trajectories."""
+        lengths = self.alive.sum(axis=0)
+        return self.alive / (np.maximum(lengths, 1) * self.m)
+
+    def flat(self):
+        """(observations, actions) of the live steps, in (d, m) order."""
+        return self.observations[self.alive], self.actions[self.alive]
+
+    def rows(self):
+        """(observations, actions) of all d·m rows, views without a copy: the rows
+        after an episode's end hold zeros, so a weighted score sum gives them weight 0."""
+        obs = self.observations.reshape(-1, self.observations.shape[-1])
+        act = self.actions.reshape(-1, *self.actions.shape[2:])
+        return obs, act
+
+
+class Problem:
+    """An environment, a discount and a rollout depth: what U(θ) is defined over.
+
+    Parameters
+    ----------
+    env : str, pgfast vector env, VecEnvKernel, gymnasium.Env or gymnasium.vector.VectorEnv
+        An id pgfast implements natively ("CartPole-v1", "pgfast/SimpleRegulator-v0")
+        takes the fused native loop; any other id goes through ``gymnasium.make_vec``.
+        An env object (or a bare kernel, such as your own ``VecEnvKernel`` subclass)
+        is used as given, its slots reused for more rollouts.
+    gamma : float in [0, 1]
+        The discount γ of R(τ) = Σ_k γ^(k−1) r_k.
+    horizon : int, optional
+        The rollout depth d; episodes also end at termination. Defaults to the
+        env's time limit.
+    """
+
+    def __init__(self, env, gamma=1.0, horizon=None):
+        self.gamma = check_unit_interval(gamma, "gamma")
+        self.env = env
+        self._envs_by_size = {}   # an id's vector envs, made once per slot count
+        if isinstance(env, str):
+            self.env_id = env
+            self._make = (lambda n: make_vec(env, num_envs=n)) if is_native(env) \
+                else (lambda n: gym.make_vec(env, num_envs=n, vectorization_mode="sync"))
+            probe = self._env_for(1)
+            self.observation_space = probe.single_observation_space
+            self.action_space = probe.single_action_space
+            default_horizon = _time_limit(probe)
+        elif isinstance(env, VecEnvKernel):   # a bare kernel, e.g. a user's own
+            self.env_id = None
+            self.observation_space = gym.spaces.Box(-np.inf, np.inf, (env.obs_dim,))
+            self.action_space = gym.spaces.Discrete(env.n_actions) if env.n_actions \
+                else gym.spaces.Box(-np.inf, np.inf, (env.act_dim,))
+            default_horizon = env.max_episode_steps or None
+        elif isinstance(env, gym.vector.VectorEnv):
+            self.env_id = None
+            self.observation_space = env.single_observation_space
+            self.action_space = env.single_action_space
+            default_horizon = _time_limit(env)
+        elif isinstance(env, gym.Env):
+            self.env_id = None
+            self.observation_space, self.action_space = env.observation_space, env.action_space
+            default_horizon = _time_limit(env)
+        else:
+            raise TypeError(
+                f"env: expected an env id, a gymnasium Env or VectorEnv, got {type(env).__name__}")
+        if horizon is None:
+            if default_horizon is None:
+                raise ValueError("horizon: the env has no time limit; give the rollout depth d")
+            horizon = default_horizon
+        self.horizon = check_positive_int(horizon, "horizon")
+
+    def __repr__(self):
+        name = self.env_id or type(self.env).__name__
+        return f"Problem({name!r}, gamma={self.gamma}, horizon={self.horizon})"
+
+    def check_policy(self, policy):
+        """Raise unless `policy` acts in this env's spaces."""
+        check_policy_fits(policy, *space_dims(self.observation_space, self.action_space))
+
+    def _env_for(self, num_envs):
+        if self.env_id is None:
+            return self.env
+        if num_envs not in self._envs_by_size:
+            self._envs_by_size[num_envs] = self._make(num_envs)
+        return self._envs_by_size[num_envs]
+
+    def rollouts(self, policy, theta, m, rng, deterministic=False) -> Trajectories:
+        """m trajectories of depth d under θ, or one per row of a (m, P) theta
+        (``deterministic``: acting by the policy's mode, for evaluation)."""
+        d = self.horizon
+        env = self._env_for(m)
+        slots = env.num_envs if isinstance(env, (gym.vector.VectorEnv, VecEnvKernel)) else 1
+        theta = np.asarray(theta, dtype=np.float64)
+        chunks = []
+        for start in range(0, m, slots):
+            rows = min(slots, m - start)
+            part = theta if theta.ndim == 1 else theta[start:start + rows]
+            if theta.ndim == 2 and rows < slots:   # pad the last chunk, keep `rows` slots
+                part = np.vstack([part, np.repeat(part[-1:], slots - rows, axis=0)])
+            chunks.append((rollout(env, policy, part, d, rng, time_limit=d,
+                                   deterministic=deterministic, first_episode=True), rows))
+        return _first_episodes(chunks)
+
+
+def check_problem(problem, policy):
+    """Raise unless `problem` is a :class:`Problem` and `policy` acts in its env."""
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem: expected a pgfast.Problem, got {type(problem).__name__}")
+    if policy is None or not hasattr(policy, "n_params"):
+        raise TypeError(f"policy: expected a pgfast policy, got {type(policy).__name__}")
+    problem.check_policy(policy)
+
+
+def _time_limit(env):
+    spec = getattr(env, "spec", None)
+    limit = getattr(spec, "max_episode_steps", None) if spec is not None else None
+    kernel = getattr(env, "kernel", None)
+    if limit is None and kernel is not None and kernel.max_episode_steps > 0:
+        limit = kernel.max_episode_steps
+    return limit
+
+
+def _first_episodes(chunks) -> Trajectories:
+    """Each slot's first episode (first-episode rollouts: zeros after its end),
+    without the rows after the longest one."""
+    lengths = []
+    for ro, rows in chunks:
+        done = ro.done[:, :rows]
+        lengths.append(np.where(done.any(axis=0), done.argmax(axis=0) + 1, done.shape[0]))
+    lengths = np.concatenate(lengths)
+    depth = int(lengths.max())
+    sources = [(_head(ro, depth), rows) for ro, rows in chunks]
+    logp = [ro.log_probs if ro.log_probs is not None else np.full(ro.rewards.shape, np.nan)
+            for ro, _ in sources]
+    return Trajectories(
+        observations=_columns([ro.observations[:, :rows] for ro, rows in sources]),
+        actions=_columns([ro.actions[:, :rows] for ro, rows in sources]),
+        rewards=_columns([ro.rewards[:, :rows] for ro, rows in sources]),
+        alive=np.arange(depth)[:, None] < lengths[None, :],
+        terminated=_columns([ro.terminated[:, :rows] for ro, rows in sources]),
+        log_probs=_columns([lp[:, :rows] for lp, (_, rows) in zip(logp, sources)]),
+        sources=sources)
+
+
+def _columns(parts):
+    """Slots side by side: (d, m, ...) from (d, m_i, ...) pieces (no copy for one)."""
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+
+def _head(ro, depth):
+    """The first `depth` rows of a first-episode rollout (later rows are all zeros)."""
+    if depth == ro.rewards.shape[0]:
+        return ro
+    last = ro.observations[depth] if depth < ro.rewards.shape[0] else ro.last_observations
+    return Rollout(ro.observations[:depth], ro.actions[:depth], ro.rewards[:depth],
+                   ro.terminated[:depth], ro.truncated[:depth],
+                   None if ro.log_probs is None else ro.log_probs[:depth],
+                   last, ro.final_buffer[:depth])
+
+
+def utility(problem, policy, theta, m, rng) -> float:
+    """The rollout utility U(θ): the mean of R(τ) = Σ_k γ^(k−1) r_k over m rollouts."""
+    m = check_positive_int(m, "m")
+    rng = check_rng(rng)
+    check_problem(problem, policy)
+    theta = check_theta(theta, policy.n_params)
+    return float(problem.rollouts(policy, theta, m, rng).returns(problem.gamma).mean())
