@@ -94,12 +94,26 @@ def check_positive_float(x, name: str) -> float:
 
 
 def check_rng(rng, name: str = "rng") -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            f"{name}: expected a numpy.random.Generator (np.random.default_rng(seed)), "
-            f"got {type(rng).__name__}"
-        )
-    return rng
+    """The Generator that `rng` stands for, as ``numpy.random.default_rng`` reads it:
+    a Generator itself (used, not copied: its stream advances), an int seed (or a
+    SeedSequence / BitGenerator) for a new Generator, None for a fresh seed from
+    the operating system."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, bool) or not (rng is None or isinstance(
+            rng, (numbers.Integral, np.random.SeedSequence, np.random.BitGenerator))):
+        raise TypeError(f"{name}: expected a numpy.random.Generator, an int seed or None, "
+                        f"got {type(rng).__name__}")
+    try:
+        return np.random.default_rng(rng)
+    except ValueError as exc:  # negative seeds
+        raise ValueError(f"{name}: expected a non-negative int seed, got {rng}") from exc
+
+
+def check_rngs(rng, name: str = "rng"):
+    """`rng` for a rollout: a list or tuple of Generators (one per env slot, checked
+    by the rollout against the slot count) as given, anything else as check_rng."""
+    return rng if isinstance(rng, (list, tuple)) else check_rng(rng, name)
 
 
 def check_theta(theta, n_params: int) -> np.ndarray:

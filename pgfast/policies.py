@@ -182,14 +182,16 @@ class _Policy(_Network):
 
     def init(self, rng) -> np.ndarray:
         """Initial θ: orthogonal weights (gain √2 for hidden layers, 0.01 for the
-        output layer), zero biases, log_std at the constructor's value."""
+        output layer), zero biases, log_std at the constructor's value. `rng` is a
+        Generator, an int seed or None for a fresh seed (``numpy.random.default_rng``)."""
         params = self._init_layers(rng, 0.01)
         if self._n_extra:
             params["log_std"] = np.array(self._log_std, dtype=np.float64)
         return self.pack(params)
 
     def sample(self, theta, obs, rng):
-        """Draw a ~ π_θ(· | s) for every observation, from `rng`.
+        """Draw a ~ π_θ(· | s) for every observation, from `rng` (a Generator, an
+        int seed or None for a fresh seed, as ``numpy.random.default_rng``).
 
         Returns
         -------

@@ -18,8 +18,8 @@ import gymnasium as gym
 import numpy as np
 
 from ._envs import VecEnvKernel
-from ._validation import (check_policy_fits, check_positive_int, check_rng, check_theta,
-                          check_unit_interval)
+from ._validation import (check_policy_fits, check_positive_int, check_rng, check_rngs,
+                          check_theta, check_unit_interval)
 from .envs import is_native, make_vec
 from .returns import discount_powers, reward_to_go
 from .rollout import Rollout, rollout, space_dims
@@ -163,6 +163,7 @@ class Problem:
     def rollouts(self, policy, theta, m, rng, deterministic=False) -> Trajectories:
         """m trajectories of depth d under θ, or one per row of a (m, P) theta
         (``deterministic``: acting by the policy's mode, for evaluation)."""
+        rng = check_rngs(rng)   # an int seed: one Generator across the chunks below
         d = self.horizon
         env = self._env_for(m)
         slots = env.num_envs if isinstance(env, (gym.vector.VectorEnv, VecEnvKernel)) else 1
