@@ -93,7 +93,11 @@ def check_positive_float(x, name: str) -> float:
     return x
 
 
-def check_rng(rng, name: str = "rng") -> np.random.Generator:
+# What an `rng` argument accepts, as numpy.random.default_rng does.
+RngLike = np.random.Generator | np.random.BitGenerator | np.random.SeedSequence | int | None
+
+
+def check_rng(rng: RngLike, name: str = "rng") -> np.random.Generator:
     """The Generator that `rng` stands for, as ``numpy.random.default_rng`` reads it:
     a Generator itself (used, not copied: its stream advances), an int seed (or a
     SeedSequence / BitGenerator) for a new Generator, None for a fresh seed from
@@ -105,7 +109,7 @@ def check_rng(rng, name: str = "rng") -> np.random.Generator:
         raise TypeError(f"{name}: expected a numpy.random.Generator, an int seed or None, "
                         f"got {type(rng).__name__}")
     try:
-        return np.random.default_rng(rng)
+        return np.random.default_rng(int(rng) if isinstance(rng, numbers.Integral) else rng)
     except ValueError as exc:  # negative seeds
         raise ValueError(f"{name}: expected a non-negative int seed, got {rng}") from exc
 

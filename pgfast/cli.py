@@ -114,9 +114,12 @@ def _eval_command(args) -> int:
 
 
 def _bench_command(args) -> int:
-    path = Path(args.path)
+    from . import get_include
+
+    # The suite installed with the package (benchmarks/ of the checkout it was built from).
+    path = Path(args.path) if args.path else Path(get_include()) / "pgfast" / "benchmarks"
     if not path.exists():
-        raise ValueError(f"--path: no benchmark suite at {path} (run from a pgfast checkout)")
+        raise ValueError(f"--path: no benchmark suite at {path}")
     import importlib.util
 
     if importlib.util.find_spec("pytest_benchmark") is None:
@@ -124,7 +127,8 @@ def _bench_command(args) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "bench.json"
         cmd = [sys.executable, "-m", "pytest", str(path.resolve()), "--benchmark-only", "-q",
-               "-p", "no:cacheprovider", f"--benchmark-json={report}"]
+               "-p", "no:cacheprovider", "--import-mode=importlib", "-o", "python_files=bench_*.py",
+               f"--benchmark-json={report}"]
         if args.filter:
             cmd += ["-k", args.filter]
         # Run from an empty folder: `python -m` puts the working folder first on the
@@ -161,7 +165,7 @@ def _returns_command(args) -> int:
     if "rewards" not in arrays:
         raise ValueError(f"{args.buffer} has no 'rewards' array")
     flags = {k: arrays.get(k) for k in ("terminated", "truncated")}
-    out = {"returns": reward_to_go(arrays["rewards"], args.gamma, **flags,
+    out: dict = {"returns": reward_to_go(arrays["rewards"], args.gamma, **flags,
                                    next_values=arrays.get("next_values"))}
     if "values" in arrays and "next_values" in arrays:
         out["advantages"] = gae(arrays["rewards"], arrays["values"], arrays["next_values"],
@@ -212,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(run=_eval_command)
 
     bench = commands.add_parser("bench", help="run the benchmark suite, print ratios")
-    bench.add_argument("--path", default="benchmarks", help="benchmark folder")
+    bench.add_argument("--path", help="benchmark folder (default: the suite installed with pgfast)")
     bench.add_argument("-k", dest="filter", help="only benchmarks matching this expression")
     bench.set_defaults(run=_bench_command)
 

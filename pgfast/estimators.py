@@ -40,6 +40,9 @@ class Estimator:
         seed or None for a fresh seed). Diagnostics land in ``self.info``."""
         return self._gradient(check_theta(theta, self.policy.n_params), check_rng(rng))
 
+    def _gradient(self, theta, rng) -> np.ndarray:
+        raise NotImplementedError   # each estimator's formula
+
     def _record(self, trajectories, rollouts, **extra):
         self.info = dict(n_rollouts=rollouts, n_steps=int(trajectories.n_steps),
                          mean_return=float(trajectories.returns(self.problem.gamma).mean()),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _linalg, _returns, _scores
 from ._validation import as_flags, as_float_array, check_unit_interval, float_dtype
@@ -32,7 +33,7 @@ PINV_RCOND = 1e-15
 _MODES = ("trajectory", "reward_to_go", "baseline")
 
 
-def regression_gradient(dtheta, du, rcond=None):
+def regression_gradient(dtheta: ArrayLike, du: ArrayLike, rcond: float | None = None) -> np.ndarray:
     """Gradient by linear regression: ∇U ≈ ΔΘ⁺ ΔU (the book's RegressionGradient).
 
     Solves the least-squares problem ΔΘ g ≈ ΔU with the pseudoinverse ΔΘ⁺, i.e.
@@ -148,8 +149,11 @@ def _baseline_from(ratio_sum, ratio_count):
                      where=ratio_count > 0)
 
 
-def likelihood_ratio_gradient(grad_log_probs, rewards, gamma, terminated=None, truncated=None,
-                              mode="trajectory", return_per_trajectory=False):
+def likelihood_ratio_gradient(grad_log_probs: ArrayLike, rewards: ArrayLike, gamma: float,
+                              terminated: ArrayLike | None = None,
+                              truncated: ArrayLike | None = None, mode: str = "trajectory",
+                              return_per_trajectory: bool = False
+                              ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Likelihood-ratio policy gradient from per-step scores (the book's chapter 11).
 
     With s_k = ∇θ log πθ(a_k | s_k) the score of step k (1-based within its
@@ -218,7 +222,9 @@ def likelihood_ratio_gradient(grad_log_probs, rewards, gamma, terminated=None, t
     return gradient.astype(dtype, copy=False)
 
 
-def optimal_baseline(grad_log_probs, rewards, gamma, terminated=None, truncated=None):
+def optimal_baseline(grad_log_probs: ArrayLike, rewards: ArrayLike, gamma: float,
+                     terminated: ArrayLike | None = None,
+                     truncated: ArrayLike | None = None) -> np.ndarray:
     """The book's per-parameter variance-minimising baseline for reward-to-go.
 
     With ℓ_k = ∇θ log πθ(a_k | s_k) γ^(k−1) and G_k = r_togo(k) = Σ_{l≥k} γ^(l−k) r_l,
@@ -242,8 +248,8 @@ def optimal_baseline(grad_log_probs, rewards, gamma, terminated=None, truncated=
     P = scores.shape[2]
     if P == 0:
         return np.zeros(0, dtype=dtype)
-    totals = [np.empty(P) for _ in range(3)]
+    weighted_total, plain_total, ratio_sum = np.empty(P), np.empty(P), np.empty(P)
     ratio_count = np.empty(P, dtype=np.int64)
-    _scores.baseline_sums(scores, togo, powers, term, trunc, np.empty((0, P)),
-                          np.empty((0, P)), *totals, ratio_count)
-    return _baseline_from(totals[2], ratio_count).astype(dtype, copy=False)
+    _scores.baseline_sums(scores, togo, powers, term, trunc, np.empty((0, P)), np.empty((0, P)),
+                          weighted_total, plain_total, ratio_sum, ratio_count)
+    return _baseline_from(ratio_sum, ratio_count).astype(dtype, copy=False)

@@ -200,11 +200,11 @@ def _time_limit(env):
 def _first_episodes(chunks) -> Trajectories:
     """Each slot's first episode (first-episode rollouts: zeros after its end),
     without the rows after the longest one."""
-    lengths = []
+    per_chunk = []
     for ro, rows in chunks:
         done = ro.done[:, :rows]
-        lengths.append(np.where(done.any(axis=0), done.argmax(axis=0) + 1, done.shape[0]))
-    lengths = np.concatenate(lengths)
+        per_chunk.append(np.where(done.any(axis=0), done.argmax(axis=0) + 1, done.shape[0]))
+    lengths = np.concatenate(per_chunk)
     depth = int(lengths.max())
     sources = [(_head(ro, depth), rows) for ro, rows in chunks]
     logp = [ro.log_probs if ro.log_probs is not None else np.full(ro.rewards.shape, np.nan)

@@ -8,6 +8,7 @@ cut it after step t (bootstrap with the value of the next state).
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _returns
 from ._validation import as_flags, as_float_array, check_unit_interval, float_dtype
@@ -57,7 +58,9 @@ def _flags_2d(terminated, truncated, shape2d, shape):
     return term, trunc
 
 
-def reward_to_go(rewards, gamma, terminated=None, truncated=None, next_values=None, out=None):
+def reward_to_go(rewards: ArrayLike, gamma: float, terminated: ArrayLike | None = None,
+                 truncated: ArrayLike | None = None, next_values: ArrayLike | None = None,
+                 out: np.ndarray | None = None) -> np.ndarray:
     """Discounted reward-to-go, restarting at every episode end.
 
     G_t = r_t + γ (1 − done_t) G_{t+1}, with done_t = terminated_t or truncated_t.
@@ -94,7 +97,9 @@ def reward_to_go(rewards, gamma, terminated=None, truncated=None, next_values=No
     return out
 
 
-def gae(rewards, values, next_values, gamma, lam, terminated=None, truncated=None, out=None):
+def gae(rewards: ArrayLike, values: ArrayLike, next_values: ArrayLike, gamma: float, lam: float,
+        terminated: ArrayLike | None = None, truncated: ArrayLike | None = None,
+        out: np.ndarray | None = None) -> np.ndarray:
     """Generalized advantage estimation (Schulman et al. 2016).
 
     δ_t = r_t + γ (1 − terminated_t) V(s_{t+1}) − V(s_t),
@@ -129,7 +134,8 @@ def gae(rewards, values, next_values, gamma, lam, terminated=None, truncated=Non
     return out
 
 
-def discount_powers(terminated, truncated, gamma):
+def discount_powers(terminated: ArrayLike | None, truncated: ArrayLike | None,
+                    gamma: float) -> np.ndarray:
     """The book's weighting γ^(k−1), k the 1-based step index within its episode.
 
     Multiply by ``reward_to_go(...)`` to get R(τ, k) = γ^(k−1) r_togo(k).
@@ -157,7 +163,8 @@ def discount_powers(terminated, truncated, gamma):
     return out
 
 
-def episode_stats(rewards, terminated, truncated=None):
+def episode_stats(rewards: ArrayLike, terminated: ArrayLike | None,
+                  truncated: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Undiscounted returns and lengths of the episodes that end in the buffer.
 
     Episodes are listed in the order they end (by step, then by env index).
