@@ -114,13 +114,18 @@ def _eval_command(args) -> int:
 
 
 def _bench_command(args) -> int:
-    from . import get_include
-
-    # The suite installed with the package (benchmarks/ of the checkout it was built from).
-    path = Path(args.path) if args.path else Path(get_include()) / "pgfast" / "benchmarks"
-    if not path.exists():
-        raise ValueError(f"--path: no benchmark suite at {path}")
     import importlib.util
+
+    # The suite installed with the package as pgfast/benchmarks (the checkout's
+    # benchmarks/, which an editable install serves from the checkout).
+    if args.path:
+        path = Path(args.path)
+    else:
+        spec = importlib.util.find_spec("pgfast.benchmarks")
+        locations = list(spec.submodule_search_locations or []) if spec else []
+        path = Path(locations[0] if locations else "pgfast/benchmarks")
+    if not path.is_dir():
+        raise ValueError(f"--path: no benchmark suite at {path}")
 
     if importlib.util.find_spec("pytest_benchmark") is None:
         raise ValueError("pgfast bench needs the test extras: pip install 'pgfast[test]'")
