@@ -1,20 +1,10 @@
 # Stub for the compiled module src/_policies.pyx (arguments are checked by pgfast.policies).
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-class Net:
-    n_layers: int
-    in_dim: int
-    out_dim: int
-    n_params: int
-    sum_hidden: int
-    def __init__(self, sizes: Sequence[int]) -> None: ...
-    def predict(self, theta: NDArray, obs: NDArray, z: NDArray) -> None: ...
-    def squared_error_grad(self, theta: NDArray, obs: NDArray, targets: NDArray,
-                           grad: NDArray) -> float: ...
+from ._net import Net
 
 class PolicyKernel:
     obs_dim: int
@@ -44,11 +34,3 @@ class NetPolicy(PolicyKernel):
     def fvp_into(self, theta: NDArray, obs: NDArray, v: NDArray, out: NDArray,
                  cache: NDArray | None = None, num_threads: int = 1) -> Any: ...
     def vjp_rows_into(self, theta: NDArray, obs: NDArray, dz: NDArray, rows: NDArray) -> Any: ...
-
-class SoftmaxKernel(NetPolicy):
-    def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int] = ()) -> None: ...
-
-class GaussianKernel(NetPolicy):
-    learn_std: bool
-    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (),
-                 log_std: Any = None, learn_std: bool = True) -> None: ...

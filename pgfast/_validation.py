@@ -76,12 +76,50 @@ def check_unit_interval(x, name: str) -> float:
     return x
 
 
-def check_positive_int(x, name: str, minimum: int = 1) -> int:
+# Counts beyond this (2**62) cannot be served by any machine, and would overflow
+# C's 64-bit sizes once multiplied: refused with a ValueError, never OverflowError.
+MAX_COUNT = 1 << 62
+
+
+def check_positive_int(x, name: str, minimum: int = 1, maximum: int = MAX_COUNT) -> int:
     if isinstance(x, bool) or not isinstance(x, numbers.Integral):
         raise TypeError(f"{name}: expected an integer >= {minimum}, got {type(x).__name__}")
-    if x < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {x}")
-    return int(x)
+    value = int(x)
+    if value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}")
+    if value > maximum:
+        raise ValueError(f"{name}: expected an integer <= {maximum}, got {value}")
+    return value
+
+
+def available_memory() -> int:
+    """Bytes of memory this process can still get (MemAvailable, else physical memory)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import os
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return MAX_COUNT
+
+
+_SMALL_ALLOCATION = 1 << 28   # 256 MiB
+
+
+def check_allocation(n_bytes: int, name: str, what: str) -> None:
+    """Refuse, naming the argument, an allocation that this machine cannot serve
+    (rather than starting work that allocates until the process is killed)."""
+    if n_bytes < _SMALL_ALLOCATION:   # every machine serves it: skip reading /proc
+        return
+    limit = available_memory()
+    if n_bytes > limit:
+        raise ValueError(f"{name}: {what} needs {n_bytes / 2**30:.3g} GiB, more than the "
+                         f"{limit / 2**30:.3g} GiB of memory available")
 
 
 def check_positive_float(x, name: str) -> float:
@@ -118,6 +156,15 @@ def check_rngs(rng, name: str = "rng"):
     """`rng` for a rollout: a list or tuple of Generators (one per env slot, checked
     by the rollout against the slot count) as given, anything else as check_rng."""
     return rng if isinstance(rng, (list, tuple)) else check_rng(rng, name)
+
+
+def check_finite_result(result, name: str, what: str):
+    """`result` unchanged if finite; else a ValueError naming the input that caused
+    it (finite inputs whose result overflows: magnitudes too extreme for float64)."""
+    if not _all_finite(np.asarray(result)):
+        raise ValueError(f"{name}: {what} is not finite (NaN or infinity) although the "
+                         f"inputs are; {name} has values too extreme for float64 arithmetic")
+    return result
 
 
 def check_theta(theta, n_params: int) -> np.ndarray:

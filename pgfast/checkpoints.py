@@ -4,15 +4,14 @@ A checkpoint is ``DIR/checkpoint.npz``: θ, the update's state (Adam moments, va
 baseline), the training history and, as one JSON entry, the policy's configuration,
 the update's class, the generator's state and the caller's metadata. A SHA-256 of
 everything else is stored in the same file, so a checkpoint is written in one
-``os.replace`` (a kill leaves the old file or the new one, never a mix) and any
-damage is found when it is read.
+``os.replace`` (a kill leaves the old file or the new one, never a mix, and no
+temporary file on Linux) and any damage is found when it is read.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -35,7 +34,57 @@ def _digest(arrays, meta_text):
 
 def save_checkpoint(directory, theta, update, history, rng, metadata=None):
     """Write θ, the policy's configuration, the update's state, the history and the
-    generator's state to ``directory/checkpoint.npz``, atomically."""
+    generator's state to ``directory/checkpoint.npz``, atomically.
+
+    The data are written to an unnamed temporary file (Linux ``O_TMPFILE``; a named
+    one elsewhere), synced, and renamed over the old checkpoint in one step, so a
+    crash leaves the old checkpoint or the new one, never a mix. A SHA-256 of the
+    contents is stored with them for :func:`load_checkpoint` to verify.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        The run's folder; created if missing.
+    theta : array_like, shape (P,)
+        The policy's parameters.
+    update : pgfast update
+        Its class name, its policy's configuration (``update.policy.config()``) and its
+        state (``update.state_dict()``: Adam moments, value baseline) are stored.
+    history : dict of array_like
+        The training history, as :func:`pgfast.train` returns it.
+    rng : numpy.random.Generator
+        Its bit generator's state is stored, so a resumed run draws what the
+        uninterrupted one would have.
+    metadata : dict, optional
+        JSON-serialisable data of your own (e.g. the command line).
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    OSError
+        The folder cannot be created or written.
+    TypeError
+        ``metadata`` that JSON cannot serialise.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> import pgfast
+    >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> update = pgfast.NaturalPolicyUpdate(problem, policy)
+    >>> run = tempfile.mkdtemp()
+    >>> rng = np.random.default_rng(0)
+    >>> pgfast.save_checkpoint(run, policy.init(rng), update, {"iteration": [1]}, rng,
+    ...                        metadata={"note": "example"})
+    >>> theta, saved = pgfast.load_checkpoint(run)
+    >>> saved["update"], saved["metadata"]
+    ('NaturalPolicyUpdate', {'note': 'example'})
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     arrays = {"theta": np.asarray(theta, dtype=np.float64)}
@@ -51,34 +100,101 @@ def save_checkpoint(directory, theta, update, history, rng, metadata=None):
     arrays["meta"] = np.array(meta_text)
     arrays["sha256"] = np.array(_digest({k: v for k, v in arrays.items() if k != "sha256"},
                                         meta_text))
-    fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, directory / CHECKPOINT_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    # Temporary files a killed save left behind are never read; clear them.
+    _write_atomically(directory / CHECKPOINT_FILE, lambda f: np.savez(f, **arrays))
+    # Temporary names a killed save left behind are never read; clear them.
     for stale in directory.glob(".checkpoint-*.tmp"):
         stale.unlink(missing_ok=True)
 
 
+def _link_open_file(fd, name):
+    """Give the unnamed file open as `fd` the name `name` (linkat through /proc,
+    following the magic link: Python's os.link does not pass AT_SYMLINK_FOLLOW)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    AT_FDCWD, AT_SYMLINK_FOLLOW = -100, 0x400
+    if libc.linkat(AT_FDCWD, f"/proc/self/fd/{fd}".encode(), AT_FDCWD,
+                   os.fsencode(name), AT_SYMLINK_FOLLOW) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), name)
+
+
+def _write_atomically(path, write):
+    """Write a file with `write(file)` and put it at `path` in one rename.
+
+    The data go first to an unnamed file (Linux O_TMPFILE), which a kill simply
+    discards; it gets a temporary name only for the instant before the rename.
+    Where that is not available a named temporary file stands in (a kill may leave
+    it behind; the next save removes it, and nothing reads it).
+    """
+    tmp = path.parent / f".checkpoint-{os.getpid()}.tmp"
+    try:
+        fd = os.open(path.parent, os.O_TMPFILE | os.O_WRONLY, 0o644)
+    except (AttributeError, OSError):
+        fd = None
+    try:
+        if fd is not None:
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    _write_synced(f, write)
+                    tmp.unlink(missing_ok=True)
+                    _link_open_file(f.fileno(), tmp)
+            except OSError:
+                fd = None   # no linkat through /proc here: the named way below
+        if fd is None:
+            with open(tmp, "wb") as f:
+                _write_synced(f, write)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_synced(f, write):
+    write(f)
+    f.flush()
+    os.fsync(f.fileno())
+
+
 def load_checkpoint(directory, update=None):
-    """Read and verify a checkpoint: returns (theta, saved) with saved = {"policy":
-    config, "update": class name, "history": dict, "state": dict, "rng_state",
-    "metadata"}.
+    """Read and verify a checkpoint written by :func:`save_checkpoint`.
 
     With `update`, checks that the checkpoint was written for the same update class
     and policy configuration and loads the update's state into it.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        The folder holding ``checkpoint.npz``.
+    update : pgfast update, optional
+        The update to restore the state of (Adam moments, value baseline).
+
+    Returns
+    -------
+    theta : ndarray, shape (P,)
+        The saved parameters, float64.
+    saved : dict
+        ``"policy"`` (the configuration :func:`pgfast.from_config` rebuilds the policy
+        from), ``"update"`` (the class name), ``"history"`` and ``"state"`` (dicts of
+        arrays), ``"rng_state"`` (the bit generator's state) and ``"metadata"``.
 
     Raises
     ------
     ValueError
         No checkpoint in `directory`, or one that is damaged (checksum, format,
         shapes, non-finite values) or written for another update or policy.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import pgfast
+    >>> pgfast.load_checkpoint(tempfile.mkdtemp())
+    Traceback (most recent call last):
+        ...
+    ValueError: checkpoint: no checkpoint in ... (checkpoint.npz missing)
+
+    See :func:`save_checkpoint` for a round trip, and :func:`pgfast.train`
+    (``checkpoint_dir``, ``resume``) for the usual way in.
     """
     directory = Path(directory)
     path = directory / CHECKPOINT_FILE

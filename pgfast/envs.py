@@ -18,7 +18,6 @@ indices out of range and wrong shapes raise ``ValueError``.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -30,7 +29,7 @@ from gymnasium.error import ClosedEnvironmentError, ResetNeeded
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from . import _envs
+from . import _envs, _rollout
 from ._validation import check_positive_int
 
 __all__ = ["NativeEnv", "NativeVectorEnv", "make_kernel", "make_vec", "native_ids"]
@@ -38,34 +37,26 @@ __all__ = ["NativeEnv", "NativeVectorEnv", "make_kernel", "make_vec", "native_id
 PREFIX = "pgfast/"
 
 
-def _box(low, high, dtype=np.float32):
+def _box(low, high, dtype):
     return spaces.Box(np.asarray(low, dtype=dtype), np.asarray(high, dtype=dtype), dtype=dtype)
 
 
-def _cartpole_obs():
-    high = [2.4 * 2, np.inf, 12 * 2 * math.pi / 360 * 2, np.inf]
-    return _box(-np.asarray(high, np.float32), high)
-
-
-def _acrobot_obs():
-    high = np.array([1.0, 1.0, 1.0, 1.0, 4 * math.pi, 9 * math.pi], dtype=np.float32)
-    return _box(-high, high)
-
-
-def _bounds(default_low, default_high):
-    """Gymnasium's ``options={"low": ..., "high": ...}`` reset bounds."""
-    return lambda options: _cc_utils.maybe_parse_reset_bounds(options, default_low, default_high)
-
-
-def _pendulum_bounds(options):
-    """Gymnasium Pendulum's ``options={"x_init": ..., "y_init": ...}``."""
-    options = options or {}
-    return (_cc_utils.verify_number_and_cast(options.get("x_init", math.pi)),
-            _cc_utils.verify_number_and_cast(options.get("y_init", 1.0)))
+def _reset_parser(defaults):
+    """Gymnasium's reset options for a kernel's reset defaults (from the spec table),
+    in the order set_reset_bounds takes them; None when there are none."""
+    if not defaults:
+        return None
+    if set(defaults) == {"low", "high"}:
+        return lambda options: _cc_utils.maybe_parse_reset_bounds(
+            options, defaults["low"], defaults["high"])
+    return lambda options: tuple(
+        _cc_utils.verify_number_and_cast((options or {}).get(name, default))
+        for name, default in defaults.items())
 
 
 @dataclass(frozen=True)
 class _Spec:
+    """What pgfast/envs.py needs of an entry of the kernels' spec table (_envs.SPECS)."""
     kernel: type
     max_episode_steps: int | None
     reward_threshold: float | None
@@ -73,27 +64,17 @@ class _Spec:
     action_space: Callable[[], spaces.Space]
     reset_bounds: Callable[[dict | None], tuple] | None
 
+    @classmethod
+    def from_table(cls, entry):
+        obs = entry["observation"]
+        act = entry["action"]
+        action_space = (lambda: spaces.Discrete(act)) if isinstance(act, int) \
+            else (lambda: _box(*act))
+        return cls(entry["kernel"], entry["max_episode_steps"], entry["reward_threshold"],
+                   lambda: _box(*obs), action_space, _reset_parser(entry["reset"]))
 
-_SPECS = {
-    "CartPole-v1": _Spec(_envs.CartPoleKernel, 500, 475.0, _cartpole_obs,
-                         lambda: spaces.Discrete(2), _bounds(-0.05, 0.05)),
-    "Acrobot-v1": _Spec(_envs.AcrobotKernel, 500, -100.0, _acrobot_obs,
-                        lambda: spaces.Discrete(3), _bounds(-0.1, 0.1)),
-    "MountainCar-v0": _Spec(_envs.MountainCarKernel, 200, -110.0,
-                            lambda: _box([-1.2, -0.07], [0.6, 0.07]),
-                            lambda: spaces.Discrete(3), _bounds(-0.6, -0.4)),
-    "MountainCarContinuous-v0": _Spec(_envs.MountainCarContinuousKernel, 999, 90.0,
-                                      lambda: _box([-1.2, -0.07], [0.6, 0.07]),
-                                      lambda: spaces.Box(-1.0, 1.0, (1,), np.float32),
-                                      _bounds(-0.6, -0.4)),
-    "Pendulum-v1": _Spec(_envs.PendulumKernel, 200, None,
-                         lambda: _box([-1.0, -1.0, -8.0], [1.0, 1.0, 8.0]),
-                         lambda: spaces.Box(-2.0, 2.0, (1,), np.float32), _pendulum_bounds),
-    # float64 spaces: the regulator is an exact reference problem, not a benchmark env.
-    "SimpleRegulator-v0": _Spec(_envs.SimpleRegulatorKernel, None, None,
-                                lambda: spaces.Box(-np.inf, np.inf, (1,), np.float64),
-                                lambda: spaces.Box(-np.inf, np.inf, (1,), np.float64), None),
-}
+
+_SPECS = {name: _Spec.from_table(entry) for name, entry in _envs.SPECS.items()}
 
 
 def native_ids() -> list[str]:
@@ -305,8 +286,8 @@ class NativeVectorEnv(VectorEnv):
         rewards = np.empty(B)
         terminated = np.empty(B, dtype=np.bool_)
         truncated = np.empty(B, dtype=np.bool_)
-        bad = self.kernel.step_all(a, obs, rewards, terminated.view(np.uint8),
-                                   truncated.view(np.uint8), self._elapsed, self._needs_reset)
+        bad = _rollout.step_all(self.kernel, a, obs, rewards, terminated.view(np.uint8),
+                                truncated.view(np.uint8), self._elapsed, self._needs_reset)
         if bad >= 0:
             raise ValueError(f"actions: entry {bad} ({np.asarray(actions)[bad]!r}) is outside "
                              f"the action space {self.single_action_space}")

@@ -1,11 +1,13 @@
 """Policy-gradient estimators as drop-in functions over arrays.
 
 Arrays in, arrays out: the inputs may come from pgfast's rollouts or from any
-other framework. Kernels: ``src/_linalg.pyx`` (pseudoinverse regression) and
+other framework, NumPy arrays or CPU arrays of another library (PyTorch, JAX, ...),
+and the results are arrays of the library they were given. Kernels: ``src/_linalg.pyx`` (pseudoinverse regression) and
 ``src/_scores.pyx`` (per-trajectory score reductions), with the returns kernels
 of ``src/_returns.pyx``. Formulas follow Kochenderfer, Wheeler and Wray,
-*Algorithms for Decision Making* (2022), chapter 11; indices k are 1-based
-within an episode.
+*Algorithms for Decision Making* (2022), chapter 11, restated with their
+derivations in ``docs/theory/estimators.rst``; indices k are 1-based within an
+episode.
 
 Buffers are time-major: ``grad_log_probs`` has shape ``(T, P)`` for one stream or
 ``(T, B, P)`` for B parallel environments, ``rewards`` ``(T,)`` or ``(T, B)``.
@@ -20,10 +22,10 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 from . import _linalg, _returns, _scores
 from ._validation import as_flags, as_float_array, check_unit_interval, float_dtype
+from ._arrays import arrays_in_out
 
 __all__ = ["regression_gradient", "likelihood_ratio_gradient", "optimal_baseline"]
 
@@ -33,7 +35,8 @@ PINV_RCOND = 1e-15
 _MODES = ("trajectory", "reward_to_go", "baseline")
 
 
-def regression_gradient(dtheta: ArrayLike, du: ArrayLike, rcond: float | None = None) -> np.ndarray:
+@arrays_in_out("dtheta", "du")
+def regression_gradient(dtheta, du, rcond=None):
     """Gradient by linear regression: ∇U ≈ ΔΘ⁺ ΔU (the book's RegressionGradient).
 
     Solves the least-squares problem ΔΘ g ≈ ΔU with the pseudoinverse ΔΘ⁺, i.e.
@@ -63,8 +66,30 @@ def regression_gradient(dtheta: ArrayLike, du: ArrayLike, rcond: float | None = 
 
     Raises
     ------
+    ValueError
+        ``du`` whose shape does not match ``dtheta``'s rows, non-finite input, or a
+        negative or non-finite ``rcond``.
+    TypeError
+        Non-numeric input or a non-numeric ``rcond``.
     numpy.linalg.LinAlgError
         If the SVD does not converge (as numpy.linalg.pinv).
+
+    Examples
+    --------
+    Utility differences of an exactly linear U recover its gradient:
+
+    >>> import numpy as np
+    >>> import pgfast
+    >>> rng = np.random.default_rng(0)
+    >>> dtheta = rng.normal(size=(8, 3))
+    >>> du = dtheta @ np.array([1.0, -2.0, 0.5])
+    >>> pgfast.regression_gradient(dtheta, du).round(6)
+    array([ 1. , -2. ,  0.5])
+
+    A batch of K = 4 independent problems in one call:
+
+    >>> pgfast.regression_gradient(np.stack([dtheta] * 4), np.stack([du] * 4)).shape
+    (4, 3)
     """
     a = as_float_array(dtheta, "dtheta", ndim=(2, 3))
     y = as_float_array(du, "du")
@@ -149,11 +174,9 @@ def _baseline_from(ratio_sum, ratio_count):
                      where=ratio_count > 0)
 
 
-def likelihood_ratio_gradient(grad_log_probs: ArrayLike, rewards: ArrayLike, gamma: float,
-                              terminated: ArrayLike | None = None,
-                              truncated: ArrayLike | None = None, mode: str = "trajectory",
-                              return_per_trajectory: bool = False
-                              ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+@arrays_in_out("grad_log_probs", "rewards", other=("terminated", "truncated"))
+def likelihood_ratio_gradient(grad_log_probs, rewards, gamma, terminated=None, truncated=None,
+                              mode="trajectory", return_per_trajectory=False):
     """Likelihood-ratio policy gradient from per-step scores (the book's chapter 11).
 
     With s_k = ∇θ log πθ(a_k | s_k) the score of step k (1-based within its
@@ -191,6 +214,34 @@ def likelihood_ratio_gradient(grad_log_probs: ArrayLike, rewards: ArrayLike, gam
         accumulated in double precision.
     per_trajectory : ndarray, shape (N, P)
         Only with ``return_per_trajectory=True``; ``gradient`` is its mean.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``mode``, shapes that do not match (scores must be rewards' shape
+        plus a parameter axis), an empty buffer, γ outside [0, 1] or non-finite input.
+    TypeError
+        Non-numeric input or flags that are not booleans.
+
+    Examples
+    --------
+    One stream of two episodes (the first ends after step 1), two parameters:
+
+    >>> import numpy as np
+    >>> import pgfast
+    >>> scores = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    >>> rewards = np.array([1.0, 2.0, 3.0])
+    >>> terminated = np.array([False, True, False])
+    >>> pgfast.likelihood_ratio_gradient(scores, rewards, 1.0, terminated)
+    array([3., 3.])
+
+    The first trajectory gives (1 + 0, 0 + 1) · R(τ) = (1, 1) · 3, the second
+    (1, 1) · 3; the estimate is their mean. Reward-to-go weights each score by the
+    rewards from its step on, (1, 0) · 3 + (0, 1) · 2 for the first trajectory:
+
+    >>> pgfast.likelihood_ratio_gradient(scores, rewards, 1.0, terminated,
+    ...                                  mode="reward_to_go")
+    array([3. , 2.5])
     """
     if mode not in _MODES:
         raise ValueError(f"mode: expected one of {_MODES}, got {mode!r}")
@@ -222,9 +273,8 @@ def likelihood_ratio_gradient(grad_log_probs: ArrayLike, rewards: ArrayLike, gam
     return gradient.astype(dtype, copy=False)
 
 
-def optimal_baseline(grad_log_probs: ArrayLike, rewards: ArrayLike, gamma: float,
-                     terminated: ArrayLike | None = None,
-                     truncated: ArrayLike | None = None) -> np.ndarray:
+@arrays_in_out("grad_log_probs", "rewards", other=("terminated", "truncated"))
+def optimal_baseline(grad_log_probs, rewards, gamma, terminated=None, truncated=None):
     """The book's per-parameter variance-minimising baseline for reward-to-go.
 
     With ℓ_k = ∇θ log πθ(a_k | s_k) γ^(k−1) and G_k = r_togo(k) = Σ_{l≥k} γ^(l−k) r_l,
@@ -236,11 +286,40 @@ def optimal_baseline(grad_log_probs: ArrayLike, rewards: ArrayLike, gamma: float
     (0/0) for i and is left out of b_i's mean: its term ℓ_{k,i}(G_k − b_i) is zero
     whatever b_i is. If no trajectory defines a ratio for i, b_i = 0.
 
-    Parameters and layout as :func:`likelihood_ratio_gradient`.
+    Parameters
+    ----------
+    grad_log_probs : array_like, shape (T, P) or (T, B, P)
+        Per-step scores ∇θ log π(a_t | s_t), time-major.
+    rewards : array_like, shape (T,) or (T, B)
+        r_t, received after the action of step t.
+    gamma : float in [0, 1]
+        The discount γ.
+    terminated, truncated : array_like of bool, shape of rewards, optional
+        Where episodes end, as in :func:`likelihood_ratio_gradient`.
 
     Returns
     -------
     ndarray, shape (P,)
+        The baseline b (float32 if both inputs are float32, else float64).
+
+    Raises
+    ------
+    ValueError
+        Shapes that do not match, an empty buffer, γ outside [0, 1] or non-finite
+        input.
+    TypeError
+        Non-numeric input or flags that are not booleans.
+
+    Examples
+    --------
+    One trajectory: b_i is the reward-to-go averaged with weights ℓ_{k,i}²:
+
+    >>> import numpy as np
+    >>> import pgfast
+    >>> scores = np.array([[1.0, 0.0], [1.0, 2.0]])
+    >>> rewards = np.array([1.0, 3.0])      # G = (4, 3) with γ = 1
+    >>> pgfast.optimal_baseline(scores, rewards, 1.0)
+    array([3.5, 3. ])
     """
     scores, r, term, trunc, gamma, dtype = _score_inputs(
         grad_log_probs, rewards, gamma, terminated, truncated)
@@ -248,8 +327,8 @@ def optimal_baseline(grad_log_probs: ArrayLike, rewards: ArrayLike, gamma: float
     P = scores.shape[2]
     if P == 0:
         return np.zeros(0, dtype=dtype)
-    weighted_total, plain_total, ratio_sum = np.empty(P), np.empty(P), np.empty(P)
+    totals = [np.empty(P) for _ in range(3)]
     ratio_count = np.empty(P, dtype=np.int64)
-    _scores.baseline_sums(scores, togo, powers, term, trunc, np.empty((0, P)), np.empty((0, P)),
-                          weighted_total, plain_total, ratio_sum, ratio_count)
-    return _baseline_from(ratio_sum, ratio_count).astype(dtype, copy=False)
+    _scores.baseline_sums(scores, togo, powers, term, trunc, np.empty((0, P)),
+                          np.empty((0, P)), *totals, ratio_count)
+    return _baseline_from(totals[2], ratio_count).astype(dtype, copy=False)

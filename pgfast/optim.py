@@ -10,21 +10,119 @@ __all__ = ["Adam", "conjugate_gradient", "scale_gradient", "clip_gradient"]
 
 
 def scale_gradient(grad, max_norm):
-    """min(L / ‖∇‖, 1) ∇: the gradient scaled to an L2 norm of at most L."""
+    """min(L / ‖∇‖, 1) ∇: the gradient scaled to an L2 norm of at most L.
+
+    The book's gradient scaling: the direction is kept, only a step longer than L is
+    shortened.
+
+    Parameters
+    ----------
+    grad : ndarray
+        The gradient ∇.
+    max_norm : float > 0
+        L.
+
+    Returns
+    -------
+    ndarray
+        ``grad`` itself when its norm is at most L (or zero), else a scaled copy.
+
+    Raises
+    ------
+    ValueError
+        ``max_norm`` not a positive finite number.
+    TypeError
+        ``max_norm`` not a number.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> pgfast.scale_gradient(np.array([3.0, 4.0]), max_norm=1.0)
+    array([0.6, 0.8])
+    >>> pgfast.scale_gradient(np.array([0.3, 0.4]), max_norm=1.0)
+    array([0.3, 0.4])
+    """
     max_norm = check_positive_float(max_norm, "max_norm")
     norm = float(np.linalg.norm(grad))
     return grad * min(max_norm / norm, 1.0) if norm > 0 else grad
 
 
 def clip_gradient(grad, low, high):
-    """The gradient clipped elementwise to [low, high]."""
+    """The gradient clipped elementwise to [low, high] (the book's gradient clipping).
+
+    Parameters
+    ----------
+    grad : array_like
+        The gradient ∇.
+    low, high : float
+        The bounds a < b.
+
+    Returns
+    -------
+    ndarray
+        ``numpy.clip(grad, low, high)``.
+
+    Raises
+    ------
+    ValueError
+        ``low`` is not below ``high``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> pgfast.clip_gradient(np.array([-3.0, 0.5, 2.0]), -1.0, 1.0)
+    array([-1. ,  0.5,  1. ])
+    """
     if not low < high:
         raise ValueError(f"clip: expected low < high, got ({low}, {high})")
     return np.clip(grad, low, high)
 
 
 class Adam:
-    """Adam (Kingma & Ba 2015) for gradient *ascent*: θ ← θ + α m̂ / (√v̂ + ε)."""
+    """Adam (Kingma & Ba 2015) for gradient *ascent*: θ ← θ + α m̂ / (√v̂ + ε).
+
+    With g the gradient of step t: m ← β₁ m + (1 − β₁) g, v ← β₂ v + (1 − β₂) g²,
+    m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ). To minimise a loss, pass its negated
+    gradient.
+
+    Parameters
+    ----------
+    n_params : int
+        The length of θ.
+    alpha : float > 0
+        The step size α.
+    beta1, beta2 : float
+        The decay rates β₁, β₂ of the first and second moment estimates.
+    eps : float
+        ε, added to √v̂.
+
+    Attributes
+    ----------
+    m, v : ndarray, shape (n_params,)
+        The moment estimates.
+    t : int
+        The number of steps taken.
+
+    Raises
+    ------
+    ValueError
+        ``alpha`` not a positive finite number.
+
+    Examples
+    --------
+    Ascend U(θ) = −‖θ − 1‖², whose gradient is −2 (θ − 1):
+
+    >>> import numpy as np
+    >>> import pgfast
+    >>> adam = pgfast.Adam(n_params=2, alpha=0.1)
+    >>> theta = np.zeros(2)
+    >>> for _ in range(200):
+    ...     theta = adam.step(theta, -2 * (theta - 1))
+    >>> theta.round(2)
+    array([1., 1.])
+    """
 
     def __init__(self, n_params, alpha=1e-2, beta1=0.9, beta2=0.999, eps=1e-8):
         self.alpha = check_positive_float(alpha, "alpha")
@@ -34,6 +132,20 @@ class Adam:
         self.t = 0
 
     def step(self, theta, grad):
+        """One ascent step.
+
+        Parameters
+        ----------
+        theta : ndarray, shape (n_params,)
+            The current parameters.
+        grad : ndarray, shape (n_params,)
+            The gradient to ascend.
+
+        Returns
+        -------
+        ndarray
+            The new parameters (``theta`` is not modified).
+        """
         self.t += 1
         self.m = self.beta1 * self.m + (1 - self.beta1) * grad
         self.v = self.beta2 * self.v + (1 - self.beta2) * grad**2
@@ -42,9 +154,23 @@ class Adam:
         return theta + self.alpha * m_hat / (np.sqrt(v_hat) + self.eps)
 
     def state_dict(self):
+        """The moments and step count, for a checkpoint.
+
+        Returns
+        -------
+        dict
+            ``{"m": ndarray, "v": ndarray, "t": int}``.
+        """
         return {"m": self.m, "v": self.v, "t": self.t}
 
     def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned.
+
+        Parameters
+        ----------
+        state : dict
+            With keys ``"m"``, ``"v"`` and ``"t"``.
+        """
         self.m, self.v, self.t = np.array(state["m"]), np.array(state["v"]), int(state["t"])
 
 
@@ -54,6 +180,33 @@ def conjugate_gradient(matvec, b, iterations=10, tol=1e-10):
     Stops after `iterations` steps, when the residual is below `tol`, or when a
     direction shows non-positive curvature pᵀAp ≤ 0 (A is then not positive
     definite along p; the iterate so far is returned, b itself if that is the first).
+    The natural and TRPO updates solve F u = ∇f this way with Fisher-vector products,
+    never forming F.
+
+    Parameters
+    ----------
+    matvec : callable
+        x ↦ A x, for A symmetric positive definite.
+    b : ndarray, shape (n,)
+        The right-hand side.
+    iterations : int
+        The most conjugate-gradient steps to take (exact after n in exact arithmetic).
+    tol : float
+        Stop once the squared residual ‖b − A x‖² is at most this.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        The approximate solution x.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> A = np.array([[4.0, 1.0], [1.0, 3.0]])
+    >>> x = pgfast.conjugate_gradient(lambda v: A @ v, np.array([1.0, 2.0]))
+    >>> bool(np.allclose(A @ x, [1.0, 2.0]))
+    True
     """
     x = np.zeros_like(b)
     r = b.copy()

@@ -1,4 +1,6 @@
-"""Policies π(θ, s) and value functions V(φ, s) (Cython kernels in ``src/_policies.pyx``).
+"""Policies π(θ, s) and value functions V(φ, s) (Cython kernels: ``src/_net.pyx``, the
+network; ``src/_policies.pyx``, the policy contract; ``src/_softmax.pyx`` and
+``src/_gaussian.pyx``, the heads).
 
 A policy object describes an architecture and holds no parameters: θ is a flat
 float64 array the caller owns. Every method is batched over N observations
@@ -19,13 +21,12 @@ from __future__ import annotations
 
 import numbers
 
-from collections.abc import Callable, Sequence
-
 import numpy as np
-from numpy.typing import ArrayLike
 
-from . import _policies
-from ._validation import RngLike, as_float_array, check_positive_int, check_rng
+from . import _gaussian, _net, _softmax
+from ._validation import (RngLike, as_float_array, check_allocation, check_finite_result,
+                          check_positive_int, check_rng)
+from ._arrays import arrays_in_out
 
 __all__ = [
     "LinearSoftmax",
@@ -77,7 +78,7 @@ def _orthogonal(rng, n_in, n_out, gain):
 class _Network:
     """Shared parts of policies and value functions: a tanh MLP of `sizes`."""
 
-    _net: _policies.Net
+    _net: _net.Net
     _n_extra: int
 
     def _config_args(self) -> dict:
@@ -87,6 +88,11 @@ class _Network:
         self.obs_dim = check_positive_int(obs_dim, "obs_dim")
         self.hidden = _check_hidden(hidden)
         self._sizes = (self.obs_dim, *self.hidden, out_dim)
+        # Python's integers are exact: a network that cannot be held is refused here,
+        # before the kernel's 64-bit sizes could overflow.
+        n_params = sum((a + 1) * b for a, b in zip(self._sizes, self._sizes[1:]))
+        check_allocation(8 * n_params, "hidden" if self.hidden else "obs_dim",
+                         f"a network of {n_params} parameters")
 
     def config(self) -> dict:
         """JSON-serialisable description (class name and constructor arguments);
@@ -111,7 +117,7 @@ class _Network:
             shapes.append((f"b{l}", (self._sizes[l + 1],)))
         return shapes
 
-    def unpack(self, theta: ArrayLike) -> dict[str, np.ndarray]:
+    def unpack(self, theta) -> dict:
         """The named pieces of θ: ``"W0"`` (in, out), ``"b0"``, ..., ``"log_std"``.
 
         The arrays are copies; ``pack(unpack(theta))`` equals theta.
@@ -126,7 +132,7 @@ class _Network:
             out["log_std"] = theta[i:].copy()
         return out
 
-    def pack(self, params: dict[str, ArrayLike]) -> np.ndarray:
+    def pack(self, params) -> np.ndarray:
         """The flat θ from a dict of named arrays (the inverse of ``unpack``)."""
         if not isinstance(params, dict):
             raise TypeError(f"params: expected a dict of arrays, got {type(params).__name__}")
@@ -157,14 +163,14 @@ class _Network:
 
     # input checks ------------------------------------------------------------
 
-    def _check_theta(self, theta: ArrayLike, name: str = "theta") -> np.ndarray:
+    def _check_theta(self, theta, name="theta"):
         theta = as_float_array(theta, name, ndim=1)
         if theta.shape[0] != self.n_params:
             raise ValueError(f"{name}: expected a 1-D array of length {self.n_params} "
                              f"(n_params), got length {theta.shape[0]}")
         return theta
 
-    def _check_obs(self, obs: ArrayLike, name: str = "obs") -> np.ndarray:
+    def _check_obs(self, obs, name="obs"):
         obs = as_float_array(obs, name, ndim=(1, 2))
         if obs.ndim == 1:
             obs = obs[None, :]
@@ -173,7 +179,7 @@ class _Network:
                              f"(obs_dim), got shape {obs.shape}")
         return obs
 
-    def _check_rows(self, x: ArrayLike, name: str, n: int) -> np.ndarray:
+    def _check_rows(self, x, name, n):
         x = as_float_array(x, name, ndim=1)
         if x.shape[0] != n:
             raise ValueError(f"{name}: expected shape ({n},) (one per observation), "
@@ -185,7 +191,6 @@ class _Policy(_Network):
     """Common methods of the softmax and Gaussian policies."""
 
     discrete: bool
-    kernel: _policies.NetPolicy
     _log_std: np.ndarray   # Gaussian policies
 
     # Defined by the softmax and Gaussian policies: actions as returned to the user,
@@ -214,8 +219,8 @@ class _Policy(_Network):
             params["log_std"] = np.array(self._log_std, dtype=np.float64)
         return self.pack(params)
 
-    def sample(self, theta: ArrayLike, obs: ArrayLike,
-               rng: RngLike = None) -> tuple[np.ndarray, np.ndarray]:
+    @arrays_in_out("theta", "obs")
+    def sample(self, theta, obs, rng):
         """Draw a ~ π_θ(· | s) for every observation, from `rng` (a Generator, an
         int seed or None for a fresh seed, as ``numpy.random.default_rng``).
 
@@ -232,9 +237,11 @@ class _Policy(_Network):
         logp = np.empty(n)
         if n:
             self.kernel.sample_into(theta, obs, rng, actions, logp)
+        check_finite_result(logp, "theta", "log π of the sampled actions")
         return self._actions_out(actions), logp
 
-    def mode(self, theta: ArrayLike, obs: ArrayLike) -> np.ndarray:
+    @arrays_in_out("theta", "obs")
+    def mode(self, theta, obs):
         """The most likely action (argmax of the logits / the mean), same types as sample."""
         theta = self._check_theta(theta)
         obs = self._check_obs(obs)
@@ -243,7 +250,8 @@ class _Policy(_Network):
             self.kernel.mode_into(theta, obs, actions)
         return self._actions_out(actions)
 
-    def log_prob(self, theta: ArrayLike, obs: ArrayLike, actions: ArrayLike) -> np.ndarray:
+    @arrays_in_out("theta", "obs", other=("actions",))
+    def log_prob(self, theta, obs, actions) -> np.ndarray:
         """log π_θ(a_i | s_i), shape (N,)."""
         theta = self._check_theta(theta)
         obs = self._check_obs(obs)
@@ -251,11 +259,11 @@ class _Policy(_Network):
         logp = np.empty(obs.shape[0])
         if obs.shape[0]:
             self.kernel.log_prob_into(theta, obs, actions, logp)
-        return logp
+        return check_finite_result(logp, "theta", "log π(a | s)")
 
-    def grad_log_prob(self, theta: ArrayLike, obs: ArrayLike, actions: ArrayLike,
-                      weights: ArrayLike | None = None, out: np.ndarray | None = None,
-                      num_threads: int = 1) -> np.ndarray:
+    @arrays_in_out("theta", "obs", "weights", other=("actions",), out="out")
+    def grad_log_prob(self, theta, obs, actions, weights=None, out=None,
+                      num_threads=1) -> np.ndarray:
         """Score function ∇_θ log π_θ(a_i | s_i).
 
         Parameters
@@ -286,7 +294,7 @@ class _Policy(_Network):
             if n:
                 self.kernel.grad_log_prob_into(theta, obs, actions, None, np.empty(1), rows,
                                                num_threads)
-            return rows
+            return check_finite_result(rows, "theta", "∇log π")
         weights = self._check_rows(weights, "weights", n)
         grad = _check_out(out, (self.n_params,))
         if n:
@@ -294,9 +302,10 @@ class _Policy(_Network):
                                            np.empty((1, 1)))
         else:
             grad[:] = 0.0
-        return grad
+        return check_finite_result(grad, "theta", "Σ w ∇log π")
 
-    def kl(self, theta_old: ArrayLike, theta_new: ArrayLike, obs: ArrayLike) -> np.ndarray:
+    @arrays_in_out("theta_old", "theta_new", "obs")
+    def kl(self, theta_old, theta_new, obs) -> np.ndarray:
         """KL(π_old(· | s_i) ‖ π_new(· | s_i)) per observation, shape (N,).
 
         Softmax: Σ_a p_a (log p_a − log q_a). Gaussian: Σ_k log(σ'_k/σ_k)
@@ -308,9 +317,10 @@ class _Policy(_Network):
         kl = np.empty(obs.shape[0])
         if obs.shape[0]:
             self.kernel.kl_into(theta_old, theta_new, obs, kl, None)
-        return kl
+        return check_finite_result(kl, "theta_new", "the KL divergence")
 
-    def kl_grad(self, theta_old: ArrayLike, theta_new: ArrayLike, obs: ArrayLike) -> np.ndarray:
+    @arrays_in_out("theta_old", "theta_new", "obs")
+    def kl_grad(self, theta_old, theta_new, obs) -> np.ndarray:
         """Gradient with respect to theta_new of the MEAN KL over the observations,
 
         ∇_{θ_new} (1/N) Σ_i KL(π_old(· | s_i) ‖ π_new(· | s_i)), shape (P,)
@@ -325,9 +335,10 @@ class _Policy(_Network):
             raise ValueError("obs: expected at least one observation, got 0")
         grad = np.zeros(self.n_params)
         self.kernel.kl_into(theta_old, theta_new, obs, np.empty(n), grad)
-        return grad
+        return check_finite_result(grad, "theta_new", "the KL gradient")
 
-    def entropy(self, theta: ArrayLike, obs: ArrayLike) -> np.ndarray:
+    @arrays_in_out("theta", "obs")
+    def entropy(self, theta, obs) -> np.ndarray:
         """Entropy of π_θ(· | s_i), shape (N,): −Σ_a p_a log p_a, or
         Σ_k log σ_k + ½ (1 + log 2π) for the Gaussian."""
         theta = self._check_theta(theta)
@@ -335,9 +346,10 @@ class _Policy(_Network):
         ent = np.empty(obs.shape[0])
         if obs.shape[0]:
             self.kernel.entropy_into(theta, obs, ent)
-        return ent
+        return check_finite_result(ent, "theta", "the entropy")
 
-    def entropy_grad(self, theta: ArrayLike, obs: ArrayLike) -> np.ndarray:
+    @arrays_in_out("theta", "obs")
+    def entropy_grad(self, theta, obs) -> np.ndarray:
         """Gradient of the MEAN entropy over the observations, ∇_θ (1/N) Σ_i H(π_θ(· | s_i)),
         shape (P,) (for an entropy bonus). Softmax: ∂H/∂z_k = −p_k (z_k − Σ_j p_j z_j);
         Gaussian: ∂H/∂log σ_k = 1, nothing else."""
@@ -347,10 +359,10 @@ class _Policy(_Network):
             raise ValueError("obs: expected at least one observation, got 0")
         grad = np.empty(self.n_params)
         self.kernel.entropy_grad_into(theta, obs, grad)
-        return grad
+        return check_finite_result(grad, "theta", "the entropy gradient")
 
-    def fisher_vector_product(self, theta: ArrayLike, obs: ArrayLike, v: ArrayLike,
-                              num_threads: int = 1) -> np.ndarray:
+    @arrays_in_out("theta", "obs", "v")
+    def fisher_vector_product(self, theta, obs, v, num_threads=1) -> np.ndarray:
         """F v for the Fisher information of the action distribution averaged over obs.
 
         F = (1/N) Σ_i E_{a ~ π_θ(·|s_i)}[∇ log π ∇ log πᵀ] = (1/N) Σ_i J_iᵀ M_i J_i
@@ -369,7 +381,7 @@ class _Policy(_Network):
         num_threads = self._check_threads(num_threads, obs.shape[0])
         out = np.empty(self.n_params)
         self.kernel.fvp_into(theta, obs, v, out, None, num_threads)
-        return out
+        return check_finite_result(out, "theta", "the Fisher-vector product")
 
     @staticmethod
     def _check_threads(num_threads, n):
@@ -379,8 +391,8 @@ class _Policy(_Network):
             raise ValueError("obs: expected at least one observation, got 0")
         return min(num_threads, n)
 
-    def fisher_operator(self, theta: ArrayLike, obs: ArrayLike,
-                        num_threads: int = 1) -> Callable[[ArrayLike], np.ndarray]:
+    @arrays_in_out("theta", "obs")
+    def fisher_operator(self, theta, obs, num_threads=1):
         """v ↦ F v for a fixed θ and batch, sharing one forward pass between calls.
 
         Conjugate gradient (TRPO, natural gradient) applies F ten or more times per
@@ -393,21 +405,24 @@ class _Policy(_Network):
         callable
             ``fvp(v) -> ndarray (P,)``.
         """
-        at = self._check_theta(theta).copy()
-        states = self._check_obs(obs).copy()
-        n = states.shape[0]
+        theta = self._check_theta(theta).copy()
+        obs = self._check_obs(obs).copy()
+        n = obs.shape[0]
         num_threads = self._check_threads(num_threads, n)
         cache = np.empty(n * (self._net.sum_hidden + self._net.out_dim))
-        self.kernel.forward_into(at, states, cache, num_threads)
+        self.kernel.forward_into(theta, obs, cache, num_threads)
 
-        def fvp(v: ArrayLike) -> np.ndarray:
+        @arrays_in_out("v")
+        def fvp(v):
+            v = self._check_theta(v, "v")
             out = np.empty(self.n_params)
-            self.kernel.fvp_into(at, states, self._check_theta(v, "v"), out, cache, num_threads)
-            return out
+            self.kernel.fvp_into(theta, obs, v, out, cache, num_threads)
+            return check_finite_result(out, "theta", "the Fisher-vector product")
 
         return fvp
 
-    def fisher(self, theta: ArrayLike, obs: ArrayLike) -> np.ndarray:
+    @arrays_in_out("theta", "obs")
+    def fisher(self, theta, obs) -> np.ndarray:
         """The dense (P, P) Fisher matrix of ``fisher_vector_product`` (for small P).
 
         Built as (1/N) Σ_i Σ_c g_{ic} g_{ic}ᵀ from the factorisation M_i = Σ_c m_c m_cᵀ
@@ -427,7 +442,7 @@ class _Policy(_Network):
                 self.kernel.vjp_rows_into(theta, part, dz, rows)
                 F += rows.T @ rows
         F /= n
-        return F
+        return check_finite_result(F, "theta", "the Fisher matrix")
 
 
 
@@ -439,7 +454,7 @@ class _SoftmaxPolicy(_Policy):
         super().__init__(obs_dim, hidden, n_actions)
         self.n_actions = n_actions
         self.act_dim = 1
-        self._build(_policies.SoftmaxKernel(self.obs_dim, n_actions, self.hidden))
+        self._build(_softmax.SoftmaxKernel(self.obs_dim, n_actions, self.hidden))
 
     def _actions_out(self, a):
         return a[:, 0].astype(np.int64)
@@ -498,7 +513,7 @@ class _GaussianPolicy(_Policy):
         self.learn_std = bool(learn_std)
         self.act_dim = act_dim
         self.n_actions = 0
-        self._build(_policies.GaussianKernel(self.obs_dim, act_dim, self.hidden,
+        self._build(_gaussian.GaussianKernel(self.obs_dim, act_dim, self.hidden,
                                              self._log_std, self.learn_std))
 
     def _actions_out(self, a):
@@ -522,7 +537,8 @@ class _GaussianPolicy(_Policy):
             dz[:, c] = np.exp(-ls[c])
             yield dz
 
-    def fisher(self, theta: ArrayLike, obs: ArrayLike) -> np.ndarray:
+    @arrays_in_out("theta", "obs")
+    def fisher(self, theta, obs) -> np.ndarray:
         F = super().fisher(theta, obs)
         if self.learn_std:
             k = self._net.n_params
@@ -547,7 +563,7 @@ class LinearSoftmax(_SoftmaxPolicy):
     θ = [W0 (obs_dim, n_actions), b0 (n_actions,)].
     """
 
-    def __init__(self, obs_dim: int, n_actions: int) -> None:
+    def __init__(self, obs_dim, n_actions):
         super().__init__(obs_dim, n_actions, ())
 
 
@@ -558,7 +574,7 @@ class MLPSoftmax(_SoftmaxPolicy):
     θ = [W0, b0, ..., W_L, b_L].
     """
 
-    def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int] = (64, 64)) -> None:
+    def __init__(self, obs_dim, n_actions, hidden=(64, 64)):
         if not _check_hidden(hidden):
             raise ValueError("hidden: expected at least one hidden layer (use LinearSoftmax)")
         super().__init__(obs_dim, n_actions, hidden)
@@ -571,8 +587,7 @@ class LinearGaussian(_GaussianPolicy):
     piece only when ``learn_std``; otherwise log_std is fixed at the constructor's value.
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, log_std: ArrayLike = 0.0,
-                 learn_std: bool = True) -> None:
+    def __init__(self, obs_dim, act_dim, log_std=0.0, learn_std=True):
         super().__init__(obs_dim, act_dim, (), log_std, learn_std)
 
 
@@ -583,8 +598,7 @@ class MLPGaussian(_GaussianPolicy):
     θ = [W0, b0, ..., W_L, b_L, log_std (when learn_std)].
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (64, 64),
-                 log_std: ArrayLike = 0.0, learn_std: bool = True) -> None:
+    def __init__(self, obs_dim, act_dim, hidden=(64, 64), log_std=0.0, learn_std=True):
         if not _check_hidden(hidden):
             raise ValueError("hidden: expected at least one hidden layer (use LinearGaussian)")
         super().__init__(obs_dim, act_dim, hidden, log_std, learn_std)
@@ -597,23 +611,24 @@ class _Value(_Network):
 
     def __init__(self, obs_dim, hidden):
         super().__init__(obs_dim, hidden, 1)
-        self._net = _policies.Net(self._sizes)
+        self._net = _net.Net(self._sizes)
 
     def init(self, rng: RngLike = None) -> np.ndarray:
         """Initial φ: orthogonal weights (gain √2 hidden, 1.0 output), zero biases."""
         return self.pack(self._init_layers(rng, 1.0))
 
-    def value(self, phi: ArrayLike, obs: ArrayLike) -> np.ndarray:
+    @arrays_in_out("phi", "obs")
+    def value(self, phi, obs) -> np.ndarray:
         """V_φ(s_i), shape (N,)."""
         phi = self._check_theta(phi, "phi")
         obs = self._check_obs(obs)
         z = np.empty((obs.shape[0], 1))
         if obs.shape[0]:
             self._net.predict(phi, obs, z)
-        return z[:, 0]
+        return check_finite_result(z[:, 0], "phi", "V(s)")
 
-    def loss_and_grad(self, phi: ArrayLike, obs: ArrayLike,
-                      targets: ArrayLike) -> tuple[float, np.ndarray]:
+    @arrays_in_out("phi", "obs", "targets")
+    def loss_and_grad(self, phi, obs, targets):
         """The squared error L(φ) = (1/N) Σ_i ½ (V_φ(s_i) − y_i)² and ∇_φ L, shape (P,)."""
         phi = self._check_theta(phi, "phi")
         obs = self._check_obs(obs)
@@ -622,14 +637,15 @@ class _Value(_Network):
         targets = self._check_rows(targets, "targets", obs.shape[0])
         grad = np.empty(self.n_params)
         loss = self._net.squared_error_grad(phi, obs, targets, grad)
-        return loss, grad
+        check_finite_result(grad, "phi", "the value loss gradient")
+        return check_finite_result(loss, "phi", "the value loss"), grad
 
 
 
 class LinearValue(_Value):
     """V_φ(s) = s @ W0 + b0; φ = [W0 (obs_dim, 1), b0 (1,)]."""
 
-    def __init__(self, obs_dim: int) -> None:
+    def __init__(self, obs_dim):
         super().__init__(obs_dim, ())
 
     def _config_args(self):
@@ -639,7 +655,7 @@ class LinearValue(_Value):
 class MLPValue(_Value):
     """V_φ(s) from a tanh MLP with a linear scalar output; φ = [W0, b0, ..., W_L, b_L]."""
 
-    def __init__(self, obs_dim: int, hidden: Sequence[int] = (64, 64)) -> None:
+    def __init__(self, obs_dim, hidden=(64, 64)):
         if not _check_hidden(hidden):
             raise ValueError("hidden: expected at least one hidden layer (use LinearValue)")
         super().__init__(obs_dim, hidden)
@@ -652,7 +668,7 @@ _CLASSES = {c.__name__: c for c in (LinearSoftmax, LinearGaussian, MLPSoftmax, M
                                     LinearValue, MLPValue)}
 
 
-def from_config(config: dict) -> _Network:
+def from_config(config):
     """Rebuild a policy or value function from its ``config()`` dict."""
     if not isinstance(config, dict) or "class" not in config:
         raise TypeError("config: expected a dict with a 'class' key (from .config())")
@@ -665,8 +681,7 @@ def from_config(config: dict) -> _Network:
     return _CLASSES[name](**args)
 
 
-def policy_for(observation_space, action_space, hidden: Sequence[int] | None = None,
-               **kwargs) -> _Policy:
+def policy_for(observation_space, action_space, hidden=None, **kwargs):
     """The policy for Gymnasium spaces: Discrete → softmax, Box → Gaussian.
 
     Parameters

@@ -18,11 +18,11 @@ import gymnasium as gym
 import numpy as np
 
 from ._envs import VecEnvKernel
-from ._validation import (check_policy_fits, check_positive_int, check_rng, check_rngs,
-                          check_theta, check_unit_interval)
+from ._validation import (check_allocation, check_policy_fits, check_positive_int,
+                          check_rng, check_rngs, check_theta, check_unit_interval)
 from .envs import is_native, make_vec
 from .returns import discount_powers, reward_to_go
-from .rollout import Rollout, rollout, space_dims
+from .rollout import Rollout, record_bytes, rollout, space_dims
 
 __all__ = ["Problem", "Trajectories", "utility", "check_problem"]
 
@@ -32,7 +32,39 @@ class Trajectories:
     """m trajectories of depth d, time-major (d, m): each slot's first episode.
 
     After an episode ends (termination or the time limit) its slot holds zeros:
-    rewards after the end count as 0 and no action is scored there.
+    rewards after the end count as 0 and no action is scored there. Made by
+    :meth:`Problem.rollouts`; the estimators and updates read it.
+
+    Parameters
+    ----------
+    observations : ndarray, shape (d, m, obs_dim)
+        s_k of every step.
+    actions : ndarray, shape (d, m) or (d, m, act_dim)
+        a_k (discrete indices, or continuous action vectors).
+    rewards : ndarray, shape (d, m)
+        r_k, 0 after the episode's end.
+    alive : ndarray of bool, shape (d, m)
+        The steps that belong to the episode.
+    terminated : ndarray of bool, shape (d, m)
+        True at an episode's last step when it ended in a terminal state.
+    log_probs : ndarray, shape (d, m)
+        log π_θ(a_k | s_k), 0 after the end (NaN throughout for a deterministic rollout).
+    sources : list
+        The (Rollout, slot count) pieces the trajectories were cut from, for
+        :attr:`next_observations`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> problem = pgfast.Problem("CartPole-v1", gamma=0.9, horizon=50)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> rng = np.random.default_rng(0)
+    >>> traj = problem.rollouts(policy, policy.init(rng), 8, rng)
+    >>> traj.m, traj.rewards.shape[1], traj.returns(0.9).shape
+    (8, 8, (8,))
+    >>> bool(traj.n_steps == traj.alive.sum() == traj.rewards.sum())   # CartPole: r = 1
+    True
     """
 
     observations: np.ndarray   # (d, m, obs_dim)
@@ -45,48 +77,112 @@ class Trajectories:
 
     @cached_property
     def next_observations(self) -> np.ndarray:
-        """(d, m, obs_dim): s_{k+1}, the final observation at an episode's end."""
+        """(d, m, obs_dim): s_{k+1}, the final observation at an episode's end.
+
+        Returns
+        -------
+        ndarray, shape (d, m, obs_dim)
+            Computed once, on first use.
+        """
         return _columns([ro.next_observations()[:, :rows] for ro, rows in self.sources])
 
     @property
     def m(self) -> int:
+        """The number of trajectories m.
+
+        Returns
+        -------
+        int
+        """
         return self.rewards.shape[1]
 
     @property
     def n_steps(self) -> int:
+        """The number of live steps, summed over the trajectories.
+
+        Returns
+        -------
+        int
+        """
         return int(self.alive.sum())
 
     @property
     def truncated(self) -> np.ndarray:
         """(d, m) bool: the episode's last step, where it did not terminate (a time
-        limit or the depth d ended it, so its value bootstraps)."""
+        limit or the depth d ended it, so its value bootstraps).
+
+        Returns
+        -------
+        ndarray of bool, shape (d, m)
+        """
         last = self.alive & ~np.vstack([self.alive[1:], np.zeros((1, self.m), bool)])
         return last & ~self.terminated
 
     def returns(self, gamma) -> np.ndarray:
-        """R(τ) = Σ_k γ^(k−1) r_k per trajectory, (m,)."""
+        """R(τ) = Σ_k γ^(k−1) r_k per trajectory.
+
+        Parameters
+        ----------
+        gamma : float
+            The discount γ.
+
+        Returns
+        -------
+        ndarray, shape (m,)
+        """
         powers = gamma ** np.arange(self.rewards.shape[0])
         return powers @ self.rewards
 
     def discounted_rewards_to_go(self, gamma) -> np.ndarray:
-        """R(τ, k) = γ^(k−1) Σ_{l≥k} γ^(l−k) r_l, (d, m): the reward-to-go weight of
-        step k (0 after an episode's end)."""
+        """R(τ, k) = γ^(k−1) Σ_{l≥k} γ^(l−k) r_l: the reward-to-go weight of step k.
+
+        Parameters
+        ----------
+        gamma : float
+            The discount γ.
+
+        Returns
+        -------
+        ndarray, shape (d, m)
+            0 after an episode's end.
+        """
         no_flags = np.zeros(self.rewards.shape, bool)
         return discount_powers(no_flags, None, gamma) * reward_to_go(self.rewards, gamma)
 
     def step_weights(self) -> np.ndarray:
-        """(d, m): 1 / (n_τ m) on each live step, so a weighted sum is the mean over a
-        trajectory's steps, then over trajectories."""
+        """1 / (n_τ m) on each live step, so a weighted sum is the mean over a
+        trajectory's steps, then over trajectories.
+
+        Returns
+        -------
+        ndarray, shape (d, m)
+            0 after an episode's end; n_τ is trajectory τ's length.
+        """
         lengths = self.alive.sum(axis=0)
         return self.alive / (np.maximum(lengths, 1) * self.m)
 
     def flat(self):
-        """(observations, actions) of the live steps, in (d, m) order."""
+        """The observations and actions of the live steps, in (d, m) order.
+
+        Returns
+        -------
+        observations : ndarray, shape (N, obs_dim)
+        actions : ndarray, shape (N,) or (N, act_dim)
+            N = :attr:`n_steps`.
+        """
         return self.observations[self.alive], self.actions[self.alive]
 
     def rows(self):
-        """(observations, actions) of all d·m rows, views without a copy: the rows
-        after an episode's end hold zeros, so a weighted score sum gives them weight 0."""
+        """The observations and actions of all d·m rows, as views without a copy.
+
+        The rows after an episode's end hold zeros, so a weighted score sum gives
+        them weight 0.
+
+        Returns
+        -------
+        observations : ndarray, shape (d·m, obs_dim)
+        actions : ndarray, shape (d·m,) or (d·m, act_dim)
+        """
         obs = self.observations.reshape(-1, self.observations.shape[-1])
         act = self.actions.reshape(-1, *self.actions.shape[2:])
         return obs, act
@@ -107,6 +203,36 @@ class Problem:
     horizon : int, optional
         The rollout depth d; episodes also end at termination. Defaults to the
         env's time limit.
+
+    Attributes
+    ----------
+    gamma : float
+        γ.
+    horizon : int
+        d.
+    observation_space, action_space : gymnasium.spaces.Space
+        The spaces of one env slot.
+    env_id : str or None
+        The id, when the env was given by id.
+
+    Raises
+    ------
+    ValueError
+        γ outside [0, 1], no ``horizon`` for an env without a time limit, or a
+        ``horizon`` whose single rollout would not fit in memory.
+    TypeError
+        ``env`` of an unsupported type.
+    gymnasium.error.Error
+        An id that neither pgfast nor Gymnasium knows.
+
+    Examples
+    --------
+    >>> import pgfast
+    >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
+    >>> problem
+    Problem('CartPole-v1', gamma=0.99, horizon=500)
+    >>> problem.observation_space.shape, problem.action_space.n
+    ((4,), np.int64(2))
     """
 
     def __init__(self, env, gamma=1.0, horizon=None):
@@ -144,13 +270,25 @@ class Problem:
                 raise ValueError("horizon: the env has no time limit; give the rollout depth d")
             horizon = default_horizon
         self.horizon = check_positive_int(horizon, "horizon")
+        self.check_batch(1, "horizon")
 
     def __repr__(self):
         name = self.env_id or type(self.env).__name__
         return f"Problem({name!r}, gamma={self.gamma}, horizon={self.horizon})"
 
     def check_policy(self, policy):
-        """Raise unless `policy` acts in this env's spaces."""
+        """Raise unless `policy` acts in this env's spaces.
+
+        Parameters
+        ----------
+        policy : pgfast policy
+            The policy to check.
+
+        Raises
+        ------
+        ValueError
+            The policy's observation or action sizes do not fit the env's.
+        """
         check_policy_fits(policy, *space_dims(self.observation_space, self.action_space))
 
     def _env_for(self, num_envs):
@@ -160,9 +298,54 @@ class Problem:
             self._envs_by_size[num_envs] = self._make(num_envs)
         return self._envs_by_size[num_envs]
 
+    def check_batch(self, m, name="m"):
+        """Raise, naming `name`, unless m trajectories of depth d fit in memory.
+
+        Parameters
+        ----------
+        m : int
+            The number of trajectories.
+        name : str
+            The argument to name in the error.
+
+        Raises
+        ------
+        ValueError
+            Their buffers would need more memory than the machine has available.
+        """
+        obs_dim, _, act_dim = space_dims(self.observation_space, self.action_space)
+        check_allocation(record_bytes(self.horizon, m, obs_dim, act_dim), name,
+                         f"{m} rollouts of depth {self.horizon}")
+
     def rollouts(self, policy, theta, m, rng, deterministic=False) -> Trajectories:
-        """m trajectories of depth d under θ, or one per row of a (m, P) theta
-        (``deterministic``: acting by the policy's mode, for evaluation)."""
+        """m trajectories of depth d under θ, or one per row of a (m, P) theta.
+
+        Parameters
+        ----------
+        policy : pgfast policy
+            The policy π_θ.
+        theta : ndarray, shape (P,) or (m, P)
+            One θ for all rollouts, or one per rollout.
+        m : int
+            The number of trajectories.
+        rng : numpy.random.Generator, int, None, or a sequence of Generators
+            All randomness of the rollouts (an int seeds a new Generator, None draws
+            a fresh seed; a sequence gives each env slot its Generator).
+        deterministic : bool
+            Act by the policy's mode (argmax or mean) instead of sampling, for
+            evaluation.
+
+        Returns
+        -------
+        Trajectories
+            Each slot's first episode, cut at depth d.
+
+        Raises
+        ------
+        ValueError
+            m trajectories of depth d would not fit in memory.
+        """
+        self.check_batch(m)
         rng = check_rngs(rng)   # an int seed: one Generator across the chunks below
         d = self.horizon
         env = self._env_for(m)
@@ -180,7 +363,33 @@ class Problem:
 
 
 def check_problem(problem, policy):
-    """Raise unless `problem` is a :class:`Problem` and `policy` acts in its env."""
+    """Raise unless `problem` is a :class:`Problem` and `policy` acts in its env.
+
+    Parameters
+    ----------
+    problem : Problem
+        The problem to check.
+    policy : pgfast policy
+        The policy to check against it.
+
+    Raises
+    ------
+    TypeError
+        ``problem`` is not a Problem or ``policy`` not a pgfast policy.
+    ValueError
+        The policy does not fit the env's spaces.
+
+    Examples
+    --------
+    >>> import pgfast
+    >>> from pgfast.problem import check_problem
+    >>> problem = pgfast.Problem("CartPole-v1")
+    >>> check_problem(problem, pgfast.LinearSoftmax(4, 2))
+    >>> check_problem(problem, pgfast.LinearSoftmax(3, 2))
+    Traceback (most recent call last):
+        ...
+    ValueError: policy: ...
+    """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem: expected a pgfast.Problem, got {type(problem).__name__}")
     if policy is None or not hasattr(policy, "n_params"):
@@ -236,9 +445,50 @@ def _head(ro, depth):
 
 
 def utility(problem, policy, theta, m, rng) -> float:
-    """The rollout utility U(θ): the mean of R(τ) = Σ_k γ^(k−1) r_k over m rollouts."""
+    """The rollout utility U(θ): the mean of R(τ) = Σ_k γ^(k−1) r_k over m rollouts.
+
+    Parameters
+    ----------
+    problem : Problem
+        The env, γ and depth d.
+    policy : pgfast policy
+        The policy π_θ.
+    theta : array_like, shape (P,)
+        Its parameters.
+    m : int >= 1
+        The number of rollouts.
+    rng : numpy.random.Generator
+        All randomness of the rollouts.
+
+    Returns
+    -------
+    float
+        The estimate of U(θ).
+
+    Raises
+    ------
+    ValueError
+        ``m`` < 1 or more rollouts than fit in memory, a θ of the wrong shape or not
+        finite, or a policy that does not fit the env.
+    TypeError
+        ``problem`` not a Problem, ``rng`` not a Generator.
+
+    Examples
+    --------
+    Every CartPole step pays 1, so with γ = 1 U(θ) is the mean episode length:
+
+    >>> import numpy as np
+    >>> import pgfast
+    >>> problem = pgfast.Problem("CartPole-v1", gamma=1.0, horizon=20)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> u = pgfast.utility(problem, policy, np.zeros(policy.n_params), 100,
+    ...                    np.random.default_rng(0))
+    >>> 1.0 <= u <= 20.0
+    True
+    """
     m = check_positive_int(m, "m")
     rng = check_rng(rng)
     check_problem(problem, policy)
+    problem.check_batch(m, "m")
     theta = check_theta(theta, policy.n_params)
     return float(problem.rollouts(policy, theta, m, rng).returns(problem.gamma).mean())

@@ -4,14 +4,18 @@ Layout: ``(T,)`` for one stream or ``(T, B)`` for B parallel environments, as a
 Gymnasium vector env produces them. ``terminated[t]`` means the episode ended in
 a terminal state after step t (no bootstrap); ``truncated[t]`` means a time limit
 cut it after step t (bootstrap with the value of the next state).
+
+Every function takes NumPy arrays (or lists), or CPU arrays of another library
+(PyTorch, JAX, ...), and returns arrays of the library it was given; the
+documented dtypes are those of NumPy results.
 """
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 from . import _returns
 from ._validation import as_flags, as_float_array, check_unit_interval, float_dtype
+from ._arrays import arrays_in_out
 
 __all__ = ["reward_to_go", "gae", "discount_powers", "episode_stats"]
 
@@ -58,18 +62,22 @@ def _flags_2d(terminated, truncated, shape2d, shape):
     return term, trunc
 
 
-def reward_to_go(rewards: ArrayLike, gamma: float, terminated: ArrayLike | None = None,
-                 truncated: ArrayLike | None = None, next_values: ArrayLike | None = None,
-                 out: np.ndarray | None = None) -> np.ndarray:
+@arrays_in_out("rewards", "next_values", other=("terminated", "truncated"), out="out")
+def reward_to_go(rewards, gamma, terminated=None, truncated=None, next_values=None, out=None):
     """Discounted reward-to-go, restarting at every episode end.
 
-    G_t = r_t + γ (1 − done_t) G_{t+1}, with done_t = terminated_t or truncated_t.
+    G_t = r_t + γ (1 − done_t) G_{t+1}, with done_t = terminated_t or truncated_t,
+    computed backwards in one pass (kernel ``src/_returns.pyx``).
 
     Parameters
     ----------
     rewards : array_like, shape (T,) or (T, B)
+        r_t, time-major: one stream, or B environments side by side.
     gamma : float in [0, 1]
+        The discount γ.
     terminated, truncated : array_like of bool, same shape as rewards, optional
+        An episode ends after step t in a terminal state (``terminated[t]``, nothing
+        to bootstrap) or at a time limit (``truncated[t]``). None: no episode ends.
     next_values : array_like, same shape as rewards, optional
         V(s_{t+1}) for every t: the value of the true next state, also at the final
         step of a truncated episode and at the last step of the buffer. When given,
@@ -81,7 +89,37 @@ def reward_to_go(rewards: ArrayLike, gamma: float, terminated: ArrayLike | None 
 
     Returns
     -------
-    ndarray of the shape of rewards; float32 if every float input is float32, else float64.
+    ndarray
+        G, the shape of rewards; float32 if every float input is float32, else float64.
+
+    Raises
+    ------
+    ValueError
+        A shape that does not match rewards, γ outside [0, 1], non-finite inputs (or
+        a result that overflows), or an unusable ``out``.
+    TypeError
+        Non-numeric input, flags that are not booleans, or ``out`` not an ndarray.
+
+    See Also
+    --------
+    gae : advantages with a value baseline.
+    discount_powers : the weights γ^(k−1) that make R(τ, k) = γ^(k−1) G_k.
+
+    Examples
+    --------
+    Two episodes in one stream, the first ending after step 1:
+
+    >>> import numpy as np
+    >>> import pgfast
+    >>> rewards = np.array([1.0, 2.0, 3.0, 4.0])
+    >>> terminated = np.array([False, True, False, False])
+    >>> pgfast.reward_to_go(rewards, 0.5, terminated)
+    array([2., 2., 5., 4.])
+
+    The episode still running at the last step bootstraps from ``next_values``:
+
+    >>> pgfast.reward_to_go(rewards, 0.5, terminated, next_values=np.full(4, 8.0))
+    array([2., 2., 7., 8.])
     """
     gamma = check_unit_interval(gamma, "gamma")
     dtype = float_dtype(rewards, next_values)
@@ -97,9 +135,8 @@ def reward_to_go(rewards: ArrayLike, gamma: float, terminated: ArrayLike | None 
     return out
 
 
-def gae(rewards: ArrayLike, values: ArrayLike, next_values: ArrayLike, gamma: float, lam: float,
-        terminated: ArrayLike | None = None, truncated: ArrayLike | None = None,
-        out: np.ndarray | None = None) -> np.ndarray:
+@arrays_in_out("rewards", "values", "next_values", other=("terminated", "truncated"), out="out")
+def gae(rewards, values, next_values, gamma, lam, terminated=None, truncated=None, out=None):
     """Generalized advantage estimation (Schulman et al. 2016).
 
     δ_t = r_t + γ (1 − terminated_t) V(s_{t+1}) − V(s_t),
@@ -114,12 +151,39 @@ def gae(rewards: ArrayLike, values: ArrayLike, next_values: ArrayLike, gamma: fl
         ``values[t]`` is V(s_t); ``next_values[t]`` is V(s_{t+1}) of the true next
         state (the final observation at a truncation).
     gamma, lam : float in [0, 1]
+        The discount γ and GAE's λ.
     terminated, truncated : array_like of bool, same shape, optional
+        Episode ends, as in :func:`reward_to_go`; a terminal state takes
+        V(s_{t+1}) = 0, a truncation keeps ``next_values[t]``.
     out : ndarray, optional
+        Written in place when given (same shape, the result dtype).
 
     Returns
     -------
-    ndarray of advantages, the shape of rewards.
+    ndarray
+        The advantages A_t, the shape of rewards (float32 if every float input is
+        float32, else float64).
+
+    Raises
+    ------
+    ValueError
+        Shapes that differ from rewards', γ or λ outside [0, 1], non-finite inputs,
+        or an unusable ``out``.
+    TypeError
+        Non-numeric input, flags that are not booleans, or ``out`` not an ndarray.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> rewards = np.array([1.0, 1.0, 1.0])
+    >>> values = np.array([0.5, 0.5, 0.5])
+    >>> next_values = np.array([0.5, 0.5, 0.0])
+    >>> terminated = np.array([False, False, True])
+    >>> pgfast.gae(rewards, values, next_values, 1.0, 0.0, terminated)   # λ = 0: δ_t
+    array([1. , 1. , 0.5])
+    >>> pgfast.gae(rewards, values, next_values, 1.0, 1.0, terminated)   # λ = 1: G_t − V
+    array([2.5, 1.5, 0.5])
     """
     gamma = check_unit_interval(gamma, "gamma")
     lam = check_unit_interval(lam, "lam")
@@ -134,8 +198,8 @@ def gae(rewards: ArrayLike, values: ArrayLike, next_values: ArrayLike, gamma: fl
     return out
 
 
-def discount_powers(terminated: ArrayLike | None, truncated: ArrayLike | None,
-                    gamma: float) -> np.ndarray:
+@arrays_in_out(other=("terminated", "truncated"))
+def discount_powers(terminated, truncated, gamma):
     """The book's weighting γ^(k−1), k the 1-based step index within its episode.
 
     Multiply by ``reward_to_go(...)`` to get R(τ, k) = γ^(k−1) r_togo(k).
@@ -143,12 +207,30 @@ def discount_powers(terminated: ArrayLike | None, truncated: ArrayLike | None,
     Parameters
     ----------
     terminated, truncated : array_like of bool, shape (T,) or (T, B)
-        ``truncated`` may be None (no time limits).
+        Where episodes end; ``truncated`` may be None (no time limits).
     gamma : float in [0, 1]
+        The discount γ.
 
     Returns
     -------
-    float64 ndarray of the shape of terminated.
+    ndarray
+        float64, the shape of terminated. An episode already under way at the first
+        step is counted from there (k = 1).
+
+    Raises
+    ------
+    ValueError
+        γ outside [0, 1], flags that are not 1-D or 2-D, or shapes that differ.
+    TypeError
+        ``terminated`` is None or not boolean.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> terminated = np.array([False, False, True, False])
+    >>> pgfast.discount_powers(terminated, None, 0.9)
+    array([1.  , 0.9 , 0.81, 1.  ])
     """
     gamma = check_unit_interval(gamma, "gamma")
     if terminated is None:
@@ -163,17 +245,43 @@ def discount_powers(terminated: ArrayLike | None, truncated: ArrayLike | None,
     return out
 
 
-def episode_stats(rewards: ArrayLike, terminated: ArrayLike | None,
-                  truncated: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+@arrays_in_out("rewards", other=("terminated", "truncated"))
+def episode_stats(rewards, terminated, truncated=None):
     """Undiscounted returns and lengths of the episodes that end in the buffer.
 
     Episodes are listed in the order they end (by step, then by env index).
-    An episode already under way at the buffer's first step is counted from there.
+    An episode already under way at the buffer's first step is counted from there;
+    one still running at the last step is not listed.
+
+    Parameters
+    ----------
+    rewards : array_like, shape (T,) or (T, B)
+        r_t, time-major; must be finite.
+    terminated, truncated : array_like of bool, same shape as rewards
+        Where episodes end; ``truncated`` may be None (no time limits).
 
     Returns
     -------
-    returns : float64 ndarray, shape (E,)
-    lengths : int64 ndarray, shape (E,)
+    returns : ndarray, shape (E,)
+        float64, the sum of each episode's rewards.
+    lengths : ndarray, shape (E,)
+        int64, each episode's number of steps.
+
+    Raises
+    ------
+    ValueError
+        Non-finite rewards, or flags whose shape differs from rewards'.
+    TypeError
+        ``terminated`` is None, or input that is not numeric or boolean.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> rewards = np.ones((4, 2))
+    >>> terminated = np.array([[False, False], [True, False], [False, False], [False, True]])
+    >>> pgfast.episode_stats(rewards, terminated)
+    (array([2., 4.]), array([2, 4]))
     """
     dtype = float_dtype(rewards)
     r, shape = _as_2d(rewards, "rewards", dtype, finite=True)

@@ -20,10 +20,12 @@ from functools import cached_property
 import gymnasium as gym
 import numpy as np
 
-from ._validation import as_float_array, check_policy_fits, check_positive_int, check_rngs
+from ._validation import (as_float_array, check_allocation, check_policy_fits,
+                          check_positive_int, check_rngs)
+from ._arrays import as_numpy
 from .returns import episode_stats
 
-__all__ = ["Rollout", "rollout", "space_dims", "slot_states", "slot_generators"]
+__all__ = ["Rollout", "rollout", "space_dims", "record_bytes", "slot_states", "slot_generators"]
 
 
 @dataclass
@@ -132,7 +134,7 @@ def _slot_generators(rng, B):
 
 
 def _check_thetas(policy, theta, B):
-    thetas = as_float_array(theta, "theta", ndim=(1, 2))
+    thetas = as_float_array(as_numpy(theta, "theta"), "theta", ndim=(1, 2))
     P = policy.n_params
     if thetas.shape[-1] != P:
         raise ValueError(f"theta: expected {P} parameters for this policy, got {thetas.shape[-1]}")
@@ -140,6 +142,12 @@ def _check_thetas(policy, theta, B):
         raise ValueError(
             f"theta: expected one row per env slot, shape ({B}, {P}), got {thetas.shape}")
     return thetas
+
+
+def record_bytes(T, B, obs_dim, act_dim):
+    """Bytes of the arrays a rollout of T steps in B slots records (observations
+    and final observations, actions, rewards, log-probabilities, flags)."""
+    return T * B * (8 * (2 * obs_dim + act_dim + 2) + 2)
 
 
 def space_dims(observation_space, action_space):
@@ -211,6 +219,8 @@ def _rollout_native(env, policy, theta, T, rng, time_limit, num_threads, determi
     check_policy_fits(policy, kernel.obs_dim, kernel.n_actions, kernel.act_dim)
     thetas = _check_thetas(policy, theta, B)
     thetas = thetas.reshape(-1, policy.n_params)
+    check_allocation(record_bytes(T, B, kernel.obs_dim, kernel.act_dim), "n_steps",
+                     f"a rollout of {T} steps in {B} env slots")
     rngs = _slot_generators(rng, B)
     limit = kernel.max_episode_steps if time_limit is None else time_limit
     obs_dim, act_dim = kernel.obs_dim, kernel.act_dim
@@ -268,6 +278,8 @@ def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic, first
     check_policy_fits(policy, *space_dims(obs_space, act_space))
     B = env.num_envs if vector else 1
     thetas = _check_thetas(policy, theta, B)
+    check_allocation(record_bytes(T, B, policy.obs_dim, policy.act_dim), "n_steps",
+                     f"a rollout of {T} steps in {B} env slots")
     mode = env.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP) \
         if vector else None
     if vector and time_limit is not None and not first_episode:

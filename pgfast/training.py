@@ -126,6 +126,7 @@ def evaluate(env, policy, theta, episodes=100, rng=None, deterministic=True, hor
     episodes = check_positive_int(episodes, "episodes")
     problem = env if isinstance(env, Problem) else Problem(env, gamma=1.0, horizon=horizon)
     check_problem(problem, policy)
+    problem.check_batch(episodes, "episodes")
     theta = check_theta(theta, policy.n_params)
     traj = problem.rollouts(policy, theta, episodes, rng, deterministic=deterministic)
     return traj.returns(1.0)

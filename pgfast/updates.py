@@ -346,7 +346,9 @@ class ClampedSurrogateUpdate(_Update):
         self.k_max = check_positive_int(k_max, "k_max")
         self.baseline = _value_baseline(policy, advantages, value_fn, lam)
         self.normalize = bool(normalize)
-        self.minibatches = check_positive_int(minibatches, "minibatches")
+        # A batch holds at most m·d steps, and each minibatch needs one.
+        self.minibatches = check_positive_int(minibatches, "minibatches",
+                                              maximum=self.m * problem.horizon)
         if optimizer not in ("sgd", "adam"):
             raise ValueError(f"optimizer: expected 'sgd' or 'adam', got {optimizer!r}")
         self.adam = Adam(policy.n_params, alpha) if optimizer == "adam" else None
@@ -367,6 +369,9 @@ class ClampedSurrogateUpdate(_Update):
         obs, act = traj.flat()
         old_logp = traj.log_probs[traj.alive]
         adv = self._advantages(traj, rng)[traj.alive]
+        if self.minibatches > adv.size:
+            raise ValueError(f"minibatches: expected at most one per step of the batch "
+                             f"({adv.size} steps), got {self.minibatches}")
         if self.normalize:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         # Book: mean over steps then trajectories. Minibatches: a plain mean per batch.

@@ -2,8 +2,13 @@
 # lives in the kernel. The fused rollout loop and pgfast's Gymnasium VectorEnv
 # call these per env slot with no Python per step. A user's own simulator
 # subclasses VecEnvKernel in their extension (cimport pgfast._envs) and
-# overrides reset_one and step_one. Time limits are not the kernel's concern:
-# the caller counts steps against max_episode_steps and truncates.
+# overrides reset_one and step_one.
+#
+# Episode boundaries are not the kernel's concern: step_one reports a terminal
+# state and nothing else. The episode drivers in src/_rollout.pyx (the fused
+# rollout loop and step_all, behind pgfast's Gymnasium VectorEnv) count steps,
+# truncate at the time limit (max_episode_steps, or the caller's) and reset
+# slots; its opening comment states the rules. Python wrapper: pgfast/envs.py.
 from numpy.random cimport bitgen_t
 
 cdef class VecEnvKernel:
@@ -42,3 +47,13 @@ cdef class VecEnvKernel:
     # True when step_one would accept this action. The default: a discrete
     # index in [0, n_actions), or act_dim finite doubles.
     cdef bint valid_action(self, const double* action) noexcept nogil
+
+
+# RuntimeError unless VecEnvKernel.__init__ has set k up (a subclass must call it).
+cdef int check_ready(VecEnvKernel k) except -1
+
+# One caller at a time: an entry point that steps, resets or reseeds the slots
+# claims the kernel first (RuntimeError if another thread holds it: two threads
+# stepping one env would interleave their episodes) and releases it in a finally.
+cdef int claim(VecEnvKernel k) except -1
+cdef void release(VecEnvKernel k) noexcept

@@ -6,11 +6,14 @@ Each kernel reproduces a Gymnasium classic-control environment (gymnasium
 same floating-point operation order, rewards, termination and reset
 distribution. Where Gymnasium computes in float32 (actions from a float32 Box,
 Pendulum's torque terms, MountainCarContinuous's float32 state) the kernel
-rounds at the same places. Time limits, autoreset and validation of Python
-input are the caller's (pgfast/envs.py); the kernels trust their inputs except
-for the action check that step_one must make.
+rounds at the same places. Python wrapper: ``pgfast/envs.py``.
+
+A kernel only simulates: time limits and autoreset belong to the episode
+drivers of ``_rollout.pyx`` (the fused loop, and ``step_all`` behind the
+Gymnasium vector env), the one place those rules are written. Validation of
+Python input is the wrapper's; the kernels trust their inputs except for the
+action check that step_one must make.
 """
-from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.math cimport M_PI, cos, fabs, floor, fmod, isfinite, pow, powf, sin
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
@@ -19,29 +22,128 @@ from cython cimport floating
 from numpy.random cimport bitgen_t
 from numpy.random.c_distributions cimport random_standard_normal, random_standard_uniform
 
+from pgfast._common cimport MAX_ELEMENTS, alloc_doubles, as_size, bitgen_of
+
+import math
+import numbers
+import os
+
 import numpy as np
 
 # Gymnasium's arithmetic is numpy's: one rounding per operation. CMakeLists.txt
 # builds this module with -ffp-contract=off so that a*b + c is never fused.
 
 
-cdef bitgen_t* _bitgen_of(object rng) except NULL:
-    capsule = rng.bit_generator.capsule
-    return <bitgen_t*> PyCapsule_GetPointer(capsule, "BitGenerator")
+# ------------------------------------------------------------ the spec table
+# Every native environment's spec, written once: the kernels below read their
+# physical constants and defaults from it, and pgfast/envs.py builds the
+# Gymnasium spaces, reset options and registrations from it. Per env id:
+#   kernel               the kernel class (num_envs, seed, max_episode_steps, **params)
+#   max_episode_steps    the registered time limit (None: none)
+#   reward_threshold     Gymnasium's registered threshold (None: none)
+#   observation          (low, high, dtype) of the Box observation space
+#   action               n for Discrete(n), or (low, high, dtype) of a Box
+#   reset                the reset distribution's defaults, by their Gymnasium
+#                        reset-option names (set_reset_bounds takes them in order)
+#   constants            what the dynamics and the spaces share
+# Constants are written as Gymnasium's sources compute them, so they round alike.
+_CARTPOLE = dict(gravity=9.8, masscart=1.0, masspole=0.1, length=0.5, force_mag=10.0,
+                 tau=0.02, theta_threshold=12 * 2 * math.pi / 360, x_threshold=2.4)
+_ACROBOT = dict(dt=0.2, max_vel_1=4 * math.pi, max_vel_2=9 * math.pi)
+_MOUNTAIN_CAR = dict(min_position=-1.2, max_position=0.6, max_speed=0.07)
+_PENDULUM = dict(max_speed=8.0, max_torque=2.0, dt=0.05, g=10.0)
+_INF = math.inf
+
+SPECS = {
+    "CartPole-v1": dict(
+        kernel=CartPoleKernel, max_episode_steps=500, reward_threshold=475.0,
+        observation=([-2 * _CARTPOLE["x_threshold"], -_INF, -2 * _CARTPOLE["theta_threshold"], -_INF],
+                     [2 * _CARTPOLE["x_threshold"], _INF, 2 * _CARTPOLE["theta_threshold"], _INF],
+                     "float32"),
+        action=2, reset={"low": -0.05, "high": 0.05}, constants=_CARTPOLE),
+    "Acrobot-v1": dict(
+        kernel=AcrobotKernel, max_episode_steps=500, reward_threshold=-100.0,
+        observation=([-1.0, -1.0, -1.0, -1.0, -_ACROBOT["max_vel_1"], -_ACROBOT["max_vel_2"]],
+                     [1.0, 1.0, 1.0, 1.0, _ACROBOT["max_vel_1"], _ACROBOT["max_vel_2"]],
+                     "float32"),
+        action=3, reset={"low": -0.1, "high": 0.1}, constants=_ACROBOT),
+    "MountainCar-v0": dict(
+        kernel=MountainCarKernel, max_episode_steps=200, reward_threshold=-110.0,
+        observation=([_MOUNTAIN_CAR["min_position"], -_MOUNTAIN_CAR["max_speed"]],
+                     [_MOUNTAIN_CAR["max_position"], _MOUNTAIN_CAR["max_speed"]], "float32"),
+        action=3, reset={"low": -0.6, "high": -0.4}, constants=_MOUNTAIN_CAR),
+    "MountainCarContinuous-v0": dict(
+        kernel=MountainCarContinuousKernel, max_episode_steps=999, reward_threshold=90.0,
+        observation=([_MOUNTAIN_CAR["min_position"], -_MOUNTAIN_CAR["max_speed"]],
+                     [_MOUNTAIN_CAR["max_position"], _MOUNTAIN_CAR["max_speed"]], "float32"),
+        action=([-1.0], [1.0], "float32"), reset={"low": -0.6, "high": -0.4},
+        constants=_MOUNTAIN_CAR),
+    "Pendulum-v1": dict(
+        kernel=PendulumKernel, max_episode_steps=200, reward_threshold=None,
+        observation=([-1.0, -1.0, -_PENDULUM["max_speed"]], [1.0, 1.0, _PENDULUM["max_speed"]],
+                     "float32"),
+        action=([-_PENDULUM["max_torque"]], [_PENDULUM["max_torque"]], "float32"),
+        reset={"x_init": math.pi, "y_init": 1.0}, constants=_PENDULUM),
+    # float64 spaces: the regulator is an exact reference problem, not a benchmark env.
+    "SimpleRegulator-v0": dict(
+        kernel=SimpleRegulatorKernel, max_episode_steps=None, reward_threshold=None,
+        observation=([-_INF], [_INF], "float64"), action=([-_INF], [_INF], "float64"),
+        reset={}, constants={}),
+}
 
 
-cdef int _check_ready(VecEnvKernel k) except -1:
+cdef Py_ssize_t _time_limit(str env_id, max_episode_steps) except -1:
+    """The kernel's max_episode_steps: the table's when None (0 for no limit)."""
+    if max_episode_steps is None:
+        return SPECS[env_id]["max_episode_steps"] or 0
+    return as_size(max_episode_steps, "max_episode_steps")
+
+
+# Each env slot costs about this much memory (its numpy Generator), whatever the
+# env: more slots than the machine's memory holds are refused up front instead
+# of allocating until the process is killed.
+cdef Py_ssize_t _SLOT_BYTES = 2048
+
+
+cdef Py_ssize_t _max_slots() except -1:
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):   # not a POSIX system
+        return MAX_ELEMENTS // _SLOT_BYTES
+    return max(1, min(memory, MAX_ELEMENTS) // _SLOT_BYTES)
+
+
+# ids of the kernels an entry point is using now; read and changed under the GIL.
+cdef set _in_use = set()
+
+
+cdef int claim(VecEnvKernel k) except -1:
+    if id(k) in _in_use:
+        raise RuntimeError(
+            f"env: this {type(k).__name__} is in use by another thread; a native env "
+            "serves one caller at a time (give each thread its own env)")
+    _in_use.add(id(k))
+    return 0
+
+
+cdef void release(VecEnvKernel k) noexcept:
+    _in_use.discard(id(k))
+
+
+cdef int check_ready(VecEnvKernel k) except -1:
     if k.bitgens == NULL or k.num_envs < 1:
         raise RuntimeError(
             f"{type(k).__name__}: not initialised (a subclass must call VecEnvKernel.__init__)")
     return 0
 
 
-cdef int _check_slot(VecEnvKernel k, Py_ssize_t i) except -1:
-    _check_ready(k)
-    if not 0 <= i < k.num_envs:
-        raise IndexError(f"i: expected a slot in [0, {k.num_envs}), got {i}")
-    return 0
+cdef Py_ssize_t _check_slot(VecEnvKernel k, i) except -1:
+    """Slot index i of k, an int in [0, num_envs), else IndexError."""
+    check_ready(k)
+    if isinstance(i, (bool, float)) or not isinstance(i, numbers.Integral) \
+            or not 0 <= i < k.num_envs:
+        raise IndexError(f"i: expected a slot in [0, {k.num_envs}), got {i!r}")
+    return i
 
 
 cdef class VecEnvKernel:
@@ -56,20 +158,21 @@ cdef class VecEnvKernel:
         Passed to :meth:`seed`.
     """
 
-    def __init__(self, Py_ssize_t num_envs, Py_ssize_t obs_dim, Py_ssize_t act_dim,
-                 Py_ssize_t n_actions, Py_ssize_t max_episode_steps=0, seed=None):
-        if num_envs < 1 or obs_dim < 1 or act_dim < 1 or n_actions < 0 \
-                or max_episode_steps < 0:
-            raise ValueError(
-                f"VecEnvKernel: invalid sizes num_envs={num_envs}, obs_dim={obs_dim}, "
-                f"act_dim={act_dim}, n_actions={n_actions}, max_episode_steps={max_episode_steps}")
-        if n_actions > 0 and act_dim != 1:
-            raise ValueError(f"VecEnvKernel: a discrete action has act_dim 1, got {act_dim}")
-        self.num_envs = num_envs
-        self.obs_dim = obs_dim
-        self.act_dim = act_dim
-        self.n_actions = n_actions
-        self.max_episode_steps = max_episode_steps
+    def __init__(self, num_envs, obs_dim, act_dim, n_actions, max_episode_steps=0,
+                 seed=None):
+        # Python ints of any size are checked before they become C sizes.
+        cdef Py_ssize_t B = as_size(num_envs, "num_envs", 1, _max_slots())
+        cdef Py_ssize_t D = as_size(obs_dim, "obs_dim", 1)
+        cdef Py_ssize_t A = as_size(act_dim, "act_dim", 1)
+        cdef Py_ssize_t K = as_size(n_actions, "n_actions", 0)
+        cdef Py_ssize_t T = as_size(max_episode_steps, "max_episode_steps", 0)
+        if K > 0 and A != 1:
+            raise ValueError(f"act_dim: a discrete action has act_dim 1, got {A}")
+        self.num_envs = B
+        self.obs_dim = D
+        self.act_dim = A
+        self.n_actions = K
+        self.max_episode_steps = T
         self.seed(seed)
 
     def __dealloc__(self):
@@ -97,10 +200,16 @@ cdef class VecEnvKernel:
         if ptrs == NULL:
             raise MemoryError()
         for i in range(self.num_envs):
-            ptrs[i] = _bitgen_of(rngs[i])
+            ptrs[i] = bitgen_of(rngs[i])
+        try:
+            claim(self)   # never swap the generators under a running step
+        except RuntimeError:
+            free(ptrs)
+            raise
         free(self.bitgens)
         self.bitgens = ptrs
         self._rngs = rngs
+        release(self)
 
     cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:
         pass
@@ -133,109 +242,55 @@ cdef class VecEnvKernel:
         write their observations into obs (num_envs, obs_dim)."""
         cdef Py_ssize_t i, k, B = self.num_envs, D = self.obs_dim
         cdef double* buf
-        _check_ready(self)
+        check_ready(self)
         if obs.shape[0] != B or obs.shape[1] != D:
             raise ValueError(f"obs: expected shape ({B}, {D}), got {obs.shape[0], obs.shape[1]}")
         if mask is not None and mask.shape[0] != B:
             raise ValueError(f"mask: expected shape ({B},), got ({mask.shape[0]},)")
-        buf = <double*> malloc(D * sizeof(double))
-        if buf == NULL:
-            raise MemoryError()
-        with nogil:
-            for i in range(B):
-                if mask is None or mask[i]:
-                    self.reset_one(i, self.bitgens[i], buf)
-                    for k in range(D):
-                        obs[i, k] = <floating> buf[k]
-        free(buf)
-
-    def step_all(self,
-                 const double[:, ::1] actions,       # IN  (B, act_dim)
-                 floating[:, ::1] obs,               # OUT (B, obs_dim)
-                 double[::1] rewards,                # OUT (B,)
-                 unsigned char[::1] terminated,      # OUT (B,)
-                 unsigned char[::1] truncated,       # OUT (B,)
-                 int64_t[::1] elapsed,               # IN/OUT (B,) steps in the episode
-                 unsigned char[::1] needs_reset):    # IN/OUT (B,) episode ended last step
-        """One step of every slot with Gymnasium's next-step autoreset.
-
-        A slot whose episode ended on the previous call (needs_reset) is reset
-        instead: its observation is the new initial one, reward 0 and both
-        flags false. Otherwise it steps; terminated is the kernel's verdict and
-        truncated = (max_episode_steps > 0 and elapsed ≥ max_episode_steps),
-        independently. Every action is checked first; when one is invalid
-        nothing is stepped and its slot index is returned, else -1.
-        """
-        cdef Py_ssize_t i, k, B = self.num_envs, D = self.obs_dim, T = self.max_episode_steps
-        cdef Py_ssize_t bad = -1
-        cdef int code
-        cdef double* buf
-        _check_ready(self)
-        if actions.shape[0] != B or actions.shape[1] != self.act_dim:
-            raise ValueError(f"actions: expected shape ({B}, {self.act_dim}), "
-                             f"got {actions.shape[0], actions.shape[1]}")
-        if obs.shape[0] != B or obs.shape[1] != D:
-            raise ValueError(f"obs: expected shape ({B}, {D}), got {obs.shape[0], obs.shape[1]}")
-        for name, n in (("rewards", rewards.shape[0]), ("terminated", terminated.shape[0]),
-                        ("truncated", truncated.shape[0]), ("elapsed", elapsed.shape[0]),
-                        ("needs_reset", needs_reset.shape[0])):
-            if n != B:
-                raise ValueError(f"{name}: expected shape ({B},), got ({n},)")
-        buf = <double*> malloc(D * sizeof(double))
-        if buf == NULL:
-            raise MemoryError()
-        with nogil:
-            for i in range(B):
-                if not self.valid_action(&actions[i, 0]):
-                    bad = i
-                    break
-            if bad < 0:
+        buf = alloc_doubles(D)
+        try:
+            claim(self)
+            with nogil:
                 for i in range(B):
-                    if needs_reset[i]:
+                    if mask is None or mask[i]:
                         self.reset_one(i, self.bitgens[i], buf)
-                        rewards[i] = 0.0
-                        terminated[i] = 0
-                        truncated[i] = 0
-                        elapsed[i] = 0
-                        needs_reset[i] = 0
-                    else:
-                        code = self.step_one(i, &actions[i, 0], self.bitgens[i], buf, &rewards[i])
-                        if code < 0:  # valid_action and step_one disagree: a kernel bug
-                            bad = i
-                            break
-                        elapsed[i] += 1
-                        terminated[i] = code
-                        truncated[i] = T > 0 and elapsed[i] >= T
-                        needs_reset[i] = terminated[i] or truncated[i]
-                    for k in range(D):
-                        obs[i, k] = <floating> buf[k]
-        free(buf)
-        return bad
+                        for k in range(D):
+                            obs[i, k] = <floating> buf[k]
+            release(self)
+        finally:
+            free(buf)
 
-    def reset_slot(self, Py_ssize_t i, rng):
+    def reset_slot(self, i, rng):
         """Reset slot i drawing from the caller's Generator `rng` (held under its
         lock); return the observation as a float64 array."""
+        cdef Py_ssize_t slot = _check_slot(self, i)
         cdef double[::1] obs = np.empty(self.obs_dim)
-        cdef bitgen_t* bitgen
-        _check_slot(self, i)
-        bitgen = _bitgen_of(rng)
-        with rng.bit_generator.lock, nogil:
-            self.reset_one(i, bitgen, &obs[0])
+        cdef bitgen_t* bitgen = bitgen_of(rng)
+        claim(self)
+        try:
+            with rng.bit_generator.lock, nogil:
+                self.reset_one(slot, bitgen, &obs[0])
+        finally:
+            release(self)
         return np.asarray(obs)
 
-    def step_slot(self, Py_ssize_t i, const double[::1] action, rng):
+    def step_slot(self, i, const double[::1] action, rng):
         """Step slot i with `action` (act_dim doubles) drawing from `rng`; return
         (obs float64 array, reward, code) with code as step_one's."""
+        cdef Py_ssize_t slot = _check_slot(self, i)
         cdef double[::1] obs = np.empty(self.obs_dim)
         cdef double reward = 0.0
         cdef int code
         cdef bitgen_t* bitgen
-        _check_slot(self, i)
         if action.shape[0] != self.act_dim:
             raise ValueError(f"action: expected shape ({self.act_dim},), got ({action.shape[0]},)")
-        bitgen = _bitgen_of(rng)
-        with rng.bit_generator.lock, nogil:
-            code = self.step_one(i, &action[0], bitgen, &obs[0], &reward)
+        bitgen = bitgen_of(rng)
+        claim(self)
+        try:
+            with rng.bit_generator.lock, nogil:
+                code = self.step_one(slot, &action[0], bitgen, &obs[0], &reward)
+        finally:
+            release(self)
         return np.asarray(obs), reward, code
 
 
@@ -245,7 +300,6 @@ cdef class _StateKernel(VecEnvKernel):
     readable and writable from Python for tests and checkpoints."""
     cdef double[:, ::1] state
     cdef readonly Py_ssize_t state_dim
-    cdef double reset_low, reset_high
 
     cdef void observe_one(self, Py_ssize_t i, double* obs) noexcept nogil:
         # The observation is the state itself unless a subclass says otherwise.
@@ -269,7 +323,9 @@ cdef class _StateKernel(VecEnvKernel):
                              f"got {arr.shape}")
         if not np.isfinite(arr).all():
             raise ValueError("state: expected finite values, found NaN or infinity")
+        claim(self)
         np.asarray(self.state)[...] = arr
+        release(self)
 
     def observe(self):
         """The observations of the current states, float64 (num_envs, obs_dim)."""
@@ -279,13 +335,23 @@ cdef class _StateKernel(VecEnvKernel):
             self.observe_one(i, &out[i, 0])
         return np.asarray(out)
 
+
+
+cdef class _UniformResetKernel(_StateKernel):
+    """A kernel whose reset draws state components from U(low, high) (see each
+    kernel), Gymnasium's reset options "low" and "high"."""
+    cdef double reset_low, reset_high
+
     def set_reset_bounds(self, double low, double high):
-        """The reset distribution's parameters (see each kernel); Gymnasium's
-        reset options."""
+        """The bounds of the reset distribution U(low, high)."""
         if not (isfinite(low) and isfinite(high) and low <= high):
             raise ValueError(f"low, high: expected finite low <= high, got {low}, {high}")
         self.reset_low = low
         self.reset_high = high
+
+    cdef void _default_reset(self, str env_id):
+        self.reset_low = SPECS[env_id]["reset"]["low"]
+        self.reset_high = SPECS[env_id]["reset"]["high"]
 
 
 cdef inline double _uniform(bitgen_t* bitgen, double low, double high) noexcept nogil:
@@ -298,21 +364,21 @@ cdef inline double _clip(double x, double lo, double hi) noexcept nogil:
 
 
 # ---------------------------------------------------------------- CartPole-v1
-# Constants written as gymnasium's cartpole.py computes them, so they round alike.
-cdef double CP_GRAVITY = 9.8
-cdef double CP_MASSPOLE = 0.1
-cdef double CP_TOTAL_MASS = 0.1 + 1.0
-cdef double CP_LENGTH = 0.5
-cdef double CP_POLEMASS_LENGTH = 0.1 * 0.5
-cdef double CP_FORCE_MAG = 10.0
-cdef double CP_TAU = 0.02
-cdef double CP_THETA_THRESHOLD = 12 * 2 * M_PI / 360
-cdef double CP_X_THRESHOLD = 2.4
+# Derived as gymnasium's cartpole.py derives them, so they round alike.
+cdef double CP_GRAVITY = _CARTPOLE["gravity"]
+cdef double CP_MASSPOLE = _CARTPOLE["masspole"]
+cdef double CP_TOTAL_MASS = _CARTPOLE["masspole"] + _CARTPOLE["masscart"]
+cdef double CP_LENGTH = _CARTPOLE["length"]
+cdef double CP_POLEMASS_LENGTH = _CARTPOLE["masspole"] * _CARTPOLE["length"]
+cdef double CP_FORCE_MAG = _CARTPOLE["force_mag"]
+cdef double CP_TAU = _CARTPOLE["tau"]
+cdef double CP_THETA_THRESHOLD = _CARTPOLE["theta_threshold"]
+cdef double CP_X_THRESHOLD = _CARTPOLE["x_threshold"]
 cdef enum:
     _CP_BLOCK = 16   # rows stepped per vectorised block
 
 
-cdef class CartPoleKernel(_StateKernel):
+cdef class CartPoleKernel(_UniformResetKernel):
     """CartPole-v1: state (x, ẋ, θ, θ̇), explicit Euler with τ = 0.02.
 
     force = ±10; tmp = (force + m_p l θ̇² sin θ) / M;
@@ -322,10 +388,11 @@ cdef class CartPoleKernel(_StateKernel):
     default U(−0.05, 0.05).
     """
 
-    def __init__(self, Py_ssize_t num_envs, seed=None, Py_ssize_t max_episode_steps=500):
-        VecEnvKernel.__init__(self, num_envs, 4, 1, 2, max_episode_steps, seed)
+    def __init__(self, num_envs, seed=None, max_episode_steps=None):
+        VecEnvKernel.__init__(self, num_envs, 4, 1, 2, _time_limit("CartPole-v1", max_episode_steps),
+                              seed)
         self._init_state(4)
-        self.reset_low, self.reset_high = -0.05, 0.05
+        self._default_reset("CartPole-v1")
 
     cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:
         cdef Py_ssize_t k
@@ -415,9 +482,9 @@ ctypedef double (*_pow_t)(double, double) noexcept nogil
 cdef _powf_t _libm_powf = powf
 cdef _pow_t _libm_pow = pow
 
-cdef double AC_DT = 0.2
-cdef double AC_MAX_VEL_1 = 4 * M_PI
-cdef double AC_MAX_VEL_2 = 9 * M_PI
+cdef double AC_DT = _ACROBOT["dt"]
+cdef double AC_MAX_VEL_1 = _ACROBOT["max_vel_1"]
+cdef double AC_MAX_VEL_2 = _ACROBOT["max_vel_2"]
 
 
 cdef void _acrobot_dsdt(const double* s, double a, double* ds) noexcept nogil:
@@ -454,7 +521,7 @@ cdef inline double _wrap(double x, double m, double M) noexcept nogil:
     return x
 
 
-cdef class AcrobotKernel(_StateKernel):
+cdef class AcrobotKernel(_UniformResetKernel):
     """Acrobot-v1: state (θ₁, θ₂, θ̇₁, θ̇₂), one RK4 step of dt = 0.2 with torque
     τ ∈ {−1, 0, +1}; angles wrapped to [−π, π], velocities clipped to ±4π, ±9π.
     Observation (cos θ₁, sin θ₁, cos θ₂, sin θ₂, θ̇₁, θ̇₂). Reward −1 per step, 0 on
@@ -462,10 +529,11 @@ cdef class AcrobotKernel(_StateKernel):
     component ~ U(low, high) rounded to float32, default U(−0.1, 0.1).
     """
 
-    def __init__(self, Py_ssize_t num_envs, seed=None, Py_ssize_t max_episode_steps=500):
-        VecEnvKernel.__init__(self, num_envs, 6, 1, 3, max_episode_steps, seed)
+    def __init__(self, num_envs, seed=None, max_episode_steps=None):
+        VecEnvKernel.__init__(self, num_envs, 6, 1, 3, _time_limit("Acrobot-v1", max_episode_steps),
+                              seed)
         self._init_state(4)
-        self.reset_low, self.reset_high = -0.1, 0.1
+        self._default_reset("Acrobot-v1")
 
     cdef void observe_one(self, Py_ssize_t i, double* obs) noexcept nogil:
         cdef double* s = &self.state[i, 0]
@@ -519,20 +587,20 @@ cdef class AcrobotKernel(_StateKernel):
 
 
 # ------------------------------------------------------------ MountainCar-v0
-cdef double MC_MIN_POSITION = -1.2
-cdef double MC_MAX_POSITION = 0.6
-cdef double MC_MAX_SPEED = 0.07
+cdef double MC_MIN_POSITION = _MOUNTAIN_CAR["min_position"]
+cdef double MC_MAX_POSITION = _MOUNTAIN_CAR["max_position"]
+cdef double MC_MAX_SPEED = _MOUNTAIN_CAR["max_speed"]
 
 
-cdef class _MountainCarBase(_StateKernel):
+cdef class _MountainCarBase(_UniformResetKernel):
     """What both mountain cars share: the state (p, v) and its reset,
     p ~ U(low, high) (default U(−0.6, −0.4)), v = 0."""
 
-    def __init__(self, Py_ssize_t num_envs, Py_ssize_t n_actions,
-                 Py_ssize_t max_episode_steps, seed):
-        VecEnvKernel.__init__(self, num_envs, 2, 1, n_actions, max_episode_steps, seed)
+    def __init__(self, str env_id, num_envs, Py_ssize_t n_actions, max_episode_steps, seed):
+        VecEnvKernel.__init__(self, num_envs, 2, 1, n_actions,
+                              _time_limit(env_id, max_episode_steps), seed)
         self._init_state(2)
-        self.reset_low, self.reset_high = -0.6, -0.4
+        self._default_reset(env_id)
 
     cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:
         self.state[i, 0] = _uniform(bitgen, self.reset_low, self.reset_high)
@@ -548,8 +616,8 @@ cdef class MountainCarKernel(_MountainCarBase):
     Reset: p ~ U(low, high), default U(−0.6, −0.4); v = 0.
     """
 
-    def __init__(self, Py_ssize_t num_envs, seed=None, Py_ssize_t max_episode_steps=200):
-        _MountainCarBase.__init__(self, num_envs, 3, max_episode_steps, seed)
+    def __init__(self, num_envs, seed=None, max_episode_steps=None):
+        _MountainCarBase.__init__(self, "MountainCar-v0", num_envs, 3, max_episode_steps, seed)
 
     cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
                       double* obs, double* reward) noexcept nogil:
@@ -578,8 +646,9 @@ cdef class MountainCarContinuousKernel(_MountainCarBase):
     v ≥ 0. Reset: p ~ U(low, high), default U(−0.6, −0.4); v = 0.
     """
 
-    def __init__(self, Py_ssize_t num_envs, seed=None, Py_ssize_t max_episode_steps=999):
-        _MountainCarBase.__init__(self, num_envs, 0, max_episode_steps, seed)
+    def __init__(self, num_envs, seed=None, max_episode_steps=None):
+        _MountainCarBase.__init__(self, "MountainCarContinuous-v0", num_envs, 0,
+                                  max_episode_steps, seed)
 
     cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
                       double* obs, double* reward) noexcept nogil:
@@ -627,31 +696,38 @@ cdef class MountainCarContinuousKernel(_MountainCarBase):
 
 
 # ---------------------------------------------------------------- Pendulum-v1
+cdef double PD_MAX_SPEED = _PENDULUM["max_speed"]
+cdef double PD_MAX_TORQUE = _PENDULUM["max_torque"]
+cdef double PD_DT = _PENDULUM["dt"]
+
 
 cdef class PendulumKernel(_StateKernel):
     """Pendulum-v1: state (θ, θ̇), torque u = clip(action, ±2) in float32.
 
     cost = norm(θ)² + 0.1 θ̇² + 0.001 u², norm(θ) = ((θ + π) mod 2π) − π, reward −cost;
     θ̇ ← clip(θ̇ + (3g/2 sin θ + 3u)·0.05, ±8); θ ← θ + θ̇·0.05. Observation
-    (cos θ, sin θ, θ̇); never terminal. Reset: θ ~ U(−x, x), θ̇ ~ U(−y, y) with
-    (x, y) = set_reset_bounds(x, y), default (π, 1) (Gymnasium's x_init, y_init).
+    (cos θ, sin θ, θ̇); never terminal. Reset: θ ~ U(−x_init, x_init), θ̇ ~ U(−y_init,
+    y_init), default (π, 1) (Gymnasium's reset options of those names).
     """
     cdef readonly double g
+    cdef double x_init, y_init
 
-    def __init__(self, Py_ssize_t num_envs, seed=None, Py_ssize_t max_episode_steps=200,
-                 double g=10.0):
-        VecEnvKernel.__init__(self, num_envs, 3, 1, 0, max_episode_steps, seed)
-        if not (isfinite(g) and g >= 0.0):
+    def __init__(self, num_envs, seed=None, max_episode_steps=None, g=None):
+        VecEnvKernel.__init__(self, num_envs, 3, 1, 0, _time_limit("Pendulum-v1", max_episode_steps),
+                              seed)
+        cdef double gravity = _PENDULUM["g"] if g is None else g
+        if not (isfinite(gravity) and gravity >= 0.0):
             raise ValueError(f"g: expected a finite non-negative gravity, got {g}")
         self._init_state(2)
-        self.g = g
-        self.reset_low, self.reset_high = M_PI, 1.0
+        self.g = gravity
+        reset = SPECS["Pendulum-v1"]["reset"]
+        self.x_init, self.y_init = reset["x_init"], reset["y_init"]
 
     def set_reset_bounds(self, double x_init, double y_init):
         """θ ~ U(−x_init, x_init), θ̇ ~ U(−y_init, y_init) at reset."""
         if not (isfinite(x_init) and isfinite(y_init)):
             raise ValueError(f"x_init, y_init: expected finite values, got {x_init}, {y_init}")
-        self.reset_low, self.reset_high = x_init, y_init
+        self.x_init, self.y_init = x_init, y_init
 
     cdef void observe_one(self, Py_ssize_t i, double* obs) noexcept nogil:
         obs[0] = cos(self.state[i, 0])
@@ -659,16 +735,16 @@ cdef class PendulumKernel(_StateKernel):
         obs[2] = self.state[i, 1]
 
     cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:
-        self.state[i, 0] = _uniform(bitgen, -self.reset_low, self.reset_low)
-        self.state[i, 1] = _uniform(bitgen, -self.reset_high, self.reset_high)
+        self.state[i, 0] = _uniform(bitgen, -self.x_init, self.x_init)
+        self.state[i, 1] = _uniform(bitgen, -self.y_init, self.y_init)
         self.observe_one(i, obs)
 
     cdef int step_one(self, Py_ssize_t i, const double* action, bitgen_t* bitgen,
                       double* obs, double* reward) noexcept nogil:
         if not isfinite(action[0]):
             return -1
-        cdef float u = <float> _clip(<float> action[0], -2.0, 2.0)
-        cdef double th = self.state[i, 0], thdot = self.state[i, 1], dt = 0.05
+        cdef float u = <float> _clip(<float> action[0], -PD_MAX_TORQUE, PD_MAX_TORQUE)
+        cdef double th = self.state[i, 0], thdot = self.state[i, 1], dt = PD_DT
         # numpy's float remainder: fmod shifted to the divisor's sign.
         cdef double norm = fmod(th + M_PI, 2 * M_PI)
         if norm < 0:
@@ -680,7 +756,7 @@ cdef class PendulumKernel(_StateKernel):
         cdef float u3 = <float> 3.0 * u
         cdef double costs = _libm_pow(norm, 2.0) + 0.1 * _libm_pow(thdot, 2.0) + <double> ucost
         cdef double newthdot = thdot + (3 * self.g / (2 * 1.0) * sin(th) + <double> u3) * dt
-        newthdot = _clip(newthdot, -8.0, 8.0)
+        newthdot = _clip(newthdot, -PD_MAX_SPEED, PD_MAX_SPEED)
         self.state[i, 0] = th + newthdot * dt
         self.state[i, 1] = newthdot
         self.observe_one(i, obs)
@@ -698,8 +774,9 @@ cdef class SimpleRegulatorKernel(_StateKernel):
     linear-Gaussian policy, which gives the closed-form test problem).
     """
 
-    def __init__(self, Py_ssize_t num_envs, seed=None, Py_ssize_t max_episode_steps=0):
-        VecEnvKernel.__init__(self, num_envs, 1, 1, 0, max_episode_steps, seed)
+    def __init__(self, num_envs, seed=None, max_episode_steps=None):
+        VecEnvKernel.__init__(self, num_envs, 1, 1, 0,
+                              _time_limit("SimpleRegulator-v0", max_episode_steps), seed)
         self._init_state(1)
 
     cdef void reset_one(self, Py_ssize_t i, bitgen_t* bitgen, double* obs) noexcept nogil:

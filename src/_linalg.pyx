@@ -100,39 +100,40 @@ def pinv_solve(
     cdef double* tau = NULL
     cdef double* work = NULL
     cdef int* iwork = NULL
-    with nogil:
-        mat = <double*> malloc(<size_t> big * (small + 1) * sizeof(double))
-        tau = <double*> malloc(<size_t> (small + 1) * sizeof(double))
-        rhs = <double*> malloc(<size_t> big * sizeof(double))
-        sv = <double*> malloc(<size_t> small * sizeof(double))
-        rinv = <double*> malloc(<size_t> small * small * sizeof(double))
-        if mat != NULL and tau != NULL and rhs != NULL and sv != NULL and rinv != NULL:
-            # dgelsd's workspace query: the optimal lwork and the minimal liwork.
-            dgelsd(&m, &n, &nrhs, mat, &m, rhs, &big, sv, &rcond, &rank,
-                   &query, &lwork, &iquery, &info)
-            lwork = (<int> query if <int> query > big else big) + 1
-            work = <double*> malloc(<size_t> lwork * sizeof(double))
-            iwork = <int*> malloc(<size_t> (iquery if iquery > 1 else 1) * sizeof(int))
+    try:
+        with nogil:
+            mat = <double*> malloc(<size_t> big * (small + 1) * sizeof(double))
+            tau = <double*> malloc(<size_t> (small + 1) * sizeof(double))
+            rhs = <double*> malloc(<size_t> big * sizeof(double))
+            sv = <double*> malloc(<size_t> small * sizeof(double))
+            rinv = <double*> malloc(<size_t> small * small * sizeof(double))
+            if mat != NULL and tau != NULL and rhs != NULL and sv != NULL and rinv != NULL:
+                # dgelsd's workspace query: the optimal lwork and the minimal liwork.
+                dgelsd(&m, &n, &nrhs, mat, &m, rhs, &big, sv, &rcond, &rank,
+                       &query, &lwork, &iquery, &info)
+                lwork = (<int> query if <int> query > big else big) + 1
+                work = <double*> malloc(<size_t> lwork * sizeof(double))
+                iwork = <int*> malloc(<size_t> (iquery if iquery > 1 else 1) * sizeof(int))
         if (mat == NULL or tau == NULL or rhs == NULL or sv == NULL or rinv == NULL
                 or work == NULL or iwork == NULL):
-            free(mat); free(tau); free(rhs); free(sv); free(rinv); free(work); free(iwork)
-            with gil:
-                raise MemoryError()
-        for k in range(K):
-            if _qr_solve(&a[k, 0, 0], &y[k, 0], m, n, rcond, mat, tau, rinv, rhs, work):
-                route[k] = 1
-            else:
-                route[k] = 0
-                for i in range(m):
-                    for j in range(n):
-                        mat[i + j * m] = a[k, i, j]
-                    rhs[i] = y[k, i]
-                dgelsd(&m, &n, &nrhs, mat, &m, rhs, &big, sv, &rcond, &rank,
-                       work, &lwork, iwork, &info)
-                if info != 0:
-                    failed = k
-                    break
-            for j in range(n):
-                out[k, j] = rhs[j]
+            raise MemoryError()
+        with nogil:
+            for k in range(K):
+                if _qr_solve(&a[k, 0, 0], &y[k, 0], m, n, rcond, mat, tau, rinv, rhs, work):
+                    route[k] = 1
+                else:
+                    route[k] = 0
+                    for i in range(m):
+                        for j in range(n):
+                            mat[i + j * m] = a[k, i, j]
+                        rhs[i] = y[k, i]
+                    dgelsd(&m, &n, &nrhs, mat, &m, rhs, &big, sv, &rcond, &rank,
+                           work, &lwork, iwork, &info)
+                    if info != 0:
+                        failed = k
+                        break
+                for j in range(n):
+                    out[k, j] = rhs[j]
+    finally:
         free(mat); free(tau); free(rhs); free(sv); free(rinv); free(work); free(iwork)
     return failed

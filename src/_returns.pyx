@@ -6,16 +6,9 @@ their inputs: C-contiguous arrays of matching shape, flags as uint8 0/1.
 Sums are carried in double precision whatever the storage dtype.
 """
 from cython cimport floating
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport free
 
-
-cdef double* _zeros(Py_ssize_t n) noexcept nogil:
-    cdef double* p = <double*> malloc((n if n > 0 else 1) * sizeof(double))
-    cdef Py_ssize_t i
-    if p != NULL:
-        for i in range(n):
-            p[i] = 0.0
-    return p
+from pgfast._common cimport alloc_zeros
 
 
 def reward_to_go(
@@ -35,19 +28,18 @@ def reward_to_go(
     cdef Py_ssize_t T = rewards.shape[0], B = rewards.shape[1], t
     cdef const floating* nv
     cdef bint finite
-    cdef double* g        # G_{t+1} per env, then 0·G per env (the finiteness probe)
+    cdef double* g = NULL  # G_{t+1} per env, then 0·G per env (the finiteness probe)
     if T == 0:
         return True
-    with nogil:
-        g = _zeros(2 * B)
-        if g == NULL:
-            with gil:
-                raise MemoryError()
-        for t in range(T - 1, -1, -1):
-            nv = &next_values[t, 0] if next_values.shape[0] == T else NULL
-            _rtg_row(&rewards[t, 0], &terminated[t, 0], &truncated[t, 0], nv,
-                     gamma, t == T - 1, B, g, g + B, &out[t, 0])
-        finite = _all_zero(g + B, B)
+    try:
+        g = alloc_zeros(2 * B)
+        with nogil:
+            for t in range(T - 1, -1, -1):
+                nv = &next_values[t, 0] if next_values.shape[0] == T else NULL
+                _rtg_row(&rewards[t, 0], &terminated[t, 0], &truncated[t, 0], nv,
+                         gamma, t == T - 1, B, g, g + B, &out[t, 0])
+            finite = _all_zero(g + B, B)
+    finally:
         free(g)
     return finite
 
@@ -90,19 +82,18 @@ def gae(
     Returns False when some output is not finite (see reward_to_go)."""
     cdef Py_ssize_t T = rewards.shape[0], B = rewards.shape[1], t
     cdef bint finite
-    cdef double* a        # A_{t+1} per env, then the finiteness probe
+    cdef double* a = NULL  # A_{t+1} per env, then the finiteness probe
     if T == 0:
         return True
-    with nogil:
-        a = _zeros(2 * B)
-        if a == NULL:
-            with gil:
-                raise MemoryError()
-        for t in range(T - 1, -1, -1):
-            _gae_row(&rewards[t, 0], &values[t, 0], &next_values[t, 0],
-                     &terminated[t, 0], &truncated[t, 0],
-                     gamma, gamma * lam, t == T - 1, B, a, a + B, &out[t, 0])
-        finite = _all_zero(a + B, B)
+    try:
+        a = alloc_zeros(2 * B)
+        with nogil:
+            for t in range(T - 1, -1, -1):
+                _gae_row(&rewards[t, 0], &values[t, 0], &next_values[t, 0],
+                         &terminated[t, 0], &truncated[t, 0],
+                         gamma, gamma * lam, t == T - 1, B, a, a + B, &out[t, 0])
+            finite = _all_zero(a + B, B)
+    finally:
         free(a)
     return finite
 
@@ -174,27 +165,22 @@ def episode_stats(
     """Undiscounted return and length of every episode that ends in the
     buffer, ordered by the step it ends at, then by env index."""
     cdef Py_ssize_t T = rewards.shape[0], B = rewards.shape[1], t, b, e = 0
-    cdef double* running
-    cdef long long* count
-    with nogil:
-        running = _zeros(B)
-        count = <long long*> malloc((B if B > 0 else 1) * sizeof(long long))
-        if running == NULL or count == NULL:
-            free(running)
-            free(count)
-            with gil:
-                raise MemoryError()
-        for b in range(B):
-            count[b] = 0
-        for t in range(T):
-            for b in range(B):
-                running[b] += rewards[t, b]
-                count[b] += 1
-                if terminated[t, b] or truncated[t, b]:
-                    returns[e] = running[b]
-                    lengths[e] = count[b]
-                    e += 1
-                    running[b] = 0.0
-                    count[b] = 0
+    cdef double* running = NULL
+    cdef double* count = NULL   # steps so far, exact as a double
+    try:
+        running = alloc_zeros(B)
+        count = alloc_zeros(B)
+        with nogil:
+            for t in range(T):
+                for b in range(B):
+                    running[b] += rewards[t, b]
+                    count[b] += 1
+                    if terminated[t, b] or truncated[t, b]:
+                        returns[e] = running[b]
+                        lengths[e] = <long long> count[b]
+                        e += 1
+                        running[b] = 0.0
+                        count[b] = 0
+    finally:
         free(running)
         free(count)

@@ -11,7 +11,9 @@ their inputs: C-contiguous arrays of matching shape, flags as uint8 0/1, T >= 1.
 Sums are carried in double precision whatever the storage dtype.
 """
 from cython cimport floating
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport free
+
+from pgfast._common cimport alloc_zeros
 
 
 def weighted_score_sums(
@@ -32,36 +34,35 @@ def weighted_score_sums(
     cdef Py_ssize_t t, b, p, e = 0
     cdef bint keep = per_trajectory.shape[0] > 0
     cdef double c
-    cdef double* acc
-    cdef double* ret
+    cdef double* acc = NULL
+    cdef double* ret = NULL
     cdef double* a
     cdef const floating* row
-    with nogil:
-        acc = <double*> calloc(B * P + 1, sizeof(double))
-        ret = <double*> calloc(B + 1, sizeof(double))
-        if acc == NULL or ret == NULL:
-            free(acc); free(ret)
-            with gil:
-                raise MemoryError()
-        for p in range(P):
-            total[p] = 0.0
-        for t in range(T):
-            for b in range(B):
-                if t == 0 or terminated[t - 1, b] or truncated[t - 1, b]:
-                    ret[b] = togo[t, b]   # R(τ) = r_togo(1), read at the episode's first step
-                c = ret[b] if whole_return else powers[t, b] * togo[t, b]
-                a = acc + b * P
-                row = &scores[t, b, 0]
-                for p in range(P):
-                    a[p] += c * row[p]
-                if terminated[t, b] or truncated[t, b] or t == T - 1:
+    try:
+        acc = alloc_zeros(B * P)
+        ret = alloc_zeros(B)
+        with nogil:
+            for p in range(P):
+                total[p] = 0.0
+            for t in range(T):
+                for b in range(B):
+                    if t == 0 or terminated[t - 1, b] or truncated[t - 1, b]:
+                        ret[b] = togo[t, b]   # R(τ) = r_togo(1), read at the episode's first step
+                    c = ret[b] if whole_return else powers[t, b] * togo[t, b]
+                    a = acc + b * P
+                    row = &scores[t, b, 0]
                     for p in range(P):
-                        total[p] += a[p]
-                        if keep:
-                            per_trajectory[e, p] = a[p]
-                        a[p] = 0.0
-                    e += 1
-        free(acc); free(ret)
+                        a[p] += c * row[p]
+                    if terminated[t, b] or truncated[t, b] or t == T - 1:
+                        for p in range(P):
+                            total[p] += a[p]
+                            if keep:
+                                per_trajectory[e, p] = a[p]
+                            a[p] = 0.0
+                        e += 1
+    finally:
+        free(acc)
+        free(ret)
     return e
 
 
@@ -89,44 +90,43 @@ def baseline_sums(
     cdef Py_ssize_t t, b, p, i, e = 0
     cdef bint keep = weighted.shape[0] > 0
     cdef double w, g, l, lg
-    cdef double* acc   # per column and parameter: Σ ℓG, Σ ℓ, Σ ℓ²G, Σ ℓ²
+    cdef double* acc = NULL   # per column and parameter: Σ ℓG, Σ ℓ, Σ ℓ²G, Σ ℓ²
     cdef double* a
     cdef const floating* row
-    with nogil:
-        acc = <double*> calloc(4 * B * P + 1, sizeof(double))
-        if acc == NULL:
-            with gil:
-                raise MemoryError()
-        for p in range(P):
-            weighted_total[p] = 0.0
-            plain_total[p] = 0.0
-            ratio_sum[p] = 0.0
-            ratio_count[p] = 0
-        for t in range(T):
-            for b in range(B):
-                w = powers[t, b]
-                g = togo[t, b]
-                a = acc + 4 * b * P
-                row = &scores[t, b, 0]
-                for p in range(P):
-                    l = w * row[p]
-                    lg = l * g
-                    a[p] += lg
-                    a[P + p] += l
-                    a[2 * P + p] += l * lg
-                    a[3 * P + p] += l * l
-                if terminated[t, b] or truncated[t, b] or t == T - 1:
+    try:
+        acc = alloc_zeros(4 * B * P)
+        with nogil:
+            for p in range(P):
+                weighted_total[p] = 0.0
+                plain_total[p] = 0.0
+                ratio_sum[p] = 0.0
+                ratio_count[p] = 0
+            for t in range(T):
+                for b in range(B):
+                    w = powers[t, b]
+                    g = togo[t, b]
+                    a = acc + 4 * b * P
+                    row = &scores[t, b, 0]
                     for p in range(P):
-                        weighted_total[p] += a[p]
-                        plain_total[p] += a[P + p]
-                        if a[3 * P + p] > 0.0:
-                            ratio_sum[p] += a[2 * P + p] / a[3 * P + p]
-                            ratio_count[p] += 1
-                        if keep:
-                            weighted[e, p] = a[p]
-                            plain[e, p] = a[P + p]
-                    for i in range(4 * P):
-                        a[i] = 0.0
-                    e += 1
+                        l = w * row[p]
+                        lg = l * g
+                        a[p] += lg
+                        a[P + p] += l
+                        a[2 * P + p] += l * lg
+                        a[3 * P + p] += l * l
+                    if terminated[t, b] or truncated[t, b] or t == T - 1:
+                        for p in range(P):
+                            weighted_total[p] += a[p]
+                            plain_total[p] += a[P + p]
+                            if a[3 * P + p] > 0.0:
+                                ratio_sum[p] += a[2 * P + p] / a[3 * P + p]
+                                ratio_count[p] += 1
+                            if keep:
+                                weighted[e, p] = a[p]
+                                plain[e, p] = a[P + p]
+                        for i in range(4 * P):
+                            a[i] = 0.0
+                        e += 1
+    finally:
         free(acc)
     return e

@@ -1,6 +1,6 @@
-"""Fixtures the test modules share. Reference implementations and helpers live
-beside the tests (``reference_returns.py``, ``helpers.py``); the package itself is
-imported from the installed wheel (pytest runs with --import-mode=importlib)."""
+"""Fixtures the test modules share. The kernels' NumPy references are the public
+``pgfast.reference``; helpers live beside the tests (``helpers.py``); the package
+itself is imported from the installed wheel (pytest runs with --import-mode=importlib)."""
 import sys
 from pathlib import Path
 

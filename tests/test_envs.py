@@ -16,7 +16,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers import TimeLimit
 
 import pgfast
-from pgfast import _envs
+from pgfast import _envs, _rollout
 from pgfast.envs import make_kernel, make_vec, native_ids
 
 CLASSIC = ["CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0",
@@ -107,8 +107,8 @@ def test_steps_agree_with_gymnasium_resynced(name):
     te = np.empty(N_STEPS, np.uint8)
     tr = np.empty(N_STEPS, np.uint8)
     el = np.array(elapsed, np.int64)
-    bad = k.step_all(np.asarray(acts, np.float64).reshape(N_STEPS, 1), out, r, te, tr, el,
-                     np.zeros(N_STEPS, np.uint8))
+    bad = _rollout.step_all(k, np.asarray(acts, np.float64).reshape(N_STEPS, 1), out, r, te,
+                            tr, el, np.zeros(N_STEPS, np.uint8))
     assert bad == -1
     assert_obs_close(out, np.array(obs))
     np.testing.assert_array_equal(r, rew)
@@ -388,8 +388,9 @@ def test_kernel_rejects_invalid_actions_itself(name):
     state = k.get_state()
     acts = np.zeros((3, 1))
     acts[1, 0] = np.nan
-    bad = k.step_all(acts, np.empty((3, k.obs_dim)), np.empty(3), np.empty(3, np.uint8),
-                     np.empty(3, np.uint8), np.zeros(3, np.int64), np.zeros(3, np.uint8))
+    bad = _rollout.step_all(k, acts, np.empty((3, k.obs_dim)), np.empty(3),
+                            np.empty(3, np.uint8), np.empty(3, np.uint8), np.zeros(3, np.int64),
+                            np.zeros(3, np.uint8))
     assert bad == 1
     np.testing.assert_array_equal(k.get_state(), state)
     obs, _, code = k.step_slot(0, np.array([np.nan]), np.random.default_rng(0))

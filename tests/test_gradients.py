@@ -8,65 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pgfast
+from pgfast.reference import likelihood_ratio_terms as ref_terms
+from pgfast.reference import optimal_baseline as ref_baseline
+from pgfast.reference import regression_gradient as ref_pinv_solve
 
 MODES = ("trajectory", "reward_to_go", "baseline")
-
-
-# --------------------------------------------------------------------------- references
-
-def ref_episodes(scores, rewards, terminated, truncated):
-    """(scores (L, P), rewards (L,)) of every episode, ordered by end step, then column."""
-    s = np.asarray(scores, dtype=np.float64)
-    r = np.asarray(rewards, dtype=np.float64)
-    if r.ndim == 1:
-        s, r = s[:, None, :], r[:, None]
-    term = np.zeros(r.shape, bool) if terminated is None else np.asarray(terminated).reshape(r.shape)
-    trunc = np.zeros(r.shape, bool) if truncated is None else np.asarray(truncated).reshape(r.shape)
-    T, B = r.shape
-    ends = []
-    for b in range(B):
-        start = 0
-        for t in range(T):
-            if term[t, b] or trunc[t, b] or t == T - 1:
-                ends.append((t, b, start))
-                start = t + 1
-    ends.sort()
-    return [(s[start:t + 1, b], r[start:t + 1, b]) for t, b, start in ends]
-
-
-def ref_togo(r, gamma):
-    L = len(r)
-    return np.array([sum(gamma ** (l - k) * r[l] for l in range(k, L)) for k in range(L)])
-
-
-def ref_baseline(episodes, gamma):
-    P = episodes[0][0].shape[1]
-    ratios = [[] for _ in range(P)]
-    for s, r in episodes:
-        ell = s * (gamma ** np.arange(len(r)))[:, None]
-        g = ref_togo(r, gamma)
-        for i in range(P):
-            den = np.sum(ell[:, i] ** 2)
-            if den > 0:
-                ratios[i].append(np.sum(ell[:, i] ** 2 * g) / den)
-    return np.array([np.mean(x) if x else 0.0 for x in ratios])
-
-
-def ref_terms(scores, rewards, gamma, terminated=None, truncated=None, mode="trajectory"):
-    """Per-trajectory terms g_τ of the book's estimators, one episode at a time."""
-    episodes = ref_episodes(scores, rewards, terminated, truncated)
-    b = ref_baseline(episodes, gamma) if mode == "baseline" else None
-    terms = []
-    for s, r in episodes:
-        disc = gamma ** np.arange(len(r))
-        g = ref_togo(r, gamma)
-        if mode == "trajectory":
-            terms.append(s.sum(axis=0) * np.sum(disc * r))
-        elif mode == "reward_to_go":
-            terms.append(sum(s[k] * disc[k] * g[k] for k in range(len(r))))
-        else:
-            terms.append(sum(s[k] * disc[k] * (g[k] - b) for k in range(len(r))))
-    return np.array(terms)
 
 
 def random_buffer(rng, T, B, P, p_term=0.15, p_trunc=0.1, dtype=np.float64):
@@ -79,10 +25,6 @@ def random_buffer(rng, T, B, P, p_term=0.15, p_trunc=0.1, dtype=np.float64):
 
 
 # --------------------------------------------------------------------------- regression
-
-def ref_pinv_solve(a, y, rcond=1e-15):
-    return np.linalg.pinv(a, rcond=rcond) @ y
-
 
 def assert_solution_close(x, a, y, rcond=1e-15):
     """Close to the pinv solution within the problem's own conditioning."""
@@ -345,7 +287,7 @@ def test_baseline_zero_score_guard():
     scores[:, :, 1] = 1.0                        # parameter 1 everywhere
     rewards = np.array([[1.0, 2.0], [0.0, 1.0], [3.0, 0.0], [1.0, 1.0]])
     b = pgfast.optimal_baseline(scores, rewards, 1.0)
-    ref = ref_baseline(ref_episodes(scores, rewards, None, None), 1.0)
+    ref = ref_baseline(scores, rewards, 1.0)
     np.testing.assert_allclose(b, ref)
     assert b[2] == 0.0 and np.all(np.isfinite(b))
     g = pgfast.likelihood_ratio_gradient(scores, rewards, 1.0, mode="baseline")
@@ -358,7 +300,7 @@ def test_optimal_baseline_matches_reference(B):
     rng = np.random.default_rng(23)
     scores, rewards, term, trunc = random_buffer(rng, 25, B, 4)
     b = pgfast.optimal_baseline(scores, rewards, 0.95, term, trunc)
-    ref = ref_baseline(ref_episodes(scores, rewards, term, trunc), 0.95)
+    ref = ref_baseline(scores, rewards, 0.95, term, trunc)
     np.testing.assert_allclose(b, ref, rtol=1e-12)
 
 

@@ -160,7 +160,9 @@ def stub_names(path):
 
     names = {}
     for node in ast.parse(path.read_text()).body:
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names[node.target.id] = set()
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             body = node.body if isinstance(node, ast.ClassDef) else []
             names[node.name] = {n.name for n in body if isinstance(n, ast.FunctionDef)} | {
                 n.target.id for n in body if isinstance(n, ast.AnnAssign)}
@@ -168,12 +170,13 @@ def stub_names(path):
 
 
 def runtime_names(module):
-    """{public name: set of the class's own attribute names} a compiled module defines."""
+    """{name: set of the class's own attribute names} of a compiled module's public
+    names and its classes (private ones too: public classes derive from them)."""
     import inspect
 
     names = {}
     for name, obj in vars(module).items():
-        if name.startswith("__") or inspect.ismodule(obj) or name == "np":
+        if inspect.ismodule(obj) or (name.startswith("_") and not inspect.isclass(obj)):
             continue
         own = set(vars(obj)) if inspect.isclass(obj) else set()
         names[name] = {n for n in own if not n.startswith("__") or n == "__init__"}

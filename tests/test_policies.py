@@ -5,6 +5,12 @@ import numpy as np
 import pytest
 
 import pgfast
+from pgfast.reference import entropy as ref_entropy
+from pgfast.reference import fisher as ref_fisher
+from pgfast.reference import kl as ref_kl
+from pgfast.reference import log_prob as ref_log_prob
+from pgfast.reference import log_softmax as ref_log_softmax
+from pgfast.reference import outputs as ref_outputs
 from pgfast import policies as pol
 
 LOG_2PI = np.log(2 * np.pi)
@@ -44,83 +50,8 @@ def random_batch(policy, rng, n=7):
 
 
 # ---------------------------------------------------------------------------
-# NumPy references
+# Finite differences (the NumPy references are pgfast.reference)
 # ---------------------------------------------------------------------------
-
-def ref_outputs(policy, theta, obs):
-    p = policy.unpack(theta)
-    h = np.atleast_2d(obs)
-    n_layers = len(policy.hidden) + 1
-    for l in range(n_layers):
-        h = h @ p[f"W{l}"] + p[f"b{l}"]
-        if l < n_layers - 1:
-            h = np.tanh(h)
-    return h
-
-
-def ref_log_std(policy, theta):
-    return policy.unpack(theta)["log_std"] if policy.learn_std else policy._log_std
-
-
-def ref_log_softmax(z):
-    m = z.max(axis=1, keepdims=True)
-    return z - m - np.log(np.exp(z - m).sum(axis=1, keepdims=True))
-
-
-def ref_log_prob(policy, theta, obs, actions):
-    z = ref_outputs(policy, theta, obs)
-    if policy.discrete:
-        return ref_log_softmax(z)[np.arange(len(z)), actions]
-    ls = ref_log_std(policy, theta)
-    u = (actions - z) / np.exp(ls)
-    return np.sum(-0.5 * u**2 - ls - 0.5 * LOG_2PI, axis=1)
-
-
-def ref_kl(policy, theta_old, theta_new, obs):
-    zo, zn = ref_outputs(policy, theta_old, obs), ref_outputs(policy, theta_new, obs)
-    if policy.discrete:
-        lo, ln = ref_log_softmax(zo), ref_log_softmax(zn)
-        return np.sum(np.exp(lo) * (lo - ln), axis=1)
-    so, sn = ref_log_std(policy, theta_old), ref_log_std(policy, theta_new)
-    return np.sum(sn - so + (np.exp(2 * so) + (zo - zn) ** 2) / (2 * np.exp(2 * sn)) - 0.5,
-                  axis=1)
-
-
-def ref_entropy(policy, theta, obs):
-    z = ref_outputs(policy, theta, obs)
-    if policy.discrete:
-        lp = ref_log_softmax(z)
-        return -np.sum(np.exp(lp) * lp, axis=1)
-    ls = ref_log_std(policy, theta)
-    return np.full(len(z), np.sum(ls + 0.5 * (1 + LOG_2PI)))
-
-
-def ref_fisher(policy, theta, obs):
-    """Softmax: the exact expectation Σ_a p_a g_a g_aᵀ of the score's outer product.
-    Gaussian: Jᵀ diag(1/σ²) J with J by central differences, plus 2 I for log_std."""
-    n, P = len(obs), policy.n_params
-    z = ref_outputs(policy, theta, obs)
-    F = np.zeros((P, P))
-    if policy.discrete:
-        p = np.exp(ref_log_softmax(z))
-        for a in range(policy.n_actions):
-            g = policy.grad_log_prob(theta, obs, np.full(n, a))
-            F += (g * p[:, a:a + 1]).T @ g
-        return F / n
-    h = 1e-6
-    J = np.empty((n, policy.act_dim, P))
-    for j in range(P):
-        e = np.zeros(P)
-        e[j] = h
-        J[:, :, j] = (ref_outputs(policy, theta + e, obs)
-                      - ref_outputs(policy, theta - e, obs)) / (2 * h)
-    ivar = np.exp(-2 * ref_log_std(policy, theta))
-    F = (J * ivar[None, :, None]).reshape(-1, P).T @ J.reshape(-1, P) / n
-    if policy.learn_std:
-        k = P - policy.act_dim
-        F[k:, k:] += 2 * np.eye(policy.act_dim)
-    return F
-
 
 def central_diff(f, theta, h=1e-6):
     """∂f/∂θ_j by central differences; f returns an array (stacked on the last axis)."""

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pgfast
-import reference_returns as ref
+from pgfast import reference as ref
 
 LAYOUTS = {
     "no_ends": lambda T, B, rng: (np.zeros((T, B), bool), np.zeros((T, B), bool)),

@@ -37,8 +37,9 @@ cdef class PointMass(VecEnvKernel):
     num_envs : int
         Number of env slots B.
     seed : None, int or sequence of num_envs ints
-        Seeds the kernel's own per-slot generators (used by ``reset_all`` /
-        ``step_all``; ``pgfast.rollout`` draws from the generator it is given).
+        Seeds the kernel's own per-slot generators (used by ``reset_all`` and
+        ``pgfast._rollout.step_all``; ``pgfast.rollout`` draws from the generator
+        it is given).
     max_episode_steps : int
         Time limit the rollout truncates at (0: none).
     """

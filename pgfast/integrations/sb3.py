@@ -1,0 +1,51 @@
+"""Stable-Baselines3 rollout buffers whose advantages come from :func:`pgfast.gae`.
+
+    from stable_baselines3 import PPO
+    from pgfast.integrations.sb3 import RolloutBuffer
+
+    model = PPO("MlpPolicy", "CartPole-v1", rollout_buffer_class=RolloutBuffer)
+
+The result equals SB3's own ``compute_returns_and_advantage`` to float32 rounding
+(pgfast sums in double precision and rounds once), including SB3's timeout
+convention: at a time limit SB3 has already added γ V(final observation) to the
+step's reward, so every episode end is a terminal state to the buffer.
+In SB3's layout ``episode_starts[t + 1]`` marks the end of an episode after step
+t, and ``dones`` the end after the buffer's last step; V(s_{t+1}) is
+``values[t + 1]``, or ``last_values`` after the last step. Unlike SB3's loop,
+a NaN or infinite reward or value raises a ValueError instead of spreading.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    from stable_baselines3.common import buffers as _sb3
+except ImportError as exc:   # pgfast never depends on SB3
+    raise ImportError("pgfast.integrations.sb3 needs Stable-Baselines3: "
+                      "pip install stable-baselines3") from exc
+
+from ..returns import gae
+
+__all__ = ["RolloutBuffer", "DictRolloutBuffer"]
+
+
+class _PgfastAdvantage:
+    """compute_returns_and_advantage through pgfast.gae; mixed into SB3's buffers."""
+
+    def compute_returns_and_advantage(self, last_values, dones) -> None:
+        # last_values lives on the policy's device, as in SB3's own method
+        last = last_values.detach().cpu().numpy().reshape(1, self.n_envs)
+        next_values = np.concatenate((self.values[1:], last.astype(np.float32)))
+        ended = np.concatenate((self.episode_starts[1:] != 0,
+                                np.asarray(dones).reshape(1, self.n_envs) != 0))
+        gae(self.rewards, self.values, next_values, self.gamma, self.gae_lambda,
+            terminated=ended, out=self.advantages)
+        self.returns = self.advantages + self.values
+
+
+class RolloutBuffer(_PgfastAdvantage, _sb3.RolloutBuffer):
+    """SB3's RolloutBuffer with pgfast's GAE; pass as ``rollout_buffer_class``."""
+
+
+class DictRolloutBuffer(_PgfastAdvantage, _sb3.DictRolloutBuffer):
+    """SB3's DictRolloutBuffer (Dict observation spaces) with pgfast's GAE."""

@@ -1,0 +1,278 @@
+# cython: language_level=3
+"""The network of every policy and value function: a tanh MLP (no hidden layer
+= linear map) over row-major batches, with its forward, reverse-mode and
+forward-mode passes. Python wrapper: ``pgfast/policies.py``; the policy heads
+that sit on its outputs are ``_softmax.pyx`` and ``_gaussian.pyx``.
+
+The wrappers validate; the ``cdef`` methods trust their inputs. The Python
+entry points (value functions) check the shapes they are given.
+
+Flat parameter layout (row-major W of shape (in, out), applied as x @ W + b):
+    [W0, b0, W1, b1, ..., W_{L-1}, b_{L-1}]
+
+Batched intermediates are laid out row-major, one block per layer: the
+activations of hidden layer l for n rows are an (n, h_l) block starting at
+n * (h_0 + ... + h_{l-1}), so a whole layer is one BLAS call.
+"""
+import numpy as np
+
+from cython.parallel cimport prange
+from libc.stdlib cimport malloc, free
+
+from pgfast._common cimport MAX_ELEMENTS, alloc_doubles, as_size, check_len, check_shape, checked_mul
+from pgfast._math cimport fast_tanh, gemm_acc, gemm_nt, gemm_tn_acc
+
+
+cdef class Net:
+    """A multilayer perceptron z = W_{L-1}ᵀ h_{L-1} + b_{L-1},
+    h_{l+1} = tanh(W_lᵀ h_l + b_l), h_0 = x; no hidden layer is a linear map.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        (in_dim, hidden..., out_dim); ValueError when a width is not in [1, 2**48]
+        or the parameters would not fit in any machine.
+    """
+    def __cinit__(self, sizes):
+        # Sizes from Python are bounded before any C arithmetic, so n_params and
+        # every per-row scratch size are exact (no overflow). Messages name the
+        # widths as the wrappers' arguments do: obs_dim, hidden[i], out_dim;
+        # a total too large for any machine is blamed on `hidden`.
+        cdef Py_ssize_t l, L, off = 0, hoff = 0
+        cdef str name = "hidden"
+        L = len(sizes) - 1
+        if L < 1:
+            raise ValueError(f"sizes: expected at least an input and an output width, "
+                             f"got {len(sizes)} widths")
+        widths = [as_size(w, "obs_dim" if i == 0 else "out_dim" if i == L else f"hidden[{i - 1}]", 1)
+                  for i, w in enumerate(sizes)]
+        self.sizes = <Py_ssize_t*> malloc((L + 1) * sizeof(Py_ssize_t))
+        self.w_off = <Py_ssize_t*> malloc(L * sizeof(Py_ssize_t))
+        self.b_off = <Py_ssize_t*> malloc(L * sizeof(Py_ssize_t))
+        self.h_off = <Py_ssize_t*> malloc(L * sizeof(Py_ssize_t))
+        if not (self.sizes and self.w_off and self.b_off and self.h_off):
+            raise MemoryError()
+        self.n_layers = L
+        for l in range(L + 1):
+            self.sizes[l] = widths[l]
+        for l in range(L):
+            self.w_off[l] = off
+            off = _checked_add(off, checked_mul(self.sizes[l], self.sizes[l + 1], name), name)
+            self.b_off[l] = off
+            off = _checked_add(off, self.sizes[l + 1], name)
+            self.h_off[l] = hoff
+            if l < L - 1:
+                hoff = _checked_add(hoff, self.sizes[l + 1], name)
+        self.in_dim = self.sizes[0]
+        self.out_dim = self.sizes[L]
+        self.n_params = off
+        self.sum_hidden = hoff
+
+    def __dealloc__(self):
+        free(self.sizes)
+        free(self.w_off)
+        free(self.b_off)
+        free(self.h_off)
+
+    cdef void affine(self, const double* theta, Py_ssize_t l, const double* inp,
+                     Py_ssize_t n, double* outp, bint blas) noexcept nogil:
+        """outp (n, out) ← inp (n, in) @ W_l + b_l; blas=False row by row (gemm_acc)."""
+        cdef Py_ssize_t i, k, nout = self.sizes[l + 1]
+        cdef const double* b = theta + self.b_off[l]
+        for i in range(n):
+            for k in range(nout):
+                outp[i * nout + k] = b[k]
+        gemm_acc(inp, theta + self.w_off[l], n, self.sizes[l], nout, outp, blas)
+
+    cdef void forward(self, const double* theta, const double* x, Py_ssize_t n,
+                      double* hid, double* z, bint blas=True) noexcept nogil:
+        """hid (n * sum_hidden) ← hidden activations, z (n, out_dim) ← outputs."""
+        cdef Py_ssize_t l, i, L = self.n_layers
+        cdef const double* inp = x
+        cdef double* outp
+        for l in range(L):
+            outp = z if l == L - 1 else hid + n * self.h_off[l]
+            self.affine(theta, l, inp, n, outp, blas)
+            if l < L - 1:
+                for i in range(n * self.sizes[l + 1]):
+                    outp[i] = fast_tanh(outp[i])
+            inp = outp
+
+    cdef void forward_batch(self, const double* theta, const double* x, Py_ssize_t n,
+                            double* hid, double* z):
+        """forward for the batched entry points: the same, with numpy's SIMD tanh
+        on each whole hidden layer (several times faster than a scalar tanh); the
+        GIL is released around the matrix products."""
+        cdef Py_ssize_t l, L = self.n_layers, size
+        cdef const double* inp = x
+        cdef double* outp
+        for l in range(L):
+            outp = z if l == L - 1 else hid + n * self.h_off[l]
+            with nogil:
+                self.affine(theta, l, inp, n, outp, True)
+            size = n * self.sizes[l + 1]
+            if l < L - 1 and size > 0:
+                block = np.asarray(<double[:size]> outp)
+                np.tanh(block, out=block)
+            inp = outp
+
+    cdef void backward(self, const double* theta, const double* x, Py_ssize_t n,
+                       const double* hid, const double* dz, double* scratch,
+                       double* grad, Py_ssize_t ld, int num_threads=1) noexcept nogil:
+        """Vector-Jacobian product for the output cotangents dz (n, out_dim).
+
+        ld == 0: grad (n_params,) += Σ_i J_iᵀ dz_i.  ld > 0: row i of grad (stride ld)
+        is set to J_iᵀ dz_i in the network's columns, the per-sample gradient,
+        the rows split over num_threads threads.
+        scratch: n sum_hidden doubles (δ of every hidden layer, laid out like hid).
+        """
+        cdef Py_ssize_t l, i, k, nin, nout
+        cdef int threads
+        cdef const double* cur = dz
+        cdef const double* inp
+        cdef double* nxt
+        cdef double* gb
+        for l in range(self.n_layers - 1, -1, -1):
+            nin = self.sizes[l]
+            nout = self.sizes[l + 1]
+            inp = x if l == 0 else hid + n * self.h_off[l - 1]
+            if ld == 0:
+                gemm_tn_acc(inp, cur, n, nin, nout, grad + self.w_off[l])
+                gb = grad + self.b_off[l]
+                for i in range(n):
+                    for k in range(nout):
+                        gb[k] += cur[i * nout + k]
+            if l > 0:
+                # δ_{l-1} = (δ_l W_lᵀ) ⊙ (1 − h²)
+                nxt = scratch + n * self.h_off[l - 1]
+                gemm_nt(cur, theta + self.w_off[l], n, nin, nout, nxt)
+                for i in range(n * nin):
+                    nxt[i] *= 1.0 - inp[i] * inp[i]
+                cur = nxt
+        if ld > 0:
+            # Writing the (n, ld) rows, far larger than the cache, is most of the
+            # cost: each thread streams through its own contiguous block of rows
+            # (and takes the page faults of a fresh matrix in parallel).
+            threads = num_threads   # a plain local: prange cannot name an optional argument
+            for i in prange(n, num_threads=threads, schedule="static"):
+                self._score_row(x, n, hid, dz, scratch, i, grad + i * ld)
+
+    cdef void _score_row(self, const double* x, Py_ssize_t n, const double* hid,
+                         const double* dz, const double* delta, Py_ssize_t i,
+                         double* g) noexcept nogil:
+        """g ← [x_i ⊗ δ0_i, δ0_i, h1_i ⊗ δ1_i, δ1_i, ...], row i's score."""
+        cdef Py_ssize_t l, j, k, nin, nout, L = self.n_layers
+        cdef const double* xi
+        cdef const double* di
+        cdef double xj
+        for l in range(L):
+            nin = self.sizes[l]
+            nout = self.sizes[l + 1]
+            xi = (x if l == 0 else hid + n * self.h_off[l - 1]) + i * nin
+            di = (dz if l == L - 1 else delta + n * self.h_off[l]) + i * nout
+            for j in range(nin):
+                xj = xi[j]
+                for k in range(nout):
+                    g[k] = xj * di[k]
+                g += nout
+            for k in range(nout):
+                g[k] = di[k]
+            g += nout
+
+    cdef void jvp(self, const double* theta, const double* v, const double* x,
+                  Py_ssize_t n, const double* hid, double* scratch,
+                  double* tz) noexcept nogil:
+        """Jacobian-vector product: tz (n, out_dim) ← J_i v, the directional
+        derivative of the outputs along v (forward mode; hid from forward).
+        scratch: n sum_hidden doubles."""
+        cdef Py_ssize_t l, i, k, nin, nout, L = self.n_layers
+        cdef const double* inp = x
+        cdef const double* tin = NULL
+        cdef const double* b
+        cdef const double* h
+        cdef double* tout
+        for l in range(L):
+            nin = self.sizes[l]
+            nout = self.sizes[l + 1]
+            tout = tz if l == L - 1 else scratch + n * self.h_off[l]
+            # t_{l+1} = h_l V_l + c_l + t_l W_l, then through tanh: ⊙ (1 − h_{l+1}²)
+            b = v + self.b_off[l]
+            for i in range(n):
+                for k in range(nout):
+                    tout[i * nout + k] = b[k]
+            gemm_acc(inp, v + self.w_off[l], n, nin, nout, tout)
+            if tin != NULL:
+                gemm_acc(tin, theta + self.w_off[l], n, nin, nout, tout)
+            if l < L - 1:
+                h = hid + n * self.h_off[l]
+                for i in range(n * nout):
+                    tout[i] *= 1.0 - h[i] * h[i]
+                inp = h
+            tin = tout
+
+    # Python entry points for value functions ------------------------------
+
+    cdef int check(self, const double[::1] theta, const double[:, ::1] obs, str name) except -1:
+        """theta of n_params and obs of in_dim columns, else ValueError."""
+        if theta.shape[0] != self.n_params:
+            raise ValueError(f"{name}: expected length {self.n_params} (n_params), "
+                             f"got {theta.shape[0]}")
+        if obs.shape[1] != self.in_dim:
+            raise ValueError(f"obs: expected shape (n, {self.in_dim}), "
+                             f"got ({obs.shape[0]}, {obs.shape[1]})")
+        return 0
+
+    def predict(self, const double[::1] theta, const double[:, ::1] obs,
+                double[:, ::1] z):
+        """z (n, out_dim) ← network outputs."""
+        cdef Py_ssize_t n = obs.shape[0]
+        cdef double* hid = NULL
+        self.check(theta, obs, "theta")
+        check_shape("z", z.shape[0], z.shape[1], n, self.out_dim)
+        if n == 0:
+            return
+        try:
+            hid = alloc_doubles(n * self.sum_hidden)
+            self.forward_batch(&theta[0], &obs[0, 0], n, hid, &z[0, 0])
+        finally:
+            free(hid)
+
+    def squared_error_grad(self, const double[::1] theta, const double[:, ::1] obs,
+                           const double[::1] targets, double[::1] grad):
+        """Mean of ½ (z_i − y_i)² over rows (out_dim 1); grad (n_params,) ← its gradient."""
+        cdef Py_ssize_t i, n = obs.shape[0]
+        cdef double loss = 0.0, r
+        cdef double* hid = NULL
+        cdef double* z = NULL
+        cdef double* scratch = NULL
+        self.check(theta, obs, "theta")
+        if self.out_dim != 1:
+            raise ValueError(f"squared_error_grad: expected a scalar output, out_dim is {self.out_dim}")
+        if n == 0:
+            raise ValueError("obs: expected at least one observation, got 0")
+        check_len("targets", targets.shape[0], n)
+        check_len("grad", grad.shape[0], self.n_params)
+        try:
+            hid = alloc_doubles(n * self.sum_hidden)
+            z = alloc_doubles(n)
+            scratch = alloc_doubles(n * self.sum_hidden)
+            self.forward_batch(&theta[0], &obs[0, 0], n, hid, z)
+            with nogil:
+                for i in range(n):
+                    r = z[i] - targets[i]
+                    loss += 0.5 * r * r
+                    z[i] = r / n
+                for i in range(self.n_params):
+                    grad[i] = 0.0
+                self.backward(&theta[0], &obs[0, 0], n, hid, z, scratch, &grad[0], 0)
+        finally:
+            free(hid)
+            free(z)
+            free(scratch)
+        return loss / n
+
+
+cdef inline Py_ssize_t _checked_add(Py_ssize_t a, Py_ssize_t b, str name) except? -1:
+    if a > MAX_ELEMENTS - b:
+        raise ValueError(f"{name}: the network needs more than {MAX_ELEMENTS} parameters")
+    return a + b

@@ -1,0 +1,310 @@
+# cython: language_level=3
+"""The softmax policy head: π(a | s) = softmax(z)_a over the logits z = Net(θ, s),
+actions stored as doubles (``SoftmaxKernel``). Python wrapper:
+``pgfast/policies.py`` (``LinearSoftmax``, ``MLPSoftmax``); the network and the
+generic entry points are ``_net.pyx`` and ``_policies.pyx``.
+
+The linear policy with two actions (CartPole's) has one-pass score kernels and
+a sampling loop with no call per row, the fused rollout's inner loop.
+"""
+from libc.math cimport fabs, log, log1p, exp
+from numpy.random cimport bitgen_t
+from numpy.random.c_distributions cimport random_standard_uniform
+
+from pgfast._math cimport (argmax, exp_neg_abs, log1p_unit, logsumexp, select, sigmoid,
+                           softmax_row)
+from pgfast._policies cimport NetPolicy, net_of, shared_theta
+
+# Widest observation the one-pass linear-softmax score sum keeps on the stack.
+cdef enum:
+    _FUSED_MAX_OBS = 64
+    _FUSED_BLOCK = 256
+
+
+cdef class SoftmaxKernel(NetPolicy):
+    """π(a | s) = softmax(z)_a, z = Net(θ, s) the logits; actions stored as doubles."""
+
+    def __init__(self, obs_dim, n_actions, hidden=()):
+        self._setup(net_of(obs_dim, hidden, n_actions, "n_actions"), 0)
+        self.act_dim = 1
+        self.n_actions = self.net.out_dim
+
+    cdef void head_score(self, const double* theta, const double* z, const double* actions,
+                         const double* weights, Py_ssize_t n, double* dz, double* extra,
+                         double* logp) noexcept nogil:
+        # ∂ log softmax(z)_a / ∂z = e_a − p
+        cdef Py_ssize_t i, k, a, K = self.n_actions
+        cdef double s, inv, w = 1.0
+        cdef const double* zi
+        cdef double* d
+        for i in range(n):
+            zi = z + i * K
+            d = dz + i * K
+            a = <Py_ssize_t> actions[i]
+            s = softmax_row(zi, K, d)
+            if logp != NULL:
+                logp[i] = zi[a] - zi[argmax(zi, K)] - log1p(s)
+            if weights != NULL:
+                w = weights[i]
+            inv = -w / (1.0 + s)
+            for k in range(K):
+                d[k] *= inv
+            d[a] += w
+
+    cdef bint fused_scores(self, const double* theta, const double* obs,
+                           const double* actions, const double* weights, Py_ssize_t n,
+                           double* grad, double* rows, Py_ssize_t ld) noexcept nogil:
+        # Linear with two actions (the common binary case), in one pass over the
+        # rows. Classic-control widths get the loops with D a constant, so that the
+        # compiler keeps the per-column values in registers.
+        cdef Py_ssize_t D = self.obs_dim
+        if self.net.n_layers != 1 or self.n_actions != 2 or D > _FUSED_MAX_OBS:
+            return False
+        if D == 2:
+            _binary_scores(theta, obs, actions, weights, n, 2, grad, rows, ld)
+        elif D == 3:
+            _binary_scores(theta, obs, actions, weights, n, 3, grad, rows, ld)
+        elif D == 4:
+            _binary_scores(theta, obs, actions, weights, n, 4, grad, rows, ld)
+        elif D == 6:
+            _binary_scores(theta, obs, actions, weights, n, 6, grad, rows, ld)
+        else:
+            _binary_scores(theta, obs, actions, weights, n, D, grad, rows, ld)
+        return True
+
+    cdef void head_kl(self, const double* theta_old, const double* z_old,
+                      const double* theta_new, const double* z_new, Py_ssize_t n,
+                      double* kl, double* dz, double* extra) noexcept nogil:
+        # KL = Σ_k p_k (log p_k − log q_k);  ∂(mean KL)/∂z_new = (q − p) / n
+        cdef Py_ssize_t i, k, K = self.n_actions
+        cdef double lo, ln, s, po, qn
+        cdef const double* zo
+        cdef const double* zn
+        for i in range(n):
+            zo = z_old + i * K
+            zn = z_new + i * K
+            lo = logsumexp(zo, K)
+            ln = logsumexp(zn, K)
+            s = 0.0
+            for k in range(K):
+                po = exp(zo[k] - lo)
+                s += po * ((zo[k] - lo) - (zn[k] - ln))
+                if dz != NULL:
+                    qn = exp(zn[k] - ln)
+                    dz[i * K + k] = (qn - po) / n
+            kl[i] = 0.0 if s < 0.0 else s  # rounding can dip below the true KL ≥ 0 (NaN stays)
+
+    cdef void head_entropy(self, const double* theta, const double* z, Py_ssize_t n,
+                           double* ent) noexcept nogil:
+        # H = −Σ_k p_k log p_k
+        cdef Py_ssize_t i, k, K = self.n_actions
+        cdef double lse, s, lp
+        cdef const double* zi
+        for i in range(n):
+            zi = z + i * K
+            lse = logsumexp(zi, K)
+            s = 0.0
+            for k in range(K):
+                lp = zi[k] - lse
+                s -= exp(lp) * lp
+            ent[i] = s
+
+    cdef void head_entropy_grad(self, const double* theta, const double* z, Py_ssize_t n,
+                                double* dz, double* extra) noexcept nogil:
+        # ∂H/∂z_k = −p_k (z_k − Σ_j p_j z_j), averaged over the rows
+        cdef Py_ssize_t i, k, K = self.n_actions
+        cdef double lse, zbar
+        cdef const double* zi
+        cdef double* d
+        for i in range(n):
+            zi = z + i * K
+            d = dz + i * K
+            lse = logsumexp(zi, K)
+            zbar = 0.0
+            for k in range(K):
+                d[k] = exp(zi[k] - lse)
+                zbar += d[k] * zi[k]
+            for k in range(K):
+                d[k] *= (zbar - zi[k]) / n
+
+    cdef void head_fisher(self, const double* theta, const double* z, Py_ssize_t n,
+                          double* t, Py_ssize_t n_total) noexcept nogil:
+        # M = diag(p) − p pᵀ:  M t = p ⊙ (t − pᵀt)
+        cdef Py_ssize_t i, k, K = self.n_actions
+        cdef double lse, pt
+        cdef const double* zi
+        cdef double* ti
+        for i in range(n):
+            zi = z + i * K
+            ti = t + i * K
+            lse = logsumexp(zi, K)
+            pt = 0.0
+            for k in range(K):
+                pt += exp(zi[k] - lse) * ti[k]
+            for k in range(K):
+                ti[k] = exp(zi[k] - lse) * (ti[k] - pt) / n_total
+
+    cdef void sample_rows(self, const double** thetas, const double* obs, Py_ssize_t n,
+                          bitgen_t** bitgens, double* work,
+                          double* actions, double* logp) noexcept nogil:
+        # Linear with two actions and one θ (the fused CartPole loop's case): the
+        # logits in one loop with no call per row, summed in Net.forward's order.
+        cdef Py_ssize_t i, j, D = self.obs_dim
+        cdef const double* W = thetas[0]
+        cdef const double* x
+        cdef double z0, z1
+        if self.net.n_layers != 1 or self.n_actions != 2 or not shared_theta(thetas, n):
+            NetPolicy.sample_rows(self, thetas, obs, n, bitgens, work, actions, logp)
+            return
+        for i in range(n):
+            actions[i] = random_standard_uniform(bitgens[i])
+        for i in range(n):
+            x = obs + i * D
+            z0 = W[2 * D]
+            z1 = W[2 * D + 1]
+            for j in range(D):
+                z0 += x[j] * W[2 * j]
+                z1 += x[j] * W[2 * j + 1]
+            work[2 * i] = z0
+            work[2 * i + 1] = z1
+        self.head_sample(W, work, n, actions, logp)
+
+    cdef void head_sample(self, const double* theta, double* z, Py_ssize_t n,
+                          double* actions, double* logp) noexcept nogil:
+        # inverse CDF with one uniform u: the first k with Σ_{j≤k} e_j > u Σ_j e_j
+        cdef Py_ssize_t i, k, a, K = self.n_actions
+        cdef double s, target, c, d, e
+        cdef bint top0, pick1
+        cdef double* zi
+        if K == 2:
+            # The same draw and comparisons as below, without the loops: with
+            # e = exp(−|z1 − z0|) the better action has e_k = 1, the other e.
+            # This loop has no call and vectorises; it leaves e and the logit
+            # gap of each row in z for the second, which takes the logarithms.
+            for i in range(n):
+                zi = z + i * 2
+                d = zi[1] - zi[0]
+                e = exp_neg_abs(d)
+                top0 = zi[0] >= zi[1]
+                pick1 = not (select(top0, 1.0, e) > actions[i] * (1.0 + e))
+                actions[i] = pick1
+                zi[1] = select(pick1 == top0, fabs(d), 0.0)
+                zi[0] = e
+            for i in range(n):
+                # log π(a) = (z_a − max z) − log(1 + e)
+                logp[i] = -log1p_unit(z[2 * i]) - z[2 * i + 1]
+            return
+        for i in range(n):
+            zi = z + i * K
+            s = softmax_row(zi, K, zi)  # zi now holds e_k = exp(z_k − max z)
+            target = actions[i] * (1.0 + s)
+            a = -1
+            c = 0.0
+            for k in range(K):
+                c += zi[k]
+                if c > target:
+                    a = k
+                    break
+            if a < 0:  # u Σ e rounded up to Σ e: the last action with mass
+                a = K - 1
+                while zi[a] <= 0.0:
+                    a -= 1
+            actions[i] = a
+            logp[i] = log(zi[a]) - log1p(s)
+
+    cdef void head_mode(self, const double* theta, const double* z, Py_ssize_t n,
+                        double* actions) noexcept nogil:
+        cdef Py_ssize_t i
+        for i in range(n):
+            actions[i] = argmax(z + i * self.n_actions, self.n_actions)
+
+
+cdef inline void _binary_scores(const double* theta, const double* obs,
+                                const double* actions, const double* weights,
+                                Py_ssize_t n, Py_ssize_t D, double* grad, double* rows,
+                                Py_ssize_t ld) noexcept nogil:
+    """NetPolicy.fused_scores for a linear softmax with two actions."""
+    if weights != NULL:
+        _binary_score_sum(theta, obs, actions, weights, n, D, grad)
+    else:
+        _binary_score_rows(theta, obs, actions, n, D, rows, ld)
+
+
+cdef inline void _binary_score_sum(const double* theta, const double* obs,
+                                   const double* actions, const double* weights,
+                                   Py_ssize_t n, Py_ssize_t D, double* grad) noexcept nogil:
+    """grad ← Σ_i w_i ∇θ log π(a_i | s_i) for a linear softmax with two actions.
+
+    With t = z_1 − z_0, p_1 = σ(t) and ∂ log π/∂z = (a − p_1)·(−1, 1), so one pass
+    sums only the column-1 gradients; column 0 is their negative. Local arrays,
+    not grad's interleaved slots, so that loads never straddle the store of the
+    previous row (a store-forwarding stall).
+    """
+    cdef Py_ssize_t i, i0, m, j
+    cdef double t, db, gb = 0.0, gb2 = 0.0
+    cdef double dw[_FUSED_MAX_OBS]
+    cdef double acc[_FUSED_MAX_OBS]
+    cdef double acc2[_FUSED_MAX_OBS]
+    cdef double d[_FUSED_BLOCK]
+    cdef const double* x
+    db = theta[2 * D + 1] - theta[2 * D]
+    for j in range(D):
+        dw[j] = theta[2 * j + 1] - theta[2 * j]
+        acc[j] = 0.0
+        acc2[j] = 0.0
+    # blocks of rows: the middle loop (the sigmoid) has no calls and vectorises
+    i0 = 0
+    while i0 < n:
+        m = min(<Py_ssize_t> _FUSED_BLOCK, n - i0)
+        x = obs + i0 * D
+        for i in range(m):
+            t = db
+            for j in range(D):
+                t += x[i * D + j] * dw[j]
+            d[i] = t
+        for i in range(m):
+            d[i] = weights[i0 + i] * (actions[i0 + i] - sigmoid(d[i]))
+        # even and odd rows into separate sums: two independent dependency chains
+        for i in range(0, m - 1, 2):
+            for j in range(D):
+                acc[j] += x[i * D + j] * d[i]
+                acc2[j] += x[(i + 1) * D + j] * d[i + 1]
+            gb += d[i]
+            gb2 += d[i + 1]
+        if m % 2:
+            for j in range(D):
+                acc[j] += x[(m - 1) * D + j] * d[m - 1]
+            gb += d[m - 1]
+        i0 += m
+    for j in range(D):
+        grad[2 * j] = -(acc[j] + acc2[j])
+        grad[2 * j + 1] = acc[j] + acc2[j]
+    grad[2 * D] = -(gb + gb2)
+    grad[2 * D + 1] = gb + gb2
+
+
+cdef inline void _binary_score_rows(const double* theta, const double* obs,
+                                    const double* actions, Py_ssize_t n, Py_ssize_t D,
+                                    double* rows, Py_ssize_t ld) noexcept nogil:
+    """Row i of rows (stride ld) ← ∇θ log π(a_i | s_i) for a linear softmax with two
+    actions: [x_i0 (−d_i), x_i0 d_i, ..., −d_i, d_i] with d_i = a_i − σ(t_i)
+    (see _binary_score_sum)."""
+    cdef Py_ssize_t i, j
+    cdef double t, d, db = theta[2 * D + 1] - theta[2 * D]
+    cdef double dw[_FUSED_MAX_OBS]
+    cdef const double* x
+    cdef double* g
+    for j in range(D):
+        dw[j] = theta[2 * j + 1] - theta[2 * j]
+    for i in range(n):
+        x = obs + i * D
+        t = db
+        for j in range(D):
+            t += x[j] * dw[j]
+        d = actions[i] - sigmoid(t)
+        g = rows + i * ld
+        for j in range(D):
+            g[2 * j] = -(x[j] * d)
+            g[2 * j + 1] = x[j] * d
+        g[2 * D] = -d
+        g[2 * D + 1] = d

@@ -1,0 +1,74 @@
+"""Bad input at the public boundary: counts no machine can serve, sizes that
+overflow, results that overflow from finite inputs. Each gives a ValueError or
+TypeError naming the argument, at once (no work is started)."""
+import numpy as np
+import pytest
+
+import pgfast
+
+HUGE = 2**31
+ENORMOUS = 10**30   # past C's 64-bit range: still a ValueError, not OverflowError
+
+
+@pytest.mark.parametrize("count", [HUGE, ENORMOUS])
+def test_counts_that_cannot_be_served_are_refused(count, cartpole, softmax):
+    theta = softmax.init(np.random.default_rng(0))
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="episodes"):
+        pgfast.evaluate(cartpole, softmax, theta, episodes=count, rng=rng)
+    with pytest.raises(ValueError, match="^m:"):
+        pgfast.utility(cartpole, softmax, theta, count, rng)
+    with pytest.raises(ValueError, match="horizon"):
+        pgfast.Problem("CartPole-v1", horizon=count * 10**9)
+    with pytest.raises(ValueError, match="horizon"):
+        pgfast.regulator_gradient(np.zeros(3), count)
+    with pytest.raises(ValueError, match="minibatches"):
+        pgfast.ClampedSurrogateUpdate(cartpole, softmax, m=4, minibatches=count)
+    with pytest.raises(ValueError, match="n_steps"):
+        pgfast.rollout(pgfast.make_vec("CartPole-v1", num_envs=2), softmax, theta,
+                       count * 10**9, rng)
+
+
+def test_more_minibatches_than_steps_is_refused(softmax):
+    problem = pgfast.Problem("CartPole-v1", gamma=0.99)
+    # A near-uniform policy keeps CartPole up for tens of steps, not 400.
+    update = pgfast.ClampedSurrogateUpdate(problem, softmax, m=1, minibatches=400)
+    theta = softmax.init(np.random.default_rng(0))
+    with pytest.raises(ValueError, match="minibatches"):
+        update.update(theta, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: pgfast.MLPSoftmax(2, 1, hidden=(2**62,)),
+    lambda: pgfast.MLPGaussian(3, 2, hidden=(2**40, 2**40)),
+    lambda: pgfast.LinearSoftmax(2**62, 2),
+    lambda: pgfast.MLPValue(4, hidden=(2**62,)),
+])
+def test_networks_too_large_to_hold_are_refused(make):
+    with pytest.raises(ValueError, match="hidden|obs_dim"):
+        make()
+
+
+def test_results_that_overflow_name_the_parameters():
+    policy = pgfast.LinearGaussian(2, 1)
+    obs = np.ones((3, 2))
+    theta = np.array([0.0, 0.0, 0.0, -800.0])   # log_std of −800: σ² = e^−1600 underflows
+    with pytest.raises(ValueError, match="theta.*not finite"):
+        policy.log_prob(theta, obs, np.ones((3, 1)))
+    with pytest.raises(ValueError, match="theta_new.*not finite"):
+        policy.kl(np.zeros(4), theta, obs)
+    big = np.array([1e308, 1e308, 0.0, 0.0])
+    with pytest.raises(ValueError, match="theta.*not finite"):
+        policy.log_prob(big, np.full((3, 2), 1e308), np.zeros((3, 1)))
+    value = pgfast.LinearValue(2)
+    with pytest.raises(ValueError, match="phi.*not finite"):
+        value.value(np.array([1e308, 1e308, 0.0]), np.full((2, 2), 1e308))
+
+
+@pytest.mark.parametrize("theta", ["0 0 0", b"abc", np.zeros(3, complex),
+                                   np.datetime64("2026-01-01"), [[0.0], [0.0, 1.0]],
+                                   {"w": 1.0}])
+def test_non_numeric_theta_is_refused_by_name(theta):
+    policy = pgfast.LinearGaussian(1, 1)
+    with pytest.raises((TypeError, ValueError), match="theta"):
+        policy.log_prob(theta, np.zeros((1, 1)), np.zeros((1, 1)))
