@@ -6,6 +6,7 @@ Each helper names the argument it checks, so a user reads
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 
@@ -130,6 +131,10 @@ def check_positive_float(x, name: str) -> float:
         raise ValueError(f"{name}: expected a positive finite number, got {x}")
     return x
 
+
+# What the public functions return: a NumPy array, or with another library's arrays
+# passed in, an array of that kind (pgfast/_arrays.py), which a static type cannot name.
+ArrayResult = Any
 
 # What an `rng` argument accepts, as numpy.random.default_rng does.
 RngLike = np.random.Generator | np.random.BitGenerator | np.random.SeedSequence | int | None
