@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE_DIRS = ("src", "pgfast", "tests", "benchmarks", "examples")
+SOURCE_DIRS = ("src", "pgfast", "tests", "benchmarks", "examples", "docs")
+DOCS_BUILT = ("_build", "_generated", "generated", "api.rst", "_data")   # written by docs/conf.py
 TOP_FILES = ("pyproject.toml", "CMakeLists.txt", "README.md", "LICENSE", "CHANGELOG.md")
 BUILT = ("*.so", "*.pyd", "*.pyc", "__pycache__")
 
@@ -31,7 +32,9 @@ def source_files(root):
     for folder in SOURCE_DIRS:
         for path in (root / folder).rglob("*"):
             parts = path.relative_to(root).parts
-            if path.is_file() and "__pycache__" not in parts and path.suffix not in (".so", ".pyd", ".pyc"):
+            compiled = "__pycache__" in parts or path.suffix in (".so", ".pyd", ".pyc")
+            docs_build = parts[0] == "docs" and parts[1] in DOCS_BUILT
+            if path.is_file() and not compiled and not docs_build:
                 files.add("/".join(parts))
     return files
 
@@ -46,7 +49,8 @@ def sdist_names(tmp_path_factory):
     # What a developer's checkout holds after the README's commands and a training run.
     for decoy in (".venv/lib/site.py", "venv2/bin/python", "build/cp311/CMakeCache.txt",
                   "dist/old.tar.gz", "runs/cartpole/checkpoint.npz", "pgfast/_returns.cpython-311.so",
-                  "pgfast/__pycache__/cli.cpython-311.pyc", "src/_returns.c", "notes.txt"):
+                  "pgfast/__pycache__/cli.cpython-311.pyc", "src/_returns.c", "notes.txt",
+                  "docs/_build/html/index.html", "docs/api.rst"):
         (tree / decoy).parent.mkdir(parents=True, exist_ok=True)
         (tree / decoy).write_text("decoy")
     out = tmp_path_factory.mktemp("sdist")
