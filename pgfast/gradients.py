@@ -38,7 +38,8 @@ _MODES = ("trajectory", "reward_to_go", "baseline")
 
 
 @arrays_in_out("dtheta", "du")
-def regression_gradient(dtheta: ArrayLike, du: ArrayLike, rcond: float | None = None) -> ArrayResult:
+def regression_gradient(dtheta: ArrayLike, du: ArrayLike,
+                        rcond: float | None = None) -> ArrayResult:
     """Gradient by linear regression: ∇U ≈ ΔΘ⁺ ΔU (the book's RegressionGradient).
 
     Solves the least-squares problem ΔΘ g ≈ ΔU with the pseudoinverse ΔΘ⁺, i.e.

@@ -27,8 +27,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _gaussian, _net, _softmax
-from ._validation import (ArrayResult, RngLike, as_float_array, check_allocation, check_finite_result,
-                          check_positive_int, check_rng)
+from ._validation import (ArrayResult, RngLike, as_float_array, check_allocation,
+                          check_finite_result, check_positive_int, check_rng)
 from ._arrays import arrays_in_out
 
 __all__ = [

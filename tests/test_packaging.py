@@ -48,7 +48,8 @@ def sdist_names(tmp_path_factory):
     expected = source_files(tree) | {"PKG-INFO"}
     # What a developer's checkout holds after the README's commands and a training run.
     for decoy in (".venv/lib/site.py", "venv2/bin/python", "build/cp311/CMakeCache.txt",
-                  "dist/old.tar.gz", "runs/cartpole/checkpoint.npz", "pgfast/_returns.cpython-311.so",
+                  "dist/old.tar.gz", "runs/cartpole/checkpoint.npz",
+                  "pgfast/_returns.cpython-311.so",
                   "pgfast/__pycache__/cli.cpython-311.pyc", "src/_returns.c", "notes.txt",
                   "docs/_build/html/index.html", "docs/api.rst"):
         (tree / decoy).parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +102,8 @@ def test_import_from_the_repository_root():
     else:
         last = result.stderr.strip().splitlines()[-1]
         assert result.returncode != 0 and "circular" not in result.stderr
-        assert last.startswith("ImportError: pgfast: no compiled kernels") and "pip install -e ." in last
+        assert last.startswith("ImportError: pgfast: no compiled kernels")
+        assert "pip install -e ." in last
 
 
 def test_kernels_for_this_cpu_are_loaded():
@@ -192,14 +194,16 @@ def test_the_package_is_typed_and_stubs_name_what_the_compiled_modules_define():
 
     folder = Path(pgfast.__file__).parent
     assert (folder / "py.typed").is_file()
-    compiled = sorted(p.name.split(".")[0] for p in Path(pgfast._cyutility.__file__).parent.iterdir()
+    kernels = Path(pgfast._cyutility.__file__).parent
+    compiled = sorted(p.name.split(".")[0] for p in kernels.iterdir()
                       if p.name.endswith(".so") or p.name.endswith(".pyd"))
     for name in compiled:
         if name == "_cyutility":   # Cython's shared utility code: nothing public
             continue
         stub = folder / f"{name}.pyi"
         assert stub.is_file(), f"no stub for the compiled module pgfast.{name}"
-        declared, defined = stub_names(stub), runtime_names(importlib.import_module(f"pgfast.{name}"))
+        declared = stub_names(stub)
+        defined = runtime_names(importlib.import_module(f"pgfast.{name}"))
         assert set(declared) == set(defined), name
         for cls, members in defined.items():
             # A class's own attributes; __init__ is declared where it is written (Cython
@@ -223,7 +227,8 @@ def test_mypy_passes_on_the_package(tmp_path):
 def test_the_benchmark_suite_is_installed():
     import pgfast  # noqa: F401  (pgfast.benchmarks is found through the package)
 
-    suite = Path(next(iter(importlib.util.find_spec("pgfast.benchmarks").submodule_search_locations)))
+    spec = importlib.util.find_spec("pgfast.benchmarks")
+    suite = Path(next(iter(spec.submodule_search_locations)))
     assert {p.name for p in suite.glob("bench_*.py")} >= {"bench_returns.py", "bench_rollout.py"}
 
 
@@ -231,8 +236,10 @@ def test_the_benchmark_suite_is_installed():
 def test_pgfast_bench_runs_from_any_folder(tmp_path):
     pytest.importorskip("pytest_benchmark", reason="pgfast bench needs pytest-benchmark")
     result = subprocess.run(
-        [sys.executable, "-m", "pgfast", "bench", "-k", "reward_to_go_pgfast or reward_to_go_numpy"],
-        cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+        [sys.executable, "-m", "pgfast", "bench", "-k",
+         "reward_to_go_pgfast or reward_to_go_numpy"], cwd=tmp_path, capture_output=True,
+        text=True, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr
     assert "reward_to_go (2048, 64) float64" in result.stdout
-    assert "test_reward_to_go_pgfast" in result.stdout and "test_reward_to_go_numpy_loop" in result.stdout
+    assert "test_reward_to_go_pgfast" in result.stdout
+    assert "test_reward_to_go_numpy_loop" in result.stdout
