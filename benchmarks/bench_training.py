@@ -1,82 +1,180 @@
-"""Acceptance runs of issue 6: train from scratch at the updates' defaults.
+"""Training benchmarks: `pgfast train ENV` at its defaults, seeds 0-4, and MLP throughput.
 
-CartPole-v1 with LinearSoftmax: each of NaturalPolicyUpdate, TrustRegionUpdate and
-ClampedSurrogateUpdate at its defaults, 5 seeds. Whenever a batch's mean return
-reaches 475, 100 deterministic evaluation episodes are run; training stops when
-their mean is ≥ 475 (solved). The wall time includes those evaluations.
-Pendulum-v1 with MLPGaussian(64, 64) by TRPO (γ = 0.9, an MLP value baseline).
+Each run is what ``pgfast train ENV --policy KIND --seed S`` does: the settings of
+``pgfast.defaults``, evaluation after every update (10 deterministic episodes,
+confirmed on 100 when they reach the threshold), stop when solved, keep the best
+parameters, then 100 fresh deterministic episodes. Reported per run: that final
+evaluation, the environment steps to solve, the CPU seconds and wall seconds to
+solve (evaluations included) and steps per CPU second. On a shared machine wall
+time depends on the other load; CPU time is what the run costs one core.
 
-    pytest benchmarks/bench_training.py --benchmark-only -s
+The throughput case trains an MLP(64, 64) on CartPole for a fixed budget with the
+table's settings and, in the same run, with the plain ones (50 full-batch value
+epochs, every step in the Fisher products): the ratio is the speed-up.
 
-Each case prints its wall time and evaluation; extra_info holds them in the JSON.
+    python benchmarks/bench_training.py [--envs CartPole-v1 ...] [--seeds 5] [--out DIR]
+
+prints the markdown table and writes a learning-curve figure per env and policy
+(mean and range over the seeds, against steps and against seconds) to DIR.
+``pytest benchmarks/bench_training.py --benchmark-only`` runs the CartPole cases.
 """
+from __future__ import annotations
+
+import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-import pgfast
+from pgfast import StopWhenSolved, defaults, evaluate, train
+from pgfast.problem import Problem
 
-UPDATES = {
-    "natural": pgfast.NaturalPolicyUpdate,
-    "trpo": pgfast.TrustRegionUpdate,
-    "ppo": pgfast.ClampedSurrogateUpdate,
-}
+CASES = [("CartPole-v1", "linear", None), ("CartPole-v1", "mlp", None),
+         ("CartPole-v1", "mlp", "ppo"), ("Acrobot-v1", "linear", None),
+         ("MountainCar-v0", "linear", None), ("MountainCarContinuous-v0", "linear", None),
+         ("Pendulum-v1", "mlp", None)]
 
 
-def solve_cartpole(name, seed, max_iterations=200):
-    problem = pgfast.Problem("CartPole-v1", gamma=0.99)
-    policy = pgfast.LinearSoftmax(4, 2)
-    update = UPDATES[name](problem, policy)
+def solve(env, kind, seed, overrides=None):
+    """One `pgfast train` run (same settings and generators as the CLI)."""
+    config, _ = defaults.settings(env, kind, overrides)
+    problem, policy, update = defaults.build(env, kind, config)
+    threshold = defaults.threshold(env)
     rng = np.random.default_rng(seed)
-    eval_rng = np.random.default_rng(seed + 1000)
-    evaluation = [0.0]
+    theta = policy.init(rng)
+    stop = StopWhenSolved(problem, policy, threshold, np.random.default_rng([seed, 1]))
+    clock = time.perf_counter()
+    times = []
 
-    def unsolved(iteration, theta, info):
-        if info["mean_return"] >= 475:
-            evaluation[0] = pgfast.evaluate(problem, policy, theta, 100, eval_rng).mean()
-        return evaluation[0] < 475
+    def timed(iteration, theta, info):   # wall seconds at each evaluation
+        verdict = stop(iteration, theta, info)
+        times.append(time.perf_counter() - clock)
+        return verdict
 
-    start = time.perf_counter()
-    theta, history = pgfast.train(update, policy.init(rng), iterations=max_iterations,
-                                  rng=rng, progress=False, callback=unsolved)
-    seconds = time.perf_counter() - start
-    returns = pgfast.evaluate("CartPole-v1", policy, theta, episodes=100,
-                              rng=np.random.default_rng(seed + 2000))
-    return seconds, float(returns.mean()), len(history["iteration"]), int(history["steps"][-1])
+    cpu, clock = time.process_time(), time.perf_counter()
+    theta, history = train(update, theta, total_steps=config["steps"], rng=rng,
+                           progress=False, callback=timed)
+    wall, cpu = time.perf_counter() - clock, time.process_time() - cpu
+    best = stop.best_theta
+    raw = best if problem.obs_normalizer is None else problem.obs_normalizer.fold(policy, best)
+    returns = evaluate(Problem(env, gamma=1.0), policy, raw, episodes=100,
+                       rng=np.random.default_rng([seed, 2]))
+    return {
+        "env": env, "policy": kind, "update": config["update"], "seed": seed,
+        "eval": float(returns.mean()), "threshold": threshold,
+        "solved": bool(returns.mean() >= threshold), "stopped": stop.solved,
+        "steps": int(history["steps"][-1]), "train_s": float(history["wall_time"][-1]),
+        "wall_s": wall, "cpu_s": cpu,
+        "steps_per_cpu_s": float(history["steps"][-1]) / max(cpu, 1e-9),
+        "curve": [(steps, t, score) for (_, steps, score), t in zip(stop.evaluations, times)],
+    }
+
+
+def throughput(update, steps=50_000, seed=0, plain=False):
+    """Training steps per CPU second (and per wall second) of an MLP(64, 64) on CartPole."""
+    overrides = {"update": update}
+    if plain:
+        overrides.update(value_minibatch=None, value_epochs=50, fisher_subsample=1)
+    config, _ = defaults.settings("CartPole-v1", "mlp", overrides)
+    _, policy, upd = defaults.build("CartPole-v1", "mlp", config)
+    rng = np.random.default_rng(seed)
+    cpu, wall = time.process_time(), time.perf_counter()
+    _, history = train(upd, policy.init(rng), total_steps=steps, rng=rng, progress=False)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    n = int(history["steps"][-1])
+    return n / cpu, n / wall
+
+
+def table(results):
+    lines = ["| env | policy | update | seed | evaluation | solved | steps | CPU s | "
+             "wall s | steps/CPU-s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['env']} | {r['policy']} | {r['update']} | {r['seed']} | "
+                     f"{r['eval']:.1f} | {'yes' if r['solved'] else 'no'} | {r['steps']} | "
+                     f"{r['cpu_s']:.2f} | {r['wall_s']:.2f} | {r['steps_per_cpu_s']:.0f} |")
+    return "\n".join(lines)
+
+
+def plot(results, out):
+    """Mean and range over seeds of the evaluation return, against steps and seconds
+    (a run that stopped keeps its last evaluation)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    r0 = results[0]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    for ax, column, label in ((axes[0], 0, "environment steps"), (axes[1], 1, "seconds")):
+        end = max(max(c[column] for c in r["curve"]) for r in results if r["curve"])
+        grid = np.linspace(0, end, 200)
+        ys = []
+        for r in results:
+            x = np.array([c[column] for c in r["curve"]])
+            y = np.array([c[2] for c in r["curve"]])
+            idx = np.searchsorted(x, grid, side="right") - 1
+            ys.append(np.where(idx >= 0, y[np.maximum(idx, 0)], y[0]))   # before: first
+        ys = np.array(ys)
+        ax.plot(grid, np.nanmean(ys, axis=0), label=f"mean of {len(results)} seeds")
+        ax.fill_between(grid, np.nanmin(ys, axis=0), np.nanmax(ys, axis=0), alpha=0.3,
+                        label="min-max")
+        ax.axhline(r0["threshold"], color="k", ls="--", lw=0.8,
+                   label=f"solved ({r0['threshold']:g})")
+        ax.set_xlabel(label)
+    axes[0].set_ylabel("evaluation return (deterministic)")
+    axes[0].legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"{r0['env']}: {r0['update']}, {r0['policy']} policy, pgfast train defaults")
+    fig.tight_layout()
+    path = Path(out) / f"{r0['env']}-{r0['policy']}-{r0['update']}.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 @pytest.mark.parametrize("seed", range(5))
-@pytest.mark.parametrize("name", list(UPDATES))
-def test_cartpole_solve(benchmark, name, seed):
-    benchmark.group = f"train CartPole-v1 LinearSoftmax {name}"
-    seconds, mean_return, iterations, steps = benchmark.pedantic(
-        solve_cartpole, args=(name, seed), rounds=1, iterations=1)
-    benchmark.extra_info.update(seconds=seconds, eval_mean_return=mean_return,
-                                iterations=iterations, steps=steps,
-                                solved=mean_return >= 475)
-    print(f"\n{name} seed {seed}: {seconds:.2f} s, {iterations} iterations, {steps} steps, "
-          f"evaluation mean return {mean_return:.1f} ({'solved' if mean_return >= 475 else 'NOT solved'})")
+@pytest.mark.parametrize("kind, update", [("linear", "trpo"), ("mlp", "trpo"), ("mlp", "ppo")])
+def test_cartpole_solve(benchmark, kind, update, seed):
+    benchmark.group = f"pgfast train CartPole-v1 --policy {kind} --update {update}"
+    result = benchmark.pedantic(solve, args=("CartPole-v1", kind, seed, {"update": update}),
+                                rounds=1, iterations=1)
+    benchmark.extra_info.update({k: v for k, v in result.items() if k != "curve"})
 
 
-def test_pendulum_mlp_trpo(benchmark):
-    benchmark.group = "train Pendulum-v1 MLPGaussian(64, 64)"
+@pytest.mark.parametrize("update", ["trpo", "ppo"])
+def test_mlp_throughput(benchmark, update):
+    benchmark.group = f"MLP(64, 64) CartPole {update} throughput"
+    ours = benchmark.pedantic(throughput, args=(update,), rounds=1, iterations=1)
+    plain = throughput(update, plain=True)
+    benchmark.extra_info.update(steps_per_cpu_s=ours[0], plain_steps_per_cpu_s=plain[0])
 
-    def run():
-        problem = pgfast.Problem("Pendulum-v1", gamma=0.9)
-        policy = pgfast.MLPGaussian(3, 1, hidden=(64, 64))
-        update = pgfast.TrustRegionUpdate(problem, policy, m=10, lam=0.95,
-                                          value_fn=pgfast.MLPValue(3, hidden=(64, 64)))
-        rng = np.random.default_rng(0)
-        start = time.perf_counter()
-        theta, history = pgfast.train(update, policy.init(rng), total_steps=300_000, rng=rng,
-                                      progress=False)
-        seconds = time.perf_counter() - start
-        returns = pgfast.evaluate("Pendulum-v1", policy, theta, episodes=100,
-                                  rng=np.random.default_rng(1))
-        return seconds, float(returns.mean())
 
-    seconds, mean_return = benchmark.pedantic(run, rounds=1, iterations=1)
-    benchmark.extra_info.update(seconds=seconds, eval_mean_return=mean_return)
-    print(f"\nPendulum TRPO MLPGaussian(64, 64): {seconds:.1f} s for 300k steps, "
-          f"evaluation mean return {mean_return:.1f}")
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--envs", nargs="*", help="env ids (default: every case)")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--out", default="bench-training", help="folder for the figures")
+    parser.add_argument("--no-throughput", action="store_true")
+    args = parser.parse_args()
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    results = []
+    for env, kind, update in CASES:
+        if args.envs and env not in args.envs:
+            continue
+        runs = [solve(env, kind, seed, update and {"update": update})
+                for seed in range(args.seeds)]
+        print(table(runs), flush=True)
+        print(f"figure: {plot(runs, args.out)}", flush=True)
+        results += runs
+    print("\n" + table(results))
+    if not args.no_throughput:
+        print("\n| MLP(64, 64) CartPole | steps/CPU-s | steps/wall-s | plain steps/CPU-s | "
+              "speed-up |\n|---|---|---|---|---|")
+        for update in ("trpo", "ppo"):
+            ours, plain = throughput(update), throughput(update, plain=True)
+            print(f"| {update} | {ours[0]:.0f} | {ours[1]:.0f} | {plain[0]:.0f} | "
+                  f"{ours[0] / plain[0]:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()

@@ -33,14 +33,15 @@ from .checkpoints import load_checkpoint, save_checkpoint
 from .estimators import (BaselineSubtractionGradient, FiniteDifferenceGradient, GAEGradient,
                          LikelihoodRatioGradient, RegressionGradient, RewardToGoGradient)
 from .optim import Adam, clip_gradient, conjugate_gradient, scale_gradient
-from .problem import Problem, Trajectories, utility
+from .problem import ObservationNormalizer, Problem, Trajectories, utility
 from .policies import (LinearGaussian, LinearSoftmax, LinearValue, MLPGaussian, MLPSoftmax,
                        MLPValue, from_config, policy_for)
 from .gradients import likelihood_ratio_gradient, optimal_baseline, regression_gradient
 from .regulator import regulator_gradient, regulator_utility
 from .returns import discount_powers, episode_stats, gae, reward_to_go
 from .rollout import Rollout, rollout
-from .training import evaluate, train
+from .training import StopWhenSolved, evaluate, train
+from . import defaults
 from .updates import (ClampedSurrogateUpdate, NaturalPolicyUpdate, PolicyGradientUpdate,
                       RestrictedPolicyUpdate, TrustRegionUpdate)
 
@@ -75,7 +76,8 @@ __all__ = [
     # updates and training
     "PolicyGradientUpdate", "RestrictedPolicyUpdate", "NaturalPolicyUpdate",
     "TrustRegionUpdate", "ClampedSurrogateUpdate", "Adam", "conjugate_gradient",
-    "scale_gradient", "clip_gradient", "train", "evaluate",
+    "scale_gradient", "clip_gradient", "train", "evaluate", "StopWhenSolved",
+    "ObservationNormalizer", "defaults",
     "save_checkpoint", "load_checkpoint",
     "get_include",
 ]

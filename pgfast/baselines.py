@@ -9,13 +9,15 @@ the natural, TRPO and PPO updates all use it the same way:
 with the end of each trajectory a boundary (a time-limit end bootstraps from
 V(s_{k+1})), and value targets the bootstrapped discounted returns. φ is refitted to
 those targets: exactly by least squares for a ``LinearValue``, by Adam steps on
-½(V − y)² otherwise.
+½(V − y)² otherwise, over the whole batch (the plain form) or over shuffled
+minibatches (``minibatch_size``), the way practical PPO and TRPO fit their critic.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_positive_float, check_positive_int, check_unit_interval
+from ._validation import (check_positive_float, check_positive_int, check_rng,
+                          check_unit_interval)
 from .optim import Adam
 from .policies import LinearValue
 from .returns import gae, reward_to_go
@@ -34,12 +36,18 @@ class ValueBaseline:
     params : (n_params,) array, optional
         The initial φ; by default drawn with ``value_fn.init(rng)`` on the first batch.
     fit_iterations : int
-        Adam steps per refit of a non-linear value function.
+        Passes over the batch per refit of a non-linear value function: one Adam
+        step each on the whole batch, or one per minibatch with `minibatch_size`.
     lr : float
-        Their step size.
+        The Adam step size.
+    minibatch_size : int, optional
+        Fit on shuffled minibatches of this many steps (the shuffle from the
+        caller's generator) with one Adam carried across batches; None fits on the
+        whole batch with a fresh Adam per refit.
     """
 
-    def __init__(self, value_fn, lam=0.95, *, params=None, fit_iterations=50, lr=1e-3):
+    def __init__(self, value_fn, lam=0.95, *, params=None, fit_iterations=50, lr=1e-3,
+                 minibatch_size=None):
         if not hasattr(value_fn, "value"):
             raise TypeError(
                 f"value_fn: expected a pgfast value function, got {type(value_fn).__name__}")
@@ -47,6 +55,9 @@ class ValueBaseline:
         self.lam = check_unit_interval(lam, "lam")
         self.fit_iterations = check_positive_int(fit_iterations, "fit_iterations")
         self.lr = check_positive_float(lr, "value_lr")
+        self.minibatch_size = None if minibatch_size is None \
+            else check_positive_int(minibatch_size, "minibatch_size")
+        self.adam = None   # the minibatch fit's Adam, carried from batch to batch
         # None until the first batch, which initialises φ from the caller's rng.
         self.params = None if params is None else np.array(params, dtype=np.float64)
 
@@ -55,32 +66,75 @@ class ValueBaseline:
         if self.params is None:
             self.params = self.value_fn.init(rng)
         d, m = traj.rewards.shape
-        values = self.value_fn.value(self.params, traj.observations.reshape(d * m, -1))
-        next_values = self.value_fn.value(self.params,
-                                          traj.next_observations.reshape(d * m, -1))
-        values, next_values = values.reshape(d, m), next_values.reshape(d, m)
-        truncated = traj.truncated
+        alive = traj.alive
+        # V on the live steps only; s_{k+1} is the next row's observation except at
+        # an episode's last step, where V is evaluated on the final observation.
+        values = np.zeros((d + 1, m))
+        values[:d][alive] = self.value_fn.value(self.params, traj.observations[alive])
+        next_values = values[1:].copy()
+        last = traj.last
+        next_values[last] = self.value_fn.value(self.params, traj.next_observations[last])
+        values = values[:d]
+        truncated = last & ~traj.terminated
         adv = gae(traj.rewards, values, next_values, gamma, self.lam, traj.terminated, truncated)
         targets = reward_to_go(traj.rewards, gamma, traj.terminated, truncated,
                                next_values=next_values)
         return adv, targets
 
-    def fit(self, traj, targets):
-        """Refit V_φ to `targets` on the batch's live steps."""
+    def fit(self, traj, targets, rng=None):
+        """Refit V_φ to `targets` on the batch's live steps (`rng` shuffles the
+        minibatches when ``minibatch_size`` is set)."""
         obs, y = traj.observations[traj.alive], targets[traj.alive]
         if isinstance(self.value_fn, LinearValue):
             features = np.hstack([obs, np.ones((len(obs), 1))])   # φ = [W0, b0]
             self.params = np.linalg.lstsq(features, y, rcond=None)[0]
             return
-        adam = Adam(self.value_fn.n_params, alpha=self.lr)
         phi = self.params
-        for _ in range(self.fit_iterations):
-            _, grad = self.value_fn.loss_and_grad(phi, obs, y)
-            phi = adam.step(phi, -grad)   # Adam ascends: descend the loss
+        if self.minibatch_size is None:
+            adam = Adam(self.value_fn.n_params, alpha=self.lr)
+            for _ in range(self.fit_iterations):
+                _, grad = self.value_fn.loss_and_grad(phi, obs, y)
+                phi = adam.step(phi, -grad)   # Adam ascends: descend the loss
+        else:
+            rng = check_rng(rng)
+            if self.adam is None:
+                self.adam = Adam(self.value_fn.n_params, alpha=self.lr)
+            # Checked once here; the kernel then runs per minibatch without the
+            # per-call checks, which cost as much as a 64-row gradient.
+            self.value_fn.loss_and_grad(phi, obs[:1], y[:1])
+            y = np.ascontiguousarray(y, dtype=np.float64)
+            n, size = len(y), self.minibatch_size
+            grad = np.empty(self.value_fn.n_params)
+            for _ in range(self.fit_iterations):
+                order = rng.permutation(n)
+                for start in range(0, n, size):
+                    batch = order[start:start + size]
+                    self.value_fn.kernel.squared_error_grad(phi, obs[batch], y[batch], grad)
+                    phi = self.adam.step(phi, -grad)
+            if not np.isfinite(phi).all():   # one check per fit, not per minibatch
+                raise ValueError("value_lr: the value fit diverged (non-finite φ); "
+                                 "lower the value step size")
         self.params = phi
 
     def advantages_then_fit(self, traj, gamma, rng):
         """The batch's advantages under the current V, then V refitted to its targets."""
         adv, targets = self.advantages(traj, gamma, rng)
-        self.fit(traj, targets)
+        self.fit(traj, targets, rng)
         return adv
+
+    def state_dict(self):
+        """φ and the minibatch fit's Adam moments, for checkpoints."""
+        state = {} if self.params is None else {"value_params": self.params}
+        if self.adam is not None:
+            state.update({f"value_adam_{k}": v for k, v in self.adam.state_dict().items()})
+        return state
+
+    def load_state_dict(self, state):
+        if "value_params" in state:
+            self.params = np.array(state["value_params"])
+        adam = {k[len("value_adam_"):]: v for k, v in state.items()
+                if k.startswith("value_adam_")}
+        if adam:
+            self.adam = Adam(self.value_fn.n_params, alpha=self.lr)
+            self.adam.load_state_dict(adam)
+

@@ -8,8 +8,9 @@ termination, time limits, spaces, reset distributions); their ids carry the
     envs = pgfast.make_vec("CartPole-v1", num_envs=256, seed=0)   # B copies, one kernel call per step
     envs.kernel                                          # the VecEnvKernel the fused rollout drives
 
-``pgfast/SimpleRegulator-v0`` is the notes' reference problem: s₁ ~ N(0.3, 0.1²),
-s′ ~ N(s + a, 0.1²), reward −s² of the state the action is taken in, never terminal;
+``pgfast/SimpleRegulator-v0`` is the simple regulator of known gradient
+(docs/theory/estimators.rst): s₁ ~ N(0.3, 0.1²), s′ ~ N(s + a, 0.1²), reward −s² of
+the state the action is taken in, never terminal;
 no time limit by default (pass ``max_episode_steps``).
 
 Continuous actions outside a bounded Box are clipped by the dynamics, as
@@ -30,6 +31,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from . import _envs, _rollout
+from . import mujoco as _mujoco
 from ._validation import check_positive_int
 
 __all__ = ["NativeEnv", "NativeVectorEnv", "make_kernel", "make_vec", "native_ids"]
@@ -76,10 +78,16 @@ class _Spec:
 
 _SPECS = {name: _Spec.from_table(entry) for name, entry in _envs.SPECS.items()}
 
+# Gymnasium's MuJoCo v5 envs (pgfast/mujoco.py): always registered, so asking for
+# one without MuJoCo installed says how to get it; their kernels load MuJoCo on use.
+_SPECS.update({name: _Spec(**spec) for name, spec in _mujoco.SPECS.items()})
+
 
 def native_ids() -> list[str]:
-    """The registered ids of pgfast's native environments ("pgfast/CartPole-v1", ...)."""
-    return [PREFIX + name for name in _SPECS]
+    """The registered ids of pgfast's native environments ("pgfast/CartPole-v1", ...)
+    that can be made here (the MuJoCo ones when MuJoCo is installed)."""
+    mujoco = _mujoco.available()
+    return [PREFIX + name for name in _SPECS if mujoco or name not in _mujoco.SPECS]
 
 
 def is_native(env_id: str) -> bool:

@@ -147,11 +147,19 @@ class Adam:
             The new parameters (``theta`` is not modified).
         """
         self.t += 1
-        self.m = self.beta1 * self.m + (1 - self.beta1) * grad
-        self.v = self.beta2 * self.v + (1 - self.beta2) * grad**2
+        # In place (the same operations in the same order): a value fit takes
+        # thousands of steps, and temporaries cost as much as the arithmetic.
+        self.m *= self.beta1
+        self.m += (1 - self.beta1) * grad
+        self.v *= self.beta2
+        self.v += (1 - self.beta2) * grad**2
         m_hat = self.m / (1 - self.beta1**self.t)
         v_hat = self.v / (1 - self.beta2**self.t)
-        return theta + self.alpha * m_hat / (np.sqrt(v_hat) + self.eps)
+        np.sqrt(v_hat, out=v_hat)
+        v_hat += self.eps
+        m_hat *= self.alpha
+        m_hat /= v_hat
+        return theta + m_hat
 
     def state_dict(self):
         """The moments and step count, for a checkpoint.

@@ -620,6 +620,9 @@ class _Value(_Network):
     def __init__(self, obs_dim, hidden):
         super().__init__(obs_dim, hidden, 1)
         self._net = _net.Net(self._sizes)
+        # The compiled network, for loops that check their inputs once (a value fit
+        # over many minibatches): ``kernel.squared_error_grad(phi, obs, y, grad)``.
+        self.kernel = self._net
 
     def init(self, rng: RngLike = None) -> np.ndarray:
         """Initial φ: orthogonal weights (gain √2 hidden, 1.0 output), zero biases."""

@@ -24,7 +24,7 @@ from .envs import is_native, make_vec
 from .returns import discount_powers, reward_to_go
 from .rollout import Rollout, record_bytes, rollout, space_dims
 
-__all__ = ["Problem", "Trajectories", "utility", "check_problem"]
+__all__ = ["Problem", "Trajectories", "ObservationNormalizer", "utility", "check_problem"]
 
 
 @dataclass
@@ -107,6 +107,11 @@ class Trajectories:
         return int(self.alive.sum())
 
     @property
+    def last(self) -> np.ndarray:
+        """(d, m) bool: each episode's last step."""
+        return self.alive & ~np.vstack([self.alive[1:], np.zeros((1, self.m), bool)])
+
+    @property
     def truncated(self) -> np.ndarray:
         """(d, m) bool: the episode's last step, where it did not terminate (a time
         limit or the depth d ended it, so its value bootstraps).
@@ -115,8 +120,7 @@ class Trajectories:
         -------
         ndarray of bool, shape (d, m)
         """
-        last = self.alive & ~np.vstack([self.alive[1:], np.zeros((1, self.m), bool)])
-        return last & ~self.terminated
+        return self.last & ~self.terminated
 
     def returns(self, gamma) -> np.ndarray:
         """R(τ) = Σ_k γ^(k−1) r_k per trajectory.
@@ -203,6 +207,13 @@ class Problem:
     horizon : int, optional
         The rollout depth d; episodes also end at termination. Defaults to the
         env's time limit.
+    normalize_observations : bool
+        Keep running statistics of the observations (``obs_normalizer``) and give
+        the policy (s − μ)/σ: θ then acts on normalised observations, and the
+        trajectories hold normalised ones. Training rollouts update the statistics;
+        deterministic (evaluation) rollouts leave them frozen. The statistics are
+        part of an update's checkpoint state; ``obs_normalizer.fold(policy, θ)`` gives
+        the parameters that act on raw observations (what ``pgfast train`` saves).
 
     Attributes
     ----------
@@ -235,7 +246,7 @@ class Problem:
     ((4,), np.int64(2))
     """
 
-    def __init__(self, env, gamma=1.0, horizon=None):
+    def __init__(self, env, gamma=1.0, horizon=None, normalize_observations=False):
         self.gamma = check_unit_interval(gamma, "gamma")
         self.env = env
         self._envs_by_size = {}   # an id's vector envs, made once per slot count
@@ -243,7 +254,7 @@ class Problem:
             self.env_id = env
             self._make = (lambda n: make_vec(env, num_envs=n)) if is_native(env) \
                 else (lambda n: gym.make_vec(env, num_envs=n, vectorization_mode="sync"))
-            probe = self._env_for(1)
+            probe = self.env_for(1)
             self.observation_space = probe.single_observation_space
             self.action_space = probe.single_action_space
             default_horizon = _time_limit(probe)
@@ -271,6 +282,12 @@ class Problem:
             horizon = default_horizon
         self.horizon = check_positive_int(horizon, "horizon")
         self.check_batch(1, "horizon")
+        if not isinstance(normalize_observations, (bool, np.bool_)):
+            raise TypeError(f"normalize_observations: expected a bool, got "
+                            f"{type(normalize_observations).__name__}")
+        self.obs_normalizer = ObservationNormalizer(
+            space_dims(self.observation_space, self.action_space)[0]) \
+            if normalize_observations else None
 
     def __repr__(self):
         name = self.env_id or type(self.env).__name__
@@ -291,7 +308,21 @@ class Problem:
         """
         check_policy_fits(policy, *space_dims(self.observation_space, self.action_space))
 
-    def _env_for(self, num_envs):
+    def env_for(self, num_envs):
+        """The env that runs `num_envs` rollouts at once.
+
+        Parameters
+        ----------
+        num_envs : int
+            The number of env slots wanted.
+
+        Returns
+        -------
+        env
+            For an id, a vector env of that many slots (native when pgfast implements
+            the id), made once and kept; an env object given to the constructor, as
+            it is.
+        """
         if self.env_id is None:
             return self.env
         if num_envs not in self._envs_by_size:
@@ -348,7 +379,10 @@ class Problem:
         self.check_batch(m)
         rng = check_rngs(rng)   # an int seed: one Generator across the chunks below
         d = self.horizon
-        env = self._env_for(m)
+        env = self.env_for(m)
+        normalizer = self.obs_normalizer
+        if normalizer is not None:
+            theta = normalizer.fold(policy, theta)
         slots = env.num_envs if isinstance(env, (gym.vector.VectorEnv, VecEnvKernel)) else 1
         theta = np.asarray(theta, dtype=np.float64)
         chunks = []
@@ -359,7 +393,182 @@ class Problem:
                 part = np.vstack([part, np.repeat(part[-1:], slots - rows, axis=0)])
             chunks.append((rollout(env, policy, part, d, rng, time_limit=d,
                                    deterministic=deterministic, first_episode=True), rows))
-        return _first_episodes(chunks)
+        traj = _first_episodes(chunks)
+        if normalizer is not None:
+            raw = traj.observations[traj.alive]
+            traj.__dict__["next_observations"] = normalizer.normalize(traj.next_observations)
+            traj.observations = normalizer.normalize(traj.observations)
+            if not deterministic:
+                normalizer.update(raw)
+        return traj
+
+
+class ObservationNormalizer:
+    """Running mean μ and variance σ² of observations; the policy sees (s − μ)/σ,
+    σ = √(σ² + 1e-8).
+
+    The statistics are folded into the policy's first layer for the rollout, θ′ =
+    θ with W0′ = W0 / σ (row-wise) and b0′ = b0 − (μ/σ) W0, so the fused loop runs on
+    raw observations with no pass of its own and its log-probabilities are those
+    of θ on normalised ones. :meth:`fold` also gives a θ that acts on raw
+    observations without the statistics (for deployment). The update of μ, σ² is
+    Chan et al.'s parallel combination of batch moments.
+
+    Parameters
+    ----------
+    obs_dim : int
+        The number of observation values.
+
+    Attributes
+    ----------
+    mean, var : ndarray, shape (obs_dim,)
+        μ and σ² (0 and 1 before any update).
+    count : int
+        Observations seen.
+
+    Examples
+    --------
+    >>> import numpy as np, pgfast
+    >>> normalizer = pgfast.ObservationNormalizer(2)
+    >>> normalizer.update(np.array([[0.0, 10.0], [2.0, 30.0]]))
+    >>> normalizer.mean, normalizer.var
+    (array([ 1., 20.]), array([  1., 100.]))
+    """
+
+    EPS = 1e-8
+
+    def __init__(self, obs_dim):
+        self.mean = np.zeros(obs_dim)
+        self.var = np.ones(obs_dim)
+        self.count = 0
+
+    def normalize(self, obs):
+        """(s − μ)/σ.
+
+        Parameters
+        ----------
+        obs : ndarray, shape (..., obs_dim)
+            Raw observations.
+
+        Returns
+        -------
+        ndarray, shape of `obs`
+
+        Examples
+        --------
+        >>> import numpy as np, pgfast
+        >>> normalizer = pgfast.ObservationNormalizer(2)
+        >>> normalizer.update(np.array([[0.0, 10.0], [2.0, 30.0]]))   # μ = (1, 20), σ = (1, 10)
+        >>> normalizer.normalize(np.array([3.0, 0.0])).round(6)
+        array([ 2., -2.])
+        """
+        return (obs - self.mean) / np.sqrt(self.var + self.EPS)
+
+    def fold(self, policy, theta):
+        """The parameters that act on raw observations as `theta` does on normalised ones.
+
+        Parameters
+        ----------
+        policy : a pgfast policy
+            Its first layer W0 (obs_dim, width), b0 takes the statistics.
+        theta : ndarray, shape (P,) or (B, P)
+            One parameter vector or one per row.
+
+        Returns
+        -------
+        ndarray, shape of `theta`
+            A new array; `theta` is not changed.
+
+        Examples
+        --------
+        >>> import numpy as np, pgfast
+        >>> policy = pgfast.LinearSoftmax(1, 2)
+        >>> normalizer = pgfast.ObservationNormalizer(1)
+        >>> normalizer.update(np.array([[1.0], [3.0]]))     # μ = 2, σ = 1
+        >>> normalizer.fold(policy, np.array([1.0, -1.0, 0.0, 0.0])).round(6)
+        array([ 1., -1., -2.,  2.])
+        """
+        theta = np.array(theta, dtype=np.float64)
+        D = policy.obs_dim
+        H = (policy.hidden or (policy.n_actions or policy.act_dim,))[0]   # W0 is (D, H)
+        inv_std = 1.0 / np.sqrt(self.var + self.EPS)
+        rows = theta.reshape(-1, theta.shape[-1])
+        W = rows[:, :D * H].reshape(-1, D, H) * inv_std[:, None]
+        rows[:, D * H:D * H + H] -= np.einsum("d,bdh->bh", self.mean, W)
+        rows[:, :D * H] = W.reshape(-1, D * H)
+        return theta
+
+    def update(self, obs):
+        """Fold a batch of raw observations into the statistics.
+
+        Parameters
+        ----------
+        obs : ndarray, shape (N, obs_dim)
+            Raw observations (N = 0 changes nothing).
+
+        Returns
+        -------
+        None
+
+        Examples
+        --------
+        >>> import numpy as np, pgfast
+        >>> normalizer = pgfast.ObservationNormalizer(1)
+        >>> normalizer.update(np.array([[1.0], [3.0]]))
+        >>> normalizer.count
+        2
+        """
+        n = obs.shape[0]
+        if n == 0:
+            return
+        mean, var = obs.mean(axis=0), obs.var(axis=0)
+        total = self.count + n
+        delta = mean - self.mean
+        self.var = (self.var * self.count + var * n
+                    + delta**2 * self.count * n / total) / total
+        self.mean = self.mean + delta * n / total
+        self.count = total
+
+    def state_dict(self):
+        """The statistics, for checkpoints.
+
+        Returns
+        -------
+        dict
+            ``obs_mean``, ``obs_var`` and ``obs_count``.
+
+        Examples
+        --------
+        >>> import pgfast
+        >>> sorted(pgfast.ObservationNormalizer(3).state_dict())
+        ['obs_count', 'obs_mean', 'obs_var']
+        """
+        return {"obs_mean": self.mean, "obs_var": self.var, "obs_count": self.count}
+
+    def load_state_dict(self, state):
+        """Restore the statistics from :meth:`state_dict`'s entries.
+
+        Parameters
+        ----------
+        state : dict
+            With ``obs_mean``, ``obs_var`` and ``obs_count`` (other keys are ignored).
+
+        Returns
+        -------
+        None
+
+        Examples
+        --------
+        >>> import pgfast
+        >>> a, b = pgfast.ObservationNormalizer(2), pgfast.ObservationNormalizer(2)
+        >>> a.count = 7
+        >>> b.load_state_dict(a.state_dict())
+        >>> b.count
+        7
+        """
+        self.mean = np.array(state["obs_mean"], dtype=np.float64)
+        self.var = np.array(state["obs_var"], dtype=np.float64)
+        self.count = int(state["obs_count"])
 
 
 def check_problem(problem, policy):

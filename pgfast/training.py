@@ -1,22 +1,32 @@
-"""The training loop (updates until a budget, with history and checkpoints) and
-evaluation of a policy by whole episodes."""
+"""The training loop (updates until a budget, with history and checkpoints), the
+stop-when-solved evaluation callback, and evaluation of a policy by whole episodes.
+
+The loop runs with BLAS limited to the threads it was given (``blas_threads``,
+through threadpoolctl): BLAS threads that spin against other processes on a busy
+machine make MLP training many times slower, and a result that depends on the
+thread count breaks "same seed, same result".
+"""
 from __future__ import annotations
 
+import signal
+import threading
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ._validation import check_positive_int, check_rng, check_theta
 from .checkpoints import load_checkpoint, save_checkpoint
 from .problem import Problem, check_problem
 
-__all__ = ["train", "evaluate"]
+__all__ = ["train", "evaluate", "StopWhenSolved"]
 
 HISTORY_KEYS = ("iteration", "steps", "wall_time", "mean_return", "kl", "entropy")
 
 
 def train(update, theta, iterations=None, total_steps=None, rng=None, callback=None,
-          progress=True, checkpoint_dir=None, resume=False, metadata=None):
+          progress=True, checkpoint_dir=None, resume=False, metadata=None,
+          checkpoint_every=None, blas_threads=1):
     """Run ``update.update`` until `iterations` or `total_steps` is reached.
 
     Parameters
@@ -34,12 +44,19 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
     progress : bool
         Show a progress bar (tqdm) with the current mean return.
     checkpoint_dir : path, optional
-        Write a checkpoint there at the end, and on Ctrl-C before re-raising.
+        Write a checkpoint there at the end, every `checkpoint_every` updates, and
+        on Ctrl-C or SIGTERM (both raise KeyboardInterrupt after the checkpoint).
     resume : bool
         Continue from the checkpoint in `checkpoint_dir`: θ, update state, history
         and the generator's state, so the run goes on exactly where it stopped.
     metadata : dict, optional
         JSON-serialisable data stored with the checkpoint (e.g. the command line).
+    checkpoint_every : int, optional
+        Updates between periodic checkpoints (needs `checkpoint_dir`).
+    blas_threads : int or None
+        BLAS threads during training (default 1: the kernels are sized for one
+        core, and the result is then the same whatever the machine's BLAS
+        defaults); None leaves BLAS as it is.
 
     Returns
     -------
@@ -54,6 +71,10 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
         iterations = check_positive_int(iterations, "iterations")
     if total_steps is not None:
         total_steps = check_positive_int(total_steps, "total_steps")
+    if checkpoint_every is not None:
+        checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")
+    if blas_threads is not None:
+        blas_threads = check_positive_int(blas_threads, "blas_threads")
     history = {k: [] for k in HISTORY_KEYS}
     if resume:
         if checkpoint_dir is None:
@@ -67,6 +88,8 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
     steps = int(history["steps"][-1]) if done_iterations else 0
     elapsed = float(history["wall_time"][-1]) if done_iterations else 0.0
     bar = _progress_bar(progress, iterations, total_steps, done_iterations, steps)
+    limits = threadpool_limits(blas_threads, user_api="blas") if blas_threads else None
+    previous_handler = _raise_on_sigterm()
     try:
         while (iterations is None or done_iterations < iterations) and \
                 (total_steps is None or steps < total_steps):
@@ -82,6 +105,9 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
             if bar is not None:
                 bar.update(1 if total_steps is None else int(info["steps"]))
                 bar.set_postfix(mean_return=f"{info['mean_return']:.1f}")
+            if checkpoint_every and checkpoint_dir is not None \
+                    and done_iterations % checkpoint_every == 0:
+                save_checkpoint(checkpoint_dir, theta, update, _arrays(history), rng, metadata)
             if callback is not None:
                 verdict = callback(done_iterations, theta, info)
                 if verdict is not None and not verdict:   # None (no verdict) goes on
@@ -91,12 +117,28 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
             save_checkpoint(checkpoint_dir, theta, update, _arrays(history), rng, metadata)
         raise
     finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
+        if limits is not None:
+            limits.restore_original_limits()
         if bar is not None:
             bar.close()
     history = _arrays(history)
     if checkpoint_dir is not None:
         save_checkpoint(checkpoint_dir, theta, update, history, rng, metadata)
     return theta, history
+
+
+def _raise_on_sigterm():
+    """Make SIGTERM raise KeyboardInterrupt (so it checkpoints like Ctrl-C); returns
+    the handler to restore, or None off the main thread, where signals cannot be set."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def _arrays(history):
@@ -130,3 +172,65 @@ def evaluate(env, policy, theta, episodes=100, rng=None, deterministic=True, hor
     theta = check_theta(theta, policy.n_params)
     traj = problem.rollouts(policy, theta, episodes, rng, deterministic=deterministic)
     return traj.returns(1.0)
+
+
+class StopWhenSolved:
+    """A ``train`` callback: every `every` updates, evaluate θ by `episodes`
+    deterministic episodes; stop once the mean return reaches `threshold`, and keep
+    the best parameters seen.
+
+    A screening mean at or above the threshold is confirmed on `confirm_episodes`
+    episodes before training stops (a 10-episode mean is too noisy to call a task
+    solved): the confirmation's mean minus `confidence` standard errors must reach
+    the threshold. Stopping at the first pass otherwise keeps policies whose true
+    mean is just below it (Pendulum's returns have a spread of ~130 per episode,
+    13 on a 100-episode mean); ``confidence=0`` compares the mean alone. Evaluation draws from its own generator `rng`, so the training run
+    itself does not depend on how often it is evaluated. Evaluation episodes run
+    on `problem` with its observation statistics frozen.
+
+    After training: ``solved``; ``best_theta`` and ``best_score``; ``solved_at`` =
+    (update, environment steps); ``evaluations``, one (update, steps, score)
+    per evaluation, for learning curves.
+    """
+
+    def __init__(self, problem, policy, threshold, rng, every=1, episodes=10,
+                 confirm_episodes=100, confidence=1.0):
+        check_problem(problem, policy)
+        self.problem, self.policy = problem, policy
+        self.threshold = float(threshold)
+        if not np.isfinite(self.threshold):
+            raise ValueError(f"threshold: expected a finite number, got {threshold}")
+        self.rng = check_rng(rng)
+        self.every = check_positive_int(every, "every")
+        self.episodes = check_positive_int(episodes, "episodes")
+        self.confirm_episodes = check_positive_int(confirm_episodes, "confirm_episodes")
+        if not (np.isfinite(confidence) and confidence >= 0):
+            raise ValueError(f"confidence: expected a number >= 0, got {confidence}")
+        self.confidence = float(confidence)
+        self.best_theta, self.best_score = None, -np.inf
+        self.solved, self.solved_at = False, None
+        self.evaluations = []
+        self._steps = 0
+
+    def returns(self, theta, episodes):
+        traj = self.problem.rollouts(self.policy, theta, episodes, self.rng, deterministic=True)
+        return traj.returns(1.0)
+
+    def __call__(self, iteration, theta, info):
+        self._steps += int(info["steps"])
+        if iteration % self.every:
+            return None
+        returns = self.returns(theta, self.episodes)
+        solved = False
+        if returns.mean() >= self.threshold:
+            returns = self.returns(theta, self.confirm_episodes)
+            error = returns.std() / np.sqrt(returns.size)
+            solved = returns.mean() - self.confidence * error >= self.threshold
+        score = float(returns.mean())
+        self.evaluations.append((iteration, self._steps, score))
+        if score > self.best_score:
+            self.best_theta, self.best_score = np.array(theta), score
+        if solved:
+            self.solved, self.solved_at = True, (iteration, self._steps)
+            return False
+        return None

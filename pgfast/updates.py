@@ -39,15 +39,21 @@ class _Checkpointed:
         state = {}
         if self.adam is not None:
             state.update({f"adam_{k}": v for k, v in self.adam.state_dict().items()})
-        if self.baseline is not None and self.baseline.params is not None:
-            state["value_params"] = self.baseline.params
+        if self.baseline is not None:
+            state.update(self.baseline.state_dict())
+        problem = getattr(self, "problem", None)
+        if problem is not None and problem.obs_normalizer is not None:
+            state.update(problem.obs_normalizer.state_dict())
         return state
 
     def load_state_dict(self, state):
         if self.adam is not None:
             self.adam.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("adam_")})
-        if self.baseline is not None and "value_params" in state:
-            self.baseline.params = np.array(state["value_params"])
+        if self.baseline is not None:
+            self.baseline.load_state_dict(state)
+        problem = getattr(self, "problem", None)
+        if problem is not None and problem.obs_normalizer is not None:
+            problem.obs_normalizer.load_state_dict(state)
 
 
 class _Update(_Checkpointed):
@@ -95,11 +101,14 @@ def trajectory_scores(policy, theta, traj):
 
 
 def _value_baseline(policy, advantages, value_fn, lam):
-    """The ValueBaseline of ``advantages="gae"`` (default LinearValue), None for "book"."""
+    """The ValueBaseline of ``advantages="gae"`` (default LinearValue), None for "book".
+    A ValueBaseline given as `value_fn` is used as it is (its own λ and fit)."""
     if advantages == "book":
         return None
     if advantages != "gae":
         raise ValueError(f"advantages: expected 'book' or 'gae', got {advantages!r}")
+    if isinstance(value_fn, ValueBaseline):
+        return value_fn
     return ValueBaseline(value_fn if value_fn is not None else LinearValue(policy.obs_dim), lam)
 
 
@@ -175,14 +184,20 @@ class NaturalPolicyUpdate(_Update):
     ``solver="dense"`` solves directly (least squares: the empirical F has rank ≤ m);
     ``solver="cg"`` runs conjugate gradient (``damping``, ``cg_iterations``) on
     Fisher-vector products, for large parameter counts; ``solver="auto"`` picks
-    dense up to ``DENSE_MAX_PARAMS`` parameters and CG beyond.
+    dense up to ``DENSE_MAX_PARAMS`` parameters and CG beyond. ``fisher_subsample=k``
+    estimates the analytic per-step Fisher on every k-th step only (OpenAI
+    Baselines' TRPO uses 5): the gradient still uses every step, the products cost
+    k times less.
+
+    ``value_fn`` is a value function (fitted as :class:`ValueBaseline` does by
+    default) or a ValueBaseline, which sets λ and how V is fitted.
     """
 
     DENSE_MAX_PARAMS = 256
 
     def __init__(self, problem, policy, m=32, epsilon=0.01, *, advantages="gae",
                  value_fn=None, lam=0.97, fisher="analytic", solver="auto", damping=1e-3,
-                 cg_iterations=15, baseline=True):
+                 cg_iterations=15, baseline=True, fisher_subsample=1):
         super().__init__(problem, policy, m)
         self.epsilon = check_positive_float(epsilon, "epsilon")
         if fisher not in ("empirical", "analytic"):
@@ -197,7 +212,8 @@ class NaturalPolicyUpdate(_Update):
             raise ValueError(f"damping: expected a finite number >= 0, got {damping!r}")
         self.damping = float(damping)
         self.cg_iterations = check_positive_int(cg_iterations, "cg_iterations")
-        self.baseline = bool(baseline)
+        self.fisher_subsample = check_positive_int(fisher_subsample, "fisher_subsample")
+        self.subtract_mean = bool(baseline)   # the book mode's batch-mean baseline
         self.baseline = _value_baseline(policy, advantages, value_fn, lam)
 
     def direction(self, theta, traj, grad, scores=None, per_step=False):
@@ -212,7 +228,7 @@ class NaturalPolicyUpdate(_Update):
                 return np.linalg.lstsq(S.T @ S + self.damping * np.eye(P), grad, rcond=None)[0]
             return conjugate_gradient(lambda v: S.T @ (S @ v) + self.damping * v, grad,
                                       self.cg_iterations)
-        obs = traj.observations[traj.alive]
+        obs = traj.observations[traj.alive][::self.fisher_subsample]
         if self.solver == "dense":
             F = scale * self.policy.fisher(theta, obs) + self.damping * np.eye(P)
             return np.linalg.lstsq(F, grad, rcond=None)[0]
@@ -224,7 +240,7 @@ class NaturalPolicyUpdate(_Update):
         """(∇f, trajectory scores S): ∇f = mean over τ of ∇log p(τ) (R(τ) − baseline)."""
         scores = trajectory_scores(self.policy, theta, traj)
         returns = traj.returns(self.problem.gamma)
-        if self.baseline:
+        if self.subtract_mean:
             returns = returns - returns.mean()
         return scores.T @ returns / traj.m, scores
 
@@ -281,10 +297,11 @@ class TrustRegionUpdate(NaturalPolicyUpdate):
 
     def __init__(self, problem, policy, m=32, epsilon=0.01, backtrack_ratio=0.5, *,
                  max_backtracks=10, advantages="gae", value_fn=None, lam=0.97,
-                 fisher="analytic", solver="auto", damping=1e-3, cg_iterations=15):
+                 fisher="analytic", solver="auto", damping=1e-3, cg_iterations=15,
+                 fisher_subsample=1):
         super().__init__(problem, policy, m, epsilon, advantages=advantages, value_fn=value_fn,
                          lam=lam, fisher=fisher, solver=solver, damping=damping,
-                         cg_iterations=cg_iterations)
+                         cg_iterations=cg_iterations, fisher_subsample=fisher_subsample)
         self.backtrack_ratio = check_unit_interval(backtrack_ratio, "backtrack_ratio")
         if not 0 < self.backtrack_ratio < 1:
             raise ValueError(
@@ -330,13 +347,16 @@ class ClampedSurrogateUpdate(_Update):
     objective: GAE(γ, λ) advantages from a learned value baseline (``value_fn``,
     default LinearValue), normalised to zero mean and unit variance, Adam steps.
     Further options: ``minibatches`` > 1 (shuffled minibatches per epoch),
-    ``max_grad_norm``, ``target_kl`` (stop the epochs once the mean KL passes it) and
-    ``entropy_coef`` c (ascend the surrogate plus c times the mean entropy).
+    ``max_grad_norm``, ``target_kl`` (stop the epochs once the mean KL passes it),
+    ``entropy_coef`` c (ascend the surrogate plus c times the mean entropy) and
+    ``anneal_steps`` (the step size decays linearly from α to 0 over that many
+    environment steps, as rl-baselines3-zoo's ``lin_`` schedules do).
     """
 
     def __init__(self, problem, policy, m=16, epsilon=0.2, alpha=1e-2, k_max=10, *,
                  advantages="gae", value_fn=None, lam=0.95, normalize=True, minibatches=1,
-                 optimizer="adam", max_grad_norm=None, target_kl=None, entropy_coef=0.0):
+                 optimizer="adam", max_grad_norm=None, target_kl=None, entropy_coef=0.0,
+                 anneal_steps=None):
         super().__init__(problem, policy, m)
         if not (np.isfinite(entropy_coef) and entropy_coef >= 0):
             raise ValueError(f"entropy_coef: expected a number >= 0, got {entropy_coef}")
@@ -355,6 +375,22 @@ class ClampedSurrogateUpdate(_Update):
         self.max_grad_norm = None if max_grad_norm is None \
             else check_positive_float(max_grad_norm, "max_grad_norm")
         self.target_kl = None if target_kl is None else check_positive_float(target_kl, "target_kl")
+        self.anneal_steps = None if anneal_steps is None \
+            else check_positive_int(anneal_steps, "anneal_steps")
+        self.steps_done = 0   # environment steps so far, for the annealed step size
+
+    def step_size(self):
+        """α, or α (1 − steps so far / anneal_steps) (at least 0) when annealing."""
+        if self.anneal_steps is None:
+            return self.alpha
+        return self.alpha * max(0.0, 1.0 - self.steps_done / self.anneal_steps)
+
+    def state_dict(self):
+        return {**super().state_dict(), "steps_done": self.steps_done}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.steps_done = int(state.get("steps_done", 0))
 
     def clamped_gradient(self, theta_new, obs, act, old_logp, adv, weights):
         """The book's clamped-surrogate gradient on a batch of steps."""
@@ -377,6 +413,10 @@ class ClampedSurrogateUpdate(_Update):
         # Book: mean over steps then trajectories. Minibatches: a plain mean per batch.
         weights = traj.step_weights()[traj.alive] if self.minibatches == 1 \
             else np.full(adv.size, self.minibatches / adv.size)
+        alpha = self.step_size()
+        if self.adam is not None:
+            self.adam.alpha = alpha
+        self.steps_done += traj.n_steps
         new, epochs = theta.copy(), 0
         for epochs in range(1, self.k_max + 1):
             order = rng.permutation(adv.size) if self.minibatches > 1 else slice(None)
@@ -387,7 +427,7 @@ class ClampedSurrogateUpdate(_Update):
                     grad = grad + self.entropy_coef * self.policy.entropy_grad(new, obs[batch])
                 if self.max_grad_norm is not None:
                     grad = scale_gradient(grad, self.max_grad_norm)
-                new = self.adam.step(new, grad) if self.adam else new + self.alpha * grad
+                new = self.adam.step(new, grad) if self.adam else new + alpha * grad
             if self.target_kl is not None and \
                     self.policy.kl(theta, new, obs).mean() > self.target_kl:
                 break

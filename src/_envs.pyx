@@ -766,7 +766,8 @@ cdef class PendulumKernel(_StateKernel):
 
 # --------------------------------------------------- pgfast/SimpleRegulator-v0
 cdef class SimpleRegulatorKernel(_StateKernel):
-    """The notes' simple regulator: one real state s and action a.
+    """The simple regulator of known gradient (docs/theory/estimators.rst): one real
+    state s and action a.
 
     s₁ ~ N(0.3, 0.1²); s′ = s + a + 0.1 ε, ε ~ N(0, 1); reward −s² of the state the
     action is taken in; never terminal; no time limit unless max_episode_steps > 0.

@@ -51,7 +51,8 @@ def test_kernels_are_compiled():
 
 
 def test_native_ids_registered():
-    assert set(native_ids()) == {"pgfast/" + n for n in CLASSIC + ["SimpleRegulator-v0"]}
+    mujoco = list(pgfast.mujoco.ENV_NAMES) if pgfast.mujoco.available() else []
+    assert set(native_ids()) == {"pgfast/" + n for n in CLASSIC + ["SimpleRegulator-v0"] + mujoco}
     for env_id in native_ids():
         assert env_id in gym.registry
 

@@ -204,6 +204,9 @@ def test_the_package_is_typed_and_stubs_name_what_the_compiled_modules_define():
         assert stub.is_file(), f"no stub for the compiled module pgfast.{name}"
         declared = stub_names(stub)
         defined = runtime_names(importlib.import_module(f"pgfast.{name}"))
+        if "__getattr__" in declared:   # a partial stub (optional module): what it names exists
+            assert set(declared) - {"__getattr__"} <= set(defined), name
+            continue
         assert set(declared) == set(defined), name
         for cls, members in defined.items():
             # A class's own attributes; __init__ is declared where it is written (Cython

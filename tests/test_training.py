@@ -144,3 +144,143 @@ def test_ctrl_c_writes_a_checkpoint_before_exiting(setup, tmp_path):
     theta, saved = pgfast.load_checkpoint(tmp_path, update=update)
     assert len(saved["history"]["iteration"]) == 2
     assert theta.shape == (policy.n_params,)
+
+
+# --- BLAS threads, stop-when-solved, periodic checkpoints, SIGTERM ----------------
+
+BLAS_RUN = """
+import hashlib, sys, numpy as np, pgfast
+limit = None if sys.argv[1] == "none" else 1
+problem = pgfast.Problem("CartPole-v1", gamma=0.99)
+policy = pgfast.MLPSoftmax(4, 2, hidden=(64, 64))
+update = pgfast.TrustRegionUpdate(problem, policy, m=16,
+                                  value_fn=pgfast.MLPValue(4, hidden=(64, 64)))
+rng = np.random.default_rng(0)
+theta, _ = pgfast.train(update, policy.init(rng), iterations=3, rng=rng, progress=False,
+                        blas_threads=limit)
+print(hashlib.sha256(theta.tobytes() + update.baseline.params.tobytes()).hexdigest())
+"""
+
+
+def _blas_run(tmp_path, threads, limit):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads))
+    # From an empty folder, so the installed pgfast is imported, not a checkout's.
+    result = subprocess.run([sys.executable, "-c", BLAS_RUN, limit], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, check=True)
+    return result.stdout.strip()
+
+
+def test_same_seed_same_parameters_with_one_or_two_blas_threads(tmp_path):
+    # MLP policy and value function: their GEMMs go through BLAS. train() limits BLAS
+    # to one thread, so the environment's thread count does not change a bit.
+    assert _blas_run(tmp_path, 1, "1") == _blas_run(tmp_path, 2, "1")
+
+
+def test_train_restores_the_blas_thread_limits(setup):
+    from threadpoolctl import threadpool_info
+
+    problem, policy = setup
+    before = [(i["filepath"], i["num_threads"]) for i in threadpool_info()]
+    update = pgfast.TrustRegionUpdate(problem, policy, m=4)
+    pgfast.train(update, policy.init(np.random.default_rng(0)), iterations=1,
+                 rng=np.random.default_rng(0), progress=False)
+    assert [(i["filepath"], i["num_threads"]) for i in threadpool_info()] == before
+
+
+def test_stop_when_solved_stops_at_the_threshold_and_keeps_the_best():
+    problem = pgfast.Problem("CartPole-v1", gamma=0.99)
+    policy = pgfast.LinearSoftmax(4, 2)
+    update = pgfast.TrustRegionUpdate(problem, policy, m=16)
+    stop = pgfast.StopWhenSolved(problem, policy, 475, np.random.default_rng(1))
+    rng = np.random.default_rng(0)
+    theta, hist = pgfast.train(update, policy.init(rng), total_steps=300_000, rng=rng,
+                               progress=False, callback=stop)
+    assert stop.solved and stop.best_score >= 475
+    assert stop.solved_at == (len(hist["iteration"]), int(hist["steps"][-1]))
+    assert hist["steps"][-1] < 300_000   # stopped early
+    np.testing.assert_array_equal(stop.best_theta, theta)
+    iterations, steps, scores = zip(*stop.evaluations)
+    assert list(iterations) == list(hist["iteration"]) and scores[-1] == stop.best_score
+
+
+def test_stop_when_solved_keeps_the_best_when_never_solved(setup):
+    problem, policy = setup
+    update = pgfast.TrustRegionUpdate(problem, policy, m=4)
+    stop = pgfast.StopWhenSolved(problem, policy, 1e9, np.random.default_rng(1), every=2,
+                                 episodes=3)
+    rng = np.random.default_rng(0)
+    pgfast.train(update, policy.init(rng), iterations=6, rng=rng, progress=False,
+                 callback=stop)
+    assert not stop.solved and [e[0] for e in stop.evaluations] == [2, 4, 6]
+    assert stop.best_score == max(e[2] for e in stop.evaluations)
+    with pytest.raises(ValueError, match="threshold"):
+        pgfast.StopWhenSolved(problem, policy, float("nan"), np.random.default_rng(1))
+
+
+def test_evaluation_does_not_change_the_training_run(setup):
+    problem, policy = setup
+    thetas = []
+    for callback in (None, pgfast.StopWhenSolved(problem, policy, 1e9,
+                                                 np.random.default_rng(5))):
+        update = pgfast.TrustRegionUpdate(problem, policy, m=4)
+        rng = np.random.default_rng(0)
+        thetas.append(pgfast.train(update, policy.init(rng), iterations=3, rng=rng,
+                                   progress=False, callback=callback)[0])
+    np.testing.assert_array_equal(*thetas)
+
+
+def test_periodic_checkpoints(setup, tmp_path):
+    problem, policy = setup
+    update = pgfast.TrustRegionUpdate(problem, policy, m=4)
+    seen = []
+
+    def look(iteration, theta, info):
+        if (tmp_path / "checkpoint.npz").exists():
+            seen.append((iteration, len(pgfast.load_checkpoint(tmp_path)[1]["history"]["steps"])))
+
+    pgfast.train(update, policy.init(np.random.default_rng(0)), iterations=5,
+                 rng=np.random.default_rng(0), progress=False, callback=look,
+                 checkpoint_dir=tmp_path, checkpoint_every=2)
+    assert seen == [(2, 2), (3, 2), (4, 4), (5, 4)]
+
+
+def test_sigterm_writes_a_checkpoint_like_ctrl_c(setup, tmp_path):
+    import os
+    import signal
+
+    problem, policy = setup
+    update = pgfast.TrustRegionUpdate(problem, policy, m=4)
+
+    def terminate(iteration, theta, info):
+        if iteration == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        pgfast.train(update, policy.init(np.random.default_rng(0)), iterations=5,
+                     rng=np.random.default_rng(0), progress=False, callback=terminate,
+                     checkpoint_dir=tmp_path)
+    assert signal.getsignal(signal.SIGTERM) == before
+    _, saved = pgfast.load_checkpoint(tmp_path, update=update)
+    assert len(saved["history"]["iteration"]) == 2
+
+
+def test_stop_when_solved_needs_the_threshold_with_confidence(setup):
+    problem, policy = setup
+    theta = policy.init(np.random.default_rng(0))
+    spread = np.array([-100.0, -300.0] * 50)   # mean -200, standard error 10
+    verdicts = {}
+    for confidence in (0.0, 1.0):
+        stop = pgfast.StopWhenSolved(problem, policy, -205, np.random.default_rng(0),
+                                     confidence=confidence)
+        stop.returns = lambda theta, episodes: spread[:episodes]
+        verdicts[confidence] = stop(1, theta, {"steps": 10})
+        assert stop.evaluations == [(1, 10, -200.0)]
+    assert verdicts[0.0] is False and verdicts[1.0] is None   # -200 - 10 < -205
+    with pytest.raises(ValueError, match="confidence"):
+        pgfast.StopWhenSolved(problem, policy, 0, np.random.default_rng(0), confidence=-1)

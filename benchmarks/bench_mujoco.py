@@ -1,0 +1,101 @@
+"""Hopper-v5 rollouts with an MLP(64, 64) Gaussian policy: pgfast's fused loop
+(native MuJoCo kernel) next to Gymnasium's SyncVectorEnv and EnvPool, each driven
+by the same NumPy policy, at the same number of envs and steps.
+
+    OPENBLAS_NUM_THREADS=1 pytest benchmarks/bench_mujoco.py --benchmark-only
+
+steps/s = T·B / time (extra_info); the ratio column of the group is the speed-up.
+EnvPool runs only where it is installed (``pip install envpool``). The physics floor
+is MuJoCo alone (B x T x frame_skip ``mj_step`` calls through its Python bindings, no
+policy, no rewards): no Hopper rollout can beat it, whoever drives the loop.
+"""
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import pgfast
+from pgfast import mujoco as pm
+
+pytestmark = pytest.mark.skipif(not pm.available(),
+                                reason=f"MuJoCo envs unavailable ({pm.INSTALL_HINT})")
+
+B = 64
+T = 200
+GROUP = f"rollout Hopper-v5 x MLPGaussian(64, 64), B={B}, T={T}"
+
+
+def _policy():
+    policy = pgfast.MLPGaussian(11, 3, hidden=(64, 64))
+    return policy, policy.init(np.random.default_rng(0))
+
+
+def numpy_gaussian_mlp_rollout(env, params, T, rng, dtype=np.float32):
+    """What a NumPy user writes: a batched tanh-MLP Gaussian policy over a vector env."""
+    obs, _ = env.reset(seed=0)
+    rewards = np.empty((T, env.num_envs))
+    for t in range(T):
+        h = np.tanh(obs @ params["W0"] + params["b0"])
+        h = np.tanh(h @ params["W1"] + params["b1"])
+        mean = h @ params["W2"] + params["b2"]
+        actions = mean + np.exp(params["log_std"]) * rng.standard_normal(mean.shape)
+        obs, rewards[t], _, _, _ = env.step(actions.astype(dtype))
+    return rewards
+
+
+def _record(benchmark):
+    benchmark.extra_info["steps_per_second"] = T * B / benchmark.stats.stats.median
+
+
+@pytest.mark.benchmark(group=GROUP)
+@pytest.mark.parametrize("num_threads", [1, 2])
+def test_hopper_pgfast_fused(benchmark, num_threads):
+    policy, theta = _policy()
+    env = pgfast.make_vec("Hopper-v5", num_envs=B)
+    rngs = np.random.default_rng(0).spawn(B)
+    ro = benchmark.pedantic(pgfast.rollout, args=(env, policy, theta, T, rngs),
+                            kwargs={"num_threads": num_threads}, rounds=5, iterations=1)
+    _record(benchmark)
+    assert ro.rewards.shape == (T, B) and np.isfinite(ro.rewards).all()
+
+
+@pytest.mark.benchmark(group=GROUP)
+def test_hopper_gymnasium_sync_vector_env(benchmark):
+    pytest.importorskip("mujoco", reason="Gymnasium's Hopper-v5 needs mujoco")
+    policy, theta = _policy()
+    env = gym.make_vec("Hopper-v5", num_envs=B, vectorization_mode="sync")
+    benchmark.pedantic(numpy_gaussian_mlp_rollout,
+                       args=(env, policy.unpack(theta), T, np.random.default_rng(0)),
+                       rounds=2, iterations=1)
+    _record(benchmark)
+
+
+@pytest.mark.benchmark(group=GROUP)
+@pytest.mark.parametrize("num_threads", [1, 2])
+def test_hopper_envpool(benchmark, num_threads):
+    envpool = pytest.importorskip("envpool", reason="EnvPool is not installed")
+    policy, theta = _policy()
+    env = envpool.make("Hopper-v5", env_type="gymnasium", num_envs=B, batch_size=B,
+                       num_threads=num_threads, seed=0)
+    benchmark.pedantic(numpy_gaussian_mlp_rollout,
+                       args=(env, policy.unpack(theta), T, np.random.default_rng(0), np.float64),
+                       rounds=5, iterations=1)
+    _record(benchmark)
+
+
+@pytest.mark.benchmark(group=GROUP)
+def test_hopper_mujoco_physics_floor(benchmark):
+    mujoco = pytest.importorskip("mujoco", reason="the physics floor calls mujoco directly")
+    kernel = pm.kernel_class("Hopper-v5")(1)
+    model = mujoco.MjModel.from_xml_path(kernel.xml_file)
+    data = [mujoco.MjData(model) for _ in range(B)]
+
+    def reset():
+        for d in data:
+            mujoco.mj_resetData(model, d)
+
+    def physics():
+        for d in data:
+            mujoco.mj_step(model, d, nstep=T * kernel.frame_skip)
+
+    benchmark.pedantic(physics, setup=reset, rounds=5, iterations=1)
+    _record(benchmark)

@@ -1,0 +1,160 @@
+"""Per-environment training defaults: one table, the way rl-baselines3-zoo keeps its
+hyperparameters, and the one place that turns a table entry into a problem, a
+policy and an update.
+
+``TABLE[env][policy]`` gives the update that learns `env` with that kind of policy
+and its settings, and under an update's name the settings for that update when
+another one is chosen (``--update ppo``); :func:`settings` merges it over the generic defaults
+(:data:`GENERIC`, also used for any env not in the table) and the caller's
+overrides, and says where each value came from. ``THRESHOLDS`` holds the mean
+return at which an env counts as solved (Gymnasium's ``reward_threshold`` where it
+has one).
+
+Keys of a settings dict (every one can be overridden, ``pgfast train --set k=v``):
+
+update        "trpo", "ppo", "natural", "restricted" or "ascent"
+steps         environment-step budget
+gamma, lam    discount and GAE λ
+m             trajectories per update
+hidden        MLP widths of the policy (and its value function) when policy="mlp"
+normalize     running observation normalisation (``Problem(normalize_observations=)``)
+epsilon       trust region of TRPO and the natural update
+clip          PPO's clip range
+alpha         PPO's Adam step size
+k_max, minibatches, anneal    PPO epochs, minibatches per epoch, step-size annealing
+fisher_subsample              TRPO/natural: Fisher products on every k-th step
+value_lr, value_epochs, value_minibatch   how an MLP value function is fitted
+log_std       initial log σ of a Gaussian policy
+"""
+from __future__ import annotations
+
+from . import updates
+from .baselines import ValueBaseline
+from .estimators import RewardToGoGradient
+from .policies import LinearValue, MLPValue, policy_for
+from .problem import Problem
+
+__all__ = ["TABLE", "GENERIC", "THRESHOLDS", "POLICY", "policy_kind", "threshold", "settings", "build", "UPDATES"]
+
+UPDATES = ("trpo", "ppo", "natural", "restricted", "ascent")
+
+GENERIC = {
+    "update": "trpo", "steps": 300_000, "gamma": 0.99, "lam": 0.97, "m": 16,
+    "hidden": (64, 64), "normalize": False, "epsilon": 0.01, "clip": 0.2,
+    "alpha": 3e-3, "k_max": 10,
+    "minibatches": 1, "anneal": False, "fisher_subsample": 1, "value_lr": 1e-3,
+    "value_epochs": 5, "value_minibatch": 256, "log_std": 0.0,
+}
+
+# The policy kind `pgfast train ENV` uses when --policy is not given.
+POLICY = {"Pendulum-v1": "mlp"}
+
+THRESHOLDS = {
+    "CartPole-v1": 475.0, "Acrobot-v1": -100.0, "MountainCar-v0": -110.0,
+    "MountainCarContinuous-v0": 90.0, "Pendulum-v1": -200.0,
+}
+
+# Measured with benchmarks/bench_training.py (seeds 0-4, 100 deterministic episodes).
+TABLE = {
+    "CartPole-v1": {
+        # PPO solved seeds 0-14 in 31k-42k steps; TRPO solved them too, in 1k-395k.
+        "linear": {"update": "ppo", "steps": 200_000, "trpo": {"steps": 400_000}},
+        "mlp": {"update": "trpo", "steps": 100_000, "m": 10, "fisher_subsample": 5,
+                "value_epochs": 10, "value_minibatch": 64,
+                "ppo": {"minibatches": 4, "k_max": 5}},
+    },
+    "Acrobot-v1": {
+        "linear": {"update": "ppo", "steps": 300_000, "normalize": True, "lam": 0.95,
+                   "alpha": 1e-2},
+        "mlp": {"update": "trpo", "steps": 300_000, "normalize": True,
+                "fisher_subsample": 5},
+    },
+    "MountainCar-v0": {
+        "linear": {"update": "trpo", "steps": 300_000, "normalize": True},
+        "mlp": {"update": "trpo", "steps": 300_000, "normalize": True,
+                "fisher_subsample": 5},
+    },
+    "MountainCarContinuous-v0": {
+        "linear": {"update": "trpo", "steps": 300_000, "normalize": True},
+        "mlp": {"update": "trpo", "steps": 300_000, "normalize": True,
+                "fisher_subsample": 5},
+    },
+    "Pendulum-v1": {
+        "linear": {"update": "trpo", "steps": 300_000, "normalize": True, "gamma": 0.9},
+        "mlp": {"update": "trpo", "steps": 300_000, "normalize": True, "gamma": 0.9,
+                "lam": 0.95, "epsilon": 0.02, "fisher_subsample": 5, "value_epochs": 10,
+                "value_minibatch": 64,
+                "ppo": {"alpha": 1e-3, "minibatches": 32, "anneal": True}},
+    },
+}
+
+
+def threshold(env):
+    """The mean return at which `env` counts as solved: the table's, else
+    Gymnasium's ``reward_threshold``; None when neither knows one."""
+    if env in THRESHOLDS:
+        return THRESHOLDS[env]
+    try:
+        import gymnasium
+
+        value = gymnasium.spec(env).reward_threshold
+    except Exception:   # an unregistered id: the env check reports it later
+        return None
+    return None if value is None else float(value)
+
+
+def policy_kind(env):
+    """The kind of policy ("linear" or "mlp") `env` is trained with by default."""
+    return POLICY.get(env, "linear")
+
+
+def settings(env, policy="linear", overrides=None):
+    """(settings, sources): the merged settings for `env` and `policy` ("linear" or
+    "mlp"), and for each key where it came from ("generic", "table" or "override")."""
+    if policy not in ("linear", "mlp"):
+        raise ValueError(f"policy: expected 'linear' or 'mlp', got {policy!r}")
+    merged = dict(GENERIC)
+    sources = dict.fromkeys(GENERIC, "generic")
+    entry = TABLE.get(env, {}).get(policy, {})
+    overrides = dict(overrides or {})
+    update = overrides.get("update", entry.get("update", GENERIC["update"]))
+    entry = {**{k: v for k, v in entry.items() if k not in UPDATES}, **entry.get(update, {})}
+    merged.update(entry)
+    sources.update(dict.fromkeys(entry, "table"))
+    for key, value in overrides.items():
+        if key not in GENERIC:
+            raise ValueError(f"{key}: not a setting; expected one of {', '.join(GENERIC)}")
+        merged[key] = value
+        sources[key] = "override"
+    if merged["update"] not in UPDATES:
+        raise ValueError(f"update: expected one of {', '.join(UPDATES)}, "
+                         f"got {merged['update']!r}")
+    return merged, sources
+
+
+def build(env, policy_kind, config, horizon=None):
+    """(problem, policy, update) for `env` from a settings dict."""
+    problem = Problem(env, gamma=config["gamma"], horizon=horizon,
+                      normalize_observations=bool(config["normalize"]))
+    hidden = tuple(config["hidden"]) if policy_kind == "mlp" else None
+    gaussian = not hasattr(problem.action_space, "n")
+    extra = {"log_std": config["log_std"]} if gaussian else {}
+    policy = policy_for(problem.observation_space, problem.action_space, hidden=hidden, **extra)
+    value_fn = MLPValue(policy.obs_dim, hidden=hidden) if hidden else LinearValue(policy.obs_dim)
+    baseline = ValueBaseline(value_fn, config["lam"], fit_iterations=config["value_epochs"],
+                             lr=config["value_lr"], minibatch_size=config["value_minibatch"])
+    name, m = config["update"], config["m"]
+    if name in ("trpo", "natural"):
+        cls = updates.TrustRegionUpdate if name == "trpo" else updates.NaturalPolicyUpdate
+        update = cls(problem, policy, m, config["epsilon"], value_fn=baseline,
+                     fisher_subsample=config["fisher_subsample"])
+    elif name == "ppo":
+        update = updates.ClampedSurrogateUpdate(
+            problem, policy, m, config["clip"], alpha=config["alpha"], k_max=config["k_max"],
+            value_fn=baseline, minibatches=config["minibatches"],
+            anneal_steps=config["steps"] if config["anneal"] else None)
+    elif name == "restricted":
+        update = updates.RestrictedPolicyUpdate(problem, policy, m)
+    else:
+        update = updates.PolicyGradientUpdate(RewardToGoGradient(problem, policy, m))
+    return problem, policy, update

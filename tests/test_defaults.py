@@ -1,0 +1,144 @@
+"""The per-env defaults table and the `pgfast train` command built on it."""
+import json
+
+import numpy as np
+import pytest
+
+import pgfast
+from pgfast import defaults
+from pgfast.cli import main as cli_main
+
+
+def test_table_entries_are_known_settings_and_updates():
+    for env, by_policy in defaults.TABLE.items():
+        assert env in defaults.THRESHOLDS
+        for kind, entry in by_policy.items():
+            assert kind in ("linear", "mlp")
+            assert set(entry) <= set(defaults.GENERIC) | set(defaults.UPDATES), (env, kind)
+            for update in set(entry) & set(defaults.UPDATES):
+                assert set(entry[update]) <= set(defaults.GENERIC), (env, kind, update)
+            assert entry.get("update", "trpo") in defaults.UPDATES
+
+
+def test_settings_merge_generic_table_and_overrides_and_say_where_from():
+    config, sources = defaults.settings("Pendulum-v1", "mlp", {"steps": 123})
+    assert config["steps"] == 123 and sources["steps"] == "override"
+    assert config["gamma"] == defaults.TABLE["Pendulum-v1"]["mlp"]["gamma"]
+    assert sources["gamma"] == "table" and sources["value_lr"] == "generic"
+    ppo, sources = defaults.settings("CartPole-v1", "mlp", {"update": "ppo"})
+    assert ppo["k_max"] == defaults.TABLE["CartPole-v1"]["mlp"]["ppo"]["k_max"]
+    assert sources["k_max"] == "table" and sources["update"] == "override"
+    unknown, sources = defaults.settings("SomeOther-v0")
+    assert unknown == defaults.GENERIC and set(sources.values()) == {"generic"}
+    with pytest.raises(ValueError, match="nonsense"):
+        defaults.settings("CartPole-v1", "linear", {"nonsense": 1})
+    with pytest.raises(ValueError, match="policy"):
+        defaults.settings("CartPole-v1", "cnn")
+
+
+def test_threshold_falls_back_to_gymnasium():
+    assert defaults.threshold("CartPole-v1") == 475
+    assert defaults.threshold("CartPole-v0") == 195   # Gymnasium's reward_threshold
+    assert defaults.threshold("Pendulum-v1") == -200
+    assert defaults.threshold("NoSuchEnv-v9") is None
+
+
+@pytest.mark.parametrize("update", defaults.UPDATES)
+def test_build_makes_every_update(update):
+    config, _ = defaults.settings("CartPole-v1", "mlp", {"update": update})
+    problem, policy, upd = defaults.build("CartPole-v1", "mlp", config)
+    rng = np.random.default_rng(0)
+    theta, info = upd.update(policy.init(rng), rng)
+    assert theta.shape == (policy.n_params,) and info["steps"] > 0
+
+
+def test_bare_train_solves_cartpole_and_writes_the_run_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli_main(["train", "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "evaluation.json").read_text())
+    assert summary["solved"] and summary["mean_return"] >= 475
+    assert summary["train_steps"] < defaults.TABLE["CartPole-v1"]["linear"]["steps"]
+    for name in ("checkpoint.npz", "policy.npz", "curve.csv", "curve.png"):
+        assert (out / name).exists(), name
+    printed = capsys.readouterr().out
+    assert "solved after" in printed and "settings: update=ppo" in printed
+    # eval evaluates the kept parameters (policy.npz), not the checkpoint's last θ.
+    assert cli_main(["eval", str(out), "--episodes", "20", "--seed", "7"]) == 0
+    with np.load(out / "policy.npz") as data:
+        kept, config = data["theta"], json.loads(str(data["config"]))
+    returns = pgfast.evaluate("CartPole-v1", pgfast.from_config(config), kept, 20,
+                              np.random.default_rng(7))
+    assert f"mean return {returns.mean():.2f}" in capsys.readouterr().out
+
+
+def test_train_refuses_another_run_unless_resumed_or_overwritten(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    base = ["train", "--out", out, "--quiet", "--steps", "500", "--no-stop",
+            "--eval-episodes", "2"]
+    assert cli_main(base) == 0
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(base)
+    assert exit_info.value.code == 2
+    assert "holds another run" in capsys.readouterr().err
+    assert cli_main(base[:-4] + ["1000", "--no-stop", "--eval-episodes", "2", "--resume"]) == 0
+    assert "resuming the run" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli_main(base + ["--resume", "--set", "m=4"])
+    assert "m: 16 in the checkpoint, 4 now" in capsys.readouterr().err
+    assert cli_main(base + ["--overwrite"]) == 0
+
+
+def test_observation_normalisation_is_saved_and_frozen_for_eval(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli_main(["train", "MountainCarContinuous-v0", "--out", str(out), "--quiet",
+                     "--steps", "3000", "--no-stop", "--eval-episodes", "2"]) == 0
+    theta, saved = pgfast.load_checkpoint(out)
+    assert saved["state"]["obs_count"] > 0 and saved["metadata"]["settings"]["normalize"]
+    with np.load(out / "policy.npz") as data:
+        raw = data["theta"]
+    normalizer = pgfast.ObservationNormalizer(2)
+    normalizer.load_state_dict(saved["state"])
+    np.testing.assert_allclose(raw, normalizer.fold(pgfast.from_config(saved["policy"]), theta))
+    assert cli_main(["eval", str(out), "--episodes", "2"]) == 0
+
+
+def test_config_lists_the_settings_and_their_sources(capsys):
+    assert cli_main(["train", "Pendulum-v1", "--config", "--set", "m=8"]) == 0
+    out = capsys.readouterr().out
+    assert "--policy mlp" in out   # Pendulum's default policy kind
+    assert "gamma              0.9          (table)" in out
+    assert "m                  8            (override)" in out
+    assert "threshold          -200.0" in out
+
+
+def test_gymnasium_ids_and_horizon(tmp_path, capsys):
+    # CartPole-v0 is not native: it goes through the Python rollout path.
+    assert cli_main(["train", "CartPole-v0", "--out", str(tmp_path / "a"), "--quiet",
+                     "--steps", "300", "--no-stop", "--eval-episodes", "2"]) == 0
+    with pytest.raises(SystemExit):
+        cli_main(["train", "SimpleRegulator-v0", "--out", str(tmp_path / "b"), "--quiet"])
+    assert "--horizon" in capsys.readouterr().err
+    assert cli_main(["train", "SimpleRegulator-v0", "--horizon", "5", "--steps", "50",
+                     "--out", str(tmp_path / "b"), "--quiet", "--eval-episodes", "2"]) == 0
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["train", "NoSuchEnv-v9"], "env: 'NoSuchEnv-v9'"),
+    (["train", "FrozenLake-v1"], "env: FrozenLake-v1 cannot be trained"),
+    (["train", "--steps", "-5"], "--steps"),
+    (["train", "--set", "m"], "--set"),
+    (["train", "--set", "m=-3"], "--set m"),
+    (["train", "--resume", "--out", "{tmp}/none"], "--resume: no run"),
+    (["train", "--out", "{tmp}/file"], "--out"),
+    (["train", "--out", "{tmp}/file/below"], "--out"),
+])
+def test_bad_input_is_one_line_naming_the_argument(argv, expected, tmp_path, capsys):
+    (tmp_path / "file").write_text("not a folder")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(argv + ["--quiet"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]   # argparse's own errors follow its usage
+    assert last.startswith("pgfast train: error:") and expected in last
+    assert "Traceback" not in err

@@ -1,0 +1,285 @@
+"""The native MuJoCo envs (pgfast/mujoco.py, src/mujoco/_mujoco_envs.pyx) against
+Gymnasium's own v5 envs, step for step from the same MuJoCo state.
+
+After every step the full integration state of Gymnasium's env is copied into
+the kernel (re-synchronised), so each step is compared from identical states:
+observations, rewards, terminated and truncated must agree to rounding (they
+agree bit for bit here: the same libmujoco does the physics and the kernels
+round as numpy does). The default run takes STEPS steps per env;
+``PGFAST_MUJOCO_STEPS=10000 pytest tests/test_mujoco.py`` runs the full count.
+"""
+import os
+import sys
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import pgfast
+from pgfast import mujoco as pm
+
+STEPS = int(os.environ.get("PGFAST_MUJOCO_STEPS", "1000"))
+
+needs_mujoco = pytest.mark.skipif(
+    not pm.available(), reason=f"MuJoCo or pgfast's MuJoCo kernels missing ({pm.INSTALL_HINT})")
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path, monkeypatch):
+    # MuJoCo's default warning handler appends to MUJOCO_LOG.TXT in the working
+    # directory (loading some of Gymnasium's models warns about a deprecated attribute).
+    monkeypatch.chdir(tmp_path)
+
+
+def _gymnasium(name):
+    mujoco = pytest.importorskip("mujoco", reason="Gymnasium's MuJoCo envs need mujoco")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return mujoco, gym.make(name, disable_env_checker=True)
+
+
+@needs_mujoco
+@pytest.mark.parametrize("name", pm.ENV_NAMES)
+def test_spaces_limits_and_dt_match_gymnasium(name):
+    _, ref = _gymnasium(name)
+    ours = gym.make("pgfast/" + name)
+    assert ours.spec.max_episode_steps == ref.spec.max_episode_steps
+    assert ours.spec.reward_threshold == ref.spec.reward_threshold
+    assert ours.observation_space == ref.observation_space
+    assert ours.action_space == ref.action_space
+    kernel = ours.unwrapped.kernel
+    assert kernel.dt == ref.unwrapped.dt and kernel.frame_skip == ref.unwrapped.frame_skip
+    np.testing.assert_array_equal(kernel.ctrl_range, ref.unwrapped.model.actuator_ctrlrange)
+    assert kernel.xml_file == ref.unwrapped.fullpath
+
+
+@needs_mujoco
+@pytest.mark.parametrize("name", pm.ENV_NAMES)
+def test_reset_matches_gymnasium(name):
+    _, ref = _gymnasium(name)
+    ours = gym.make("pgfast/" + name)
+    for seed in range(25):
+        np.testing.assert_array_equal(ours.reset(seed=seed)[0], ref.reset(seed=seed)[0])
+
+
+@needs_mujoco
+@pytest.mark.parametrize("name", pm.ENV_NAMES)
+def test_step_for_step_against_gymnasium(name):
+    mujoco, ref = _gymnasium(name)
+    ours = gym.make("pgfast/" + name)
+    kernel = ours.unwrapped.kernel
+    model, data = ref.unwrapped.model, ref.unwrapped.data
+    sig = mujoco.mjtState.mjSTATE_INTEGRATION
+    state = np.empty(mujoco.mj_stateSize(model, sig))
+    rng = np.random.default_rng(0)
+    low, high = ref.action_space.low, ref.action_space.high
+    seed = 0
+    np.testing.assert_array_equal(ours.reset(seed=seed)[0], ref.reset(seed=seed)[0])
+    counts = {"terminated": 0, "truncated": 0, "clamped": 0}
+    for t in range(STEPS):
+        # float64 actions, some outside the box: MuJoCo clamps the control,
+        # the control cost sees the raw action.
+        action = rng.uniform(1.2 * low, 1.2 * high)
+        counts["clamped"] += bool((np.abs(action) > high).any())
+        o_ref, r_ref, te_ref, tr_ref, _ = ref.step(action)
+        o, r, te, tr, _ = ours.step(action)
+        np.testing.assert_allclose(o, o_ref, rtol=1e-12, atol=1e-12, err_msg=f"step {t}")
+        assert r == pytest.approx(r_ref, rel=1e-12, abs=1e-12), t
+        assert (te, tr) == (bool(te_ref), bool(tr_ref)), t
+        counts["terminated"] += te
+        counts["truncated"] += tr
+        if te or tr:
+            seed += 1
+            np.testing.assert_array_equal(ours.reset(seed=seed)[0], ref.reset(seed=seed)[0])
+        mujoco.mj_getState(model, data, state, sig)   # re-synchronise
+        mujoco.mj_forward(model, data)
+        kernel.set_state(0, state)
+    assert counts["clamped"] > 0
+    if name in ("Hopper-v5", "Walker2d-v5", "InvertedPendulum-v5",
+                "InvertedDoublePendulum-v5"):
+        assert counts["terminated"] > 0     # random actions fall over
+    if name == "Reacher-v5":
+        assert counts["truncated"] > 0      # 50-step episodes
+
+
+@needs_mujoco
+def test_terminate_when_unhealthy_false_matches_gymnasium():
+    mujoco, _ = _gymnasium("Hopper-v5")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = gym.make("Hopper-v5", terminate_when_unhealthy=False, disable_env_checker=True)
+    ours = gym.make("pgfast/Hopper-v5", terminate_when_unhealthy=False)
+    rng = np.random.default_rng(1)
+    np.testing.assert_array_equal(ours.reset(seed=3)[0], ref.reset(seed=3)[0])
+    for t in range(300):   # falls over within 300 steps, keeps going
+        action = rng.uniform(-1, 1, 3)
+        o_ref, r_ref, te_ref, _, _ = ref.step(action)
+        o, r, te, _, _ = ours.step(action)
+        np.testing.assert_array_equal(o, o_ref)
+        assert r == r_ref and not te and not te_ref
+    assert r_ref < 0.5   # the healthy reward is gone: it did fall
+
+
+@needs_mujoco
+@pytest.mark.parametrize("name", ["HalfCheetah-v5", "Walker2d-v5"])
+def test_reset_noise_scale_matches_gymnasium(name):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = gym.make(name, reset_noise_scale=0.3, disable_env_checker=True)
+    ours = gym.make("pgfast/" + name, reset_noise_scale=0.3)
+    for seed in range(5):
+        np.testing.assert_array_equal(ours.reset(seed=seed)[0], ref.reset(seed=seed)[0])
+
+
+@needs_mujoco
+@pytest.mark.parametrize("name", ["Hopper-v5", "Ant-v5", "Reacher-v5"])
+def test_float32_actions_differ_only_by_the_float32_control_cost(name):
+    # Gymnasium squares a float32 action in float32 (np.square keeps the dtype);
+    # the kernels see float64. The physics is the same, the control cost differs
+    # by float32 rounding.
+    _, ref = _gymnasium(name)
+    ours = gym.make("pgfast/" + name)
+    ours.reset(seed=0)
+    ref.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        action = rng.uniform(-1, 1, ref.action_space.shape).astype(np.float32)
+        o_ref, r_ref, te_ref, tr_ref, _ = ref.step(action)
+        o, r, te, tr, _ = ours.step(action)
+        np.testing.assert_array_equal(o, o_ref)
+        assert r == pytest.approx(r_ref, rel=0, abs=1e-6) and (te, tr) == (te_ref, tr_ref)
+        if te or tr:
+            break
+
+
+@needs_mujoco
+@pytest.mark.parametrize("name", ["Hopper-v5", "Ant-v5"])
+def test_fused_rollout_is_deterministic_and_thread_independent(name):
+    vec = pgfast.make_vec(name, num_envs=6, seed=0)
+    policy = pgfast.MLPGaussian(vec.kernel.obs_dim, vec.kernel.act_dim, (64, 64))
+    theta = np.random.default_rng(0).normal(0, 0.1, policy.n_params)
+    T = 300 if name == "Hopper-v5" else 100
+    one = pgfast.rollout(vec, policy, theta, T, np.random.default_rng(5))
+    two = pgfast.rollout(vec, policy, theta, T, np.random.default_rng(5), num_threads=2)
+    for field in ("observations", "actions", "rewards", "terminated", "truncated", "log_probs"):
+        np.testing.assert_array_equal(getattr(one, field), getattr(two, field), err_msg=field)
+    assert np.isfinite(one.observations).all() and np.isfinite(one.rewards).all()
+    if name == "Hopper-v5":
+        assert one.terminated.any()   # random policies fall
+    # Every episode starts from a reset: the torso height within the reset noise
+    # of the initial pose (Hopper 1.25 ± 0.005; Ant 0.75 ± 0.1).
+    starts = np.concatenate([one.observations[0], one.observations[1:][one.done[:-1]]])
+    z0, noise = (1.25, 5e-3) if name == "Hopper-v5" else (0.75, 0.1)
+    assert (np.abs(starts[:, 0] - z0) <= noise).all()
+    assert np.unique(starts[:, 0]).size == starts.shape[0]
+
+
+@needs_mujoco
+def test_fused_rollout_transitions_replay_in_gymnasium():
+    """Each recorded (s_t, a_t) of a fused rollout, replayed from the same MuJoCo
+    state in Gymnasium, gives the recorded reward and next observation."""
+    mujoco, ref = _gymnasium("HalfCheetah-v5")
+    vec = pgfast.make_vec("HalfCheetah-v5", num_envs=1, seed=0)
+    policy = pgfast.MLPGaussian(17, 6, (64, 64))
+    theta = np.random.default_rng(2).normal(0, 0.1, policy.n_params)
+    ref.reset(seed=0)
+    model, data = ref.unwrapped.model, ref.unwrapped.data
+    # HalfCheetah's observation omits the x position, which nothing depends on:
+    # qpos = (x, obs[:8]), qvel = obs[8:] rebuilds the state up to x.
+    r = pgfast.rollout(vec, policy, theta, 200, np.random.default_rng(1))
+    for t in range(199):
+        s = r.observations[t, 0]
+        ref.unwrapped.set_state(np.concatenate([[0.0], s[:8]]), s[8:])
+        o, rew, *_ = ref.step(r.actions[t, 0])
+        np.testing.assert_allclose(o, r.observations[t + 1, 0], rtol=1e-6, atol=1e-6)
+        assert rew == pytest.approx(r.rewards[t, 0], rel=1e-6, abs=1e-6)
+
+
+@needs_mujoco
+def test_problem_and_policy_gradient_run_natively():
+    problem = pgfast.Problem("Hopper-v5", gamma=0.99, horizon=100)
+    assert isinstance(problem.env_for(4), pgfast.NativeVectorEnv)   # the fused loop's env
+    assert problem.observation_space.shape == (11,) and problem.action_space.shape == (3,)
+    policy = pgfast.MLPGaussian(11, 3, (64, 64))
+    traj = problem.rollouts(policy, np.zeros(policy.n_params), 4, np.random.default_rng(0))
+    assert np.isfinite(traj.rewards).all()
+
+
+# ---- bad input --------------------------------------------------------------
+
+
+@needs_mujoco
+def test_bad_actions_raise():
+    env = gym.make("pgfast/Hopper-v5")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="action: expected finite"):
+        env.step(np.array([0.0, np.nan, 0.0]))
+    with pytest.raises(ValueError, match="action: expected shape"):
+        env.step(np.zeros(4))
+    vec = pgfast.make_vec("Hopper-v5", num_envs=2, seed=0)
+    vec.reset()
+    with pytest.raises(ValueError, match="actions: expected finite"):
+        vec.step(np.array([[0.0, 0.0, 0.0], [np.inf, 0.0, 0.0]]))
+    # The kernel itself: -1 and the state left as it was.
+    kernel = vec.kernel
+    before = kernel.get_state(0)
+    _, _, code = kernel.step_slot(0, np.array([np.nan, 0.0, 0.0]), np.random.default_rng(0))
+    assert code == -1
+    np.testing.assert_array_equal(kernel.get_state(0), before)
+    # A policy whose samples overflow: the fused loop stops with a ValueError.
+    policy = pgfast.MLPGaussian(11, 3, (8,))
+    theta = np.zeros(policy.n_params)
+    theta[-3:] = 800.0     # log_std: finite θ, σ = exp(800) overflows
+    with pytest.raises(ValueError, match="invalid action"):
+        pgfast.rollout(vec, policy, theta, 5, np.random.default_rng(0))
+
+
+@needs_mujoco
+def test_exploding_physics_terminates_the_episode():
+    kernel = pm.kernel_class("Hopper-v5")(1, seed=0)
+    rng = np.random.default_rng(0)
+    kernel.reset_slot(0, rng)
+    state = kernel.get_state(0)
+    nq = 6
+    state[1 + nq:1 + 2 * nq] = 1e12     # qvel: MuJoCo flags it as bad and resets
+    kernel.set_state(0, state)
+    obs, reward, code = kernel.step_slot(0, np.zeros(3), rng)
+    assert code == 1 and kernel.unstable_count(0) > 0
+    assert np.isfinite(obs).all() and np.isfinite(reward)
+    with pytest.raises(ValueError, match="state: expected finite"):
+        kernel.set_state(0, np.full_like(state, np.nan))
+    with pytest.raises(ValueError, match="state: expected"):
+        kernel.set_state(0, state[:-1])
+    # A reset clears it.
+    kernel.reset_slot(0, rng)
+    assert kernel.unstable_count(0) == 0
+
+
+@needs_mujoco
+def test_bad_models_raise(tmp_path):
+    cls = pm.kernel_class("Hopper-v5")
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<mujoco><worldbody><body></mujoco>")
+    with pytest.raises(ValueError, match="xml_file: MuJoCo could not load"):
+        cls(1, xml_file=broken)
+    with pytest.raises(ValueError, match="xml_file: MuJoCo could not load"):
+        cls(1, xml_file=tmp_path / "missing.xml")
+    with pytest.raises(ValueError, match=r"xml_file: HopperKernel needs a model with"):
+        cls(1, xml_file=pm.kernel_class("Ant-v5")(1).xml_file)
+    with pytest.raises(ValueError, match="num_envs"):
+        pgfast.make_vec("Hopper-v5", num_envs=0)
+
+
+def test_without_mujoco_asking_for_an_env_says_how_to_install(monkeypatch):
+    # Simulate a machine without MuJoCo: importing it fails.
+    monkeypatch.setitem(sys.modules, "mujoco", None)
+    monkeypatch.setitem(sys.modules, "pgfast._mujoco_envs", None)
+    assert not pm.available()
+    assert "pgfast/Hopper-v5" not in pgfast.native_ids()
+    assert "pgfast/CartPole-v1" in pgfast.native_ids()
+    with pytest.raises(ImportError, match=r'pip install "pgfast\[mujoco\]"'):
+        pgfast.make_vec("Hopper-v5")
+    with pytest.raises(ImportError, match=r'pip install "pgfast\[mujoco\]"'):
+        gym.make("pgfast/Ant-v5")
+    assert "pgfast/Hopper-v5" in gym.registry
