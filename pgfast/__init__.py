@@ -20,6 +20,12 @@ NumPy-first API. One module per concern, each importing only those above it:
 ``cli``                the ``pgfast`` command line
 =====================  ==========================================================
 """
+from . import _loader
+
+# Before any kernel import: a clear error from a source checkout without compiled
+# modules, and the kernels built for this CPU (see _loader).
+_loader.select_kernels(_loader.compiled_dir(__path__[0]))
+
 from . import envs
 from .envs import NativeEnv, NativeVectorEnv, make_kernel, make_vec, native_ids
 from .baselines import ValueBaseline
@@ -48,7 +54,9 @@ def get_include() -> str:
     (compile with ``numpy.get_include()`` on the C include path as well)."""
     import os
 
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # The folder above the compiled modules, where the .pxd files are installed
+    # (in an editable install too, where this file stays in the source tree).
+    return os.path.dirname(_loader.compiled_dir(__path__[0]))
 
 
 __all__ = [

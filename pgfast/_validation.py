@@ -6,6 +6,7 @@ Each helper names the argument it checks, so a user reads
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 
@@ -84,11 +85,12 @@ MAX_COUNT = 1 << 62
 def check_positive_int(x, name: str, minimum: int = 1, maximum: int = MAX_COUNT) -> int:
     if isinstance(x, bool) or not isinstance(x, numbers.Integral):
         raise TypeError(f"{name}: expected an integer >= {minimum}, got {type(x).__name__}")
-    if x < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {x}")
-    if x > maximum:
-        raise ValueError(f"{name}: expected an integer <= {maximum}, got {x}")
-    return int(x)
+    value = int(x)
+    if value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}")
+    if value > maximum:
+        raise ValueError(f"{name}: expected an integer <= {maximum}, got {value}")
+    return value
 
 
 def available_memory() -> int:
@@ -130,13 +132,35 @@ def check_positive_float(x, name: str) -> float:
     return x
 
 
-def check_rng(rng, name: str = "rng") -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            f"{name}: expected a numpy.random.Generator (np.random.default_rng(seed)), "
-            f"got {type(rng).__name__}"
-        )
-    return rng
+# What the public functions return: a NumPy array, or with another library's arrays
+# passed in, an array of that kind (pgfast/_arrays.py), which a static type cannot name.
+ArrayResult = Any
+
+# What an `rng` argument accepts, as numpy.random.default_rng does.
+RngLike = np.random.Generator | np.random.BitGenerator | np.random.SeedSequence | int | None
+
+
+def check_rng(rng: RngLike, name: str = "rng") -> np.random.Generator:
+    """The Generator that `rng` stands for, as ``numpy.random.default_rng`` reads it:
+    a Generator itself (used, not copied: its stream advances), an int seed (or a
+    SeedSequence / BitGenerator) for a new Generator, None for a fresh seed from
+    the operating system."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, bool) or not (rng is None or isinstance(
+            rng, (numbers.Integral, np.random.SeedSequence, np.random.BitGenerator))):
+        raise TypeError(f"{name}: expected a numpy.random.Generator, an int seed or None, "
+                        f"got {type(rng).__name__}")
+    try:
+        return np.random.default_rng(int(rng) if isinstance(rng, numbers.Integral) else rng)
+    except ValueError as exc:  # negative seeds
+        raise ValueError(f"{name}: expected a non-negative int seed, got {rng}") from exc
+
+
+def check_rngs(rng, name: str = "rng"):
+    """`rng` for a rollout: a list or tuple of Generators (one per env slot, checked
+    by the rollout against the slot count) as given, anything else as check_rng."""
+    return rng if isinstance(rng, (list, tuple)) else check_rng(rng, name)
 
 
 def check_finite_result(result, name: str, what: str):

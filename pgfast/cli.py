@@ -276,17 +276,26 @@ def _eval_command(args) -> int:
 
 
 def _bench_command(args) -> int:
-    path = Path(args.path)
-    if not path.exists():
-        raise ValueError(f"--path: no benchmark suite at {path} (run from a pgfast checkout)")
     import importlib.util
+
+    # The suite installed with the package as pgfast/benchmarks (the checkout's
+    # benchmarks/, which an editable install serves from the checkout).
+    if args.path:
+        path = Path(args.path)
+    else:
+        spec = importlib.util.find_spec("pgfast.benchmarks")
+        locations = list(spec.submodule_search_locations or []) if spec else []
+        path = Path(locations[0] if locations else "pgfast/benchmarks")
+    if not path.is_dir():
+        raise ValueError(f"--path: no benchmark suite at {path}")
 
     if importlib.util.find_spec("pytest_benchmark") is None:
         raise ValueError("pgfast bench needs the test extras: pip install 'pgfast[test]'")
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "bench.json"
         cmd = [sys.executable, "-m", "pytest", str(path.resolve()), "--benchmark-only", "-q",
-               "-p", "no:cacheprovider", f"--benchmark-json={report}"]
+               "-p", "no:cacheprovider", "--import-mode=importlib", "-o", "python_files=bench_*.py",
+               f"--benchmark-json={report}"]
         if args.filter:
             cmd += ["-k", args.filter]
         # Run from an empty folder: `python -m` puts the working folder first on the
@@ -323,7 +332,7 @@ def _returns_command(args) -> int:
     if "rewards" not in arrays:
         raise ValueError(f"{args.buffer} has no 'rewards' array")
     flags = {k: arrays.get(k) for k in ("terminated", "truncated")}
-    out = {"returns": reward_to_go(arrays["rewards"], args.gamma, **flags,
+    out: dict = {"returns": reward_to_go(arrays["rewards"], args.gamma, **flags,
                                    next_values=arrays.get("next_values"))}
     if "values" in arrays and "next_values" in arrays:
         out["advantages"] = gae(arrays["rewards"], arrays["values"], arrays["next_values"],
@@ -396,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(run=_eval_command)
 
     bench = commands.add_parser("bench", help="run the benchmark suite, print ratios")
-    bench.add_argument("--path", default="benchmarks", help="benchmark folder")
+    bench.add_argument("--path", help="benchmark folder (default: the suite installed with pgfast)")
     bench.add_argument("-k", dest="filter", help="only benchmarks matching this expression")
     bench.set_defaults(run=_bench_command)
 

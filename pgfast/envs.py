@@ -90,7 +90,7 @@ def native_ids() -> list[str]:
     return [PREFIX + name for name in _SPECS if mujoco or name not in _mujoco.SPECS]
 
 
-def is_native(env_id) -> bool:
+def is_native(env_id: str) -> bool:
     """Whether pgfast implements `env_id` ("CartPole-v1" or "pgfast/CartPole-v1")."""
     name = env_id[len(PREFIX):] if env_id.startswith(PREFIX) else env_id
     return name in _SPECS
@@ -112,8 +112,8 @@ def _check_max_steps(max_episode_steps, default):
     return check_positive_int(max_episode_steps, "max_episode_steps", minimum=0)
 
 
-def make_kernel(env_id: str, num_envs: int = 1, seed=None, max_episode_steps=None,
-                **kwargs) -> _envs.VecEnvKernel:
+def make_kernel(env_id: str, num_envs: int = 1, seed: int | list[int] | None = None,
+                max_episode_steps: int | None = None, **kwargs: Any) -> _envs._StateKernel:
     """The batched C kernel of a native environment.
 
     Parameters
@@ -173,7 +173,7 @@ class NativeEnv(gymnasium.Env):
 
     metadata = {"render_modes": [], "render_fps": 50}
 
-    def __init__(self, env_id: str, render_mode: str | None = None, **kwargs):
+    def __init__(self, env_id: str, render_mode: str | None = None, **kwargs: Any) -> None:
         if render_mode is not None:
             raise ValueError(f"render_mode: pgfast's native envs do not render, got {render_mode!r}")
         name, spec = _spec_of(env_id)
@@ -186,7 +186,8 @@ class NativeEnv(gymnasium.Env):
         self._needs_reset = True
         self._closed = False
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         if self._closed:
             raise ClosedEnvironmentError(f"{PREFIX}{self._name}: reset() on a closed env")
         super().reset(seed=seed)
@@ -196,7 +197,7 @@ class NativeEnv(gymnasium.Env):
         self._needs_reset = False
         return obs.astype(self._obs_dtype), {}
 
-    def step(self, action):
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._closed:
             raise ClosedEnvironmentError(f"{PREFIX}{self._name}: step() on a closed env")
         if self._needs_reset:
@@ -207,7 +208,7 @@ class NativeEnv(gymnasium.Env):
             raise ValueError(f"action: {action!r} is outside the action space {self.action_space}")
         return obs.astype(self._obs_dtype), float(reward), bool(code), False, {}
 
-    def close(self):
+    def close(self) -> None:
         self._closed = True
 
 
@@ -227,9 +228,10 @@ class NativeVectorEnv(VectorEnv):
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+    _last_obs: np.ndarray   # the observations the last reset or step returned
 
-    def __init__(self, env_id: str, num_envs: int = 1, seed=None, max_episode_steps=None,
-                 **kwargs):
+    def __init__(self, env_id: str, num_envs: int = 1, seed: int | list[int] | None = None,
+                 max_episode_steps: int | None = None, **kwargs: Any) -> None:
         name, spec = _spec_of(env_id)
         self.kernel = make_kernel(name, num_envs, seed=seed,
                                   max_episode_steps=max_episode_steps, **kwargs)
@@ -245,7 +247,8 @@ class NativeVectorEnv(VectorEnv):
         self._needs_reset = np.zeros(self.num_envs, dtype=np.uint8)
         self._started = False
 
-    def reset(self, *, seed=None, options: dict[str, Any] | None = None):
+    def reset(self, *, seed: int | list[int] | None = None,
+              options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset every slot (or those in ``options["reset_mask"]``).
 
         Returns (observations (B, obs_dim), {}).
@@ -279,7 +282,8 @@ class NativeVectorEnv(VectorEnv):
         self._last_obs = obs
         return obs.copy(), {}
 
-    def step(self, actions):
+    def step(self, actions: Any
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every slot; returns (obs, rewards float64, terminated, truncated, {})."""
         self._check_open("step")
         if not self._started:
@@ -309,8 +313,8 @@ class NativeVectorEnv(VectorEnv):
         return f"NativeVectorEnv({PREFIX}{self._name}, num_envs={self.num_envs})"
 
 
-def make_vec(env_id: str, num_envs: int = 1, seed=None, max_episode_steps=None,
-             **kwargs) -> NativeVectorEnv:
+def make_vec(env_id: str, num_envs: int = 1, seed: int | list[int] | None = None,
+             max_episode_steps: int | None = None, **kwargs: Any) -> NativeVectorEnv:
     """A :class:`NativeVectorEnv` of B = num_envs copies.
 
     Parameters

@@ -36,8 +36,12 @@ class Estimator:
         self.info = {}
 
     def gradient(self, theta, rng) -> np.ndarray:
-        """The estimate of ∇U(θ), shape (P,). Diagnostics land in ``self.info``."""
+        """The estimate of ∇U(θ), shape (P,), drawing from `rng` (a Generator, an int
+        seed or None for a fresh seed). Diagnostics land in ``self.info``."""
         return self._gradient(check_theta(theta, self.policy.n_params), check_rng(rng))
+
+    def _gradient(self, theta, rng) -> np.ndarray:
+        raise NotImplementedError   # each estimator's formula
 
     def _record(self, trajectories, rollouts, **extra):
         self.info = dict(n_rollouts=rollouts, n_steps=int(trajectories.n_steps),

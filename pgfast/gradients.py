@@ -24,7 +24,9 @@ import numbers
 import numpy as np
 
 from . import _linalg, _returns, _scores
-from ._validation import as_flags, as_float_array, check_unit_interval, float_dtype
+from numpy.typing import ArrayLike
+
+from ._validation import ArrayResult, as_flags, as_float_array, check_unit_interval, float_dtype
 from ._arrays import arrays_in_out
 
 __all__ = ["regression_gradient", "likelihood_ratio_gradient", "optimal_baseline"]
@@ -36,7 +38,8 @@ _MODES = ("trajectory", "reward_to_go", "baseline")
 
 
 @arrays_in_out("dtheta", "du")
-def regression_gradient(dtheta, du, rcond=None):
+def regression_gradient(dtheta: ArrayLike, du: ArrayLike,
+                        rcond: float | None = None) -> ArrayResult:
     """Gradient by linear regression: ∇U ≈ ΔΘ⁺ ΔU (the book's RegressionGradient).
 
     Solves the least-squares problem ΔΘ g ≈ ΔU with the pseudoinverse ΔΘ⁺, i.e.
@@ -175,8 +178,10 @@ def _baseline_from(ratio_sum, ratio_count):
 
 
 @arrays_in_out("grad_log_probs", "rewards", other=("terminated", "truncated"))
-def likelihood_ratio_gradient(grad_log_probs, rewards, gamma, terminated=None, truncated=None,
-                              mode="trajectory", return_per_trajectory=False):
+def likelihood_ratio_gradient(grad_log_probs: ArrayLike, rewards: ArrayLike, gamma: float,
+                              terminated: ArrayLike | None = None,
+                              truncated: ArrayLike | None = None, mode: str = "trajectory",
+                              return_per_trajectory: bool = False) -> ArrayResult:
     """Likelihood-ratio policy gradient from per-step scores (the book's chapter 11).
 
     With s_k = ∇θ log πθ(a_k | s_k) the score of step k (1-based within its
@@ -274,7 +279,9 @@ def likelihood_ratio_gradient(grad_log_probs, rewards, gamma, terminated=None, t
 
 
 @arrays_in_out("grad_log_probs", "rewards", other=("terminated", "truncated"))
-def optimal_baseline(grad_log_probs, rewards, gamma, terminated=None, truncated=None):
+def optimal_baseline(grad_log_probs: ArrayLike, rewards: ArrayLike, gamma: float,
+                     terminated: ArrayLike | None = None,
+                     truncated: ArrayLike | None = None) -> ArrayResult:
     """The book's per-parameter variance-minimising baseline for reward-to-go.
 
     With ℓ_k = ∇θ log πθ(a_k | s_k) γ^(k−1) and G_k = r_togo(k) = Σ_{l≥k} γ^(l−k) r_l,
@@ -327,8 +334,8 @@ def optimal_baseline(grad_log_probs, rewards, gamma, terminated=None, truncated=
     P = scores.shape[2]
     if P == 0:
         return np.zeros(0, dtype=dtype)
-    totals = [np.empty(P) for _ in range(3)]
+    weighted_total, plain_total, ratio_sum = np.empty(P), np.empty(P), np.empty(P)
     ratio_count = np.empty(P, dtype=np.int64)
-    _scores.baseline_sums(scores, togo, powers, term, trunc, np.empty((0, P)),
-                          np.empty((0, P)), *totals, ratio_count)
-    return _baseline_from(totals[2], ratio_count).astype(dtype, copy=False)
+    _scores.baseline_sums(scores, togo, powers, term, trunc, np.empty((0, P)), np.empty((0, P)),
+                          weighted_total, plain_total, ratio_sum, ratio_count)
+    return _baseline_from(ratio_sum, ratio_count).astype(dtype, copy=False)

@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import numbers
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _gaussian, _net, _softmax
-from ._validation import (as_float_array, check_allocation, check_finite_result,
-                          check_positive_int, check_rng)
+from ._validation import (ArrayResult, RngLike, as_float_array, check_allocation,
+                          check_finite_result, check_positive_int, check_rng)
 from ._arrays import arrays_in_out
 
 __all__ = [
@@ -78,6 +81,12 @@ def _orthogonal(rng, n_in, n_out, gain):
 class _Network:
     """Shared parts of policies and value functions: a tanh MLP of `sizes`."""
 
+    _net: _net.Net
+    _n_extra: int
+
+    def _config_args(self) -> dict:
+        raise NotImplementedError   # each concrete class names its constructor arguments
+
     def __init__(self, obs_dim, hidden, out_dim):
         self.obs_dim = check_positive_int(obs_dim, "obs_dim")
         self.hidden = _check_hidden(hidden)
@@ -111,7 +120,7 @@ class _Network:
             shapes.append((f"b{l}", (self._sizes[l + 1],)))
         return shapes
 
-    def unpack(self, theta) -> dict:
+    def unpack(self, theta: ArrayLike) -> dict[str, np.ndarray]:
         """The named pieces of θ: ``"W0"`` (in, out), ``"b0"``, ..., ``"log_std"``.
 
         The arrays are copies; ``pack(unpack(theta))`` equals theta.
@@ -126,7 +135,7 @@ class _Network:
             out["log_std"] = theta[i:].copy()
         return out
 
-    def pack(self, params) -> np.ndarray:
+    def pack(self, params: dict[str, ArrayLike]) -> np.ndarray:
         """The flat θ from a dict of named arrays (the inverse of ``unpack``)."""
         if not isinstance(params, dict):
             raise TypeError(f"params: expected a dict of arrays, got {type(params).__name__}")
@@ -157,14 +166,14 @@ class _Network:
 
     # input checks ------------------------------------------------------------
 
-    def _check_theta(self, theta, name="theta"):
+    def _check_theta(self, theta: ArrayLike, name: str = "theta") -> np.ndarray:
         theta = as_float_array(theta, name, ndim=1)
         if theta.shape[0] != self.n_params:
             raise ValueError(f"{name}: expected a 1-D array of length {self.n_params} "
                              f"(n_params), got length {theta.shape[0]}")
         return theta
 
-    def _check_obs(self, obs, name="obs"):
+    def _check_obs(self, obs: ArrayLike, name: str = "obs") -> np.ndarray:
         obs = as_float_array(obs, name, ndim=(1, 2))
         if obs.ndim == 1:
             obs = obs[None, :]
@@ -173,7 +182,7 @@ class _Network:
                              f"(obs_dim), got shape {obs.shape}")
         return obs
 
-    def _check_rows(self, x, name, n):
+    def _check_rows(self, x: ArrayLike, name: str, n: int) -> np.ndarray:
         x = as_float_array(x, name, ndim=1)
         if x.shape[0] != n:
             raise ValueError(f"{name}: expected shape ({n},) (one per observation), "
@@ -184,22 +193,40 @@ class _Network:
 class _Policy(_Network):
     """Common methods of the softmax and Gaussian policies."""
 
+    discrete: bool
+    _log_std: np.ndarray   # Gaussian policies
+
+    # Defined by the softmax and Gaussian policies: actions as returned to the user,
+    # actions checked into the kernel's (N, act_dim) float64 layout, and the
+    # factors of the Fisher metric at obs.
+    def _actions_out(self, a: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _check_actions(self, actions, n: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def _metric_factors(self, theta: np.ndarray, obs: np.ndarray):
+        raise NotImplementedError
+
     def _build(self, kernel):
         self.kernel = kernel
         self._net = kernel.net
         self._n_extra = kernel.n_extra
 
-    def init(self, rng) -> np.ndarray:
+    def init(self, rng: RngLike = None) -> np.ndarray:
         """Initial θ: orthogonal weights (gain √2 for hidden layers, 0.01 for the
-        output layer), zero biases, log_std at the constructor's value."""
+        output layer), zero biases, log_std at the constructor's value. `rng` is a
+        Generator, an int seed or None for a fresh seed (``numpy.random.default_rng``)."""
         params = self._init_layers(rng, 0.01)
         if self._n_extra:
             params["log_std"] = np.array(self._log_std, dtype=np.float64)
         return self.pack(params)
 
     @arrays_in_out("theta", "obs")
-    def sample(self, theta, obs, rng):
-        """Draw a ~ π_θ(· | s) for every observation, from `rng`.
+    def sample(self, theta: ArrayLike, obs: ArrayLike,
+               rng: RngLike = None) -> tuple[ArrayResult, ArrayResult]:
+        """Draw a ~ π_θ(· | s) for every observation, from `rng` (a Generator, an
+        int seed or None for a fresh seed, as ``numpy.random.default_rng``).
 
         Returns
         -------
@@ -218,7 +245,7 @@ class _Policy(_Network):
         return self._actions_out(actions), logp
 
     @arrays_in_out("theta", "obs")
-    def mode(self, theta, obs):
+    def mode(self, theta: ArrayLike, obs: ArrayLike) -> ArrayResult:
         """The most likely action (argmax of the logits / the mean), same types as sample."""
         theta = self._check_theta(theta)
         obs = self._check_obs(obs)
@@ -228,7 +255,7 @@ class _Policy(_Network):
         return self._actions_out(actions)
 
     @arrays_in_out("theta", "obs", other=("actions",))
-    def log_prob(self, theta, obs, actions) -> np.ndarray:
+    def log_prob(self, theta: ArrayLike, obs: ArrayLike, actions: ArrayLike) -> ArrayResult:
         """log π_θ(a_i | s_i), shape (N,)."""
         theta = self._check_theta(theta)
         obs = self._check_obs(obs)
@@ -239,8 +266,9 @@ class _Policy(_Network):
         return check_finite_result(logp, "theta", "log π(a | s)")
 
     @arrays_in_out("theta", "obs", "weights", other=("actions",), out="out")
-    def grad_log_prob(self, theta, obs, actions, weights=None, out=None,
-                      num_threads=1) -> np.ndarray:
+    def grad_log_prob(self, theta: ArrayLike, obs: ArrayLike, actions: ArrayLike,
+                      weights: ArrayLike | None = None, out: ArrayLike | None = None,
+                      num_threads: int = 1) -> ArrayResult:
         """Score function ∇_θ log π_θ(a_i | s_i).
 
         Parameters
@@ -282,7 +310,7 @@ class _Policy(_Network):
         return check_finite_result(grad, "theta", "Σ w ∇log π")
 
     @arrays_in_out("theta_old", "theta_new", "obs")
-    def kl(self, theta_old, theta_new, obs) -> np.ndarray:
+    def kl(self, theta_old: ArrayLike, theta_new: ArrayLike, obs: ArrayLike) -> ArrayResult:
         """KL(π_old(· | s_i) ‖ π_new(· | s_i)) per observation, shape (N,).
 
         Softmax: Σ_a p_a (log p_a − log q_a). Gaussian: Σ_k log(σ'_k/σ_k)
@@ -297,7 +325,7 @@ class _Policy(_Network):
         return check_finite_result(kl, "theta_new", "the KL divergence")
 
     @arrays_in_out("theta_old", "theta_new", "obs")
-    def kl_grad(self, theta_old, theta_new, obs) -> np.ndarray:
+    def kl_grad(self, theta_old: ArrayLike, theta_new: ArrayLike, obs: ArrayLike) -> ArrayResult:
         """Gradient with respect to theta_new of the MEAN KL over the observations,
 
         ∇_{θ_new} (1/N) Σ_i KL(π_old(· | s_i) ‖ π_new(· | s_i)), shape (P,)
@@ -315,7 +343,7 @@ class _Policy(_Network):
         return check_finite_result(grad, "theta_new", "the KL gradient")
 
     @arrays_in_out("theta", "obs")
-    def entropy(self, theta, obs) -> np.ndarray:
+    def entropy(self, theta: ArrayLike, obs: ArrayLike) -> ArrayResult:
         """Entropy of π_θ(· | s_i), shape (N,): −Σ_a p_a log p_a, or
         Σ_k log σ_k + ½ (1 + log 2π) for the Gaussian."""
         theta = self._check_theta(theta)
@@ -326,7 +354,7 @@ class _Policy(_Network):
         return check_finite_result(ent, "theta", "the entropy")
 
     @arrays_in_out("theta", "obs")
-    def entropy_grad(self, theta, obs) -> np.ndarray:
+    def entropy_grad(self, theta: ArrayLike, obs: ArrayLike) -> ArrayResult:
         """Gradient of the MEAN entropy over the observations, ∇_θ (1/N) Σ_i H(π_θ(· | s_i)),
         shape (P,) (for an entropy bonus). Softmax: ∂H/∂z_k = −p_k (z_k − Σ_j p_j z_j);
         Gaussian: ∂H/∂log σ_k = 1, nothing else."""
@@ -339,7 +367,8 @@ class _Policy(_Network):
         return check_finite_result(grad, "theta", "the entropy gradient")
 
     @arrays_in_out("theta", "obs", "v")
-    def fisher_vector_product(self, theta, obs, v, num_threads=1) -> np.ndarray:
+    def fisher_vector_product(self, theta: ArrayLike, obs: ArrayLike, v: ArrayLike,
+                              num_threads: int = 1) -> ArrayResult:
         """F v for the Fisher information of the action distribution averaged over obs.
 
         F = (1/N) Σ_i E_{a ~ π_θ(·|s_i)}[∇ log π ∇ log πᵀ] = (1/N) Σ_i J_iᵀ M_i J_i
@@ -369,7 +398,8 @@ class _Policy(_Network):
         return min(num_threads, n)
 
     @arrays_in_out("theta", "obs")
-    def fisher_operator(self, theta, obs, num_threads=1):
+    def fisher_operator(self, theta: ArrayLike, obs: ArrayLike,
+                        num_threads: int = 1) -> Callable[[ArrayLike], ArrayResult]:
         """v ↦ F v for a fixed θ and batch, sharing one forward pass between calls.
 
         Conjugate gradient (TRPO, natural gradient) applies F ten or more times per
@@ -382,24 +412,23 @@ class _Policy(_Network):
         callable
             ``fvp(v) -> ndarray (P,)``.
         """
-        theta = self._check_theta(theta).copy()
-        obs = self._check_obs(obs).copy()
-        n = obs.shape[0]
+        at = self._check_theta(theta).copy()
+        states = self._check_obs(obs).copy()
+        n = states.shape[0]
         num_threads = self._check_threads(num_threads, n)
         cache = np.empty(n * (self._net.sum_hidden + self._net.out_dim))
-        self.kernel.forward_into(theta, obs, cache, num_threads)
+        self.kernel.forward_into(at, states, cache, num_threads)
 
         @arrays_in_out("v")
-        def fvp(v):
-            v = self._check_theta(v, "v")
+        def fvp(v: ArrayLike) -> ArrayResult:
             out = np.empty(self.n_params)
-            self.kernel.fvp_into(theta, obs, v, out, cache, num_threads)
+            self.kernel.fvp_into(at, states, self._check_theta(v, "v"), out, cache, num_threads)
             return check_finite_result(out, "theta", "the Fisher-vector product")
 
         return fvp
 
     @arrays_in_out("theta", "obs")
-    def fisher(self, theta, obs) -> np.ndarray:
+    def fisher(self, theta: ArrayLike, obs: ArrayLike) -> ArrayResult:
         """The dense (P, P) Fisher matrix of ``fisher_vector_product`` (for small P).
 
         Built as (1/N) Σ_i Σ_c g_{ic} g_{ic}ᵀ from the factorisation M_i = Σ_c m_c m_cᵀ
@@ -515,7 +544,7 @@ class _GaussianPolicy(_Policy):
             yield dz
 
     @arrays_in_out("theta", "obs")
-    def fisher(self, theta, obs) -> np.ndarray:
+    def fisher(self, theta: ArrayLike, obs: ArrayLike) -> ArrayResult:
         F = super().fisher(theta, obs)
         if self.learn_std:
             k = self._net.n_params
@@ -540,7 +569,7 @@ class LinearSoftmax(_SoftmaxPolicy):
     θ = [W0 (obs_dim, n_actions), b0 (n_actions,)].
     """
 
-    def __init__(self, obs_dim, n_actions):
+    def __init__(self, obs_dim: int, n_actions: int) -> None:
         super().__init__(obs_dim, n_actions, ())
 
 
@@ -551,7 +580,7 @@ class MLPSoftmax(_SoftmaxPolicy):
     θ = [W0, b0, ..., W_L, b_L].
     """
 
-    def __init__(self, obs_dim, n_actions, hidden=(64, 64)):
+    def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int] = (64, 64)) -> None:
         if not _check_hidden(hidden):
             raise ValueError("hidden: expected at least one hidden layer (use LinearSoftmax)")
         super().__init__(obs_dim, n_actions, hidden)
@@ -564,7 +593,8 @@ class LinearGaussian(_GaussianPolicy):
     piece only when ``learn_std``; otherwise log_std is fixed at the constructor's value.
     """
 
-    def __init__(self, obs_dim, act_dim, log_std=0.0, learn_std=True):
+    def __init__(self, obs_dim: int, act_dim: int, log_std: ArrayLike = 0.0,
+                 learn_std: bool = True) -> None:
         super().__init__(obs_dim, act_dim, (), log_std, learn_std)
 
 
@@ -575,7 +605,8 @@ class MLPGaussian(_GaussianPolicy):
     θ = [W0, b0, ..., W_L, b_L, log_std (when learn_std)].
     """
 
-    def __init__(self, obs_dim, act_dim, hidden=(64, 64), log_std=0.0, learn_std=True):
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (64, 64),
+                 log_std: ArrayLike = 0.0, learn_std: bool = True) -> None:
         if not _check_hidden(hidden):
             raise ValueError("hidden: expected at least one hidden layer (use LinearGaussian)")
         super().__init__(obs_dim, act_dim, hidden, log_std, learn_std)
@@ -593,12 +624,12 @@ class _Value(_Network):
         # over many minibatches): ``kernel.squared_error_grad(phi, obs, y, grad)``.
         self.kernel = self._net
 
-    def init(self, rng) -> np.ndarray:
+    def init(self, rng: RngLike = None) -> np.ndarray:
         """Initial φ: orthogonal weights (gain √2 hidden, 1.0 output), zero biases."""
         return self.pack(self._init_layers(rng, 1.0))
 
     @arrays_in_out("phi", "obs")
-    def value(self, phi, obs) -> np.ndarray:
+    def value(self, phi: ArrayLike, obs: ArrayLike) -> ArrayResult:
         """V_φ(s_i), shape (N,)."""
         phi = self._check_theta(phi, "phi")
         obs = self._check_obs(obs)
@@ -608,7 +639,8 @@ class _Value(_Network):
         return check_finite_result(z[:, 0], "phi", "V(s)")
 
     @arrays_in_out("phi", "obs", "targets")
-    def loss_and_grad(self, phi, obs, targets):
+    def loss_and_grad(self, phi: ArrayLike, obs: ArrayLike,
+                      targets: ArrayLike) -> tuple[float, ArrayResult]:
         """The squared error L(φ) = (1/N) Σ_i ½ (V_φ(s_i) − y_i)² and ∇_φ L, shape (P,)."""
         phi = self._check_theta(phi, "phi")
         obs = self._check_obs(obs)
@@ -625,7 +657,7 @@ class _Value(_Network):
 class LinearValue(_Value):
     """V_φ(s) = s @ W0 + b0; φ = [W0 (obs_dim, 1), b0 (1,)]."""
 
-    def __init__(self, obs_dim):
+    def __init__(self, obs_dim: int) -> None:
         super().__init__(obs_dim, ())
 
     def _config_args(self):
@@ -635,7 +667,7 @@ class LinearValue(_Value):
 class MLPValue(_Value):
     """V_φ(s) from a tanh MLP with a linear scalar output; φ = [W0, b0, ..., W_L, b_L]."""
 
-    def __init__(self, obs_dim, hidden=(64, 64)):
+    def __init__(self, obs_dim: int, hidden: Sequence[int] = (64, 64)) -> None:
         if not _check_hidden(hidden):
             raise ValueError("hidden: expected at least one hidden layer (use LinearValue)")
         super().__init__(obs_dim, hidden)
@@ -648,7 +680,7 @@ _CLASSES = {c.__name__: c for c in (LinearSoftmax, LinearGaussian, MLPSoftmax, M
                                     LinearValue, MLPValue)}
 
 
-def from_config(config):
+def from_config(config: dict) -> _Network:
     """Rebuild a policy or value function from its ``config()`` dict."""
     if not isinstance(config, dict) or "class" not in config:
         raise TypeError("config: expected a dict with a 'class' key (from .config())")
@@ -661,7 +693,8 @@ def from_config(config):
     return _CLASSES[name](**args)
 
 
-def policy_for(observation_space, action_space, hidden=None, **kwargs):
+def policy_for(observation_space, action_space, hidden: Sequence[int] | None = None,
+               **kwargs) -> _Policy:
     """The policy for Gymnasium spaces: Discrete → softmax, Box → Gaussian.
 
     Parameters

@@ -19,7 +19,7 @@ import numpy as np
 
 from ._envs import VecEnvKernel
 from ._validation import (check_allocation, check_policy_fits, check_positive_int,
-                          check_rng, check_theta, check_unit_interval)
+                          check_rng, check_rngs, check_theta, check_unit_interval)
 from .envs import is_native, make_vec
 from .returns import discount_powers, reward_to_go
 from .rollout import Rollout, record_bytes, rollout, space_dims
@@ -375,8 +375,9 @@ class Problem:
             One θ for all rollouts, or one per rollout.
         m : int
             The number of trajectories.
-        rng : numpy.random.Generator
-            All randomness of the rollouts.
+        rng : numpy.random.Generator, int, None, or a sequence of Generators
+            All randomness of the rollouts (an int seeds a new Generator, None draws
+            a fresh seed; a sequence gives each env slot its Generator).
         deterministic : bool
             Act by the policy's mode (argmax or mean) instead of sampling, for
             evaluation.
@@ -392,6 +393,7 @@ class Problem:
             m trajectories of depth d would not fit in memory.
         """
         self.check_batch(m)
+        rng = check_rngs(rng)   # an int seed: one Generator across the chunks below
         d = self.horizon
         env = self.env_for(m)
         normalizer = self.obs_normalizer
@@ -632,11 +634,11 @@ def _time_limit(env):
 def _first_episodes(chunks) -> Trajectories:
     """Each slot's first episode (first-episode rollouts: zeros after its end),
     without the rows after the longest one."""
-    lengths = []
+    per_chunk = []
     for ro, rows in chunks:
         done = ro.done[:, :rows]
-        lengths.append(np.where(done.any(axis=0), done.argmax(axis=0) + 1, done.shape[0]))
-    lengths = np.concatenate(lengths)
+        per_chunk.append(np.where(done.any(axis=0), done.argmax(axis=0) + 1, done.shape[0]))
+    lengths = np.concatenate(per_chunk)
     depth = int(lengths.max())
     sources = [(_head(ro, depth), rows) for ro, rows in chunks]
     logp = [ro.log_probs if ro.log_probs is not None else np.full(ro.rewards.shape, np.nan)

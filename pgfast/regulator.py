@@ -15,6 +15,7 @@ The parameter vector is θ = [w, b, log_std], the flat layout of
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._validation import as_float_array, check_positive_int, check_unit_interval
 
@@ -61,7 +62,7 @@ def _utility_and_gradient(theta, horizon, gamma):
     return utility, grad
 
 
-def regulator_utility(theta, horizon, gamma=1.0):
+def regulator_utility(theta: ArrayLike, horizon: int, gamma: float = 1.0) -> float:
     """Exact expected discounted return of the simple regulator.
 
     U(θ) = −Σ_{k=1..d} γ^(k−1) E[s_k²] = −Σ_{k=1..d} γ^(k−1) (μ_k² + v_k), with
@@ -109,7 +110,7 @@ def regulator_utility(theta, horizon, gamma=1.0):
     return float(_utility_and_gradient(*_check(theta, horizon, gamma))[0])
 
 
-def regulator_gradient(theta, horizon, gamma=1.0):
+def regulator_gradient(theta: ArrayLike, horizon: int, gamma: float = 1.0) -> np.ndarray:
     """Exact ∇θ U(θ) of :func:`regulator_utility`, by forward-mode differentiation.
 
     ∇U = −Σ_{k=1..d} γ^(k−1) (2 μ_k ∇μ_k + ∇v_k), with ∇μ_1 = ∇v_1 = 0 and

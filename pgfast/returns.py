@@ -14,7 +14,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import _returns
-from ._validation import as_flags, as_float_array, check_unit_interval, float_dtype
+from numpy.typing import ArrayLike
+
+from ._validation import ArrayResult, as_flags, as_float_array, check_unit_interval, float_dtype
 from ._arrays import arrays_in_out
 
 __all__ = ["reward_to_go", "gae", "discount_powers", "episode_stats"]
@@ -42,7 +44,7 @@ def _raise_not_finite(**inputs):
     raise ValueError("rewards: the result overflows (inputs too large for the dtype)")
 
 
-def _check_out(out, shape, dtype):
+def _check_out(out, shape, dtype) -> np.ndarray:
     if out is None:
         return np.empty(shape, dtype=dtype)
     if not isinstance(out, np.ndarray):
@@ -63,7 +65,9 @@ def _flags_2d(terminated, truncated, shape2d, shape):
 
 
 @arrays_in_out("rewards", "next_values", other=("terminated", "truncated"), out="out")
-def reward_to_go(rewards, gamma, terminated=None, truncated=None, next_values=None, out=None):
+def reward_to_go(rewards: ArrayLike, gamma: float, terminated: ArrayLike | None = None,
+                 truncated: ArrayLike | None = None, next_values: ArrayLike | None = None,
+                 out: ArrayLike | None = None) -> ArrayResult:
     """Discounted reward-to-go, restarting at every episode end.
 
     G_t = r_t + γ (1 − done_t) G_{t+1}, with done_t = terminated_t or truncated_t,
@@ -136,7 +140,9 @@ def reward_to_go(rewards, gamma, terminated=None, truncated=None, next_values=No
 
 
 @arrays_in_out("rewards", "values", "next_values", other=("terminated", "truncated"), out="out")
-def gae(rewards, values, next_values, gamma, lam, terminated=None, truncated=None, out=None):
+def gae(rewards: ArrayLike, values: ArrayLike, next_values: ArrayLike, gamma: float, lam: float,
+        terminated: ArrayLike | None = None, truncated: ArrayLike | None = None,
+        out: ArrayLike | None = None) -> ArrayResult:
     """Generalized advantage estimation (Schulman et al. 2016).
 
     δ_t = r_t + γ (1 − terminated_t) V(s_{t+1}) − V(s_t),
@@ -199,7 +205,8 @@ def gae(rewards, values, next_values, gamma, lam, terminated=None, truncated=Non
 
 
 @arrays_in_out(other=("terminated", "truncated"))
-def discount_powers(terminated, truncated, gamma):
+def discount_powers(terminated: ArrayLike | None, truncated: ArrayLike | None,
+                    gamma: float) -> ArrayResult:
     """The book's weighting γ^(k−1), k the 1-based step index within its episode.
 
     Multiply by ``reward_to_go(...)`` to get R(τ, k) = γ^(k−1) r_togo(k).
@@ -246,7 +253,8 @@ def discount_powers(terminated, truncated, gamma):
 
 
 @arrays_in_out("rewards", other=("terminated", "truncated"))
-def episode_stats(rewards, terminated, truncated=None):
+def episode_stats(rewards: ArrayLike, terminated: ArrayLike | None,
+                  truncated: ArrayLike | None = None) -> tuple[ArrayResult, ArrayResult]:
     """Undiscounted returns and lengths of the episodes that end in the buffer.
 
     Episodes are listed in the order they end (by step, then by env index).

@@ -21,7 +21,7 @@ import gymnasium as gym
 import numpy as np
 
 from ._validation import (as_float_array, check_allocation, check_policy_fits,
-                          check_positive_int)
+                          check_positive_int, check_rngs)
 from ._arrays import as_numpy
 from .returns import episode_stats
 
@@ -180,9 +180,10 @@ def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
         regression roll out many perturbed θ in one call).
     n_steps : int >= 1
         Steps recorded per slot (T).
-    rng : numpy.random.Generator or a sequence of B of them
+    rng : numpy.random.Generator, int, None, or a sequence of B Generators
         Each slot gets its own stream seeded from `rng`, so results do not depend on
-        the thread count.
+        the thread count. An int seeds a new Generator, None draws a fresh seed
+        (``numpy.random.default_rng``); a sequence gives each slot its Generator.
     time_limit : int, optional
         Truncate episodes after this many steps (default: the env's own limit).
     num_threads : int
@@ -198,6 +199,7 @@ def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
     num_threads = check_positive_int(num_threads, "num_threads")
     if time_limit is not None:
         time_limit = check_positive_int(time_limit, "time_limit")
+    rng = check_rngs(rng)
     from ._envs import VecEnvKernel
 
     distributed = getattr(env, "_pgfast_rollout", None)   # pgfast.distributed.RayVecEnv

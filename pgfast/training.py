@@ -35,8 +35,9 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
     theta : (P,) initial parameters (ignored when resuming).
     iterations, total_steps : int, optional
         Stop after this many updates or environment steps, whichever comes first.
-    rng : numpy.random.Generator
-        All randomness; the same seed gives the same run.
+    rng : numpy.random.Generator, int or None
+        All randomness; the same seed gives the same run. An int seeds a new
+        Generator, None draws a fresh seed (as ``numpy.random.default_rng``).
     callback : callable(iteration, theta, info), optional
         Called after every update; returning a false value other than None
         (False, 0, np.False_) stops training.
@@ -160,7 +161,8 @@ def evaluate(env, policy, theta, episodes=100, rng=None, deterministic=True, hor
 
     `env` is an id or an env, as for :class:`pgfast.Problem`; episodes run to
     termination or the env's time limit (or `horizon`). ``deterministic`` acts by the
-    policy's mode (argmax / mean) instead of sampling.
+    policy's mode (argmax / mean) instead of sampling. `rng` is a Generator, an int
+    seed or None for a fresh seed (as ``numpy.random.default_rng``).
     """
     rng = check_rng(rng)
     episodes = check_positive_int(episodes, "episodes")

@@ -155,7 +155,7 @@ def test_bad_input(problem, policy):
         pgfast.LikelihoodRatioGradient(problem, policy, m=4).gradient(
             np.array([np.nan, 0, 0]), np.random.default_rng(0))
     with pytest.raises(TypeError, match="rng"):
-        pgfast.LikelihoodRatioGradient(problem, policy, m=4).gradient(THETA, 0)
+        pgfast.LikelihoodRatioGradient(problem, policy, m=4).gradient(THETA, "0")
     with pytest.raises(ValueError, match="gamma"):
         pgfast.Problem("CartPole-v1", gamma=2.0)
     with pytest.raises(TypeError, match="env"):

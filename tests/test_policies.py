@@ -478,7 +478,7 @@ def test_bad_inputs_raise_named_errors():
     with pytest.raises(ValueError, match=r"weights: expected shape \(4,\)"):
         policy.grad_log_prob(theta, obs, [0, 1, 0, 1], weights=np.ones(3))
     with pytest.raises(TypeError, match="rng"):
-        policy.sample(theta, obs, 0)
+        policy.sample(theta, obs, 0.5)
     with pytest.raises(ValueError, match="theta_new"):
         policy.kl(theta, theta[:5], obs)
     with pytest.raises(ValueError, match="v: expected"):

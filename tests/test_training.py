@@ -81,7 +81,7 @@ def test_train_validates_arguments(setup):
     with pytest.raises(ValueError, match="iterations"):
         pgfast.train(update, theta, rng=np.random.default_rng(0))
     with pytest.raises(TypeError, match="rng"):
-        pgfast.train(update, theta, iterations=1, rng=None)
+        pgfast.train(update, theta, iterations=1, rng=np.random.RandomState(0))
 
 
 def test_cli_train_and_eval_end_to_end(tmp_path, capsys):
