@@ -19,7 +19,6 @@ At configuration time this file writes three things that are not committed:
   ``benchmarks.rst``), or a note saying how to produce them when there is none.
 """
 import importlib
-import logging
 import os
 import re
 import shutil
@@ -168,22 +167,6 @@ make_figures.write_benchmarks_page(
     DOCS / "_generated")
 
 
-# --- docstrings not yet converted to numpydoc ----------------------------------------------
-
-#: Modules whose docstrings are still being converted to numpydoc by their owners; the
-#: reST slips in them (a bare ``|`` or ``_``, a stray indent) do not fail the build
-#: until then. Take a module off this list once its docstrings are converted (and add
-#: it to DOCUMENTED in tests/test_docs.py).
-UNCONVERTED = ("pgfast.envs.", "pgfast.training.", "pgfast.updates.")
-
-
-class _UnconvertedDocstrings(logging.Filter):
-    def filter(self, record):
-        location = str(getattr(record, "location", "") or "")
-        return not (getattr(record, "type", "") == "docutils"
-                    and any(f"docstring of {m}" in location for m in UNCONVERTED))
-
-
 # --- signatures of the compiled kernels ------------------------------------------------------
 
 def _cython_signature(app, what, name, obj, options, signature, return_annotation):
@@ -204,7 +187,5 @@ def _cython_signature(app, what, name, obj, options, signature, return_annotatio
 
 
 def setup(app):
-    for handler in logging.getLogger("sphinx").handlers:
-        handler.filters.insert(0, _UnconvertedDocstrings())   # before -W counts it
     # before numpydoc, whose handler returns the signature embedded in the docstring
     app.connect("autodoc-process-signature", _cython_signature, priority=400)

@@ -164,7 +164,7 @@ def _benchmark_json(path):
                 case("test_native_vector_env", "step", 2e-3, "bench_envs"),
                 case("test_gymnasium_sync_vector_env", "step", 8e-2, "bench_envs"),
                 case("test_cartpole_solve[trpo-0]", "train CartPole trpo", 3.0, "bench_training",
-                     {"seconds": 3.0, "eval_mean_return": 500.0, "solved": True,
+                     {"eval": 500.0, "solved": True, "steps": 300, "cpu_s": 3.0, "wall_s": 3.1,
                       "curve": {"steps": [100, 200, 300], "mean_return": [20.0, 80.0, 500.0]}}),
             ]}
     path.write_text(json.dumps(data))
