@@ -309,7 +309,7 @@ class NaturalPolicyUpdate(_Update):
     action distribution summed over a trajectory's steps; ``baseline=True``
     subtracts the batch's mean return from R(τ) (``baseline=False`` is the book's ∇f).
 
-    Default (``advantages="gae"``): ∇f = mean over τ, k of ∇log π(a_k|s_k) A_k with
+    Default (``advantages="gae"``): ∇f = mean over τ, k of ∇log π(a_k | s_k) A_k with
     GAE(γ, λ) advantages from a value baseline (``value_fn``, default LinearValue),
     and F the Fisher averaged over steps, so a step has a mean per-state KL of about
     ε. Departure from the book, chosen because the trajectory-level estimate is too
@@ -567,7 +567,7 @@ class NaturalPolicyUpdate(_Update):
 class TrustRegionUpdate(NaturalPolicyUpdate):
     """TRPO: the natural step, then backtracking on the surrogate and the KL.
 
-    f(θ′) = mean over τ, k of [π_θ′(a_k|s_k) / π_θ(a_k|s_k)] A_k and
+    f(θ′) = mean over τ, k of [π_θ′(a_k | s_k) / π_θ(a_k | s_k)] A_k and
     g(θ′) = mean over τ, k of KL(π_θ(·|s_k) ‖ π_θ′(·|s_k)) γ^(k−1);
     θ′ ← θ + α(θ′ − θ) (α = ``backtrack_ratio``) while g(θ′) > ε or f(θ′) ≤ f(θ), at most ``max_backtracks``
     times; θ is returned unchanged (``info["accepted"]`` False) when no step passes.
@@ -675,8 +675,8 @@ class TrustRegionUpdate(NaturalPolicyUpdate):
 class ClampedSurrogateUpdate(_Update):
     """PPO: m trajectories with θ, then k_max gradient steps on the clamped surrogate.
 
-    Per step, w = π_θ′(a|s) / π_θ(a|s); the step's term is 0 when (A > 0 and
-    w > 1 + ε) or (A < 0 and w < 1 − ε), else ∇π_θ′(a|s) A / π_θ(a|s) = w A ∇log π_θ′;
+    Per step, w = π_θ′(a | s) / π_θ(a | s); the step's term is 0 when (A > 0 and
+    w > 1 + ε) or (A < 0 and w < 1 − ε), else ∇π_θ′(a | s) A / π_θ(a | s) = w A ∇log π_θ′;
     averaged over steps, then trajectories, and ascended with step size α.
 
     The book's form is ``advantages="book", normalize=False, optimizer="sgd"``
