@@ -35,7 +35,9 @@ PUBLIC_MODULES = ["pgfast.reference", "pgfast.integrations.cleanrl"]
 
 # Modules whose public names have complete numpydoc docstrings; add a module here once
 # its docstrings are complete, and the check keeps them so.
-DOCUMENTED = ["returns", "gradients", "regulator", "optim", "checkpoints", "problem"]
+DOCUMENTED = ["returns", "gradients", "regulator", "optim", "checkpoints", "problem", "envs",
+              "rollout", "policies", "baselines", "estimators", "updates", "training",
+              "defaults"]
 # numpydoc.validate codes required of them (see numpydoc's validation docs):
 # GL08 no docstring, SS01 no summary, PR01/PR02 parameters missing/unknown,
 # RT01 no Returns section, EX01 no Examples section.
