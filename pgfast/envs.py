@@ -449,7 +449,8 @@ class NativeVectorEnv(VectorEnv):
         Parameters
         ----------
         actions : array_like
-            (B,) indices for discrete actions, (B, *action shape) floats otherwise.
+            (B,) indices for discrete actions; otherwise floats of shape (B,) + the
+            action shape.
 
         Returns
         -------

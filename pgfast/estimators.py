@@ -52,7 +52,8 @@ class Estimator:
     ...     def _gradient(self, theta, rng):
     ...         return np.zeros_like(theta)
     >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
-    >>> Zero(problem, pgfast.LinearSoftmax(4, 2), m=1).gradient(np.ones(10), np.random.default_rng(0))
+    >>> zero = Zero(problem, pgfast.LinearSoftmax(4, 2), m=1)
+    >>> zero.gradient(np.ones(10), np.random.default_rng(0))
     array([0., 0., 0., 0., 0., 0., 0., 0., 0., 0.])
     """
 

@@ -831,8 +831,9 @@ def from_config(config):
     --------
     >>> import pgfast
     >>> policy = pgfast.MLPGaussian(3, 1, hidden=(16,), log_std=-1.0)
-    >>> policy.config()
-    {'class': 'MLPGaussian', 'obs_dim': 3, 'act_dim': 1, 'hidden': [16], 'log_std': -1.0, 'learn_std': True}
+    >>> policy.config()   # doctest: +NORMALIZE_WHITESPACE
+    {'class': 'MLPGaussian', 'obs_dim': 3, 'act_dim': 1, 'hidden': [16], 'log_std': -1.0,
+     'learn_std': True}
     >>> pgfast.from_config(policy.config())
     MLPGaussian(obs_dim=3, act_dim=1, hidden=[16], log_std=-1.0, learn_std=True)
     """

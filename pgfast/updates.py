@@ -568,7 +568,7 @@ class TrustRegionUpdate(NaturalPolicyUpdate):
     """TRPO: the natural step, then backtracking on the surrogate and the KL.
 
     f(θ′) = mean over τ, k of [π_θ′(a_k | s_k) / π_θ(a_k | s_k)] A_k and
-    g(θ′) = mean over τ, k of KL(π_θ(·|s_k) ‖ π_θ′(·|s_k)) γ^(k−1);
+    g(θ′) = mean over τ, k of KL(π_θ(· | s_k) ‖ π_θ′(· | s_k)) γ^(k−1);
     θ′ ← θ + α(θ′ − θ) (α = ``backtrack_ratio``) while g(θ′) > ε or f(θ′) ≤ f(θ), at most ``max_backtracks``
     times; θ is returned unchanged (``info["accepted"]`` False) when no step passes.
     The natural step is taken on ∇f(θ) with the Fisher averaged over steps (the scale
