@@ -96,10 +96,11 @@ def write_api_page():
         "",
         "Every public name, importable as ``pgfast.<name>``, grouped by the module that",
         "owns it, then the public modules whose names stay in their own namespace",
-        "(``pgfast.reference``, ``pgfast.integrations``). Each page gives the formula the",
-        "function computes, its parameters, what it returns and raises, and an example.",
-        "``pgfast.integrations.sb3`` needs Stable-Baselines3 and is described in",
-        ":doc:`guides/frameworks`.",
+        "(``pgfast.reference``, ``pgfast.integrations``, ``pgfast.distributed``). Each page",
+        "gives the formula the function computes, its parameters, what it returns and",
+        "raises, and an example. ``pgfast.integrations.sb3`` needs Stable-Baselines3 and",
+        "is described in :doc:`guides/frameworks`; ``pgfast.distributed`` needs Ray",
+        "(``pip install \"pgfast[ray]\"``) when used and is described in :doc:`guides/scaling`.",
         "",
         ".. currentmodule:: pgfast",
         "",
@@ -124,8 +125,9 @@ def write_api_page():
 
 
 #: Public modules whose names are not re-exported by ``pgfast`` (and that import no
-#: optional library): documented under their own names.
-PUBLIC_MODULES = ["pgfast.reference", "pgfast.integrations.cleanrl"]
+#: optional library when imported; pgfast.distributed imports Ray on use):
+#: documented under their own names.
+PUBLIC_MODULES = ["pgfast.reference", "pgfast.integrations.cleanrl", "pgfast.distributed"]
 
 
 def _layout_order(module_name):

@@ -28,7 +28,8 @@ def _train_command(args) -> int:
     out = Path(args.out or f"runs/{args.env.replace('/', '_')}-{args.policy}-"
                           f"{config['update']}-{args.seed}")
     _check_out(out, args.resume, args.overwrite)   # before anything slow
-    problem, policy, update = _build(args.env, args.policy, config, args.horizon)
+    problem, policy, update = _build(args.env, args.policy, config, args.horizon,
+                                     args.workers, args.address)
     metadata = {"env": args.env, "policy": args.policy, "seed": args.seed,
                 "horizon": args.horizon, "settings": _jsonable(config)}
     if args.resume:
@@ -180,14 +181,14 @@ def _check_out(out, resume, overwrite):
         raise ValueError(f"--out: cannot write to {out} ({exc.strerror or exc})") from None
 
 
-def _build(env, policy_kind, config, horizon):
+def _build(env, policy_kind, config, horizon, workers=None, address=None):
     """defaults.build with the env errors a user can make said in one line."""
     import gymnasium
 
     from . import defaults
 
     try:
-        return defaults.build(env, policy_kind, config, horizon)
+        return defaults.build(env, policy_kind, config, horizon, workers, address)
     except gymnasium.error.Error as exc:
         raise ValueError(f"env: {env!r} is neither a pgfast nor a Gymnasium environment "
                          f"id ({exc})") from None
@@ -380,6 +381,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=_positive_int, default=20,
                        help="updates between checkpoints (also at the end, Ctrl-C, SIGTERM)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--workers", type=_positive_int,
+                       help="roll out on this many Ray actors (pip install 'pgfast[ray]'); "
+                            "the same results as without")
+    train.add_argument("--address", help="Ray cluster host:port for --workers "
+                                          "(default: start a local one)")
     train.set_defaults(run=_train_command)
 
     ev = commands.add_parser("eval", help="evaluate a saved policy")

@@ -201,7 +201,7 @@ def settings(env, policy="linear", overrides=None):
     return merged, sources
 
 
-def build(env, policy_kind, config, horizon=None):
+def build(env, policy_kind, config, horizon=None, workers=None, address=None):
     """The problem, policy and update of a ``pgfast train`` run.
 
     Parameters
@@ -214,6 +214,10 @@ def build(env, policy_kind, config, horizon=None):
         Settings, as :func:`settings` returns them.
     horizon : int, optional
         The rollout depth, for envs without a time limit.
+    workers : int, optional
+        Run the rollouts on this many Ray actors (:mod:`pgfast.distributed`).
+    address : str, optional
+        The Ray cluster's address ("host:port"); None starts a local one.
 
     Returns
     -------
@@ -243,7 +247,8 @@ def build(env, policy_kind, config, horizon=None):
     (MLPSoftmax(obs_dim=4, n_actions=2, hidden=[64, 64]), 'TrustRegionUpdate', 10)
     """
     problem = Problem(env, gamma=config["gamma"], horizon=horizon,
-                      normalize_observations=bool(config["normalize"]))
+                      normalize_observations=bool(config["normalize"]),
+                      workers=workers, address=address)
     hidden = tuple(config["hidden"]) if policy_kind == "mlp" else None
     gaussian = not hasattr(problem.action_space, "n")
     extra = {"log_std": config["log_std"]} if gaussian else {}

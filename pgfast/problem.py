@@ -207,6 +207,12 @@ class Problem:
     horizon : int, optional
         The rollout depth d; episodes also end at termination. Defaults to the
         env's time limit.
+    workers : int, optional
+        Run the rollouts of an env id on this many Ray actors
+        (``pgfast.distributed.RayVecEnv``; ``pip install "pgfast[ray]"``): the
+        same numbers, bit for bit, as without, for a native id.
+    address : str, optional
+        The Ray cluster of `workers` ("host:port"); default: a local one.
     normalize_observations : bool
         Keep running statistics of the observations (``obs_normalizer``) and give
         the policy (s − μ)/σ: θ then acts on normalised observations, and the
@@ -246,14 +252,24 @@ class Problem:
     ((4,), np.int64(2))
     """
 
-    def __init__(self, env, gamma=1.0, horizon=None, normalize_observations=False):
+    def __init__(self, env, gamma=1.0, horizon=None, normalize_observations=False, *,
+                 workers=None, address=None):
         self.gamma = check_unit_interval(gamma, "gamma")
         self.env = env
         self._envs_by_size = {}   # an id's vector envs, made once per slot count
+        if workers is not None and not isinstance(env, str):
+            raise ValueError("workers: give an env id, or pass a "
+                             "pgfast.distributed.RayVecEnv as env")
         if isinstance(env, str):
             self.env_id = env
-            self._make = (lambda n: make_vec(env, num_envs=n)) if is_native(env) \
-                else (lambda n: gym.make_vec(env, num_envs=n, vectorization_mode="sync"))
+            if workers is not None:   # one set of Ray actors, resized per slot count
+                from .distributed import RayVecEnv
+
+                self._make = RayVecEnv(env, 1, workers=check_positive_int(workers, "workers"),
+                                       address=address).resized
+            else:
+                self._make = (lambda n: make_vec(env, num_envs=n)) if is_native(env) \
+                    else (lambda n: gym.make_vec(env, num_envs=n, vectorization_mode="sync"))
             probe = self.env_for(1)
             self.observation_space = probe.single_observation_space
             self.action_space = probe.single_action_space

@@ -331,7 +331,8 @@ def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
     env : pgfast vector env, VecEnvKernel, gymnasium.Env or gymnasium.vector.VectorEnv
         A native pgfast vector env (``pgfast.make_vec``) or a bare kernel (pgfast's
         or a user's own ``VecEnvKernel`` subclass compiled against ``pgfast._envs``)
-        takes the fused Cython loop.
+        takes the fused Cython loop. A ``pgfast.distributed.RayVecEnv`` runs its
+        slots on Ray actors, with the same result.
     policy : pgfast policy
         ``pgfast.LinearSoftmax(...)``, ...; it must fit the env's spaces.
     theta : array_like, shape (P,) or (B, P)
@@ -387,6 +388,11 @@ def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
         time_limit = check_positive_int(time_limit, "time_limit")
     from ._envs import VecEnvKernel
 
+    distributed = getattr(env, "_pgfast_rollout", None)   # pgfast.distributed.RayVecEnv
+    if distributed is not None:
+        return distributed(policy, _check_thetas(policy, theta, env.num_envs), n_steps, rng,
+                           time_limit=time_limit, num_threads=num_threads,
+                           deterministic=deterministic, first_episode=first_episode)
     if isinstance(env, VecEnvKernel) or isinstance(getattr(env, "kernel", None), VecEnvKernel):
         return _rollout_native(env, policy, theta, n_steps, rng, time_limit, num_threads,
                                deterministic, first_episode)

@@ -31,7 +31,7 @@ PAGES = sorted(p for p in DOCS.rglob("*.rst")
                if "_build" not in p.parts and "generated" not in p.parts and p.name != "api.rst")
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 # Public modules not re-exported by pgfast (docs/conf.py's PUBLIC_MODULES).
-PUBLIC_MODULES = ["pgfast.reference", "pgfast.integrations.cleanrl"]
+PUBLIC_MODULES = ["pgfast.reference", "pgfast.integrations.cleanrl", "pgfast.distributed"]
 
 # Modules whose public names have complete numpydoc docstrings; add a module here once
 # its docstrings are complete, and the check keeps them so.

@@ -91,21 +91,23 @@ def _run(cmd, what, cwd):
                          f"{result.stdout}{result.stderr}")
 
 
-def build(out_dir=HERE) -> Path:
-    """Compile point_mass.pyx into `out_dir`; return the extension module's path."""
+def build(out_dir=HERE, source=SOURCE) -> Path:
+    """Compile `source` (default point_mass.pyx) into `out_dir`; return the extension
+    module's path (the module is named after the file)."""
     if importlib.util.find_spec("Cython") is None:
         raise BuildError("Cython is not installed: pip install 'cython>=3'")
     cc, cflags, ldflags = find_compiler()
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"point_mass{sysconfig.get_config_var('EXT_SUFFIX')}"
+    source = Path(source).resolve()
+    target = out_dir / f"{source.stem}{sysconfig.get_config_var('EXT_SUFFIX')}"
     paths = sysconfig.get_paths()
     includes = dict.fromkeys([paths["include"], paths["platinclude"], np.get_include()])
     npyrandom = Path(np.__file__).parent / "random" / "lib"
     with tempfile.TemporaryDirectory() as tmp:
-        c_file = Path(tmp) / "point_mass.c"
+        c_file = Path(tmp) / f"{source.stem}.c"
         _run([sys.executable, "-m", "cython", "-I", pgfast.get_include(),
-              "-o", c_file, SOURCE], "cython", tmp)
+              "-o", c_file, source], "cython", tmp)
         _run(cc + cflags + ldflags + [f"-I{d}" for d in includes]
              + ["-DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION", c_file, "-o", target,
                 f"-L{npyrandom}", "-lnpyrandom", "-lm"], "C compiler", tmp)
