@@ -19,7 +19,6 @@ At configuration time this file writes three things that are not committed:
   ``benchmarks.rst``), or a note saying how to produce them when there is none.
 """
 import importlib
-import logging
 import os
 import re
 import shutil
@@ -97,10 +96,11 @@ def write_api_page():
         "",
         "Every public name, importable as ``pgfast.<name>``, grouped by the module that",
         "owns it, then the public modules whose names stay in their own namespace",
-        "(``pgfast.reference``, ``pgfast.integrations``). Each page gives the formula the",
-        "function computes, its parameters, what it returns and raises, and an example.",
-        "``pgfast.integrations.sb3`` needs Stable-Baselines3 and is described in",
-        ":doc:`guides/frameworks`.",
+        "(``pgfast.reference``, ``pgfast.integrations``, ``pgfast.distributed``). Each page",
+        "gives the formula the function computes, its parameters, what it returns and",
+        "raises, and an example. ``pgfast.integrations.sb3`` needs Stable-Baselines3 and",
+        "is described in :doc:`guides/frameworks`; ``pgfast.distributed`` needs Ray",
+        "(``pip install \"pgfast[ray]\"``) when used and is described in :doc:`guides/scaling`.",
         "",
         ".. currentmodule:: pgfast",
         "",
@@ -125,8 +125,9 @@ def write_api_page():
 
 
 #: Public modules whose names are not re-exported by ``pgfast`` (and that import no
-#: optional library): documented under their own names.
-PUBLIC_MODULES = ["pgfast.reference", "pgfast.integrations.cleanrl"]
+#: optional library when imported; pgfast.distributed imports Ray on use):
+#: documented under their own names.
+PUBLIC_MODULES = ["pgfast.reference", "pgfast.integrations.cleanrl", "pgfast.distributed"]
 
 
 def _layout_order(module_name):
@@ -168,22 +169,6 @@ make_figures.write_benchmarks_page(
     DOCS / "_generated")
 
 
-# --- docstrings not yet converted to numpydoc ----------------------------------------------
-
-#: Modules whose docstrings are still being converted to numpydoc by their owners; the
-#: reST slips in them (a bare ``|`` or ``_``, a stray indent) do not fail the build
-#: until then. Take a module off this list once its docstrings are converted (and add
-#: it to DOCUMENTED in tests/test_docs.py).
-UNCONVERTED = ("pgfast.envs.", "pgfast.training.", "pgfast.updates.")
-
-
-class _UnconvertedDocstrings(logging.Filter):
-    def filter(self, record):
-        location = str(getattr(record, "location", "") or "")
-        return not (getattr(record, "type", "") == "docutils"
-                    and any(f"docstring of {m}" in location for m in UNCONVERTED))
-
-
 # --- signatures of the compiled kernels ------------------------------------------------------
 
 def _cython_signature(app, what, name, obj, options, signature, return_annotation):
@@ -204,7 +189,5 @@ def _cython_signature(app, what, name, obj, options, signature, return_annotatio
 
 
 def setup(app):
-    for handler in logging.getLogger("sphinx").handlers:
-        handler.filters.insert(0, _UnconvertedDocstrings())   # before -W counts it
     # before numpydoc, whose handler returns the signature embedded in the docstring
     app.connect("autodoc-process-signature", _cython_signature, priority=400)

@@ -140,7 +140,7 @@ def curves_figure(rows, path):
             ax.plot(curve["steps"], curve["mean_return"], linewidth=1, label=_short(name))
         ax.set_title(group, fontsize=9)
         ax.set_xlabel("environment steps")
-        ax.set_ylabel("mean batch return")
+        ax.set_ylabel("evaluation return")
         if len(cases) <= 6:
             ax.legend(fontsize=7)
     fig.tight_layout()
@@ -184,7 +184,8 @@ def write_figures(records, machine, out_dir):
         if curves_figure(rows, out_dir / "learning-curves.png"):
             lines += [".. image:: /_generated/learning-curves.png",
                       "   :alt: learning curves", ""]
-        keys = ["seconds", "eval_mean_return", "iterations", "steps", "solved"]
+        # the extra_info keys benchmarks/bench_training.py records per run
+        keys = ["eval", "solved", "steps", "cpu_s", "wall_s"]
         lines += _table(["run", "case", *keys],
                         [(g, _short(n), *(_cell(e.get(k)) for k in keys)) for g, n, e in rows])
     return lines

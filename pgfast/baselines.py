@@ -31,6 +31,7 @@ class ValueBaseline:
     Parameters
     ----------
     value_fn : LinearValue or MLPValue
+        The value function V.
     lam : float in [0, 1]
         GAE's λ.
     params : (n_params,) array, optional
@@ -44,6 +45,26 @@ class ValueBaseline:
         Fit on shuffled minibatches of this many steps (the shuffle from the
         caller's generator) with one Adam carried across batches; None fits on the
         whole batch with a fresh Adam per refit.
+
+    Raises
+    ------
+    TypeError
+        `value_fn` is not a pgfast value function.
+    ValueError
+        λ outside [0, 1], or a non-positive count or step size.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> rng = np.random.default_rng(0)
+    >>> traj = problem.rollouts(policy, policy.init(rng), 4, rng)
+    >>> baseline = pgfast.ValueBaseline(pgfast.LinearValue(4), lam=0.95)
+    >>> adv = baseline.advantages_then_fit(traj, 0.99, rng)   # V = 0 first, then fitted
+    >>> adv.shape == traj.rewards.shape, baseline.params.shape
+    (True, (5,))
     """
 
     def __init__(self, value_fn, lam=0.95, *, params=None, fit_iterations=50, lr=1e-3,
@@ -62,7 +83,24 @@ class ValueBaseline:
         self.params = None if params is None else np.array(params, dtype=np.float64)
 
     def advantages(self, traj, gamma, rng):
-        """GAE advantages and value targets, both (d, m), with the current V."""
+        """GAE advantages and value targets with the current V.
+
+        Parameters
+        ----------
+        traj : pgfast.Trajectories
+            The batch, d steps deep and m wide.
+        gamma : float
+            The discount γ.
+        rng : numpy.random.Generator
+            Draws the initial φ on the first call.
+
+        Returns
+        -------
+        advantages : numpy.ndarray, shape (d, m)
+            A_k, zero after each trajectory's end.
+        targets : numpy.ndarray, shape (d, m)
+            The bootstrapped discounted returns V is fitted to.
+        """
         if self.params is None:
             self.params = self.value_fn.init(rng)
         d, m = traj.rewards.shape
@@ -82,8 +120,27 @@ class ValueBaseline:
         return adv, targets
 
     def fit(self, traj, targets, rng=None):
-        """Refit V_φ to `targets` on the batch's live steps (`rng` shuffles the
-        minibatches when ``minibatch_size`` is set)."""
+        """Refit V_φ to `targets` on the batch's live steps.
+
+        Parameters
+        ----------
+        traj : pgfast.Trajectories
+            The batch.
+        targets : numpy.ndarray, shape (d, m)
+            The values to fit (from :meth:`advantages`).
+        rng : numpy.random.Generator, optional
+            Shuffles the minibatches when ``minibatch_size`` is set.
+
+        Returns
+        -------
+        None
+            φ is replaced in ``self.params``.
+
+        Raises
+        ------
+        ValueError
+            The fit diverged (non-finite φ): the step size is too large.
+        """
         obs, y = traj.observations[traj.alive], targets[traj.alive]
         if isinstance(self.value_fn, LinearValue):
             features = np.hstack([obs, np.ones((len(obs), 1))])   # φ = [W0, b0]
@@ -117,19 +174,51 @@ class ValueBaseline:
         self.params = phi
 
     def advantages_then_fit(self, traj, gamma, rng):
-        """The batch's advantages under the current V, then V refitted to its targets."""
+        """The batch's advantages under the current V, then V refitted to its targets.
+
+        Parameters
+        ----------
+        traj : pgfast.Trajectories
+            The batch.
+        gamma : float
+            The discount γ.
+        rng : numpy.random.Generator
+            Draws the initial φ and shuffles minibatches.
+
+        Returns
+        -------
+        numpy.ndarray, shape (d, m)
+            The advantages, computed before the refit.
+        """
         adv, targets = self.advantages(traj, gamma, rng)
         self.fit(traj, targets, rng)
         return adv
 
     def state_dict(self):
-        """φ and the minibatch fit's Adam moments, for checkpoints."""
+        """φ and the minibatch fit's Adam moments, for checkpoints.
+
+        Returns
+        -------
+        dict of numpy.ndarray
+            ``value_params`` (once drawn) and ``value_adam_*`` (once used).
+        """
         state = {} if self.params is None else {"value_params": self.params}
         if self.adam is not None:
             state.update({f"value_adam_{k}": v for k, v in self.adam.state_dict().items()})
         return state
 
     def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned.
+
+        Parameters
+        ----------
+        state : dict
+            From :meth:`state_dict` (or a checkpoint); other keys are ignored.
+
+        Returns
+        -------
+        None
+        """
         if "value_params" in state:
             self.params = np.array(state["value_params"])
         adam = {k[len("value_adam_"):]: v for k, v in state.items()

@@ -90,8 +90,27 @@ TABLE = {
 
 
 def threshold(env):
-    """The mean return at which `env` counts as solved: the table's, else
-    Gymnasium's ``reward_threshold``; None when neither knows one."""
+    """The mean return at which `env` counts as solved.
+
+    Parameters
+    ----------
+    env : str
+        An env id.
+
+    Returns
+    -------
+    float or None
+        :data:`THRESHOLDS`'s entry, else Gymnasium's ``reward_threshold``; None when
+        neither knows one (then ``pgfast train`` trains its whole budget).
+
+    Examples
+    --------
+    >>> from pgfast import defaults
+    >>> defaults.threshold("CartPole-v1"), defaults.threshold("Pendulum-v1")
+    (475.0, -200.0)
+    >>> defaults.threshold("pgfast/SimpleRegulator-v0") is None
+    True
+    """
     if env in THRESHOLDS:
         return THRESHOLDS[env]
     try:
@@ -104,13 +123,63 @@ def threshold(env):
 
 
 def policy_kind(env):
-    """The kind of policy ("linear" or "mlp") `env` is trained with by default."""
+    """The kind of policy `env` is trained with by default.
+
+    Parameters
+    ----------
+    env : str
+        An env id.
+
+    Returns
+    -------
+    str
+        ``"mlp"`` for the envs in :data:`POLICY`, else ``"linear"``.
+
+    Examples
+    --------
+    >>> from pgfast import defaults
+    >>> defaults.policy_kind("Pendulum-v1"), defaults.policy_kind("CartPole-v1")
+    ('mlp', 'linear')
+    """
     return POLICY.get(env, "linear")
 
 
 def settings(env, policy="linear", overrides=None):
-    """(settings, sources): the merged settings for `env` and `policy` ("linear" or
-    "mlp"), and for each key where it came from ("generic", "table" or "override")."""
+    """The settings ``pgfast train`` uses for `env` and `policy`, and where each came from.
+
+    :data:`GENERIC`, then the table's entry for `env` and `policy` (with the entry
+    for the chosen update, when there is one, over it), then `overrides`.
+
+    Parameters
+    ----------
+    env : str
+        An env id (any id: one not in :data:`TABLE` takes the generic settings).
+    policy : {"linear", "mlp"}
+        The kind of policy.
+    overrides : dict, optional
+        Settings of the caller (``--set``), by the keys of :data:`GENERIC`.
+
+    Returns
+    -------
+    settings : dict
+        Every key of :data:`GENERIC` with its value for this run.
+    sources : dict
+        For each key, ``"generic"``, ``"table"`` or ``"override"``.
+
+    Raises
+    ------
+    ValueError
+        An unknown policy kind, key of `overrides` or update name.
+
+    Examples
+    --------
+    >>> from pgfast import defaults
+    >>> config, sources = defaults.settings("Pendulum-v1", "mlp", {"update": "ppo"})
+    >>> config["update"], config["alpha"], sources["alpha"], config["gamma"]
+    ('ppo', 0.001, 'table', 0.9)
+    >>> defaults.settings("CartPole-v1", "linear", {"m": 8})[1]["m"]
+    'override'
+    """
     if policy not in ("linear", "mlp"):
         raise ValueError(f"policy: expected 'linear' or 'mlp', got {policy!r}")
     merged = dict(GENERIC)
@@ -133,8 +202,50 @@ def settings(env, policy="linear", overrides=None):
 
 
 def build(env, policy_kind, config, horizon=None, workers=None, address=None):
-    """(problem, policy, update) for `env` from a settings dict (rollouts on
-    `workers` Ray actors at `address` if given)."""
+    """The problem, policy and update of a ``pgfast train`` run.
+
+    Parameters
+    ----------
+    env : str
+        An env id (native pgfast or Gymnasium).
+    policy_kind : {"linear", "mlp"}
+        The kind of policy.
+    config : dict
+        Settings, as :func:`settings` returns them.
+    horizon : int, optional
+        The rollout depth, for envs without a time limit.
+    workers : int, optional
+        Run the rollouts on this many Ray actors (:mod:`pgfast.distributed`).
+    address : str, optional
+        The Ray cluster's address ("host:port"); None starts a local one.
+
+    Returns
+    -------
+    problem : pgfast.Problem
+        With γ and observation normalisation as the settings say.
+    policy : pgfast policy
+        A softmax or Gaussian policy for the env's spaces, linear or an MLP of
+        ``config["hidden"]``.
+    update : pgfast update
+        The update ``config["update"]`` names, with a value baseline of the policy's
+        kind fitted as the settings say.
+
+    Raises
+    ------
+    ValueError
+        Settings an update refuses, or an env without a time limit and no horizon.
+    gymnasium.error.Error
+        An id neither pgfast nor Gymnasium knows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pgfast import defaults
+    >>> config, _ = defaults.settings("CartPole-v1", "mlp")
+    >>> problem, policy, update = defaults.build("CartPole-v1", "mlp", config)
+    >>> policy, type(update).__name__, update.m
+    (MLPSoftmax(obs_dim=4, n_actions=2, hidden=[64, 64]), 'TrustRegionUpdate', 10)
+    """
     problem = Problem(env, gamma=config["gamma"], horizon=horizon,
                       normalize_observations=bool(config["normalize"]),
                       workers=workers, address=address)

@@ -75,6 +75,20 @@ def connect(address=None, *, num_cpus=None, timeout=10.0):
         CPUs of a local cluster (default: all).
     timeout : float
         Seconds to wait for `address` to answer before ``ConnectionError``.
+
+    Returns
+    -------
+    None
+        Ray is initialised in this process.
+
+    Raises
+    ------
+    ImportError
+        Ray is not installed (``pip install "pgfast[ray]"``).
+    ConnectionError
+        `address` does not answer within `timeout` seconds.
+    TypeError
+        An `address` that is not a string.
     """
     ray = _import_ray()
     timeout = check_positive_float(timeout, "timeout")
@@ -303,8 +317,24 @@ class RayVecEnv(gym.vector.VectorEnv):
     **kwargs
         Passed to the env of an id (``pgfast.make_kernel`` / ``gymnasium.make``).
 
+    Raises
+    ------
+    ImportError
+        Ray is not installed (``pip install "pgfast[ray]"``).
+    TypeError
+        `env` is neither an id nor a callable.
+    ValueError
+        A count below 1, or `max_episode_steps` / `kwargs` with a factory.
+    ConnectionError
+        `address` does not answer within `timeout` seconds.
+    TimeoutError
+        The actors cannot be placed on the cluster within `timeout` seconds.
+
+    Notes
+    -----
     ``reset`` and ``step`` are not offered: a RayVecEnv runs whole rollouts, never
     a step at a time (one round trip per step would cost more than the step).
+    docs/guides/scaling.rst has an example and what an update costs.
     """
 
     metadata = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
@@ -343,14 +373,31 @@ class RayVecEnv(gym.vector.VectorEnv):
 
     def resized(self, num_envs) -> RayVecEnv:
         """The same env with `num_envs` slots on the same actors (each builds the
-        env of its new block on first use). ``close()`` on either stops both."""
+        env of its new block on first use). ``close()`` on either stops both.
+
+        Parameters
+        ----------
+        num_envs : int
+            The new number of slots B.
+
+        Returns
+        -------
+        RayVecEnv
+            A shallow copy sharing this env's actors.
+        """
         other = copy.copy(self)
         other._set_size(check_positive_int(num_envs, "num_envs"), self._pool.workers)
         return other
 
     @property
     def placement(self):
-        """[(pid, node id)] of the actors."""
+        """Where the actors run.
+
+        Returns
+        -------
+        list of (int, str)
+            (process id, Ray node id) of each actor.
+        """
         return self._pool.placement
 
     def __repr__(self):

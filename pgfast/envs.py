@@ -84,8 +84,20 @@ _SPECS.update({name: _Spec(**spec) for name, spec in _mujoco.SPECS.items()})
 
 
 def native_ids() -> list[str]:
-    """The registered ids of pgfast's native environments ("pgfast/CartPole-v1", ...)
-    that can be made here (the MuJoCo ones when MuJoCo is installed)."""
+    """The registered ids of pgfast's native environments that can be made here.
+
+    Returns
+    -------
+    list of str
+        ``"pgfast/CartPole-v1"``, ...; the MuJoCo ones only when MuJoCo is installed.
+
+    Examples
+    --------
+    >>> import pgfast
+    >>> ids = pgfast.native_ids()
+    >>> "pgfast/CartPole-v1" in ids, "pgfast/SimpleRegulator-v0" in ids
+    (True, True)
+    """
     mujoco = _mujoco.available()
     return [PREFIX + name for name in _SPECS if mujoco or name not in _mujoco.SPECS]
 
@@ -129,6 +141,27 @@ def make_kernel(env_id: str, num_envs: int = 1, seed: int | list[int] | None = N
         Time limit reported by the kernel (0: none); default as registered.
     **kwargs
         Environment parameters (Pendulum: ``g``).
+
+    Returns
+    -------
+    pgfast._envs.VecEnvKernel
+        The kernel: ``num_envs``, ``obs_dim``, ``n_actions`` (0 for continuous
+        actions), ``act_dim`` and the per-slot ``reset_slot`` / ``step_slot`` the
+        fused rollout drives.
+
+    Raises
+    ------
+    TypeError
+        `env_id` is not a string.
+    ValueError
+        An unknown id, or `num_envs` below 1.
+
+    Examples
+    --------
+    >>> import pgfast
+    >>> kernel = pgfast.make_kernel("CartPole-v1", num_envs=8, seed=0)
+    >>> kernel.num_envs, kernel.obs_dim, kernel.n_actions, kernel.max_episode_steps
+    (8, 4, 2, 500)
     """
     _, spec = _spec_of(env_id)
     num_envs = check_positive_int(num_envs, "num_envs")
@@ -169,6 +202,34 @@ class NativeEnv(gymnasium.Env):
     Its randomness is the Env's ``np_random``, seeded by ``reset(seed=...)`` as
     Gymnasium does, so for the classic-control ids ``reset(seed=s)`` returns the
     same observation as Gymnasium's own environment.
+
+    Parameters
+    ----------
+    env_id : str
+        A native id, with or without the ``pgfast/`` prefix.
+    render_mode : None
+        Native envs do not render; anything but None is refused.
+    **kwargs
+        Environment parameters (Pendulum: ``g``).
+
+    Raises
+    ------
+    ValueError
+        An unknown id, or a render mode.
+
+    Examples
+    --------
+    >>> import gymnasium
+    >>> import numpy as np
+    >>> import pgfast
+    >>> env = gymnasium.make("pgfast/CartPole-v1")
+    >>> obs, info = env.reset(seed=0)
+    >>> reference = gymnasium.make("CartPole-v1")
+    >>> bool(np.array_equal(obs, reference.reset(seed=0)[0]))   # the same initial state
+    True
+    >>> obs, reward, terminated, truncated, info = env.step(1)
+    >>> obs.dtype, reward, terminated, truncated
+    (dtype('float32'), 1.0, False, False)
     """
 
     metadata = {"render_modes": [], "render_fps": 50}
@@ -188,6 +249,23 @@ class NativeEnv(gymnasium.Env):
 
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode.
+
+        Parameters
+        ----------
+        seed : int, optional
+            Seeds ``np_random`` (as Gymnasium does); None continues its stream.
+        options : dict, optional
+            Gymnasium's reset options of the env (e.g. ``low`` and ``high`` of the
+            initial-state range).
+
+        Returns
+        -------
+        observation : numpy.ndarray
+            The initial observation, of the observation space's dtype.
+        info : dict
+            Empty.
+        """
         if self._closed:
             raise ClosedEnvironmentError(f"{PREFIX}{self._name}: reset() on a closed env")
         super().reset(seed=seed)
@@ -198,6 +276,32 @@ class NativeEnv(gymnasium.Env):
         return obs.astype(self._obs_dtype), {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Apply one action.
+
+        Parameters
+        ----------
+        action : int or array_like
+            An index in [0, n) for a discrete action space, a finite array of the
+            action space's shape otherwise (clipped by the dynamics).
+
+        Returns
+        -------
+        observation : numpy.ndarray
+            The next observation.
+        reward : float
+            The step's reward.
+        terminated : bool
+            Whether a terminal state was reached.
+        truncated : bool
+            Always False: the registered TimeLimit wrapper truncates.
+        info : dict
+            Empty.
+
+        Raises
+        ------
+        ValueError
+            An action outside the action space, non-finite or of the wrong shape.
+        """
         if self._closed:
             raise ClosedEnvironmentError(f"{PREFIX}{self._name}: step() on a closed env")
         if self._needs_reset:
@@ -209,6 +313,12 @@ class NativeEnv(gymnasium.Env):
         return obs.astype(self._obs_dtype), float(reward), bool(code), False, {}
 
     def close(self) -> None:
+        """Close the env: later ``reset`` and ``step`` calls raise.
+
+        Returns
+        -------
+        None
+        """
         self._closed = True
 
 
@@ -225,6 +335,38 @@ class NativeVectorEnv(VectorEnv):
     ``reset(seed=[s_0, …])`` gives slot i the generator ``reset(seed=s_i)`` gives
     one env. ``reset()`` without a seed continues the current streams (the
     ``seed`` given to the constructor, or fresh entropy).
+
+    Parameters
+    ----------
+    env_id : str
+        A native id, with or without the ``pgfast/`` prefix.
+    num_envs : int
+        The number of slots B.
+    seed : None, int or list of num_envs ints
+        Seeds the per-slot generators now; the first ``reset()`` uses them.
+    max_episode_steps : int, optional
+        Time limit (truncation); default as registered; 0: none.
+    **kwargs
+        Environment parameters (Pendulum: ``g``).
+
+    Raises
+    ------
+    TypeError
+        `env_id` is not a string.
+    ValueError
+        An unknown id, or `num_envs` below 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> envs = pgfast.NativeVectorEnv("CartPole-v1", num_envs=4, seed=0)
+    >>> obs, info = envs.reset()
+    >>> obs.shape
+    (4, 4)
+    >>> obs, rewards, terminated, truncated, info = envs.step(np.ones(4, dtype=np.int64))
+    >>> rewards, terminated
+    (array([1., 1., 1., 1.]), array([False, False, False, False]))
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
@@ -251,7 +393,29 @@ class NativeVectorEnv(VectorEnv):
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset every slot (or those in ``options["reset_mask"]``).
 
-        Returns (observations (B, obs_dim), {}).
+        Parameters
+        ----------
+        seed : int or list of int, optional
+            An int gives slot i ``SeedSequence(seed).spawn(B)[i]``; a list of B ints
+            gives slot i what ``reset(seed=s_i)`` gives one env; None continues the
+            current streams.
+        options : dict, optional
+            ``"reset_mask"``: a (B,) bool array of the slots to reset (the first
+            reset must reset all); the env's Gymnasium reset options otherwise.
+
+        Returns
+        -------
+        observations : numpy.ndarray, shape (B, obs_dim)
+            The slots' observations (the others' current ones under a mask).
+        info : dict
+            Empty.
+
+        Raises
+        ------
+        TypeError
+            A seed that is neither an int nor a list of ints.
+        ValueError
+            A reset mask of the wrong shape or dtype.
         """
         self._check_open("reset")
         options = dict(options or {})
@@ -284,7 +448,30 @@ class NativeVectorEnv(VectorEnv):
 
     def step(self, actions: Any
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Step every slot; returns (obs, rewards float64, terminated, truncated, {})."""
+        """Step every slot (next-step autoreset: see the class's docstring).
+
+        Parameters
+        ----------
+        actions : array_like
+            (B,) indices for discrete actions; otherwise floats of shape (B,) + the
+            action shape.
+
+        Returns
+        -------
+        observations : numpy.ndarray, shape (B, obs_dim)
+            The next observations.
+        rewards : numpy.ndarray, shape (B,)
+            float64 rewards.
+        terminated, truncated : numpy.ndarray, shape (B,)
+            bool flags, kept separate.
+        info : dict
+            Empty.
+
+        Raises
+        ------
+        ValueError
+            Actions outside the action space, non-finite or of the wrong shape.
+        """
         self._check_open("step")
         if not self._started:
             raise ResetNeeded("step() before reset(): call reset() first")
@@ -303,7 +490,17 @@ class NativeVectorEnv(VectorEnv):
         return obs.copy(), rewards, terminated, truncated, {}
 
     def close_extras(self, **kwargs):
-        pass
+        """Nothing to release: the kernel's memory goes with the object.
+
+        Parameters
+        ----------
+        **kwargs
+            Gymnasium's ``close`` arguments, unused.
+
+        Returns
+        -------
+        None
+        """
 
     def _check_open(self, what):
         if self.closed:
@@ -323,12 +520,37 @@ def make_vec(env_id: str, num_envs: int = 1, seed: int | list[int] | None = None
         "CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0",
         "Pendulum-v1" or "SimpleRegulator-v0", with or without "pgfast/".
     num_envs : int
+        The number of slots B.
     seed : None, int or list of num_envs ints
         Seeds the per-slot generators now; the first ``reset()`` uses them.
     max_episode_steps : int, optional
         Time limit (truncation); default as registered (the regulator: none); 0: none.
     **kwargs
         Environment parameters (Pendulum: ``g``).
+
+    Returns
+    -------
+    NativeVectorEnv
+        Reset it before stepping.
+
+    Raises
+    ------
+    TypeError
+        `env_id` is not a string.
+    ValueError
+        An unknown id, or `num_envs` below 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> envs = pgfast.make_vec("Pendulum-v1", num_envs=3, seed=0, g=9.81)
+    >>> obs, info = envs.reset()
+    >>> obs.shape, envs.single_action_space.shape
+    ((3, 3), (1,))
+    >>> rewards = envs.step(np.zeros((3, 1)))[1]
+    >>> rewards.dtype, bool((rewards <= 0).all())
+    (dtype('float64'), True)
     """
     return NativeVectorEnv(env_id, num_envs=num_envs, seed=seed,
                            max_episode_steps=max_episode_steps, **kwargs)

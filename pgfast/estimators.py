@@ -27,7 +27,35 @@ __all__ = [
 
 class Estimator:
     """What every estimator shares: the problem, the policy, m rollouts per call and
-    the diagnostics of the last call. Subclasses implement ``_gradient``."""
+    the diagnostics of the last call. Subclasses implement ``_gradient``.
+
+    Parameters
+    ----------
+    problem : pgfast.Problem
+        The environment, γ and horizon.
+    policy : pgfast policy
+        The policy, acting in the problem's spaces.
+    m : int
+        Rollouts per call (each subclass says how it spends them).
+
+    Raises
+    ------
+    ValueError
+        m below 1, or a policy that does not fit the problem's spaces.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> from pgfast.estimators import Estimator
+    >>> class Zero(Estimator):             # the smallest estimator: ∇U ≈ 0
+    ...     def _gradient(self, theta, rng):
+    ...         return np.zeros_like(theta)
+    >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
+    >>> zero = Zero(problem, pgfast.LinearSoftmax(4, 2), m=1)
+    >>> zero.gradient(np.ones(10), np.random.default_rng(0))
+    array([0., 0., 0., 0., 0., 0., 0., 0., 0., 0.])
+    """
 
     def __init__(self, problem, policy, m):
         check_problem(problem, policy)
@@ -36,8 +64,21 @@ class Estimator:
         self.info = {}
 
     def gradient(self, theta, rng) -> np.ndarray:
-        """The estimate of ∇U(θ), shape (P,), drawing from `rng` (a Generator, an int
-        seed or None for a fresh seed). Diagnostics land in ``self.info``."""
+        """The estimate of ∇U(θ). Diagnostics land in ``self.info``.
+
+        Parameters
+        ----------
+        theta : array_like, shape (P,)
+            The policy's parameters.
+        rng : numpy.random.Generator, int or None
+            The rollouts' randomness: an int seeds a new Generator, None draws a
+            fresh seed (as ``numpy.random.default_rng``).
+
+        Returns
+        -------
+        numpy.ndarray, shape (P,)
+            The estimate of ∇U(θ).
+        """
         return self._gradient(check_theta(theta, self.policy.n_params), check_rng(rng))
 
     def _gradient(self, theta, rng) -> np.ndarray:
@@ -55,6 +96,38 @@ class FiniteDifferenceGradient(Estimator):
     (2·n·m rollouts). Options: ``central=True`` uses (U(θ + δe_i) − U(θ − δe_i)) / 2δ;
     ``common_random_numbers=True`` gives both rollouts of a difference the same
     random streams. All 2·n·m rollouts run in one multi-θ rollout call.
+
+    Parameters
+    ----------
+    problem : pgfast.Problem
+        The environment, γ and horizon.
+    policy : pgfast policy
+        The policy, acting in the problem's spaces.
+    m : int
+        Rollouts per estimate of U.
+    delta : float
+        The step δ.
+    central : bool
+        Central differences instead of forward ones.
+    common_random_numbers : bool
+        Give both rollouts of a difference the same random streams.
+
+    Raises
+    ------
+    ValueError
+        m below 1 or a non-positive `delta`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> estimator = pgfast.FiniteDifferenceGradient(problem, policy, m=4, delta=0.1, central=True)
+    >>> rng = np.random.default_rng(0)
+    >>> grad = estimator.gradient(policy.init(rng), rng)
+    >>> grad.shape, estimator.info["n_rollouts"]
+    ((10,), 80)
     """
 
     def __init__(self, problem, policy, m=16, delta=1e-2, *, central=False,
@@ -90,6 +163,41 @@ class RegressionGradient(Estimator):
     Book mode: each U(θ + Δθ^(i)) and each U(θ) is a single rollout (2m in all),
     run in one multi-θ rollout call. With m < n the system is underdetermined and
     pinv gives the minimum-norm fit: a ``UserWarning`` says so.
+
+    Parameters
+    ----------
+    problem : pgfast.Problem
+        The environment, γ and horizon.
+    policy : pgfast policy
+        The policy, acting in the problem's spaces.
+    m : int
+        Perturbations.
+    delta : float
+        Their length δ.
+    rcond : float, optional
+        The pseudoinverse's cutoff for small singular values.
+
+    Raises
+    ------
+    ValueError
+        m below 1 or a non-positive `delta`.
+
+    Warns
+    -----
+    UserWarning
+        m below the number of parameters (an underdetermined regression).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> estimator = pgfast.RegressionGradient(problem, policy, m=16, delta=0.1)
+    >>> rng = np.random.default_rng(0)
+    >>> grad = estimator.gradient(policy.init(rng), rng)
+    >>> grad.shape, estimator.info["n_rollouts"]
+    ((10,), 32)
     """
 
     def __init__(self, problem, policy, m=32, delta=1e-2, *, rcond=None):
@@ -115,7 +223,7 @@ class RegressionGradient(Estimator):
 
 
 class _ScoreEstimator(Estimator):
-    """Likelihood-ratio family: m rollouts at θ, then Σ over steps of w_k ∇log π(a_k|s_k)."""
+    """Likelihood-ratio family: m rollouts at θ, then Σ over steps of w_k ∇log π(a_k | s_k)."""
 
     def _gradient(self, theta, rng):
         traj = self.problem.rollouts(self.policy, theta, self.m, rng)
@@ -130,7 +238,34 @@ class _ScoreEstimator(Estimator):
 
 
 class LikelihoodRatioGradient(_ScoreEstimator):
-    """∇U ≈ mean over τ of (Σ_k ∇log π_θ(a_k|s_k)) R(τ)."""
+    """∇U ≈ mean over τ of (Σ_k ∇log π_θ(a_k | s_k)) R(τ).
+
+    Parameters
+    ----------
+    problem : pgfast.Problem
+        The environment, γ and horizon.
+    policy : pgfast policy
+        The policy, acting in the problem's spaces.
+    m : int
+        Rollouts per call.
+
+    Raises
+    ------
+    ValueError
+        m below 1, or a policy that does not fit the problem.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> estimator = pgfast.LikelihoodRatioGradient(problem, policy, m=8)
+    >>> rng = np.random.default_rng(0)
+    >>> grad = estimator.gradient(policy.init(rng), rng)
+    >>> grad.shape, estimator.info["n_rollouts"]
+    ((10,), 8)
+    """
 
     def __init__(self, problem, policy, m=64):
         super().__init__(problem, policy, m)
@@ -140,7 +275,34 @@ class LikelihoodRatioGradient(_ScoreEstimator):
 
 
 class RewardToGoGradient(_ScoreEstimator):
-    """∇U ≈ mean over τ of Σ_k ∇log π_θ(a_k|s_k) γ^(k−1) r_togo(k)."""
+    """∇U ≈ mean over τ of Σ_k ∇log π_θ(a_k | s_k) γ^(k−1) r_togo(k).
+
+    Parameters
+    ----------
+    problem : pgfast.Problem
+        The environment, γ and horizon.
+    policy : pgfast policy
+        The policy, acting in the problem's spaces.
+    m : int
+        Rollouts per call.
+
+    Raises
+    ------
+    ValueError
+        m below 1, or a policy that does not fit the problem.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> estimator = pgfast.RewardToGoGradient(problem, policy, m=8)
+    >>> rng = np.random.default_rng(0)
+    >>> grad = estimator.gradient(policy.init(rng), rng)
+    >>> grad.shape, estimator.info["n_rollouts"]
+    ((10,), 8)
+    """
 
     def __init__(self, problem, policy, m=64):
         super().__init__(problem, policy, m)
@@ -152,7 +314,34 @@ class RewardToGoGradient(_ScoreEstimator):
 class BaselineSubtractionGradient(_ScoreEstimator):
     """Reward-to-go with the book's variance-optimal per-parameter baseline:
     ℓ_k = ∇log π_k γ^(k−1), b_i = mean over τ of Σ_k ℓ_{k,i}² G_k / Σ_k ℓ_{k,i}²,
-    ∇U ≈ mean over τ of Σ_k ℓ_k ⊙ (G_k − b)."""
+    ∇U ≈ mean over τ of Σ_k ℓ_k ⊙ (G_k − b).
+
+    Parameters
+    ----------
+    problem : pgfast.Problem
+        The environment, γ and horizon.
+    policy : pgfast policy
+        The policy, acting in the problem's spaces.
+    m : int
+        Rollouts per call.
+
+    Raises
+    ------
+    ValueError
+        m below 1, or a policy that does not fit the problem.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> estimator = pgfast.BaselineSubtractionGradient(problem, policy, m=8)
+    >>> rng = np.random.default_rng(0)
+    >>> grad = estimator.gradient(policy.init(rng), rng)
+    >>> grad.shape, estimator.info["n_rollouts"]
+    ((10,), 8)
+    """
 
     def __init__(self, problem, policy, m=64):
         super().__init__(problem, policy, m)
@@ -167,7 +356,7 @@ class BaselineSubtractionGradient(_ScoreEstimator):
 
 
 class GAEGradient(Estimator):
-    """∇U ≈ mean over τ of Σ_k ∇log π(a_k|s_k) A_k with GAE(γ, λ) advantages.
+    """∇U ≈ mean over τ of Σ_k ∇log π(a_k | s_k) A_k with GAE(γ, λ) advantages.
 
     δ_k = r_k + γ(1 − terminated_k) V(s_{k+1}) − V(s_k), A_k = δ_k + γλ A_{k+1}:
     the modern estimator, without the book's γ^(k−1). The value baseline
@@ -176,6 +365,45 @@ class GAEGradient(Estimator):
     its discounted returns (``fit="after"``), or fitted first on the same batch
     (``fit="before"``): exactly by least squares for a ``LinearValue``, by
     ``fit_iterations`` Adam steps of size ``value_lr`` otherwise.
+
+    Parameters
+    ----------
+    problem : pgfast.Problem
+        The environment, γ and horizon.
+    policy : pgfast policy
+        The policy, acting in the problem's spaces.
+    m : int
+        Rollouts per call.
+    lam : float
+        GAE's λ, in [0, 1].
+    value_fn : LinearValue or MLPValue, optional
+        The value function (default ``LinearValue(policy.obs_dim)``).
+    value_params : array_like, optional
+        Its initial parameters φ (default: drawn on the first call).
+    fit : {"after", "before"}
+        Fit V to the batch after computing its advantages, or before.
+    fit_iterations : int
+        Adam steps per fit of a non-linear value function.
+    value_lr : float
+        Their step size.
+
+    Raises
+    ------
+    ValueError
+        A value function of another observation width, an unknown `fit`, or a
+        count, λ or step size out of range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> estimator = pgfast.GAEGradient(problem, policy, m=8, lam=0.95)
+    >>> rng = np.random.default_rng(0)
+    >>> grad = estimator.gradient(policy.init(rng), rng)
+    >>> grad.shape, estimator.info["n_rollouts"], estimator.baseline.params.shape
+    ((10,), 8, (5,))
     """
 
     def __init__(self, problem, policy, m=64, lam=0.95, *, value_fn=None, value_params=None,

@@ -567,6 +567,31 @@ class LinearSoftmax(_SoftmaxPolicy):
     """π(a | s) = softmax(s @ W0 + b0)_a over `n_actions` discrete actions.
 
     θ = [W0 (obs_dim, n_actions), b0 (n_actions,)].
+
+    Parameters
+    ----------
+    obs_dim : int
+        The width of an observation.
+    n_actions : int
+        The number of discrete actions.
+
+    Raises
+    ------
+    ValueError
+        A width below 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> policy = pgfast.LinearSoftmax(obs_dim=2, n_actions=3)
+    >>> policy.n_params
+    9
+    >>> theta = policy.pack({"W0": np.zeros((2, 3)), "b0": np.log([1.0, 2.0, 1.0])})
+    >>> np.exp(policy.log_prob(theta, [0.5, -1.0], [1])).round(6)   # softmax of b0
+    array([0.5])
+    >>> policy.mode(theta, np.zeros((2, 2)))
+    array([1, 1])
     """
 
     def __init__(self, obs_dim: int, n_actions: int) -> None:
@@ -578,6 +603,32 @@ class MLPSoftmax(_SoftmaxPolicy):
     logits = h_L @ W_L + b_L.
 
     θ = [W0, b0, ..., W_L, b_L].
+
+    Parameters
+    ----------
+    obs_dim : int
+        The width of an observation.
+    n_actions : int
+        The number of discrete actions.
+    hidden : int or sequence of int
+        The hidden layers' widths (at least one layer).
+
+    Raises
+    ------
+    ValueError
+        No hidden layer, or a width below 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> policy = pgfast.MLPSoftmax(4, 2, hidden=(8,))
+    >>> policy.n_params                     # (4 + 1) 8 + (8 + 1) 2
+    58
+    >>> theta = policy.init(np.random.default_rng(0))
+    >>> actions, log_probs = policy.sample(theta, np.zeros((5, 4)), np.random.default_rng(1))
+    >>> actions.shape, actions.dtype, log_probs.shape
+    ((5,), dtype('int64'), (5,))
     """
 
     def __init__(self, obs_dim: int, n_actions: int, hidden: Sequence[int] = (64, 64)) -> None:
@@ -591,6 +642,38 @@ class LinearGaussian(_GaussianPolicy):
 
     θ = [W0 (obs_dim, act_dim), b0 (act_dim,), log_std (act_dim,)], the last
     piece only when ``learn_std``; otherwise log_std is fixed at the constructor's value.
+
+    Parameters
+    ----------
+    obs_dim : int
+        The width of an observation.
+    act_dim : int
+        The width of an action.
+    log_std : float or array_like, shape (act_dim,)
+        The initial (or fixed) log σ.
+    learn_std : bool
+        Whether log σ is part of θ.
+
+    Raises
+    ------
+    ValueError
+        A width below 1 or a `log_std` of the wrong shape.
+    TypeError
+        A `learn_std` that is not a bool.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> policy = pgfast.LinearGaussian(obs_dim=3, act_dim=1, log_std=-0.5)
+    >>> policy.n_params                     # W0 (3, 1), b0 (1,), log_std (1,)
+    5
+    >>> theta = policy.init(np.random.default_rng(0))
+    >>> policy.unpack(theta)["log_std"]
+    array([-0.5])
+    >>> bool(np.isclose(policy.entropy(theta, np.zeros(3))[0],
+    ...                 0.5 * np.log(2 * np.pi * np.e) - 0.5))   # ½ log(2πe) + log σ
+    True
     """
 
     def __init__(self, obs_dim: int, act_dim: int, log_std: ArrayLike = 0.0,
@@ -603,6 +686,38 @@ class MLPGaussian(_GaussianPolicy):
     log_std a state-independent vector.
 
     θ = [W0, b0, ..., W_L, b_L, log_std (when learn_std)].
+
+    Parameters
+    ----------
+    obs_dim : int
+        The width of an observation.
+    act_dim : int
+        The width of an action.
+    hidden : int or sequence of int
+        The hidden layers' widths (at least one layer).
+    log_std : float or array_like, shape (act_dim,)
+        The initial (or fixed) log σ.
+    learn_std : bool
+        Whether log σ is part of θ.
+
+    Raises
+    ------
+    ValueError
+        No hidden layer, a width below 1 or a `log_std` of the wrong shape.
+    TypeError
+        A `learn_std` that is not a bool.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> policy = pgfast.MLPGaussian(3, 1, hidden=(16,), learn_std=False)
+    >>> policy.n_params                     # (3 + 1) 16 + (16 + 1) 1, no log_std
+    81
+    >>> theta = policy.init(np.random.default_rng(0))
+    >>> policy.mode(theta, np.zeros((2, 3)))       # μ(0) = b_L = 0
+    array([[0.],
+           [0.]])
     """
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (64, 64),
@@ -655,7 +770,27 @@ class _Value(_Network):
 
 
 class LinearValue(_Value):
-    """V_φ(s) = s @ W0 + b0; φ = [W0 (obs_dim, 1), b0 (1,)]."""
+    """V_φ(s) = s @ W0 + b0; φ = [W0 (obs_dim, 1), b0 (1,)].
+
+    Parameters
+    ----------
+    obs_dim : int
+        The width of an observation.
+
+    Raises
+    ------
+    ValueError
+        `obs_dim` below 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> value = pgfast.LinearValue(2)
+    >>> phi = value.pack({"W0": np.array([[1.0], [2.0]]), "b0": np.array([0.5])})
+    >>> value.value(phi, np.array([[1.0, 1.0], [0.0, -1.0]]))
+    array([ 3.5, -1.5])
+    """
 
     def __init__(self, obs_dim: int) -> None:
         super().__init__(obs_dim, ())
@@ -665,7 +800,30 @@ class LinearValue(_Value):
 
 
 class MLPValue(_Value):
-    """V_φ(s) from a tanh MLP with a linear scalar output; φ = [W0, b0, ..., W_L, b_L]."""
+    """V_φ(s) from a tanh MLP with a linear scalar output; φ = [W0, b0, ..., W_L, b_L].
+
+    Parameters
+    ----------
+    obs_dim : int
+        The width of an observation.
+    hidden : int or sequence of int
+        The hidden layers' widths (at least one layer).
+
+    Raises
+    ------
+    ValueError
+        No hidden layer, or a width below 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> value = pgfast.MLPValue(3, hidden=(8,))
+    >>> phi = value.init(np.random.default_rng(0))
+    >>> loss, grad = value.loss_and_grad(phi, np.ones((4, 3)), np.zeros(4))
+    >>> grad.shape == phi.shape == (value.n_params,), loss >= 0
+    (True, True)
+    """
 
     def __init__(self, obs_dim: int, hidden: Sequence[int] = (64, 64)) -> None:
         if not _check_hidden(hidden):
@@ -681,7 +839,36 @@ _CLASSES = {c.__name__: c for c in (LinearSoftmax, LinearGaussian, MLPSoftmax, M
 
 
 def from_config(config: dict) -> _Network:
-    """Rebuild a policy or value function from its ``config()`` dict."""
+    """Rebuild a policy or value function from its ``config()`` dict.
+
+    Parameters
+    ----------
+    config : dict
+        What ``obj.config()`` returned (JSON-serialisable: stored in checkpoints
+        and in ``policy.npz``).
+
+    Returns
+    -------
+    LinearSoftmax, MLPSoftmax, LinearGaussian, MLPGaussian, LinearValue or MLPValue
+        An object equal in architecture to the one that wrote `config`.
+
+    Raises
+    ------
+    TypeError
+        `config` is not a dict with a ``"class"`` key.
+    ValueError
+        An unknown class.
+
+    Examples
+    --------
+    >>> import pgfast
+    >>> policy = pgfast.MLPGaussian(3, 1, hidden=(16,), log_std=-1.0)
+    >>> policy.config()   # doctest: +NORMALIZE_WHITESPACE
+    {'class': 'MLPGaussian', 'obs_dim': 3, 'act_dim': 1, 'hidden': [16], 'log_std': -1.0,
+     'learn_std': True}
+    >>> pgfast.from_config(policy.config())
+    MLPGaussian(obs_dim=3, act_dim=1, hidden=[16], log_std=-1.0, learn_std=True)
+    """
     if not isinstance(config, dict) or "class" not in config:
         raise TypeError("config: expected a dict with a 'class' key (from .config())")
     args = dict(config)
@@ -702,10 +889,31 @@ def policy_for(observation_space, action_space, hidden: Sequence[int] | None = N
     observation_space : gymnasium.spaces.Box
         Flat observations (its flattened size is obs_dim).
     action_space : gymnasium.spaces.Discrete or gymnasium.spaces.Box
+        The actions: a softmax over Discrete ones, a Gaussian over a Box.
     hidden : sequence of int, optional
         Hidden widths of an MLP policy; None for a linear policy.
     **kwargs
         Passed to the Gaussian constructors (log_std, learn_std).
+
+    Returns
+    -------
+    LinearSoftmax, MLPSoftmax, LinearGaussian or MLPGaussian
+        The policy for those spaces.
+
+    Raises
+    ------
+    TypeError
+        Another kind of space, or Gaussian options for a Discrete action space.
+
+    Examples
+    --------
+    >>> import gymnasium
+    >>> import pgfast
+    >>> env = gymnasium.make("pgfast/Pendulum-v1")
+    >>> pgfast.policy_for(env.observation_space, env.action_space, hidden=(32,), log_std=-0.5)
+    MLPGaussian(obs_dim=3, act_dim=1, hidden=[32], log_std=-0.5, learn_std=True)
+    >>> pgfast.policy_for(gymnasium.spaces.Box(-1, 1, (4,)), gymnasium.spaces.Discrete(2))
+    LinearSoftmax(obs_dim=4, n_actions=2)
     """
     from gymnasium import spaces
 

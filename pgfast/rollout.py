@@ -35,19 +35,42 @@ class Rollout:
     Episodes end after step t where ``terminated[t]`` or ``truncated[t]``; the slot
     then starts a new episode at t + 1 (same-step autoreset).
 
-    Attributes
+    :func:`rollout` makes one; the properties below derive the episodes from it.
+
+    Parameters
     ----------
-    observations : (T, B, obs_dim) float64, s_t: the observation the action was taken in.
-    actions : (T, B) int64 for discrete actions, (T, B, act_dim) float64 for continuous.
-    rewards : (T, B) float64, r_t.
-    terminated, truncated : (T, B) bool.
-    log_probs : (T, B) float64, log π_θ(a_t | s_t) under the behaviour policy
-        (None for a deterministic rollout).
-    last_observations : (B, obs_dim) float64, the observation after the last step
-        (s_T: bootstraps an episode still running at the end of the buffer; where the
-        episode ended at the last step, use its final observation instead).
-    episode_returns, episode_lengths : (E,) of the episodes that ended in the buffer,
-        ordered by the step they end at, then by slot.
+    observations : numpy.ndarray, shape (T, B, obs_dim)
+        float64 s_t: the observation the action was taken in.
+    actions : numpy.ndarray
+        (T, B) int64 for discrete actions, (T, B, act_dim) float64 for continuous.
+    rewards : numpy.ndarray, shape (T, B)
+        float64 r_t.
+    terminated, truncated : numpy.ndarray, shape (T, B)
+        bool: the episode reached a terminal state, or its time limit, at step t.
+    log_probs : numpy.ndarray, shape (T, B), or None
+        float64 log π_θ(a_t | s_t) under the behaviour policy (None for a
+        deterministic rollout).
+    last_observations : numpy.ndarray, shape (B, obs_dim)
+        float64, the observation after the last step (s_T: bootstraps an episode
+        still running at the end of the buffer; where the episode ended at the last
+        step, use its final observation instead).
+    final_buffer : numpy.ndarray, shape (T, B, obs_dim)
+        The final observation of the episode that ended at step t, where it did.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> envs = pgfast.make_vec("CartPole-v1", num_envs=4, seed=0)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> rng = np.random.default_rng(0)
+    >>> r = pgfast.rollout(envs, policy, policy.init(rng), 100, rng)
+    >>> r.observations.shape, r.rewards.shape, r.n_steps
+    ((100, 4, 4), (100, 4), 400)
+    >>> int(r.done.sum()) == r.episode_returns.size == r.final_observations.shape[0]
+    True
+    >>> bool(np.isclose(r.episode_returns.sum(), r.episode_lengths.sum()))  # reward 1 a step
+    True
     """
 
     observations: np.ndarray
@@ -65,30 +88,70 @@ class Rollout:
 
     @property
     def episode_returns(self) -> np.ndarray:
+        """The undiscounted return of every episode that ended in the buffer.
+
+        Returns
+        -------
+        numpy.ndarray, shape (E,)
+            Ordered by the step the episode ends at, then by slot (an episode that
+            began before the buffer counts its steps in the buffer only).
+        """
         return self._episode_stats[0]
 
     @property
     def episode_lengths(self) -> np.ndarray:
+        """The steps in the buffer of every episode that ended in it.
+
+        Returns
+        -------
+        numpy.ndarray, shape (E,)
+            In the order of :attr:`episode_returns`.
+        """
         return self._episode_stats[1]
 
     @property
     def done(self) -> np.ndarray:
+        """Where an episode ended.
+
+        Returns
+        -------
+        numpy.ndarray, shape (T, B)
+            ``terminated | truncated``.
+        """
         return self.terminated | self.truncated
 
     @property
     def final_observations(self) -> np.ndarray:
-        """(E, obs_dim): the final observation of every episode that ended, in the
-        order of ``episode_returns`` (what a truncated episode bootstraps from)."""
+        """The final observation of every episode that ended.
+
+        Returns
+        -------
+        numpy.ndarray, shape (E, obs_dim)
+            In the order of :attr:`episode_returns` (what a truncated episode
+            bootstraps from).
+        """
         return self.final_buffer[self.done]
 
     @property
     def n_steps(self) -> int:
+        """The steps recorded.
+
+        Returns
+        -------
+        int
+            T × B.
+        """
         return self.rewards.size
 
     def next_observations(self) -> np.ndarray:
-        """(T, B, obs_dim): s_{t+1} of every step, the true final observation at an
-        episode's end, so that V(next_observations) is the ``next_values`` of
-        :func:`pgfast.gae` and :func:`pgfast.reward_to_go`."""
+        """s_{t+1} of every step, the true final observation at an episode's end.
+
+        Returns
+        -------
+        numpy.ndarray, shape (T, B, obs_dim)
+            V(next_observations) is the ``next_values`` of :func:`pgfast.gae` and
+            :func:`pgfast.reward_to_go`.
+        """
         nxt = np.empty_like(self.observations)
         nxt[:-1] = self.observations[1:]
         nxt[-1] = self.last_observations
@@ -101,15 +164,62 @@ _POOLS = threading.local()   # per Python thread: B → B reusable generators
 
 
 def slot_states(rng, B):
-    """B independent PCG64 states drawn from `rng` in one call, as (B, 4) uint64
-    words. They depend on `rng`'s state alone (a run resumed from a saved
-    generator state draws the same streams) and cost far less than spawning."""
+    """B independent PCG64 states drawn from `rng` in one call.
+
+    They depend on `rng`'s state alone (a run resumed from a saved generator state
+    draws the same streams) and cost far less than spawning.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The caller's generator; it advances by B × 4 draws.
+    B : int
+        How many states.
+
+    Returns
+    -------
+    numpy.ndarray, shape (B, 4)
+        uint64 words: state high, state low, increment high, increment low.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pgfast.rollout import slot_states
+    >>> a = slot_states(np.random.default_rng(0), 3)
+    >>> a.shape, a.dtype
+    ((3, 4), dtype('uint64'))
+    >>> bool(np.array_equal(a, slot_states(np.random.default_rng(0), 3)))
+    True
+    """
     return rng.integers(0, 2**64, size=(B, 4), dtype=np.uint64, endpoint=False)
 
 
 def slot_generators(states):
-    """Generators set to `states` (from :func:`slot_states`), one per row. They come
-    from a per-thread pool and are reused by the next call of the same size."""
+    """Generators set to `states` (from :func:`slot_states`), one per row.
+
+    They come from a per-thread pool and are reused (reset) by the next call of the
+    same size: use them before asking for more.
+
+    Parameters
+    ----------
+    states : numpy.ndarray, shape (B, 4)
+        uint64 PCG64 states, from :func:`slot_states`.
+
+    Returns
+    -------
+    list of numpy.random.Generator
+        B PCG64 generators, generator i set to row i.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pgfast.rollout import slot_generators, slot_states
+    >>> states = slot_states(np.random.default_rng(0), 2)
+    >>> first = [g.random() for g in slot_generators(states)]
+    >>> again = [g.random() for g in slot_generators(states)]
+    >>> first == again, first[0] != first[1]
+    (True, True)
+    """
     pools = getattr(_POOLS, "pools", None)
     if pools is None:
         pools = _POOLS.pools = {}
@@ -145,14 +255,63 @@ def _check_thetas(policy, theta, B):
 
 
 def record_bytes(T, B, obs_dim, act_dim):
-    """Bytes of the arrays a rollout of T steps in B slots records (observations
-    and final observations, actions, rewards, log-probabilities, flags)."""
+    """Bytes of the arrays a rollout of T steps in B slots records.
+
+    Parameters
+    ----------
+    T, B : int
+        Steps and slots.
+    obs_dim, act_dim : int
+        The widths of an observation and an action (1 for a discrete action).
+
+    Returns
+    -------
+    int
+        The bytes of the observations and final observations, actions, rewards,
+        log-probabilities and the two flags.
+
+    Examples
+    --------
+    >>> from pgfast.rollout import record_bytes
+    >>> record_bytes(500, 16, 4, 1)     # CartPole, 16 slots of 500 steps
+    720000
+    """
     return T * B * (8 * (2 * obs_dim + act_dim + 2) + 2)
 
 
 def space_dims(observation_space, action_space):
-    """(obs_dim, n_actions, act_dim) of Gymnasium spaces: n_actions > 0 for
-    Discrete actions, else 0 with act_dim the size of a Box action."""
+    """The sizes a policy needs of Gymnasium spaces.
+
+    Parameters
+    ----------
+    observation_space : gymnasium.spaces.Box
+        Its flattened size is obs_dim.
+    action_space : gymnasium.spaces.Discrete or gymnasium.spaces.Box
+        The actions.
+
+    Returns
+    -------
+    obs_dim : int
+        The flattened observation size.
+    n_actions : int
+        The number of discrete actions, 0 for a Box.
+    act_dim : int
+        1 for a Discrete space, the flattened size of a Box.
+
+    Raises
+    ------
+    TypeError
+        An action space that is neither Discrete nor Box.
+
+    Examples
+    --------
+    >>> from gymnasium import spaces
+    >>> from pgfast.rollout import space_dims
+    >>> space_dims(spaces.Box(-1, 1, (3,)), spaces.Discrete(2))
+    (3, 2, 1)
+    >>> space_dims(spaces.Box(-1, 1, (3,)), spaces.Box(-2, 2, (1,)))
+    (3, 0, 1)
+    """
     obs_dim = int(np.prod(observation_space.shape))
     if isinstance(action_space, gym.spaces.Discrete):
         return obs_dim, int(action_space.n), 1
@@ -174,8 +333,9 @@ def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
         or a user's own ``VecEnvKernel`` subclass compiled against ``pgfast._envs``)
         takes the fused Cython loop. A ``pgfast.distributed.RayVecEnv`` runs its
         slots on Ray actors, with the same result.
-    policy : a pgfast policy (``pgfast.LinearSoftmax`` ...)
-    theta : (P,) or (B, P) array
+    policy : pgfast policy
+        ``pgfast.LinearSoftmax(...)``, ...; it must fit the env's spaces.
+    theta : array_like, shape (P,) or (B, P)
         One parameter vector for all slots, or one per slot (finite differences and
         regression roll out many perturbed θ in one call).
     n_steps : int >= 1
@@ -194,6 +354,34 @@ def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
     first_episode : bool
         Each slot stops when its first episode ends; its later rows are zeros
         (what the book's m rollouts of depth d need, without simulating past the end).
+
+    Returns
+    -------
+    Rollout
+        The time-major record of T steps in every slot.
+
+    Raises
+    ------
+    ValueError
+        A non-positive count, a `theta` of the wrong shape, a policy that does not
+        fit the env, or a record too large for memory.
+    TypeError
+        `rng` is neither a Generator nor B of them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> envs = pgfast.make_vec("CartPole-v1", num_envs=8, seed=0)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> theta = policy.init(np.random.default_rng(0))
+    >>> r = pgfast.rollout(envs, policy, theta, 50, np.random.default_rng(1))
+    >>> r.actions.shape, r.log_probs.shape
+    ((50, 8), (50, 8))
+    >>> again = pgfast.rollout(pgfast.make_vec("CartPole-v1", num_envs=8, seed=0), policy,
+    ...                        theta, 50, np.random.default_rng(1))
+    >>> bool(np.array_equal(r.actions, again.actions))     # same seeds, same rollout
+    True
     """
     n_steps = check_positive_int(n_steps, "n_steps")
     num_threads = check_positive_int(num_threads, "num_threads")

@@ -31,19 +31,23 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
 
     Parameters
     ----------
-    update : a pgfast update (``NaturalPolicyUpdate(problem, policy)`` ...)
-    theta : (P,) initial parameters (ignored when resuming).
+    update : pgfast update
+        ``NaturalPolicyUpdate(problem, policy)``, ``TrustRegionUpdate``, ...: anything
+        with ``update(theta, rng) -> (theta, info)``, a ``policy`` and ``state_dict()``.
+    theta : array_like, shape (P,)
+        The initial parameters (ignored when resuming).
     iterations, total_steps : int, optional
-        Stop after this many updates or environment steps, whichever comes first.
+        Stop after this many updates or environment steps, whichever comes first
+        (at least one of the two).
     rng : numpy.random.Generator, int or None
         All randomness; the same seed gives the same run. An int seeds a new
         Generator, None draws a fresh seed (as ``numpy.random.default_rng``).
     callback : callable(iteration, theta, info), optional
         Called after every update; returning a false value other than None
-        (False, 0, np.False_) stops training.
+        (False, 0, ``np.False_``) stops training.
     progress : bool
         Show a progress bar (tqdm) with the current mean return.
-    checkpoint_dir : path, optional
+    checkpoint_dir : str or os.PathLike, optional
         Write a checkpoint there at the end, every `checkpoint_every` updates, and
         on Ctrl-C or SIGTERM (both raise KeyboardInterrupt after the checkpoint).
     resume : bool
@@ -60,9 +64,40 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
 
     Returns
     -------
-    theta : the final parameters
-    history : dict of arrays, one entry per iteration: iteration, steps (cumulative),
-        wall_time (cumulative seconds), mean_return, kl, entropy.
+    theta : numpy.ndarray, shape (P,)
+        The final parameters.
+    history : dict of numpy.ndarray
+        One entry per update: ``iteration``, ``steps`` (cumulative environment
+        steps), ``wall_time`` (cumulative seconds in updates), ``mean_return``,
+        ``kl`` and ``entropy`` (from each update's ``info``).
+
+    Raises
+    ------
+    ValueError
+        Neither `iterations` nor `total_steps`, a count below 1, `resume` without
+        `checkpoint_dir`, or a `theta` of the wrong length.
+    KeyboardInterrupt
+        On Ctrl-C or SIGTERM, after the checkpoint is written.
+
+    See Also
+    --------
+    StopWhenSolved : a callback that stops once the policy solves the task.
+    evaluate : whole-episode returns of the trained policy.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> update = pgfast.ClampedSurrogateUpdate(problem, policy, m=4, k_max=2)
+    >>> rng = np.random.default_rng(0)
+    >>> theta, history = pgfast.train(update, policy.init(rng), iterations=3, rng=rng,
+    ...                               progress=False)
+    >>> theta.shape, history["iteration"]
+    ((10,), array([1, 2, 3]))
+    >>> bool(np.all(np.diff(history["steps"]) > 0))
+    True
     """
     rng = check_rng(rng)
     if iterations is None and total_steps is None:
@@ -159,10 +194,49 @@ def _progress_bar(progress, iterations, total_steps, done_iterations, steps):
 def evaluate(env, policy, theta, episodes=100, rng=None, deterministic=True, horizon=None):
     """Per-episode (undiscounted) returns of `episodes` episodes under θ.
 
-    `env` is an id or an env, as for :class:`pgfast.Problem`; episodes run to
-    termination or the env's time limit (or `horizon`). ``deterministic`` acts by the
-    policy's mode (argmax / mean) instead of sampling. `rng` is a Generator, an int
-    seed or None for a fresh seed (as ``numpy.random.default_rng``).
+    Episodes run to termination or the env's time limit (or `horizon`), all in one
+    batched rollout.
+
+    Parameters
+    ----------
+    env : str, gymnasium.Env or pgfast.Problem
+        An env id or an env, as for :class:`pgfast.Problem` (which is built with
+        γ = 1); a Problem is used as it is, observation normalisation included.
+    policy : pgfast policy
+        ``LinearSoftmax(4, 2)``, ``MLPGaussian(...)``, ...
+    theta : array_like, shape (P,)
+        The policy's parameters.
+    episodes : int
+        How many episodes.
+    rng : numpy.random.Generator, int or None
+        The episodes' randomness (initial states, and actions unless deterministic);
+        an int seeds a new Generator, None draws a fresh seed.
+    deterministic : bool
+        Act by the policy's mode (argmax / mean) instead of sampling.
+    horizon : int, optional
+        The longest episode, for envs without a time limit.
+
+    Returns
+    -------
+    numpy.ndarray, shape (episodes,)
+        The sum of each episode's rewards.
+
+    Raises
+    ------
+    ValueError
+        `episodes` below 1, a `theta` of the wrong length, an env without a time
+        limit and no `horizon`, or a policy that does not fit the env's spaces.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> theta = np.zeros(policy.n_params)      # uniform policy; its mode is action 0
+    >>> returns = pgfast.evaluate("CartPole-v1", policy, theta, episodes=5,
+    ...                           rng=np.random.default_rng(0))
+    >>> returns.shape, bool(returns.max() < 20)   # always pushing left falls fast
+    ((5,), True)
     """
     rng = check_rng(rng)
     episodes = check_positive_int(episodes, "episodes")
@@ -184,13 +258,56 @@ class StopWhenSolved:
     solved): the confirmation's mean minus `confidence` standard errors must reach
     the threshold. Stopping at the first pass otherwise keeps policies whose true
     mean is just below it (Pendulum's returns have a spread of ~130 per episode,
-    13 on a 100-episode mean); ``confidence=0`` compares the mean alone. Evaluation draws from its own generator `rng`, so the training run
-    itself does not depend on how often it is evaluated. Evaluation episodes run
-    on `problem` with its observation statistics frozen.
+    13 on a 100-episode mean). Evaluation draws from its own generator `rng`, so
+    the training run itself does not depend on how often it is evaluated.
+    Evaluation episodes run on `problem` with its observation statistics frozen.
 
     After training: ``solved``; ``best_theta`` and ``best_score``; ``solved_at`` =
     (update, environment steps); ``evaluations``, one (update, steps, score)
     per evaluation, for learning curves.
+
+    Parameters
+    ----------
+    problem : pgfast.Problem
+        The problem being trained (its returns are summed undiscounted here).
+    policy : pgfast policy
+        The policy being trained.
+    threshold : float
+        The mean return at which the task counts as solved.
+    rng : numpy.random.Generator
+        The evaluations' own generator.
+    every : int
+        Updates between evaluations.
+    episodes : int
+        Episodes of the screening evaluation.
+    confirm_episodes : int
+        Episodes of the confirmation.
+    confidence : float
+        Standard errors the confirmation's mean must clear the threshold by
+        (0 compares the mean alone).
+
+    Raises
+    ------
+    ValueError
+        A non-finite threshold, a count below 1 or a negative `confidence`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> update = pgfast.ClampedSurrogateUpdate(problem, policy, m=4, k_max=2)
+    >>> stop = pgfast.StopWhenSolved(problem, policy, threshold=20.0,
+    ...                              rng=np.random.default_rng(1), episodes=5,
+    ...                              confirm_episodes=10)
+    >>> rng = np.random.default_rng(0)
+    >>> theta, history = pgfast.train(update, policy.init(rng), iterations=20, rng=rng,
+    ...                               callback=stop, progress=False)
+    >>> len(stop.evaluations) == len(history["iteration"])
+    True
+    >>> stop.solved == (len(history["iteration"]) < 20)   # stopped early iff solved
+    True
     """
 
     def __init__(self, problem, policy, threshold, rng, every=1, episodes=10,
@@ -213,6 +330,20 @@ class StopWhenSolved:
         self._steps = 0
 
     def returns(self, theta, episodes):
+        """The undiscounted returns of `episodes` deterministic episodes under θ.
+
+        Parameters
+        ----------
+        theta : array_like, shape (P,)
+            The policy's parameters.
+        episodes : int
+            How many episodes, drawn from the callback's own generator.
+
+        Returns
+        -------
+        numpy.ndarray, shape (episodes,)
+            Each episode's sum of rewards.
+        """
         traj = self.problem.rollouts(self.policy, theta, episodes, self.rng, deterministic=True)
         return traj.returns(1.0)
 

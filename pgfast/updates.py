@@ -90,8 +90,45 @@ class _Update(_Checkpointed):
 
 
 def trajectory_scores(policy, theta, traj):
-    """∇log p(τ) = Σ_k ∇log π_θ(a_k|s_k) for each trajectory: (m, P), built one
-    trajectory at a time so no (N, P) matrix is formed."""
+    """∇log p(τ) = Σ_k ∇log π_θ(a_k | s_k) for each trajectory, built one trajectory
+    at a time so no (N, P) matrix is formed.
+
+    Parameters
+    ----------
+    policy : pgfast policy
+        The policy that acted.
+    theta : array_like, shape (P,)
+        Its parameters.
+    traj : pgfast.Trajectories
+        m trajectories, from ``problem.rollouts(policy, theta, m, rng)``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (m, P)
+        Row i is the score of trajectory i, summed over its live steps.
+
+    Raises
+    ------
+    ValueError
+        A `theta` of the wrong length for `policy`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> from pgfast.updates import trajectory_scores
+    >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> rng = np.random.default_rng(0)
+    >>> theta = policy.init(rng)
+    >>> traj = problem.rollouts(policy, theta, 3, rng)
+    >>> scores = trajectory_scores(policy, theta, traj)
+    >>> scores.shape
+    (3, 10)
+    >>> obs, act = traj.observations[traj.alive[:, 0], 0], traj.actions[traj.alive[:, 0], 0]
+    >>> bool(np.allclose(scores[0], policy.grad_log_prob(theta, obs, act).sum(axis=0)))
+    True
+    """
     out = np.empty((traj.m, policy.n_params))
     for i in range(traj.m):
         steps = traj.alive[:, i]
@@ -117,8 +154,40 @@ def _value_baseline(policy, advantages, value_fn, lam):
 class PolicyGradientUpdate(_Checkpointed):
     """θ ← θ + α ∇U(θ), with ∇U from any estimator of chapter 11.
 
-    Options: ``max_norm`` scales the gradient to an L2 norm of at most L; ``clip``
-    = (a, b) clips it elementwise; ``optimizer="adam"`` takes Adam steps instead.
+    Parameters
+    ----------
+    estimator : pgfast estimator
+        ``RewardToGoGradient(problem, policy)``, ``GAEGradient``, ...; its problem and
+        policy are the update's.
+    alpha : float
+        The step size α (Adam's, with ``optimizer="adam"``).
+    max_norm : float, optional
+        Scale the gradient to an L2 norm of at most this.
+    clip : (float, float), optional
+        Clip the gradient elementwise to [a, b].
+    optimizer : {"sgd", "adam"}
+        Plain steps θ + α g (the book) or Adam steps.
+
+    Raises
+    ------
+    TypeError
+        `estimator` is not a pgfast estimator.
+    ValueError
+        A non-positive `alpha` or `max_norm`, or an unknown `optimizer`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> update = pgfast.PolicyGradientUpdate(pgfast.RewardToGoGradient(problem, policy, m=8),
+    ...                                      alpha=1e-2, max_norm=10.0)
+    >>> rng = np.random.default_rng(0)
+    >>> theta0 = policy.init(rng)
+    >>> theta, info = update.update(theta0, rng)
+    >>> float(np.linalg.norm(theta - theta0)) <= 1e-2 * 10.0 + 1e-12   # α × max_norm
+    True
     """
 
     def __init__(self, estimator, alpha=1e-2, *, max_norm=None, clip=None, optimizer="sgd"):
@@ -135,6 +204,23 @@ class PolicyGradientUpdate(_Checkpointed):
         self.adam = Adam(self.policy.n_params, alpha) if optimizer == "adam" else None
 
     def update(self, theta, rng):
+        """One update: a batch of rollouts at θ (or the estimator's), then the step.
+
+        Parameters
+        ----------
+        theta : array_like, shape (P,)
+            The current parameters.
+        rng : numpy.random.Generator
+            The batch's randomness.
+
+        Returns
+        -------
+        new_theta : numpy.ndarray, shape (P,)
+            The updated parameters.
+        info : dict
+            The estimator's ``info`` with ``steps`` and ``grad_norm`` (the norm of the
+            gradient before the step); ``kl`` and ``entropy`` are NaN here.
+        """
         theta = check_theta(theta, self.policy.n_params)
         grad = self.estimator.gradient(theta, rng)
         if self.max_norm is not None:
@@ -150,13 +236,61 @@ class PolicyGradientUpdate(_Checkpointed):
 
 class RestrictedPolicyUpdate(_Update):
     """θ ← θ + u √(2ε / uᵀu), u = mean over τ of ∇log p(τ) R(τ): the step that
-    maximises the linear model of U under ½ ΔθᵀΔθ ≤ ε."""
+    maximises the linear model of U under ½ ΔθᵀΔθ ≤ ε.
+
+    Parameters
+    ----------
+    problem : pgfast.Problem
+        The environment, γ and horizon.
+    policy : pgfast policy
+        The policy, acting in the problem's spaces.
+    m : int
+        Trajectories per update.
+    epsilon : float
+        The bound ε on ½ ΔθᵀΔθ.
+
+    Raises
+    ------
+    ValueError
+        m below 1, a non-positive `epsilon`, or a policy that does not fit the problem.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> update = pgfast.RestrictedPolicyUpdate(problem, policy, m=8, epsilon=0.05)
+    >>> rng = np.random.default_rng(0)
+    >>> theta = policy.init(rng)
+    >>> new, info = update.update(theta, rng)
+    >>> round(0.5 * float((new - theta) @ (new - theta)), 6)   # on the boundary
+    0.05
+    """
 
     def __init__(self, problem, policy, m=64, epsilon=0.05):
         super().__init__(problem, policy, m)
         self.epsilon = check_positive_float(epsilon, "epsilon")
 
     def update(self, theta, rng):
+        """One update: a batch of rollouts at θ (or the estimator's), then the step.
+
+        Parameters
+        ----------
+        theta : array_like, shape (P,)
+            The current parameters.
+        rng : numpy.random.Generator
+            The batch's randomness.
+
+        Returns
+        -------
+        new_theta : numpy.ndarray, shape (P,)
+            The updated parameters.
+        info : dict
+            The batch's diagnostics: ``mean_return``, ``kl``, ``entropy``, ``steps``,
+            ``surrogate_improvement``, ``backtracks`` and the update's own (see the
+            module's docstring).
+        """
         theta, rng = self._check(theta, rng)
         traj = self.problem.rollouts(self.policy, theta, self.m, rng)
         u = trajectory_scores(self.policy, theta, traj).T @ traj.returns(self.problem.gamma)
@@ -175,7 +309,7 @@ class NaturalPolicyUpdate(_Update):
     action distribution summed over a trajectory's steps; ``baseline=True``
     subtracts the batch's mean return from R(τ) (``baseline=False`` is the book's ∇f).
 
-    Default (``advantages="gae"``): ∇f = mean over τ, k of ∇log π(a_k|s_k) A_k with
+    Default (``advantages="gae"``): ∇f = mean over τ, k of ∇log π(a_k | s_k) A_k with
     GAE(γ, λ) advantages from a value baseline (``value_fn``, default LinearValue),
     and F the Fisher averaged over steps, so a step has a mean per-state KL of about
     ε. Departure from the book, chosen because the trajectory-level estimate is too
@@ -191,6 +325,52 @@ class NaturalPolicyUpdate(_Update):
 
     ``value_fn`` is a value function (fitted as :class:`ValueBaseline` does by
     default) or a ValueBaseline, which sets λ and how V is fitted.
+
+    Parameters
+    ----------
+    problem : pgfast.Problem
+        The environment, γ and horizon.
+    policy : pgfast policy
+        The policy, acting in the problem's spaces.
+    m : int
+        Trajectories per update.
+    epsilon : float
+        The KL step size ε.
+    advantages : {"gae", "book"}
+        GAE advantages from a value baseline, or the book's trajectory returns.
+    value_fn : LinearValue, MLPValue or ValueBaseline, optional
+        The value baseline of ``advantages="gae"`` (default ``LinearValue``).
+    lam : float
+        GAE's λ (ignored when `value_fn` is a ValueBaseline, which has its own).
+    fisher : {"analytic", "empirical"}
+        The Fisher matrix: exact per state, or the mean of outer products of scores.
+    solver : {"auto", "dense", "cg"}
+        How F u = ∇f is solved.
+    damping : float
+        Added to F's diagonal (≥ 0).
+    cg_iterations : int
+        Conjugate-gradient iterations of ``solver="cg"``.
+    baseline : bool
+        Book mode: subtract the batch's mean return from R(τ).
+    fisher_subsample : int
+        Estimate the analytic Fisher on every k-th step.
+
+    Raises
+    ------
+    ValueError
+        An unknown option, a non-positive count or step size, or a negative `damping`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> update = pgfast.NaturalPolicyUpdate(problem, policy, m=8, epsilon=0.01)
+    >>> rng = np.random.default_rng(0)
+    >>> theta, info = update.update(policy.init(rng), rng)
+    >>> update.solver, info["kl"] < 0.05     # about ε per state
+    ('dense', True)
     """
 
     DENSE_MAX_PARAMS = 256
@@ -218,7 +398,26 @@ class NaturalPolicyUpdate(_Update):
 
     def direction(self, theta, traj, grad, scores=None, per_step=False):
         """u = (F + damping·I)⁻¹ ∇f for this batch, F summed over each trajectory's
-        steps (the book's scale) or, with `per_step`, averaged over steps."""
+        steps (the book's scale) or, with `per_step`, averaged over steps.
+
+        Parameters
+        ----------
+        theta : numpy.ndarray, shape (P,)
+            The batch's parameters.
+        traj : pgfast.Trajectories
+            The batch.
+        grad : numpy.ndarray, shape (P,)
+            ∇f.
+        scores : numpy.ndarray, shape (m, P), optional
+            The trajectory scores, needed by ``fisher="empirical"``.
+        per_step : bool
+            Average F over steps instead of summing it over each trajectory.
+
+        Returns
+        -------
+        numpy.ndarray, shape (P,)
+            The direction u.
+        """
         # The trajectory Fisher is E[Σ_k F(s_k)] = (N/m) × the per-step mean.
         scale = 1.0 if per_step else traj.n_steps / traj.m
         P = theta.size
@@ -237,7 +436,22 @@ class NaturalPolicyUpdate(_Update):
                                   self.cg_iterations)
 
     def book_gradient(self, theta, traj):
-        """(∇f, trajectory scores S): ∇f = mean over τ of ∇log p(τ) (R(τ) − baseline)."""
+        """The book's gradient ∇f = mean over τ of ∇log p(τ) (R(τ) − baseline).
+
+        Parameters
+        ----------
+        theta : numpy.ndarray, shape (P,)
+            The batch's parameters.
+        traj : pgfast.Trajectories
+            The batch.
+
+        Returns
+        -------
+        grad : numpy.ndarray, shape (P,)
+            ∇f.
+        scores : numpy.ndarray, shape (m, P)
+            The trajectory scores ∇log p(τ).
+        """
         scores = trajectory_scores(self.policy, theta, traj)
         returns = traj.returns(self.problem.gamma)
         if self.subtract_mean:
@@ -245,15 +459,51 @@ class NaturalPolicyUpdate(_Update):
         return scores.T @ returns / traj.m, scores
 
     def step_terms(self, traj, rng):
-        """The live steps' (obs, actions, weights, advantages): ∇f = Σ w A ∇log π,
-        w = 1 / (n_τ m) (mean over steps, then trajectories)."""
+        """The live steps' terms of ∇f = Σ w A ∇log π, w = 1 / (n_τ m) (mean over
+        steps, then trajectories); the value baseline is refitted after.
+
+        Parameters
+        ----------
+        traj : pgfast.Trajectories
+            The batch.
+        rng : numpy.random.Generator
+            For the value baseline's first initialisation and minibatches.
+
+        Returns
+        -------
+        obs : numpy.ndarray, shape (N, obs_dim)
+            The live steps' observations.
+        actions : numpy.ndarray
+            Their actions.
+        weights : numpy.ndarray, shape (N,)
+            w of each step.
+        advantages : numpy.ndarray, shape (N,)
+            A of each step.
+        """
         obs, act = traj.flat()
         weights = traj.step_weights()[traj.alive]
         adv = self._advantages(traj, rng)[traj.alive]
         return obs, act, weights, adv
 
     def per_step_natural_step(self, theta, traj, rng):
-        """(Δθ, the step terms) for ∇f over steps and the per-step Fisher."""
+        """The natural step for ∇f over steps and the Fisher averaged over steps.
+
+        Parameters
+        ----------
+        theta : numpy.ndarray, shape (P,)
+            The batch's parameters.
+        traj : pgfast.Trajectories
+            The batch.
+        rng : numpy.random.Generator
+            For the value baseline.
+
+        Returns
+        -------
+        step : numpy.ndarray, shape (P,)
+            Δθ.
+        terms : tuple
+            What :meth:`step_terms` returned, (obs, actions, weights, advantages).
+        """
         terms = obs, act, weights, adv = self.step_terms(traj, rng)
         grad = self.policy.grad_log_prob(theta, obs, act, weights=weights * adv)
         scores = trajectory_scores(self.policy, theta, traj) if self.fisher == "empirical" \
@@ -261,7 +511,22 @@ class NaturalPolicyUpdate(_Update):
         return self._scaled(grad, self.direction(theta, traj, grad, scores, True)), terms
 
     def natural_step(self, theta, traj, rng):
-        """The full natural step Δθ = u √(2ε / ∇fᵀu) (zero if ∇fᵀu ≤ 0)."""
+        """The full natural step Δθ = u √(2ε / ∇fᵀu) (zero if ∇fᵀu ≤ 0).
+
+        Parameters
+        ----------
+        theta : numpy.ndarray, shape (P,)
+            The batch's parameters.
+        traj : pgfast.Trajectories
+            The batch.
+        rng : numpy.random.Generator
+            For the value baseline.
+
+        Returns
+        -------
+        numpy.ndarray, shape (P,)
+            Δθ.
+        """
         if self.baseline is not None:
             return self.per_step_natural_step(theta, traj, rng)[0]
         grad, scores = self.book_gradient(theta, traj)
@@ -274,6 +539,24 @@ class NaturalPolicyUpdate(_Update):
         return u * np.sqrt(2 * self.epsilon / curvature)
 
     def update(self, theta, rng):
+        """One update: a batch of rollouts at θ (or the estimator's), then the step.
+
+        Parameters
+        ----------
+        theta : array_like, shape (P,)
+            The current parameters.
+        rng : numpy.random.Generator
+            The batch's randomness.
+
+        Returns
+        -------
+        new_theta : numpy.ndarray, shape (P,)
+            The updated parameters.
+        info : dict
+            The batch's diagnostics: ``mean_return``, ``kl``, ``entropy``, ``steps``,
+            ``surrogate_improvement``, ``backtracks`` and the update's own (see the
+            module's docstring).
+        """
         theta, rng = self._check(theta, rng)
         traj = self.problem.rollouts(self.policy, theta, self.m, rng)
         new = theta + self.natural_step(theta, traj, rng)
@@ -284,8 +567,8 @@ class NaturalPolicyUpdate(_Update):
 class TrustRegionUpdate(NaturalPolicyUpdate):
     """TRPO: the natural step, then backtracking on the surrogate and the KL.
 
-    f(θ′) = mean over τ, k of [π_θ′(a_k|s_k) / π_θ(a_k|s_k)] A_k and
-    g(θ′) = mean over τ, k of KL(π_θ(·|s_k) ‖ π_θ′(·|s_k)) γ^(k−1);
+    f(θ′) = mean over τ, k of [π_θ′(a_k | s_k) / π_θ(a_k | s_k)] A_k and
+    g(θ′) = mean over τ, k of KL(π_θ(· | s_k) ‖ π_θ′(· | s_k)) γ^(k−1);
     θ′ ← θ + α(θ′ − θ) (α = ``backtrack_ratio``) while g(θ′) > ε or f(θ′) ≤ f(θ), at most ``max_backtracks``
     times; θ is returned unchanged (``info["accepted"]`` False) when no step passes.
     The natural step is taken on ∇f(θ) with the Fisher averaged over steps (the scale
@@ -293,6 +576,42 @@ class TrustRegionUpdate(NaturalPolicyUpdate):
 
     A_k is GAE(γ, λ) from a value baseline by default (``advantages="gae"``), or the
     book's R(τ, k) = γ^(k−1) r_togo(k) with ``advantages="book"``.
+
+    Parameters
+    ----------
+    problem : pgfast.Problem
+        The environment, γ and horizon.
+    policy : pgfast policy
+        The policy, acting in the problem's spaces.
+    m : int
+        Trajectories per update.
+    epsilon : float
+        The bound ε on g.
+    backtrack_ratio : float
+        The shrink factor α, in (0, 1).
+    max_backtracks : int
+        The most shrinks before the update gives up.
+    advantages, value_fn, lam, fisher, solver, damping, cg_iterations, fisher_subsample
+        As for :class:`NaturalPolicyUpdate`.
+
+    Raises
+    ------
+    ValueError
+        A `backtrack_ratio` outside (0, 1), or what :class:`NaturalPolicyUpdate` refuses.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> update = pgfast.TrustRegionUpdate(problem, policy, m=8, epsilon=0.01)
+    >>> rng = np.random.default_rng(0)
+    >>> theta, info = update.update(policy.init(rng), rng)
+    >>> sorted(k for k in info if k in ("accepted", "backtracks", "surrogate_improvement"))
+    ['accepted', 'backtracks', 'surrogate_improvement']
+    >>> bool(info["surrogate_improvement"] > 0) == info["accepted"]
+    True
     """
 
     def __init__(self, problem, policy, m=32, epsilon=0.01, backtrack_ratio=0.5, *,
@@ -309,6 +628,24 @@ class TrustRegionUpdate(NaturalPolicyUpdate):
         self.max_backtracks = check_positive_int(max_backtracks, "max_backtracks", minimum=0)
 
     def update(self, theta, rng):
+        """One update: a batch of rollouts at θ (or the estimator's), then the step.
+
+        Parameters
+        ----------
+        theta : array_like, shape (P,)
+            The current parameters.
+        rng : numpy.random.Generator
+            The batch's randomness.
+
+        Returns
+        -------
+        new_theta : numpy.ndarray, shape (P,)
+            The updated parameters.
+        info : dict
+            The batch's diagnostics: ``mean_return``, ``kl``, ``entropy``, ``steps``,
+            ``surrogate_improvement``, ``backtracks`` and the update's own (see the
+            module's docstring).
+        """
         theta, rng = self._check(theta, rng)
         traj = self.problem.rollouts(self.policy, theta, self.m, rng)
         step, (obs, act, weights, adv) = self.per_step_natural_step(theta, traj, rng)
@@ -338,8 +675,8 @@ class TrustRegionUpdate(NaturalPolicyUpdate):
 class ClampedSurrogateUpdate(_Update):
     """PPO: m trajectories with θ, then k_max gradient steps on the clamped surrogate.
 
-    Per step, w = π_θ′(a|s) / π_θ(a|s); the step's term is 0 when (A > 0 and
-    w > 1 + ε) or (A < 0 and w < 1 − ε), else ∇π_θ′(a|s) A / π_θ(a|s) = w A ∇log π_θ′;
+    Per step, w = π_θ′(a | s) / π_θ(a | s); the step's term is 0 when (A > 0 and
+    w > 1 + ε) or (A < 0 and w < 1 − ε), else ∇π_θ′(a | s) A / π_θ(a | s) = w A ∇log π_θ′;
     averaged over steps, then trajectories, and ascended with step size α.
 
     The book's form is ``advantages="book", normalize=False, optimizer="sgd"``
@@ -351,6 +688,59 @@ class ClampedSurrogateUpdate(_Update):
     ``entropy_coef`` c (ascend the surrogate plus c times the mean entropy) and
     ``anneal_steps`` (the step size decays linearly from α to 0 over that many
     environment steps, as rl-baselines3-zoo's ``lin_`` schedules do).
+
+    Parameters
+    ----------
+    problem : pgfast.Problem
+        The environment, γ and horizon.
+    policy : pgfast policy
+        The policy, acting in the problem's spaces.
+    m : int
+        Trajectories per update.
+    epsilon : float
+        The clip range ε.
+    alpha : float
+        The step size α.
+    k_max : int
+        Gradient epochs per batch.
+    advantages : {"gae", "book"}
+        GAE advantages from a value baseline, or the book's R(τ, k).
+    value_fn : LinearValue, MLPValue or ValueBaseline, optional
+        The value baseline of ``advantages="gae"`` (default ``LinearValue``).
+    lam : float
+        GAE's λ.
+    normalize : bool
+        Normalise the batch's advantages to zero mean and unit variance.
+    minibatches : int
+        Shuffled minibatches per epoch.
+    optimizer : {"adam", "sgd"}
+        Adam steps or plain steps.
+    max_grad_norm : float, optional
+        Scale each gradient to at most this L2 norm.
+    target_kl : float, optional
+        Stop the epochs once the mean KL passes this.
+    entropy_coef : float
+        The entropy bonus c (≥ 0).
+    anneal_steps : int, optional
+        Environment steps over which α decays linearly to 0.
+
+    Raises
+    ------
+    ValueError
+        An unknown option, a non-positive count or step size, or more minibatches
+        than a batch can hold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> update = pgfast.ClampedSurrogateUpdate(problem, policy, m=8, epsilon=0.2, k_max=3)
+    >>> rng = np.random.default_rng(0)
+    >>> theta, info = update.update(policy.init(rng), rng)
+    >>> info["epochs"], info["steps"] == update.steps_done
+    (3, True)
     """
 
     def __init__(self, problem, policy, m=16, epsilon=0.2, alpha=1e-2, k_max=10, *,
@@ -380,26 +770,90 @@ class ClampedSurrogateUpdate(_Update):
         self.steps_done = 0   # environment steps so far, for the annealed step size
 
     def step_size(self):
-        """α, or α (1 − steps so far / anneal_steps) (at least 0) when annealing."""
+        """The current step size.
+
+        Returns
+        -------
+        float
+            α, or α (1 − steps so far / anneal_steps) (at least 0) when annealing.
+        """
         if self.anneal_steps is None:
             return self.alpha
         return self.alpha * max(0.0, 1.0 - self.steps_done / self.anneal_steps)
 
     def state_dict(self):
+        """What a checkpoint keeps besides θ.
+
+        Returns
+        -------
+        dict of numpy.ndarray or int
+            The Adam moments, the value baseline, the observation statistics and
+            ``steps_done`` (for the annealed step size).
+        """
         return {**super().state_dict(), "steps_done": self.steps_done}
 
     def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned.
+
+        Parameters
+        ----------
+        state : dict
+            From :meth:`state_dict` (or a checkpoint).
+
+        Returns
+        -------
+        None
+        """
         super().load_state_dict(state)
         self.steps_done = int(state.get("steps_done", 0))
 
     def clamped_gradient(self, theta_new, obs, act, old_logp, adv, weights):
-        """The book's clamped-surrogate gradient on a batch of steps."""
+        """The book's clamped-surrogate gradient on a batch of steps.
+
+        Parameters
+        ----------
+        theta_new : numpy.ndarray, shape (P,)
+            θ′, where the gradient is taken.
+        obs : numpy.ndarray, shape (N, obs_dim)
+            The steps' observations.
+        act : numpy.ndarray
+            Their actions.
+        old_logp : numpy.ndarray, shape (N,)
+            log π_θ(a | s) under the behaviour parameters.
+        adv : numpy.ndarray, shape (N,)
+            The advantages A.
+        weights : numpy.ndarray, shape (N,)
+            Each step's weight in the mean.
+
+        Returns
+        -------
+        numpy.ndarray, shape (P,)
+            Σ_i weights_i w_i A_i ∇log π_θ′(a_i | s_i) over the unclamped steps.
+        """
         w = np.exp(self.policy.log_prob(theta_new, obs, act) - old_logp)
         clamped = ((adv > 0) & (w > 1 + self.epsilon)) | ((adv < 0) & (w < 1 - self.epsilon))
         return self.policy.grad_log_prob(theta_new, obs, act,
                                          weights=np.where(clamped, 0.0, w * adv * weights))
 
     def update(self, theta, rng):
+        """One update: a batch of rollouts at θ (or the estimator's), then the step.
+
+        Parameters
+        ----------
+        theta : array_like, shape (P,)
+            The current parameters.
+        rng : numpy.random.Generator
+            The batch's randomness.
+
+        Returns
+        -------
+        new_theta : numpy.ndarray, shape (P,)
+            The updated parameters.
+        info : dict
+            The batch's diagnostics: ``mean_return``, ``kl``, ``entropy``, ``steps``,
+            ``surrogate_improvement``, ``backtracks`` and the update's own (see the
+            module's docstring).
+        """
         theta, rng = self._check(theta, rng)
         traj = self.problem.rollouts(self.policy, theta, self.m, rng)
         obs, act = traj.flat()
