@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._threads import one_blas_thread
 from ._validation import (check_positive_float, check_positive_int, check_rng,
                           check_unit_interval)
 from .optim import Adam
@@ -162,12 +163,14 @@ class ValueBaseline:
             y = np.ascontiguousarray(y, dtype=np.float64)
             n, size = len(y), self.minibatch_size
             grad = np.empty(self.value_fn.n_params)
-            for _ in range(self.fit_iterations):
-                order = rng.permutation(n)
-                for start in range(0, n, size):
-                    batch = order[start:start + size]
-                    self.value_fn.kernel.squared_error_grad(phi, obs[batch], y[batch], grad)
-                    phi = self.adam.step(phi, -grad)
+            with one_blas_thread():   # the same φ whatever the BLAS thread count
+                for _ in range(self.fit_iterations):
+                    order = rng.permutation(n)
+                    for start in range(0, n, size):
+                        batch = order[start:start + size]
+                        self.value_fn.kernel.squared_error_grad(phi, obs[batch], y[batch],
+                                                                grad)
+                        phi = self.adam.step(phi, -grad)
             if not np.isfinite(phi).all():   # one check per fit, not per minibatch
                 raise ValueError("value_lr: the value fit diverged (non-finite φ); "
                                  "lower the value step size")

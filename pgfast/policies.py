@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _gaussian, _net, _softmax
+from ._threads import blas_limited, one_blas_thread
 from ._validation import (ArrayResult, RngLike, as_float_array, check_allocation,
                           check_finite_result, check_positive_int, check_rng)
 from ._arrays import arrays_in_out
@@ -223,6 +224,7 @@ class _Policy(_Network):
         return self.pack(params)
 
     @arrays_in_out("theta", "obs")
+    @blas_limited()
     def sample(self, theta: ArrayLike, obs: ArrayLike,
                rng: RngLike = None) -> tuple[ArrayResult, ArrayResult]:
         """Draw a ~ π_θ(· | s) for every observation, from `rng` (a Generator, an
@@ -245,6 +247,7 @@ class _Policy(_Network):
         return self._actions_out(actions), logp
 
     @arrays_in_out("theta", "obs")
+    @blas_limited()
     def mode(self, theta: ArrayLike, obs: ArrayLike) -> ArrayResult:
         """The most likely action (argmax of the logits / the mean), same types as sample."""
         theta = self._check_theta(theta)
@@ -255,6 +258,7 @@ class _Policy(_Network):
         return self._actions_out(actions)
 
     @arrays_in_out("theta", "obs", other=("actions",))
+    @blas_limited()
     def log_prob(self, theta: ArrayLike, obs: ArrayLike, actions: ArrayLike) -> ArrayResult:
         """log π_θ(a_i | s_i), shape (N,)."""
         theta = self._check_theta(theta)
@@ -266,6 +270,7 @@ class _Policy(_Network):
         return check_finite_result(logp, "theta", "log π(a | s)")
 
     @arrays_in_out("theta", "obs", "weights", other=("actions",), out="out")
+    @blas_limited()
     def grad_log_prob(self, theta: ArrayLike, obs: ArrayLike, actions: ArrayLike,
                       weights: ArrayLike | None = None, out: ArrayLike | None = None,
                       num_threads: int = 1) -> ArrayResult:
@@ -310,6 +315,7 @@ class _Policy(_Network):
         return check_finite_result(grad, "theta", "Σ w ∇log π")
 
     @arrays_in_out("theta_old", "theta_new", "obs")
+    @blas_limited()
     def kl(self, theta_old: ArrayLike, theta_new: ArrayLike, obs: ArrayLike) -> ArrayResult:
         """KL(π_old(· | s_i) ‖ π_new(· | s_i)) per observation, shape (N,).
 
@@ -325,6 +331,7 @@ class _Policy(_Network):
         return check_finite_result(kl, "theta_new", "the KL divergence")
 
     @arrays_in_out("theta_old", "theta_new", "obs")
+    @blas_limited()
     def kl_grad(self, theta_old: ArrayLike, theta_new: ArrayLike, obs: ArrayLike) -> ArrayResult:
         """Gradient with respect to theta_new of the MEAN KL over the observations,
 
@@ -343,6 +350,7 @@ class _Policy(_Network):
         return check_finite_result(grad, "theta_new", "the KL gradient")
 
     @arrays_in_out("theta", "obs")
+    @blas_limited()
     def entropy(self, theta: ArrayLike, obs: ArrayLike) -> ArrayResult:
         """Entropy of π_θ(· | s_i), shape (N,): −Σ_a p_a log p_a, or
         Σ_k log σ_k + ½ (1 + log 2π) for the Gaussian."""
@@ -354,6 +362,7 @@ class _Policy(_Network):
         return check_finite_result(ent, "theta", "the entropy")
 
     @arrays_in_out("theta", "obs")
+    @blas_limited()
     def entropy_grad(self, theta: ArrayLike, obs: ArrayLike) -> ArrayResult:
         """Gradient of the MEAN entropy over the observations, ∇_θ (1/N) Σ_i H(π_θ(· | s_i)),
         shape (P,) (for an entropy bonus). Softmax: ∂H/∂z_k = −p_k (z_k − Σ_j p_j z_j);
@@ -367,6 +376,7 @@ class _Policy(_Network):
         return check_finite_result(grad, "theta", "the entropy gradient")
 
     @arrays_in_out("theta", "obs", "v")
+    @blas_limited()
     def fisher_vector_product(self, theta: ArrayLike, obs: ArrayLike, v: ArrayLike,
                               num_threads: int = 1) -> ArrayResult:
         """F v for the Fisher information of the action distribution averaged over obs.
@@ -398,6 +408,7 @@ class _Policy(_Network):
         return min(num_threads, n)
 
     @arrays_in_out("theta", "obs")
+    @blas_limited()
     def fisher_operator(self, theta: ArrayLike, obs: ArrayLike,
                         num_threads: int = 1) -> Callable[[ArrayLike], ArrayResult]:
         """v ↦ F v for a fixed θ and batch, sharing one forward pass between calls.
@@ -422,12 +433,15 @@ class _Policy(_Network):
         @arrays_in_out("v")
         def fvp(v: ArrayLike) -> ArrayResult:
             out = np.empty(self.n_params)
-            self.kernel.fvp_into(at, states, self._check_theta(v, "v"), out, cache, num_threads)
+            v = self._check_theta(v, "v")
+            with one_blas_thread():   # called later, outside fisher_operator's limit
+                self.kernel.fvp_into(at, states, v, out, cache, num_threads)
             return check_finite_result(out, "theta", "the Fisher-vector product")
 
         return fvp
 
     @arrays_in_out("theta", "obs")
+    @blas_limited(always=True)
     def fisher(self, theta: ArrayLike, obs: ArrayLike) -> ArrayResult:
         """The dense (P, P) Fisher matrix of ``fisher_vector_product`` (for small P).
 
@@ -544,6 +558,7 @@ class _GaussianPolicy(_Policy):
             yield dz
 
     @arrays_in_out("theta", "obs")
+    @blas_limited(always=True)
     def fisher(self, theta: ArrayLike, obs: ArrayLike) -> ArrayResult:
         F = super().fisher(theta, obs)
         if self.learn_std:
@@ -744,6 +759,7 @@ class _Value(_Network):
         return self.pack(self._init_layers(rng, 1.0))
 
     @arrays_in_out("phi", "obs")
+    @blas_limited()
     def value(self, phi: ArrayLike, obs: ArrayLike) -> ArrayResult:
         """V_φ(s_i), shape (N,)."""
         phi = self._check_theta(phi, "phi")
@@ -754,6 +770,7 @@ class _Value(_Network):
         return check_finite_result(z[:, 0], "phi", "V(s)")
 
     @arrays_in_out("phi", "obs", "targets")
+    @blas_limited()
     def loss_and_grad(self, phi: ArrayLike, obs: ArrayLike,
                       targets: ArrayLike) -> tuple[float, ArrayResult]:
         """The squared error L(φ) = (1/N) Σ_i ½ (V_φ(s_i) − y_i)² and ∇_φ L, shape (P,)."""

@@ -13,6 +13,7 @@ streams (:func:`slot_states`), which make results independent of thread counts.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -20,6 +21,7 @@ from functools import cached_property
 import gymnasium as gym
 import numpy as np
 
+from ._threads import one_blas_thread
 from ._validation import (as_float_array, check_allocation, check_policy_fits,
                           check_positive_int, check_rngs)
 from ._arrays import as_numpy
@@ -435,11 +437,13 @@ def _rollout_native(env, policy, theta, T, rng, time_limit, num_threads, determi
     locks = [g.bit_generator.lock for g in rngs]
     for lock in locks:
         lock.acquire()
+    blas = one_blas_thread() if getattr(policy, "hidden", ()) else contextlib.nullcontext()
     try:
-        _rollout.rollout(kernel, policy.kernel, thetas, pointers, limit,
-                         observations, actions, rewards, terminated.view(np.uint8),
-                         truncated.view(np.uint8), log_probs, final, last, status, steps,
-                         deterministic, first_episode, num_threads)
+        with blas:   # an MLP policy's matrix products: results independent of BLAS threads
+            _rollout.rollout(kernel, policy.kernel, thetas, pointers, limit,
+                             observations, actions, rewards, terminated.view(np.uint8),
+                             truncated.view(np.uint8), log_probs, final, last, status, steps,
+                             deterministic, first_episode, num_threads)
     finally:
         for lock in locks:
             lock.release()

@@ -569,3 +569,30 @@ def test_rollout_tanh_is_accurate():
     got = policy.mode(theta, x[:, None])[:, 0]
     np.testing.assert_allclose(got, np.tanh(x), rtol=4 * np.finfo(float).eps, atol=0)
     assert np.all(np.abs(got) <= 1.0)
+
+
+def test_results_do_not_depend_on_blas_threads(tmp_path):
+    """The same MLP products (Fisher matrix, Fisher-vector products over two OpenMP
+    row blocks, scores, value fit) bit for bit with 1 and 2 BLAS threads: pgfast runs
+    its matrix products on one BLAS thread."""
+    import subprocess
+    import sys
+
+    script = (
+        "import hashlib, numpy as np, pgfast\n"
+        "rng = np.random.default_rng(0)\n"
+        "pol = pgfast.MLPSoftmax(8, 3, hidden=(64, 64))\n"
+        "th = pol.init(rng) + 0.1 * rng.standard_normal(pol.n_params)\n"
+        "obs = rng.standard_normal((3000, 8)); act = rng.integers(0, 3, 3000)\n"
+        "h = hashlib.sha256()\n"
+        "for a in (pol.fisher(th, obs[:500]), pol.fisher_vector_product(th, obs, th, num_threads=2),\n"
+        "          pol.fisher_operator(th, obs, num_threads=2)(th), pol.grad_log_prob(th, obs, act)):\n"
+        "    h.update(a.tobytes())\n"
+        "print(h.hexdigest())\n")
+    digests = set()
+    for threads in ("1", "2"):
+        env = dict(__import__("os").environ, OPENBLAS_NUM_THREADS=threads)
+        out = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path,
+                             capture_output=True, text=True, check=True)
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1
