@@ -137,11 +137,17 @@ def arrays_in_out(*floats, other=(), out=None):
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
             n = len(args)
-            for name, i, _ in where:   # the NumPy fast path: nothing to convert
+            all_float32 = any_float = False
+            for name, i, role in where:   # the NumPy fast path: nothing to convert
                 x = args[i] if i < n else kwargs.get(name)
                 if x is not None and type(x) is not np.ndarray and _library(x) is not None:
                     return _call_converted(func, where, args, kwargs)
-            return func(*args, **kwargs)
+                if role == _FLOAT and type(x) is np.ndarray:
+                    all_float32 = (x.dtype == _FLOAT32) and (all_float32 or not any_float)
+                    any_float = True
+            result = func(*args, **kwargs)
+            # float32 in, float32 out (the kernels compute in float64 either way)
+            return _numpy_float32(result) if all_float32 else result
 
         return wrapper
 
@@ -194,6 +200,14 @@ def _call_converted(func, where, args, kwargs):
     result = func(*args, **kwargs)
     dtype = _FLOAT32 if any_float and all_float32 else _FLOAT64
     return _convert_back(result, lib, dtype, given_out)
+
+
+def _numpy_float32(result):
+    if type(result) is tuple:
+        return tuple(_numpy_float32(r) for r in result)
+    if isinstance(result, np.ndarray) and result.dtype == _FLOAT64:
+        return result.astype(_FLOAT32)
+    return result
 
 
 def _convert_back(result, lib, dtype, given_out):

@@ -64,8 +64,9 @@ def regression_gradient(dtheta: ArrayLike, du: ArrayLike,
 
     Returns
     -------
-    float64 ndarray, shape (n,) or (K, n)
-        Computed in double precision whatever the input dtype.
+    ndarray, shape (n,) or (K, n)
+        Computed in double precision whatever the input dtype; returned as float32
+        if both inputs are float32, else float64.
 
     Raises
     ------

@@ -3,7 +3,8 @@ network; ``src/_policies.pyx``, the policy contract; ``src/_softmax.pyx`` and
 ``src/_gaussian.pyx``, the heads).
 
 A policy object describes an architecture and holds no parameters: θ is a flat
-float64 array the caller owns. Every method is batched over N observations
+float64 array the caller owns. The kernels compute in float64; when every float
+argument of a call is float32, the results come back as float32. Every method is batched over N observations
 (an (N, obs_dim) array; a single 1-D observation is a batch of one).
 
 Parameter layout (``unpack`` names the pieces), W of shape (in, out) applied as

@@ -134,10 +134,11 @@ def test_regression_dtypes_and_layouts():
     a = rng.standard_normal((16, 8))
     y = rng.standard_normal(16)
     x32 = pgfast.regression_gradient(a.astype(np.float32), y.astype(np.float32))
-    assert x32.dtype == np.float64
+    assert x32.dtype == np.float32   # float32 in, float32 out; computed in float64
     np.testing.assert_array_equal(
         x32, pgfast.regression_gradient(a.astype(np.float32).astype(np.float64),
-                                        y.astype(np.float32).astype(np.float64)))
+                                        y.astype(np.float32).astype(np.float64)
+                                        ).astype(np.float32))
     fortran = np.asfortranarray(a)
     strided_y = np.repeat(y, 2)[::2]
     ro = a.copy()
