@@ -6,9 +6,17 @@ their inputs: C-contiguous arrays of matching shape, flags as uint8 0/1.
 Sums are carried in double precision whatever the storage dtype.
 """
 from cython cimport floating
-from libc.stdlib cimport free
+from libc.stdlib cimport calloc, free
 
-from pgfast._common cimport alloc_zeros
+
+cdef double* _carry(Py_ssize_t n) except NULL:
+    # The row carries come from calloc here, not from pgfast._common: a pointer the
+    # compiler sees returned by calloc aliases no input, so the row loops vectorise
+    # (through _common's imported function they ran 3x slower, unvectorised).
+    cdef double* p = <double*> calloc(n if n > 0 else 1, sizeof(double))
+    if p == NULL:
+        raise MemoryError(f"could not allocate {n} doubles of kernel scratch")
+    return p
 
 
 def reward_to_go(
@@ -32,7 +40,7 @@ def reward_to_go(
     if T == 0:
         return True
     try:
-        g = alloc_zeros(2 * B)
+        g = _carry(2 * B)
         with nogil:
             for t in range(T - 1, -1, -1):
                 nv = &next_values[t, 0] if next_values.shape[0] == T else NULL
@@ -86,7 +94,7 @@ def gae(
     if T == 0:
         return True
     try:
-        a = alloc_zeros(2 * B)
+        a = _carry(2 * B)
         with nogil:
             for t in range(T - 1, -1, -1):
                 _gae_row(&rewards[t, 0], &values[t, 0], &next_values[t, 0],
@@ -168,8 +176,8 @@ def episode_stats(
     cdef double* running = NULL
     cdef double* count = NULL   # steps so far, exact as a double
     try:
-        running = alloc_zeros(B)
-        count = alloc_zeros(B)
+        running = _carry(B)
+        count = _carry(B)
         with nogil:
             for t in range(T):
                 for b in range(B):
