@@ -4,11 +4,12 @@
   installed package (Python run from the repository root puts it first on
   sys.path), it stops with one line that says what to do, rather than a
   misleading circular-import error from the first kernel import.
-- A portable x86-64 build also holds every kernel compiled for x86-64-v3 (AVX2),
-  in ``_x86_64_v3/`` beside the portable ones (see CMakeLists.txt). On a CPU that
-  has those instructions a finder ahead of the others loads ``pgfast._x`` from
-  there, for a regular and an editable install alike. ``PGFAST_KERNELS=baseline``
-  keeps the portable kernels. Both builds return the same bits.
+- A portable x86-64 build also holds every kernel compiled for x86-64-v3 (AVX2)
+  and x86-64-v4 (AVX-512), in ``_x86_64_v3/`` and ``_x86_64_v4/`` beside the
+  portable ones (see CMakeLists.txt). A finder ahead of the others loads
+  ``pgfast._x`` from the highest level this CPU runs, for a regular and an
+  editable install alike. ``PGFAST_KERNELS=baseline`` (or ``x86-64-v3``) caps the
+  level. All builds return the same bits.
 """
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ import importlib.util
 import os
 import sys
 
-V3_DIR = "_x86_64_v3"
+# (name, folder, CPU check name in pgfast._cpu), highest first
+LEVELS = (("x86-64-v4", "_x86_64_v4", "has_x86_64_v4"),
+          ("x86-64-v3", "_x86_64_v3", "has_x86_64_v3"))
 
 
 def compiled_dir(package_dir: str) -> str:
@@ -45,14 +48,24 @@ class _KernelFinder:
 
 
 def select_kernels(folder: str) -> str:
-    """Load the x86-64-v3 kernels beside `folder` from now on when this CPU runs
-    them; return the build in use, "x86-64-v3" or "baseline"."""
+    """Load the kernels of the highest x86-64 level beside `folder` that this CPU
+    runs from now on; return the build in use ("x86-64-v4", "x86-64-v3" or
+    "baseline")."""
     from . import _cpu
 
-    v3 = os.path.join(folder, V3_DIR)
-    if (os.environ.get("PGFAST_KERNELS", "").lower() == "baseline" or not os.path.isdir(v3)
-            or not _cpu.has_x86_64_v3()):
-        return "baseline"
-    if not any(isinstance(f, _KernelFinder) for f in sys.meta_path):
-        sys.meta_path.insert(0, _KernelFinder(v3))
-    return "x86-64-v3"
+    cap = os.environ.get("PGFAST_KERNELS", "").lower()
+    allowed = [] if cap == "baseline" else \
+        [level for level in LEVELS if not cap or LEVELS.index(level) >= _level_index(cap)]
+    for name, sub, check in allowed:
+        path = os.path.join(folder, sub)
+        if os.path.isdir(path) and getattr(_cpu, check)():
+            if not any(isinstance(f, _KernelFinder) for f in sys.meta_path):
+                sys.meta_path.insert(0, _KernelFinder(path))
+            return name
+    return "baseline"
+
+
+def _level_index(cap):
+    """The position in LEVELS of a PGFAST_KERNELS cap ("x86-64-v3"); 0 if unknown."""
+    names = [name for name, _, _ in LEVELS]
+    return names.index(cap) if cap in names else 0

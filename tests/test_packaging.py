@@ -111,13 +111,21 @@ def test_kernels_for_this_cpu_are_loaded():
     from pgfast import _cpu
 
     folder = Path(pgfast._cyutility.__file__).parent
-    v3 = folder / "_x86_64_v3"
-    if not v3.is_dir():
+    levels = [(folder / sub, getattr(_cpu, check)()) for _, sub, check in _loader().LEVELS]
+    if not any(path.is_dir() for path, _ in levels):
         pytest.skip("this build has one set of kernels (PGFAST_NATIVE=ON, or not x86-64)")
-    use_v3 = _cpu.has_x86_64_v3() and os.environ.get("PGFAST_KERNELS", "").lower() != "baseline"
+    if os.environ.get("PGFAST_KERNELS", "").lower() == "baseline":
+        want = folder
+    else:   # the highest level built and run by this CPU
+        want = next((path for path, runs in levels if path.is_dir() and runs), folder)
     for name in ("_returns", "_policies", "_envs", "_rollout"):
         kernel = importlib.import_module(f"pgfast.{name}")
-        assert Path(kernel.__file__).parent == (v3 if use_v3 else folder)
+        assert Path(kernel.__file__).parent == want
+
+
+def _loader():
+    from pgfast import _loader
+    return _loader
 
 
 BITS = """
@@ -140,20 +148,22 @@ print(hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in out)).h
 """
 
 
-def test_baseline_and_x86_64_v3_kernels_return_the_same_bits(tmp_path):
+@pytest.mark.parametrize("level", ["x86-64-v3", "x86-64-v4"])
+def test_baseline_and_vector_kernels_return_the_same_bits(tmp_path, level):
     import pgfast
     from pgfast import _cpu
 
-    if not (Path(pgfast._cyutility.__file__).parent / "_x86_64_v3").is_dir():
-        pytest.skip("this build has one set of kernels (PGFAST_NATIVE=ON, or not x86-64)")
-    if not _cpu.has_x86_64_v3():
-        pytest.skip("this CPU does not run x86-64-v3 code")
-    runs = [run_python(BITS, cwd=tmp_path, PGFAST_KERNELS=kind) for kind in ("baseline", "")]
+    _, sub, check = next(entry for entry in _loader().LEVELS if entry[0] == level)
+    if not (Path(pgfast._cyutility.__file__).parent / sub).is_dir():
+        pytest.skip(f"this build has no {level} kernels (PGFAST_NATIVE=ON, or not x86-64)")
+    if not getattr(_cpu, check)():
+        pytest.skip(f"this CPU does not run {level} code")
+    runs = [run_python(BITS, cwd=tmp_path, PGFAST_KERNELS=kind) for kind in ("baseline", level)]
     for run in runs:
         assert run.returncode == 0, run.stderr
-    (base_file, base_digest), (v3_file, v3_digest) = (r.stdout.split() for r in runs)
-    assert "_x86_64_v3" not in base_file and "_x86_64_v3" in v3_file
-    assert base_digest == v3_digest
+    (base_file, base_digest), (level_file, level_digest) = (r.stdout.split() for r in runs)
+    assert "_x86_64_" not in base_file and sub in level_file
+    assert base_digest == level_digest
 
 
 # ---------------------------------------------------------------------------
