@@ -210,8 +210,8 @@ class PolicyGradientUpdate(_Checkpointed):
         ----------
         theta : array_like, shape (P,)
             The current parameters.
-        rng : numpy.random.Generator
-            The batch's randomness.
+        rng : numpy.random.Generator, int or None
+            The batch's randomness (an int seeds a new Generator, None a fresh one).
 
         Returns
         -------
@@ -279,8 +279,8 @@ class RestrictedPolicyUpdate(_Update):
         ----------
         theta : array_like, shape (P,)
             The current parameters.
-        rng : numpy.random.Generator
-            The batch's randomness.
+        rng : numpy.random.Generator, int or None
+            The batch's randomness (an int seeds a new Generator, None a fresh one).
 
         Returns
         -------
@@ -545,8 +545,8 @@ class NaturalPolicyUpdate(_Update):
         ----------
         theta : array_like, shape (P,)
             The current parameters.
-        rng : numpy.random.Generator
-            The batch's randomness.
+        rng : numpy.random.Generator, int or None
+            The batch's randomness (an int seeds a new Generator, None a fresh one).
 
         Returns
         -------
@@ -634,8 +634,8 @@ class TrustRegionUpdate(NaturalPolicyUpdate):
         ----------
         theta : array_like, shape (P,)
             The current parameters.
-        rng : numpy.random.Generator
-            The batch's randomness.
+        rng : numpy.random.Generator, int or None
+            The batch's randomness (an int seeds a new Generator, None a fresh one).
 
         Returns
         -------
@@ -842,8 +842,8 @@ class ClampedSurrogateUpdate(_Update):
         ----------
         theta : array_like, shape (P,)
             The current parameters.
-        rng : numpy.random.Generator
-            The batch's randomness.
+        rng : numpy.random.Generator, int or None
+            The batch's randomness (an int seeds a new Generator, None a fresh one).
 
         Returns
         -------

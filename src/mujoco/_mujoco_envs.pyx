@@ -326,19 +326,10 @@ def asset(name):
 # ---- locomotion: forward reward (qpos[0] or the torso's x) ----------------
 
 
-cdef class HopperKernel(MujocoKernel):
-    """Hopper-v5: obs (qpos[1:], clip(qvel, ±10)), reward x-velocity + 1 (healthy)
-    − 1e-3 |a|², terminated when unhealthy: not (z > 0.7, |angle| < 0.2,
-    |qpos[2:], qvel| < 100)."""
+cdef class _PlanarWalkerKernel(MujocoKernel):
+    """Hopper and Walker2d share their observation, qpos[1:] and clip(qvel, ±10),
+    and the option to keep running when unhealthy."""
     cdef readonly bint terminate_when_unhealthy
-    expected_sizes = (6, 6, 3)
-
-    def __init__(self, Py_ssize_t num_envs=1, seed=None, Py_ssize_t max_episode_steps=1000, *,
-                 bint terminate_when_unhealthy=True, double reset_noise_scale=5e-3,
-                 xml_file=None):
-        self.terminate_when_unhealthy = terminate_when_unhealthy
-        MujocoKernel.__init__(self, num_envs, xml_file or asset("hopper.xml"), 4,
-                              reset_noise_scale, max_episode_steps, seed)
 
     def setup(self):
         self.scratch_size = self.nu
@@ -352,6 +343,20 @@ cdef class HopperKernel(MujocoKernel):
             obs[k - 1] = d.qpos[k]
         for k in range(self.nv):
             obs[self.nq - 1 + k] = _clip(d.qvel[k], -10.0, 10.0)
+
+
+cdef class HopperKernel(_PlanarWalkerKernel):
+    """Hopper-v5: obs (qpos[1:], clip(qvel, ±10)), reward x-velocity + 1 (healthy)
+    − 1e-3 |a|², terminated when unhealthy: not (z > 0.7, |angle| < 0.2,
+    |qpos[2:], qvel| < 100)."""
+    expected_sizes = (6, 6, 3)
+
+    def __init__(self, Py_ssize_t num_envs=1, seed=None, Py_ssize_t max_episode_steps=1000, *,
+                 bint terminate_when_unhealthy=True, double reset_noise_scale=5e-3,
+                 xml_file=None):
+        self.terminate_when_unhealthy = terminate_when_unhealthy
+        MujocoKernel.__init__(self, num_envs, xml_file or asset("hopper.xml"), 4,
+                              reset_noise_scale, max_episode_steps, seed)
 
     cdef int reward_and_termination(self, const mjData* d, const double* action,
                                     double x_before, double* scratch,
@@ -369,10 +374,9 @@ cdef class HopperKernel(MujocoKernel):
         return self.terminate_when_unhealthy and not healthy
 
 
-cdef class Walker2dKernel(MujocoKernel):
+cdef class Walker2dKernel(_PlanarWalkerKernel):
     """Walker2d-v5: obs (qpos[1:], clip(qvel, ±10)), reward x-velocity + 1 (healthy)
     − 1e-3 |a|², terminated when not (0.8 < z < 2, |angle| < 1)."""
-    cdef readonly bint terminate_when_unhealthy
     expected_sizes = (9, 9, 6)
 
     def __init__(self, Py_ssize_t num_envs=1, seed=None, Py_ssize_t max_episode_steps=1000, *,
@@ -381,19 +385,6 @@ cdef class Walker2dKernel(MujocoKernel):
         self.terminate_when_unhealthy = terminate_when_unhealthy
         MujocoKernel.__init__(self, num_envs, xml_file or asset("walker2d_v5.xml"), 4,
                               reset_noise_scale, max_episode_steps, seed)
-
-    def setup(self):
-        self.scratch_size = self.nu
-
-    def observation_size(self):
-        return self.nq - 1 + self.nv
-
-    cdef void observe(self, const mjData* d, double* obs) noexcept nogil:
-        cdef int k
-        for k in range(1, self.nq):
-            obs[k - 1] = d.qpos[k]
-        for k in range(self.nv):
-            obs[self.nq - 1 + k] = _clip(d.qvel[k], -10.0, 10.0)
 
     cdef int reward_and_termination(self, const mjData* d, const double* action,
                                     double x_before, double* scratch,
