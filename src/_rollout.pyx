@@ -160,7 +160,10 @@ def rollout(
     cdef Py_ssize_t limit = as_size(time_limit, "time_limit")
     cdef int threads = as_threads(num_threads)
     cdef Py_ssize_t theta_stride = 0 if thetas.shape[0] == 1 else P
-    cdef Py_ssize_t n_chunks = (B + CHUNK - 1) // CHUNK
+    # Chunks of up to CHUNK slots, narrower when that leaves a thread without one (a
+    # few costly slots, such as a physics engine's, still use every thread).
+    cdef Py_ssize_t chunk_width = max(1, min(CHUNK, (B + threads - 1) // threads))
+    cdef Py_ssize_t n_chunks = (B + chunk_width - 1) // chunk_width
     cdef _Chunk* chunks = NULL
     cdef bint running = True
     # The arrays must fit the env and the policy: each is checked once, here.
@@ -191,7 +194,7 @@ def rollout(
         with nogil:
             for c in prange(n_chunks, num_threads=threads, schedule="static"):
                 _start_chunk(&chunks[c], env, policy, &thetas[0, 0], theta_stride, &bitgens[0],
-                             c * CHUNK, min(B, (c + 1) * CHUNK), status, steps)
+                             c * chunk_width, min(B, (c + 1) * chunk_width), status, steps)
         while t0 < T and running:
             t1 = min(T, t0 + span)
             clock = time.perf_counter()

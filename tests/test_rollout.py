@@ -60,14 +60,24 @@ def test_time_limit_truncates(policy):
     assert not (ro.truncated & ro.terminated).any()
 
 
-def test_same_seed_same_rollout_whatever_the_thread_count(policy):
-    env = pgfast.make_vec("CartPole-v1", num_envs=16)
-    a = pgfast.rollout(env, policy, theta0(policy), 200, np.random.default_rng(3), num_threads=1)
-    b = pgfast.rollout(env, policy, theta0(policy), 200, np.random.default_rng(3), num_threads=2)
-    for name in ("observations", "actions", "rewards", "terminated", "truncated", "log_probs"):
-        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
-    c = pgfast.rollout(env, policy, theta0(policy), 200, np.random.default_rng(4))
-    assert not np.array_equal(a.actions, c.actions)
+@pytest.mark.parametrize("env_id, make_policy, n_slots", [
+    ("CartPole-v1", lambda: pgfast.LinearSoftmax(4, 2), 16),
+    ("Pendulum-v1", lambda: pgfast.MLPGaussian(3, 1, hidden=(8, 8)), 5),
+])
+def test_same_seed_same_rollout_whatever_the_thread_count(env_id, make_policy, n_slots):
+    # More threads split the slots into narrower chunks (16 slots: one chunk of 16 on
+    # one thread, two of 8 on two; 5 slots on 3 threads: chunks of 2, 2, 1).
+    env, policy = pgfast.make_vec(env_id, num_envs=n_slots), make_policy()
+    theta = policy.init(np.random.default_rng(0))
+    runs = [pgfast.rollout(env, policy, theta, 200, np.random.default_rng(3), num_threads=k)
+            for k in (1, 2, 3)]
+    for other in runs[1:]:
+        for name in ("observations", "actions", "rewards", "terminated", "truncated",
+                     "log_probs"):
+            np.testing.assert_array_equal(getattr(runs[0], name), getattr(other, name),
+                                          err_msg=name)
+    c = pgfast.rollout(env, policy, theta, 200, np.random.default_rng(4))
+    assert not np.array_equal(runs[0].actions, c.actions)
 
 
 def test_multi_theta_rollout_uses_one_theta_per_slot(policy):
