@@ -89,6 +89,18 @@ def connect(address=None, *, num_cpus=None, timeout=10.0):
         `address` does not answer within `timeout` seconds.
     TypeError
         An `address` that is not a string.
+
+    Examples
+    --------
+    >>> import ray
+    >>> from pgfast.distributed import connect
+    >>> connect(num_cpus=2)            # no address: a local cluster of 2 CPUs
+    >>> ray.is_initialized()
+    True
+    >>> connect("127.0.0.1:1", timeout=0.5)
+    Traceback (most recent call last):
+        ...
+    ConnectionError: address: no Ray cluster answers at '127.0.0.1:1' ...
     """
     ray = _import_ray()
     timeout = check_positive_float(timeout, "timeout")
@@ -334,7 +346,27 @@ class RayVecEnv(gym.vector.VectorEnv):
     -----
     ``reset`` and ``step`` are not offered: a RayVecEnv runs whole rollouts, never
     a step at a time (one round trip per step would cost more than the step).
-    docs/guides/scaling.rst has an example and what an update costs.
+    docs/guides/scaling.rst tells what an update costs.
+
+    Examples
+    --------
+    Four slots on two actors (a local Ray starts if none runs); the rollout is the
+    one the same slots give in this process:
+
+    >>> import numpy as np
+    >>> import pgfast
+    >>> from pgfast.distributed import RayVecEnv
+    >>> env = RayVecEnv("CartPole-v1", num_envs=4, workers=2, cpus_per_worker=0)
+    >>> env.num_envs, len(env.placement)
+    (4, 2)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> theta = policy.init(np.random.default_rng(0))
+    >>> remote = pgfast.rollout(env, policy, theta, 100, np.random.default_rng(1))
+    >>> local = pgfast.rollout(pgfast.make_vec("CartPole-v1", 4), policy, theta, 100,
+    ...                        np.random.default_rng(1))
+    >>> bool(np.array_equal(remote.observations, local.observations))
+    True
+    >>> env.close()
     """
 
     metadata = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
@@ -405,12 +437,59 @@ class RayVecEnv(gym.vector.VectorEnv):
                 f"workers={self._pool.workers})")
 
     def reset(self, *, seed=None, options=None):
+        """Not offered: a RayVecEnv runs whole rollouts (pass it to :func:`pgfast.rollout`).
+
+        Parameters
+        ----------
+        seed : int, optional
+            Ignored.
+        options : dict, optional
+            Ignored.
+
+        Returns
+        -------
+        None
+            Never returns.
+
+        Raises
+        ------
+        NotImplementedError
+            Always: one round trip per step would cost more than the step.
+        """
         raise NotImplementedError("RayVecEnv runs whole rollouts: pass it to pgfast.rollout")
 
     def step(self, actions):
+        """Not offered: a RayVecEnv runs whole rollouts (pass it to :func:`pgfast.rollout`).
+
+        Parameters
+        ----------
+        actions : array_like
+            Ignored.
+
+        Returns
+        -------
+        None
+            Never returns.
+
+        Raises
+        ------
+        NotImplementedError
+            Always: one round trip per step would cost more than the step.
+        """
         raise NotImplementedError("RayVecEnv runs whole rollouts: pass it to pgfast.rollout")
 
     def close_extras(self, **kwargs):
+        """Stop the actors (Gymnasium's ``close()`` calls this).
+
+        Parameters
+        ----------
+        **kwargs
+            Ignored (Gymnasium's signature).
+
+        Returns
+        -------
+        None
+        """
         self._pool.stop()
 
     # -- rollouts (called by pgfast.rollout) ----------------------------------

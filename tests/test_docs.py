@@ -37,7 +37,7 @@ PUBLIC_MODULES = ["pgfast.reference", "pgfast.integrations.cleanrl", "pgfast.dis
 # its docstrings are complete, and the check keeps them so.
 DOCUMENTED = ["returns", "gradients", "regulator", "optim", "checkpoints", "problem", "envs",
               "rollout", "policies", "baselines", "estimators", "updates", "training",
-              "defaults"]
+              "defaults", "distributed"]
 # numpydoc.validate codes required of them (see numpydoc's validation docs):
 # GL08 no docstring, SS01 no summary, PR01/PR02 parameters missing/unknown,
 # RT01 no Returns section, EX01 no Examples section.
@@ -56,19 +56,34 @@ def _numpy_print_defaults():
         yield
 
 
-def _run_doctests(tests, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)   # examples that write files write them here
+# Examples that start a local Ray session (pip install "pgfast[ray]").
+NEEDS_RAY = {"pgfast.distributed", "scaling.rst"}
+
+
+def _run_doctests(tests, tmp_path, monkeypatch, needs_ray=False):
+    # Examples that write files write them here; and Ray's workers put the driver's
+    # working folder first on their path, where the source tree (no compiled kernels)
+    # would shadow the installed pgfast.
+    monkeypatch.chdir(tmp_path)
+    ray = None
+    if needs_ray:
+        ray = pytest.importorskip("ray", reason='the example needs Ray: pip install '
+                                                '"pgfast[ray]"')
+        ray.shutdown()   # the example starts its own session
     runner = doctest.DocTestRunner(optionflags=FLAGS)
-    for test in tests:
-        runner.run(test)
-    results = runner.summarize(verbose=False)
-    return results
+    try:
+        for test in tests:
+            runner.run(test)
+    finally:
+        if ray is not None:
+            ray.shutdown()
+    return runner.summarize(verbose=False)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(DOCS)) if PAGES else "")
 def test_page_examples_run(page, tmp_path, monkeypatch):
     test = doctest.DocTestParser().get_doctest(page.read_text(), {}, page.name, str(page), 0)
-    results = _run_doctests([test], tmp_path, monkeypatch)
+    results = _run_doctests([test], tmp_path, monkeypatch, needs_ray=page.name in NEEDS_RAY)
     assert results.failed == 0, f"{page.name}: {results.failed} of {results.attempted} failed"
 
 
@@ -97,7 +112,7 @@ def test_docstring_examples_run(module, tmp_path, monkeypatch):
     mod = importlib.import_module(module)
     tests = [t for t in doctest.DocTestFinder(exclude_empty=True).find(mod, module)
              if t.examples]
-    results = _run_doctests(tests, tmp_path, monkeypatch)
+    results = _run_doctests(tests, tmp_path, monkeypatch, needs_ray=module in NEEDS_RAY)
     assert results.failed == 0, f"{module}: {results.failed} of {results.attempted} failed"
 
 
