@@ -85,16 +85,23 @@ def save_checkpoint(directory, theta, update, history, rng, metadata=None):
     >>> saved["update"], saved["metadata"]
     ('NaturalPolicyUpdate', {'note': 'example'})
     """
+    write_checkpoint(directory, theta, update, update.state_dict(), rng.bit_generator.state,
+                     history, metadata)
+
+
+def write_checkpoint(directory, theta, update, state, rng_state, history, metadata=None):
+    """:func:`save_checkpoint` with the update's `state` and the generator's `rng_state`
+    given (``pgfast.train`` saves those of the last finished iteration on Ctrl-C)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     arrays = {"theta": np.asarray(theta, dtype=np.float64)}
     arrays.update({f"history/{k}": np.asarray(v) for k, v in history.items()})
-    arrays.update({f"state/{k}": np.asarray(v) for k, v in update.state_dict().items()})
+    arrays.update({f"state/{k}": np.asarray(v) for k, v in state.items()})
     meta_text = json.dumps({
         "format": CHECKPOINT_FORMAT,
         "policy": update.policy.config(),
         "update": type(update).__name__,
-        "rng_state": rng.bit_generator.state,
+        "rng_state": rng_state,
         "metadata": metadata or {},
     }, default=int, sort_keys=True)
     arrays["meta"] = np.array(meta_text)

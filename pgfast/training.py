@@ -8,6 +8,7 @@ thread count breaks "same seed, same result".
 """
 from __future__ import annotations
 
+import copy
 import signal
 import threading
 import time
@@ -16,7 +17,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ._validation import check_positive_int, check_rng, check_theta
-from .checkpoints import load_checkpoint, save_checkpoint
+from .checkpoints import load_checkpoint, save_checkpoint, write_checkpoint
 from .problem import Problem, check_problem
 
 __all__ = ["train", "evaluate", "StopWhenSolved"]
@@ -125,6 +126,7 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
     bar = _progress_bar(progress, iterations, total_steps, done_iterations, steps)
     limits = threadpool_limits(blas_threads, user_api="blas") if blas_threads else None
     previous_handler = _raise_on_sigterm()
+    last_finished = _snapshot(update, rng)
     try:
         while (iterations is None or done_iterations < iterations) and \
                 (total_steps is None or steps < total_steps):
@@ -143,13 +145,18 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
             if checkpoint_every and checkpoint_dir is not None \
                     and done_iterations % checkpoint_every == 0:
                 save_checkpoint(checkpoint_dir, theta, update, _arrays(history), rng, metadata)
+            last_finished = _snapshot(update, rng)
             if callback is not None:
                 verdict = callback(done_iterations, theta, info)
                 if verdict is not None and not verdict:   # None (no verdict) goes on
                     break
     except KeyboardInterrupt:
+        # An interrupted update has drawn from rng and changed the update's state:
+        # keep those of the last finished iteration, so a resumed run is bit for bit
+        # the uninterrupted one. (θ and the history change only when one finishes.)
         if checkpoint_dir is not None:
-            save_checkpoint(checkpoint_dir, theta, update, _arrays(history), rng, metadata)
+            write_checkpoint(checkpoint_dir, theta, update, *last_finished, _arrays(history),
+                             metadata)
         raise
     finally:
         if previous_handler is not None:
@@ -162,6 +169,12 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
     if checkpoint_dir is not None:
         save_checkpoint(checkpoint_dir, theta, update, history, rng, metadata)
     return theta, history
+
+
+def _snapshot(update, rng):
+    """Copies of the update's checkpoint state and the generator's state."""
+    state = {k: np.array(v) for k, v in update.state_dict().items()}
+    return state, copy.deepcopy(rng.bit_generator.state)
 
 
 def _raise_on_sigterm():

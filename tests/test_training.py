@@ -146,6 +146,43 @@ def test_ctrl_c_writes_a_checkpoint_before_exiting(setup, tmp_path):
     assert theta.shape == (policy.n_params,)
 
 
+def test_ctrl_c_inside_an_update_resumes_bit_for_bit(setup, tmp_path):
+    """An update interrupted after it drew from rng and fitted its value function: the
+    checkpoint holds the last finished iteration's state, so resuming gives the
+    uninterrupted run's θ and value function exactly."""
+    problem, policy = setup
+
+    def make():
+        return pgfast.TrustRegionUpdate(problem, policy, m=4,
+                                        value_fn=pgfast.LinearValue(4))
+
+    def run(update, **kwargs):
+        return pgfast.train(update, policy.init(np.random.default_rng(0)), iterations=5,
+                            rng=np.random.default_rng(0), progress=False,
+                            checkpoint_dir=tmp_path, **kwargs)[0]
+
+    expected = make()
+    theta_expected = run(expected)
+    interrupted, calls = make(), []
+    real_update = interrupted.update
+
+    def update_then_interrupt(theta, rng):
+        calls.append(1)
+        result = real_update(theta, rng)   # rng drawn from, baseline refitted
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return result
+
+    interrupted.update = update_then_interrupt
+    with pytest.raises(KeyboardInterrupt):
+        run(interrupted)
+    assert len(pgfast.load_checkpoint(tmp_path)[1]["history"]["iteration"]) == 2
+    resumed = make()
+    theta_resumed = run(resumed, resume=True)
+    np.testing.assert_array_equal(theta_resumed, theta_expected)
+    np.testing.assert_array_equal(resumed.baseline.params, expected.baseline.params)
+
+
 # --- BLAS threads, stop-when-solved, periodic checkpoints, SIGTERM ----------------
 
 BLAS_RUN = """
