@@ -195,6 +195,17 @@ def _check_actions(actions, space, kernel, name):
     return out
 
 
+def _check_rewards(rewards, actions, name):
+    """A ValueError naming the actions when a reward overflowed (e.g. a control cost of
+    an action of 1e200: finite actions, too large for float64)."""
+    finite = np.isfinite(rewards)
+    if not finite.all():
+        bad = np.flatnonzero(~finite.reshape(-1))[0]
+        action = np.asarray(actions)[bad] if np.ndim(finite) else actions
+        raise ValueError(f"{name}: {action!r} gives a reward that is not finite; the env's "
+                         "arithmetic overflows (keep actions within the action space)")
+
+
 class NativeEnv(gymnasium.Env):
     """One native environment as a Gymnasium ``Env`` (use ``gymnasium.make("pgfast/...")``,
     which adds the registered TimeLimit).
@@ -216,6 +227,8 @@ class NativeEnv(gymnasium.Env):
     ------
     ValueError
         An unknown id, or a render mode.
+    TypeError
+        ``max_episode_steps`` (a time limit comes from ``gymnasium.make``).
 
     Examples
     --------
@@ -237,6 +250,9 @@ class NativeEnv(gymnasium.Env):
     def __init__(self, env_id: str, render_mode: str | None = None, **kwargs: Any) -> None:
         if render_mode is not None:
             raise ValueError(f"render_mode: pgfast's native envs do not render, got {render_mode!r}")
+        if "max_episode_steps" in kwargs:
+            raise TypeError("max_episode_steps: a NativeEnv has no time limit of its own; "
+                            "gymnasium.make(id, max_episode_steps=...) adds one")
         name, spec = _spec_of(env_id)
         self.render_mode = None
         self._name, self._spec = name, spec
@@ -310,6 +326,7 @@ class NativeEnv(gymnasium.Env):
         obs, reward, code = self.kernel.step_slot(0, a, self.np_random)
         if code < 0:
             raise ValueError(f"action: {action!r} is outside the action space {self.action_space}")
+        _check_rewards(reward, action, "action")
         return obs.astype(self._obs_dtype), float(reward), bool(code), False, {}
 
     def close(self) -> None:
@@ -486,6 +503,7 @@ class NativeVectorEnv(VectorEnv):
         if bad >= 0:
             raise ValueError(f"actions: entry {bad} ({np.asarray(actions)[bad]!r}) is outside "
                              f"the action space {self.single_action_space}")
+        _check_rewards(rewards, actions, "actions")
         self._last_obs = obs
         return obs.copy(), rewards, terminated, truncated, {}
 

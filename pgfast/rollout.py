@@ -453,6 +453,11 @@ def _rollout_native(env, policy, theta, T, rng, time_limit, num_threads, determi
         raise ValueError(
             "theta: the policy produced an invalid action (NaN or out of range) in slot "
             f"{int(np.argmax(status == -1))}; are the parameters finite and sensible?")
+    if not np.isfinite(rewards).all():
+        t, b = np.argwhere(~np.isfinite(rewards))[0]
+        raise ValueError(f"theta: the reward of slot {b} at step {t} is not finite (NaN or "
+                         "infinity): actions too extreme for the env's arithmetic, or an env "
+                         "that returned it")
     if policy.discrete:
         actions = actions[..., 0].astype(np.int64)
     return Rollout(observations, actions, rewards, terminated, truncated,

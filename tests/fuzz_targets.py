@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pgfast
+import pgfast.mujoco
 
 LAST = None
 NAMED = re.compile(r"^[A-Za-z_][\w\[\]'\"., ]*:")   # "theta:", "params['W0']:", "out:"
@@ -144,6 +145,35 @@ def target_sizes(n):
         env = pgfast.make_vec("CartPole-v1", num_envs=2)
         checked_call("rollout", pgfast.rollout, env, policy, theta, a, rng, num_threads=c,
                      time_limit=b if b != 0 else None)
+    run()
+
+
+ENV_IDS = ["CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0",
+           "Pendulum-v1", "SimpleRegulator-v0"]
+if pgfast.mujoco.available():
+    ENV_IDS += ["InvertedPendulum-v5", "Hopper-v5"]
+
+
+def target_envs(n):
+    """Native env steps with actions of any dtype, shape and size (1e308 included)."""
+    @settings(max_examples=n, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(st.booleans(), arrays((0, 2), 3), floats, st.integers(1, 3), st.integers(0, 2**32))
+    def run(right_shape, actions, scale, repeat, seed):
+        for env_id in ENV_IDS:
+            vec = pgfast.make_vec(env_id, num_envs=2, max_episode_steps=50)
+            vec.reset(seed=seed)
+            one = pgfast.NativeEnv(env_id)
+            one.reset(seed=seed)
+            step_actions = actions
+            if right_shape:   # actions of the space's shape, scaled to extremes
+                vec.action_space.seed(seed)
+                with np.errstate(all="ignore"):
+                    step_actions = vec.action_space.sample() * scale
+            for _ in range(repeat):   # an extreme action's state carries into the next step
+                checked_call("VectorEnv.step", vec.step, step_actions)
+                checked_call("Env.step", one.step,
+                             step_actions[0] if right_shape else step_actions)
     run()
 
 

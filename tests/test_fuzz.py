@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("hypothesis", reason="the fuzz targets draw their inputs with hypothesis")
 
 HERE = Path(__file__).parent
-EXAMPLES = {"returns": 100, "policies": 100, "gradients": 60, "sizes": 20}
+EXAMPLES = {"returns": 100, "policies": 100, "gradients": 60, "sizes": 20, "envs": 100}
 TIMEOUT = 120   # seconds per target; a hang beyond it is a failure
 
 

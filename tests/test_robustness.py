@@ -65,6 +65,24 @@ def test_results_that_overflow_name_the_parameters():
         value.value(np.array([1e308, 1e308, 0.0]), np.full((2, 2), 1e308))
 
 
+def test_rewards_that_overflow_name_the_actions_or_theta():
+    """MountainCarContinuous's control cost −0.1·a² of an action beyond float32's range
+    (the space's dtype, to which the env casts it) is −inf, from a finite action."""
+    vec = pgfast.make_vec("MountainCarContinuous-v0", num_envs=2)
+    vec.reset(seed=0)
+    with pytest.raises(ValueError, match="^actions:.*not finite"):
+        vec.step(np.array([[0.5], [1e200]]))
+    one = pgfast.NativeEnv("MountainCarContinuous-v0")
+    one.reset(seed=0)
+    with pytest.raises(ValueError, match="^action:.*not finite"):
+        one.step(np.array([1e200]))
+    assert np.isfinite(one.step(np.array([1e30]))[1])   # −1e59: large, still finite
+    policy = pgfast.LinearGaussian(2, 1)   # a mean action of 1e200
+    with pytest.raises(ValueError, match="^theta:.*slot 0 at step 0 is not finite"):
+        pgfast.rollout(vec, policy, np.array([0.0, 0.0, 1e200, 0.0]), 5,
+                       np.random.default_rng(0))
+
+
 @pytest.mark.parametrize("theta", ["0 0 0", b"abc", np.zeros(3, complex),
                                    np.datetime64("2026-01-01"), [[0.0], [0.0, 1.0]],
                                    {"w": 1.0}])
