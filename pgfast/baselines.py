@@ -11,16 +11,24 @@ V(s_{k+1})), and value targets the bootstrapped discounted returns. φ is refitt
 those targets: exactly by least squares for a ``LinearValue``, by Adam steps on
 ½(V − y)² otherwise, over the whole batch (the plain form) or over shuffled
 minibatches (``minibatch_size``), the way practical PPO and TRPO fit their critic.
+
+With ``scale_rewards`` the rewards are divided by σ_G, the running standard
+deviation of the discounted return so far, G_k = r_k + γ G_{k−1} (the reward scaling
+of practical PPO and TRPO, e.g. Stable-Baselines3's ``VecNormalize``): V then
+learns returns of order one whatever the env's reward scale, and the advantages
+shrink by the same factor (a positive factor: the gradient's direction is unchanged).
 """
 from __future__ import annotations
 
 import numpy as np
+from scipy.signal import lfilter
 
 from ._threads import one_blas_thread
 from ._validation import (check_positive_float, check_positive_int, check_rng,
                           check_unit_interval)
 from .optim import Adam
 from .policies import LinearValue
+from .problem import ObservationNormalizer
 from .returns import gae, reward_to_go
 
 __all__ = ["ValueBaseline"]
@@ -46,6 +54,10 @@ class ValueBaseline:
         Fit on shuffled minibatches of this many steps (the shuffle from the
         caller's generator) with one Adam carried across batches; None fits on the
         whole batch with a fresh Adam per refit.
+    scale_rewards : bool
+        Divide the rewards by σ_G (see above); each call of :meth:`advantages` adds
+        its batch's discounted returns G_k to the running statistics first
+        (``return_stats``, part of the checkpoint state).
 
     Raises
     ------
@@ -69,7 +81,7 @@ class ValueBaseline:
     """
 
     def __init__(self, value_fn, lam=0.95, *, params=None, fit_iterations=50, lr=1e-3,
-                 minibatch_size=None):
+                 minibatch_size=None, scale_rewards=False):
         if not hasattr(value_fn, "value"):
             raise TypeError(
                 f"value_fn: expected a pgfast value function, got {type(value_fn).__name__}")
@@ -80,6 +92,9 @@ class ValueBaseline:
         self.minibatch_size = None if minibatch_size is None \
             else check_positive_int(minibatch_size, "minibatch_size")
         self.adam = None   # the minibatch fit's Adam, carried from batch to batch
+        if not isinstance(scale_rewards, (bool, np.bool_)):
+            raise TypeError(f"scale_rewards: expected a bool, got {type(scale_rewards).__name__}")
+        self.return_stats = ObservationNormalizer(1) if scale_rewards else None
         # None until the first batch, which initialises φ from the caller's rng.
         self.params = None if params is None else np.array(params, dtype=np.float64)
 
@@ -115,10 +130,18 @@ class ValueBaseline:
         next_values[last] = self.value_fn.value(self.params, traj.next_observations[last])
         values = values[:d]
         truncated = last & ~traj.terminated
-        adv = gae(traj.rewards, values, next_values, gamma, self.lam, traj.terminated, truncated)
-        targets = reward_to_go(traj.rewards, gamma, traj.terminated, truncated,
+        rewards = traj.rewards if self.return_stats is None else self._scaled(traj, gamma)
+        adv = gae(rewards, values, next_values, gamma, self.lam, traj.terminated, truncated)
+        targets = reward_to_go(rewards, gamma, traj.terminated, truncated,
                                next_values=next_values)
         return adv, targets
+
+    def _scaled(self, traj, gamma):
+        """The rewards over σ_G, after adding the batch's G_k to the statistics."""
+        # G_k = r_k + γ G_{k−1} down each trajectory (one per column, from k = 0)
+        so_far = lfilter([1.0], [1.0, -gamma], traj.rewards, axis=0)
+        self.return_stats.update(so_far[traj.alive][:, None])
+        return traj.rewards / np.sqrt(self.return_stats.var[0] + self.return_stats.EPS)
 
     def fit(self, traj, targets, rng=None):
         """Refit V_φ to `targets` on the batch's live steps.
@@ -203,11 +226,14 @@ class ValueBaseline:
         Returns
         -------
         dict of numpy.ndarray
-            ``value_params`` (once drawn) and ``value_adam_*`` (once used).
+            ``value_params`` (once drawn), ``value_adam_*`` (once used) and, with
+            ``scale_rewards``, ``return_obs_*`` (the statistics of G).
         """
         state = {} if self.params is None else {"value_params": self.params}
         if self.adam is not None:
             state.update({f"value_adam_{k}": v for k, v in self.adam.state_dict().items()})
+        if self.return_stats is not None:
+            state.update({f"return_{k}": v for k, v in self.return_stats.state_dict().items()})
         return state
 
     def load_state_dict(self, state):
@@ -229,4 +255,7 @@ class ValueBaseline:
         if adam:
             self.adam = Adam(self.value_fn.n_params, alpha=self.lr)
             self.adam.load_state_dict(adam)
+        stats = {k[len("return_"):]: v for k, v in state.items() if k.startswith("return_")}
+        if stats and self.return_stats is not None:
+            self.return_stats.load_state_dict(stats)
 

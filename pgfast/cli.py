@@ -136,7 +136,7 @@ def _used(config, policy_kind, policy):
     """The settings this run reads, in the table's order."""
     used = {"update", "steps", "gamma", "m", "normalize", *_USED_BY[config["update"]]}
     if config["update"] in ("trpo", "natural", "ppo"):
-        used |= {"lam", "value_lr", "value_epochs", "value_minibatch"}
+        used |= {"lam", "value_lr", "value_epochs", "value_minibatch", "scale_rewards"}
     if policy_kind == "mlp":
         used.add("hidden")
     if not policy.discrete:

@@ -18,6 +18,8 @@ gamma, lam    discount and GAE λ
 m             trajectories per update
 hidden        MLP widths of the policy (and its value function) when policy="mlp"
 normalize     running observation normalisation (``Problem(normalize_observations=)``)
+scale_rewards rewards over the running σ of the discounted return, for the value
+              function and advantages (``ValueBaseline(scale_rewards=)``)
 epsilon       trust region of TRPO and the natural update
 clip          PPO's clip range
 alpha         PPO's Adam step size
@@ -40,7 +42,7 @@ UPDATES = ("trpo", "ppo", "natural", "restricted", "ascent")
 
 GENERIC = {
     "update": "trpo", "steps": 300_000, "gamma": 0.99, "lam": 0.97, "m": 16,
-    "hidden": (64, 64), "normalize": False, "epsilon": 0.01, "clip": 0.2,
+    "hidden": (64, 64), "normalize": False, "scale_rewards": False, "epsilon": 0.01, "clip": 0.2,
     "alpha": 3e-3, "k_max": 10,
     "minibatches": 1, "anneal": False, "fisher_subsample": 1, "value_lr": 1e-3,
     "value_epochs": 5, "value_minibatch": 256, "log_std": 0.0,
@@ -255,7 +257,8 @@ def build(env, policy_kind, config, horizon=None, workers=None, address=None):
     policy = policy_for(problem.observation_space, problem.action_space, hidden=hidden, **extra)
     value_fn = MLPValue(policy.obs_dim, hidden=hidden) if hidden else LinearValue(policy.obs_dim)
     baseline = ValueBaseline(value_fn, config["lam"], fit_iterations=config["value_epochs"],
-                             lr=config["value_lr"], minibatch_size=config["value_minibatch"])
+                             lr=config["value_lr"], minibatch_size=config["value_minibatch"],
+                             scale_rewards=bool(config["scale_rewards"]))
     name, m = config["update"], config["m"]
     if name in ("trpo", "natural"):
         cls = updates.TrustRegionUpdate if name == "trpo" else updates.NaturalPolicyUpdate

@@ -1,5 +1,5 @@
 """What practitioners rely on, each an option with a tested effect: observation
-normalisation, minibatched value fitting, step-size annealing, Fisher subsampling,
+normalisation, reward scaling, minibatched value fitting, step-size annealing, Fisher subsampling,
 and the value baseline evaluated on live steps only."""
 import numpy as np
 import pytest
@@ -104,6 +104,47 @@ def test_advantages_from_live_steps_equal_the_all_rows_reference():
                                next_values=nxt)
     np.testing.assert_allclose(adv[traj.alive], ref[traj.alive], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(targets[traj.alive], ref_targets[traj.alive], rtol=1e-12)
+
+
+def _with_rewards(traj, rewards):
+    import copy
+
+    other = copy.copy(traj)
+    other.rewards = rewards
+    return other
+
+
+def test_reward_scaling_divides_by_the_running_sd_of_discounted_returns():
+    problem, traj = _batch()
+    traj = _with_rewards(traj, traj.rewards * np.linspace(0.5, 3.0, len(traj.rewards))[:, None])
+    phi = pgfast.MLPValue(4, hidden=(8,)).init(np.random.default_rng(2))
+    scaled = ValueBaseline(pgfast.MLPValue(4, hidden=(8,)), lam=0.9, params=phi,
+                           scale_rewards=True)
+    plain = ValueBaseline(pgfast.MLPValue(4, hidden=(8,)), lam=0.9, params=phi)
+    # The reference: G_k = r_k + γ G_{k−1} down each trajectory, by a plain loop.
+    so_far = np.zeros_like(traj.rewards)
+    for k in range(len(so_far)):
+        so_far[k] = traj.rewards[k] + (0.99 * so_far[k - 1] if k else 0.0)
+    first = so_far[traj.alive]
+    for seen in (first, np.concatenate([first, first])):   # two batches: running statistics
+        sigma = np.sqrt(seen.var() + 1e-8)
+        adv, targets = scaled.advantages(traj, 0.99, None)
+        ref_adv, ref_targets = plain.advantages(_with_rewards(traj, traj.rewards / sigma),
+                                                0.99, None)
+        np.testing.assert_allclose(adv, ref_adv, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(targets, ref_targets, rtol=1e-12, atol=1e-12)
+    # The effect: V's targets no longer depend on the env's reward scale.
+    fresh = [ValueBaseline(pgfast.MLPValue(4, hidden=(8,)), params=phi, scale_rewards=on)
+             for on in (True, True, False)]
+    small = fresh[0].advantages(traj, 0.99, None)[1]
+    large = fresh[1].advantages(_with_rewards(traj, traj.rewards * 1000.0), 0.99, None)[1]
+    np.testing.assert_allclose(large, small, rtol=1e-6, atol=1e-9)
+    assert np.abs(fresh[2].advantages(traj, 0.99, None)[1]).max() > 10 * np.abs(small).max()
+    restored = ValueBaseline(pgfast.MLPValue(4, hidden=(8,)), scale_rewards=True)
+    restored.load_state_dict(scaled.state_dict())
+    assert restored.return_stats.count == 2 * len(first)
+    with pytest.raises(TypeError, match="scale_rewards"):
+        ValueBaseline(pgfast.MLPValue(4, hidden=(8,)), scale_rewards="yes")
 
 
 def test_minibatched_value_fit_fits_better_for_the_same_passes_and_is_seeded():
