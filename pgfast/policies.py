@@ -247,6 +247,18 @@ class _Policy(_Network):
         check_finite_result(logp, "theta", "log π of the sampled actions")
         return self._actions_out(actions), logp
 
+    @blas_limited()
+    def _sample_each(self, thetas, obs, generators):
+        """:meth:`sample` with row i drawn from ``generators[i]`` under ``thetas[i]``
+        (``thetas`` (N, P), or (1, P) for one θ; checked by the caller): what N calls
+        ``sample(θ_i, obs[i], generators[i])`` return, in one kernel call."""
+        obs = self._check_obs(obs)
+        actions = np.empty((obs.shape[0], self.kernel.act_dim))
+        logp = np.empty(obs.shape[0])
+        self.kernel.sample_rows_into(thetas, obs, generators, actions, logp)
+        check_finite_result(logp, "theta", "log π of the sampled actions")
+        return self._actions_out(actions), logp
+
     @arrays_in_out("theta", "obs")
     @blas_limited()
     def mode(self, theta: ArrayLike, obs: ArrayLike) -> ArrayResult:

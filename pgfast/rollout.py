@@ -346,6 +346,9 @@ def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
         Each slot gets its own stream seeded from `rng`, so results do not depend on
         the thread count. An int seeds a new Generator, None draws a fresh seed
         (``numpy.random.default_rng``); a sequence gives each slot its Generator.
+        A Gymnasium vector env's slot b draws its first reset's seed and its
+        actions from its stream too: it rolls out exactly as the single
+        ``gymnasium.Env`` of that slot would with that Generator.
     time_limit : int, optional
         Truncate episodes after this many steps (default: the env's own limit).
     num_threads : int
@@ -470,12 +473,18 @@ def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic, first
     A slot whose episode ended under Gymnasium's NEXT_STEP autoreset spends its next
     step resetting; that step is not a transition and is not recorded, so each slot
     is stepped until it holds T transitions.
+
+    Each slot of a vector env draws from its own stream, as in the native loop: the
+    seed of its first reset, then its actions, and nothing in a step that records no
+    transition. Slot b is then exactly ``rollout(env_b, policy, θ_b, T, generator_b)``
+    with the single Env ``env_b`` (what pgfast.distributed runs in its actors), for
+    any number of slots and whatever the other slots do.
     """
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError("rng: expected a numpy.random.Generator for a Python-level env")
     vector = isinstance(env, gym.vector.VectorEnv)
     if not vector and not isinstance(env, gym.Env):
         raise TypeError(f"env: expected a gymnasium Env or VectorEnv, got {type(env).__name__}")
+    if not vector and not isinstance(rng, np.random.Generator):
+        raise TypeError("rng: expected a numpy.random.Generator for a gymnasium Env")
     obs_space = env.single_observation_space if vector else env.observation_space
     act_space = env.single_action_space if vector else env.action_space
     check_policy_fits(policy, *space_dims(obs_space, act_space))
@@ -502,15 +511,32 @@ def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic, first
     final = np.full((T, B, obs_dim), np.nan)
     last = np.zeros((B, obs_dim))
 
-    seed = int(rng.integers(2**31 - 1))
-    obs, _ = env.reset(seed=seed)
+    generators = _slot_generators(rng, B) if vector else [rng]
+    seeds = [int(g.integers(2**31 - 1)) for g in generators]
+    obs, _ = env.reset(seed=seeds if vector else seeds[0])
     obs = np.asarray(obs, np.float64).reshape(B, obs_dim)
     filled = np.zeros(B, np.int64)
     resetting = np.zeros(B, np.bool_)   # NEXT_STEP: this slot's next step is a reset
     elapsed = np.zeros(B, np.int64)
     finished = np.zeros(B, np.bool_)   # first_episode: the slot's episode has ended
+    # A slot that records nothing this step (resetting, or done) steps with an idle
+    # action drawn from no stream: 0, or the nearest point of a Box.
+    idle = 0 if policy.discrete else np.clip(0.0, act_space.low, act_space.high)
+    act = np.zeros(actions.shape[1:], actions.dtype)
+    logp = np.zeros(B)
+    rows_theta = thetas.reshape(-1, policy.n_params)
     while (~finished & (filled < T)).any():
-        act, logp = _act(policy, thetas, obs, rng, deterministic)
+        act[:], logp[:] = idle, 0.0
+        acting = np.flatnonzero(~resetting & ~finished & (filled < T))
+        theta_rows = rows_theta if len(rows_theta) == 1 else rows_theta[acting]
+        if deterministic and len(theta_rows) == 1:
+            act[acting] = policy.mode(theta_rows[0], obs[acting])
+        elif deterministic:
+            act[acting] = np.concatenate([policy.mode(th, obs[b:b + 1])
+                                          for th, b in zip(theta_rows, acting)])
+        else:
+            act[acting], logp[acting] = policy._sample_each(
+                theta_rows, obs[acting], [generators[b] for b in acting])
         if vector:
             nxt, rew, term, trunc, info = env.step(act)
         else:
@@ -560,12 +586,3 @@ def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic, first
                    None if deterministic else log_probs, last, final)
 
 
-def _act(policy, thetas, obs, rng, deterministic):
-    """Batched actions (and log-probabilities) for a Python-level env step."""
-    rows = [(thetas, obs)] if thetas.ndim == 1 else \
-        [(thetas[b], obs[b:b + 1]) for b in range(obs.shape[0])]
-    if deterministic:
-        act = np.concatenate([policy.mode(th, o) for th, o in rows])
-        return act, np.full(obs.shape[0], np.nan)
-    pairs = [policy.sample(th, o, rng) for th, o in rows]
-    return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])

@@ -16,7 +16,7 @@ Flat parameter layout: the network's [W0, b0, ..., W_{L-1}, b_{L-1}], then the
 head's own parameters (Gaussian: log_std, when learned).
 """
 from cython.parallel cimport prange
-from libc.stdlib cimport free
+from libc.stdlib cimport free, malloc
 from numpy.random cimport bitgen_t
 from numpy.random.c_distributions cimport random_standard_normal, random_standard_uniform
 
@@ -186,6 +186,48 @@ cdef class NetPolicy(PolicyKernel):
                 self.sample(&theta[0], &obs[0, 0], n, bitgen, work, &actions[0, 0], &logp[0])
         finally:
             free(work)
+
+    def sample_rows_into(self, const double[:, ::1] thetas, const double[:, ::1] obs,
+                         generators, double[:, ::1] actions, double[::1] logp):
+        """actions (n, act_dim), logp (n,) <- a sample per row of obs, row i from
+        generators[i] with θ = thetas[i] (thetas of one row: that θ for every row).
+        Row i draws what sample_into(θ_i, obs[i:i+1], generators[i]) draws."""
+        cdef Py_ssize_t n = obs.shape[0], i
+        cdef Py_ssize_t shared = thetas.shape[0] == 1
+        cdef double* work = NULL
+        cdef const double** rows = NULL
+        cdef bitgen_t** bitgens = NULL
+        check_shape("thetas", thetas.shape[0], thetas.shape[1], 1 if shared else n,
+                    self.n_params)
+        check_shape("obs", obs.shape[0], obs.shape[1], n, self.obs_dim)
+        check_len("generators", len(generators), n)
+        check_shape("actions", actions.shape[0], actions.shape[1], n, self.act_dim)
+        check_len("logp", logp.shape[0], n)
+        if n == 0:
+            return
+        locks = [g.bit_generator.lock for g in generators]
+        try:
+            rows = <const double**> malloc(n * sizeof(double*))
+            bitgens = <bitgen_t**> malloc(n * sizeof(bitgen_t*))
+            work = alloc_doubles(n * self.work_size)
+            if rows == NULL or bitgens == NULL:
+                raise MemoryError("sample_rows_into: could not allocate the row pointers")
+            for i in range(n):
+                rows[i] = &thetas[0 if shared else i, 0]
+                bitgens[i] = bitgen_of(generators[i])
+            for lock in locks:
+                lock.acquire()
+            try:
+                with nogil:
+                    self.sample_rows(rows, &obs[0, 0], n, bitgens, work, &actions[0, 0],
+                                     &logp[0])
+            finally:
+                for lock in locks:
+                    lock.release()
+        finally:
+            free(work)
+            free(bitgens)
+            free(<void*> rows)
 
     def mode_into(self, const double[::1] theta, const double[:, ::1] obs,
                   double[:, ::1] actions):

@@ -207,6 +207,19 @@ def test_gradients_and_training_equal_local(cartpole):
     np.testing.assert_array_equal(hist_local["mean_return"], hist_remote["mean_return"])
 
 
+@pytest.mark.filterwarnings("ignore:.*CartPole-v0 is out of date")
+def test_problem_of_a_gymnasium_id_is_the_same_on_workers():
+    # Gymnasium's own CartPole-v0: a local SyncVectorEnv, or one Env per slot in actors.
+    policy = pgfast.LinearSoftmax(4, 2)
+    theta = policy.init(np.random.default_rng(12))
+    local = pgfast.Problem("CartPole-v0", gamma=0.99)
+    remote = pgfast.Problem("CartPole-v0", gamma=0.99, workers=2)
+    grads = [pgfast.RewardToGoGradient(p, policy, m=6).gradient(theta, np.random.default_rng(13))
+             for p in (local, remote)]
+    np.testing.assert_array_equal(grads[0], grads[1])
+    assert np.abs(grads[0]).sum() > 0
+
+
 def test_killed_actor_is_replaced_with_the_same_result(cartpole):
     policy = pgfast.LinearSoftmax(4, 2)
     theta = policy.init(np.random.default_rng(10))

@@ -240,3 +240,32 @@ def test_rollout_bad_input(policy):
     env.close()
     with pytest.raises(ValueError, match="closed"):
         pgfast.rollout(env, policy, theta, 10, rng)
+
+
+@pytest.mark.filterwarnings("ignore:.*CartPole-v0 is out of date")
+@pytest.mark.parametrize("mode", [gym.vector.AutoresetMode.NEXT_STEP,
+                                  gym.vector.AutoresetMode.SAME_STEP])
+def test_gymnasium_vector_env_rolls_out_each_slot_as_one_env(mode):
+    """Slot b of a Gymnasium vector env is the single-Env rollout from slot b's stream
+    (what pgfast.distributed's actors run), whatever the autoreset mode."""
+    from pgfast.rollout import slot_generators, slot_states
+
+    for env_id, policy, n_steps in (("CartPole-v0", pgfast.LinearSoftmax(4, 2), 80),
+                                    ("CartPole-v0", pgfast.MLPSoftmax(4, 2, hidden=(8,)), 80),
+                                    ("Pendulum-v1", pgfast.MLPGaussian(3, 1, hidden=(8,)), 30)):
+        thetas = np.stack([policy.init(np.random.default_rng(s)) for s in range(3)])
+        if env_id == "Pendulum-v1":
+            thetas = thetas[0]   # one θ for every slot: a batched kernel call
+        vec = gym.make_vec(env_id, 3, vectorization_mode="sync",
+                           vector_kwargs={"autoreset_mode": mode})
+        ro = pgfast.rollout(vec, policy, thetas, n_steps, np.random.default_rng(5))
+        generators = slot_generators(slot_states(np.random.default_rng(5), 3))
+        parts = [pgfast.rollout(gym.make(env_id), policy, thetas[b] if thetas.ndim == 2
+                                else thetas, n_steps, generators[b]) for b in range(3)]
+        for name in ("observations", "actions", "rewards", "terminated", "truncated",
+                     "log_probs"):
+            for b in range(3):
+                np.testing.assert_array_equal(getattr(ro, name)[:, b],
+                                              getattr(parts[b], name)[:, 0], err_msg=name)
+        if env_id == "CartPole-v0":
+            assert ro.terminated.sum(axis=0).min() >= 1, "the test needs autoresets"
