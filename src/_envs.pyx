@@ -118,8 +118,8 @@ cdef set _in_use = set()
 
 
 cdef int claim(VecEnvKernel k) except -1:
-    if id(k) in _in_use:
-        raise RuntimeError(
+    if id(k) in _in_use:   # a ValueError: the `env` argument cannot serve this call now
+        raise ValueError(
             f"env: this {type(k).__name__} is in use by another thread; a native env "
             "serves one caller at a time (give each thread its own env)")
     _in_use.add(id(k))
@@ -203,7 +203,7 @@ cdef class VecEnvKernel:
             ptrs[i] = bitgen_of(rngs[i])
         try:
             claim(self)   # never swap the generators under a running step
-        except RuntimeError:
+        except ValueError:
             free(ptrs)
             raise
         free(self.bitgens)

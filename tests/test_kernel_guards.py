@@ -291,7 +291,7 @@ def test_a_native_env_refuses_a_second_thread():
         while "ro" not in result:
             try:
                 result["ro"] = pgfast.rollout(env, policy, theta, 4000, np.random.default_rng(0))
-            except RuntimeError:   # the main thread's call came first: try again
+            except ValueError:   # the main thread's call came first: try again
                 pass
 
     worker = threading.Thread(target=long_rollout)
@@ -305,12 +305,13 @@ def test_a_native_env_refuses_a_second_thread():
                      lambda: pgfast.rollout(env, policy, theta, 2, np.random.default_rng(1))):
             try:
                 call()
-            except RuntimeError as e:
+            except ValueError as e:
                 refused.append(str(e))
         time.sleep(0.01)
     worker.join()
     assert refused, "the worker's rollout ended before a second call could meet it"
-    assert all("in use by another thread" in msg for msg in refused)
+    assert all(msg.startswith("env: ") and "in use by another thread" in msg
+               for msg in refused)
     # the same rollout alone gives the same result: the refused calls changed nothing
     alone = pgfast.rollout(env, policy, theta, 4000, np.random.default_rng(0))
     np.testing.assert_array_equal(result["ro"].rewards, alone.rewards)
