@@ -19,6 +19,7 @@ At configuration time this file writes three things that are not committed:
   ``benchmarks.rst``), or a note saying how to produce them when there is none.
 """
 import importlib
+import importlib.util
 import os
 import re
 import shutil
@@ -37,6 +38,7 @@ except ImportError as exc:
                        f"reference is read from the installed package ({exc})") from exc
 
 import make_figures  # noqa: E402
+from sphinx.ext.autodoc.mock import mock  # noqa: E402
 
 project = "pgfast"
 author = "the pgfast developers"
@@ -96,10 +98,11 @@ def write_api_page():
         "",
         "Every public name, importable as ``pgfast.<name>``, grouped by the module that",
         "owns it, then the public modules whose names stay in their own namespace",
-        "(``pgfast.reference``, ``pgfast.integrations``, ``pgfast.distributed``). Each page",
-        "gives the formula the function computes, its parameters, what it returns and",
-        "raises, and an example. ``pgfast.integrations.sb3`` needs Stable-Baselines3 and",
-        "is described in :doc:`guides/frameworks`; ``pgfast.distributed`` needs Ray",
+        "(``pgfast.reference``, ``pgfast.integrations``, ``pgfast.mujoco``,",
+        "``pgfast.distributed``). Each page gives the formula the function computes, its",
+        "parameters, what it returns and raises, and an example. ``pgfast.integrations.sb3``",
+        "needs Stable-Baselines3 (:doc:`guides/frameworks`); ``pgfast.mujoco``'s envs need",
+        "MuJoCo (``pip install \"pgfast[mujoco]\"``); ``pgfast.distributed`` needs Ray",
         "(``pip install \"pgfast[ray]\"``) when used and is described in :doc:`guides/scaling`.",
         "",
         ".. currentmodule:: pgfast",
@@ -112,7 +115,8 @@ def write_api_page():
         lines += [f"   {name}" for name in groups[module_name]]
         lines.append("")
     for module_name in PUBLIC_MODULES:
-        module = importlib.import_module(module_name)
+        with mock(autodoc_mock_imports):
+            module = importlib.import_module(module_name)
         title = f"{_module_title(module_name)} (``{module_name}``)"
         lines += [title, "-" * len(title), "", f".. currentmodule:: {module_name}", "",
                   ".. autosummary::", "   :toctree: generated", ""]
@@ -124,10 +128,14 @@ def write_api_page():
         page.write_text(text)
 
 
-#: Public modules whose names are not re-exported by ``pgfast`` (and that import no
-#: optional library when imported; pgfast.distributed imports Ray on use):
-#: documented under their own names.
-PUBLIC_MODULES = ["pgfast.reference", "pgfast.integrations.cleanrl", "pgfast.distributed"]
+#: Public modules whose names are not re-exported by ``pgfast``: documented under their
+#: own names (tests/test_docs.py has the same list).
+PUBLIC_MODULES = ["pgfast.reference", "pgfast.integrations.cleanrl", "pgfast.integrations.sb3",
+                  "pgfast.mujoco", "pgfast.distributed"]
+#: pgfast.integrations.sb3 imports Stable-Baselines3 when imported (pgfast.distributed
+#: imports Ray only on use): without SB3, autodoc reads it against Sphinx's stand-in.
+autodoc_mock_imports = ([] if importlib.util.find_spec("stable_baselines3")
+                        else ["stable_baselines3"])
 
 
 def _layout_order(module_name):
@@ -188,6 +196,17 @@ def _cython_signature(app, what, name, obj, options, signature, return_annotatio
     return f"({', '.join(str(p) for p in params)})", return_annotation
 
 
+def _no_stand_in_signature(app, what, name, obj, options, signature, return_annotation):
+    """No signature for a class built on a library that autodoc_mock_imports stands in
+    for: it would be the stand-in's ``(*args, **kwargs)``; the Parameters section
+    gives the real arguments."""
+    if what == "class" and any(getattr(base, "__sphinx_mock__", False)
+                               for base in obj.__mro__[1:]):
+        return "", return_annotation
+    return None
+
+
 def setup(app):
     # before numpydoc, whose handler returns the signature embedded in the docstring
     app.connect("autodoc-process-signature", _cython_signature, priority=400)
+    app.connect("autodoc-process-signature", _no_stand_in_signature, priority=400)

@@ -49,9 +49,30 @@ __version__ = "0.1.0"
 
 
 def get_include() -> str:
-    """The folder to put on Cython's include path (``-I``) to cimport pgfast's kernel
-    interfaces in your own extension, e.g. ``from pgfast._envs cimport VecEnvKernel``
-    (compile with ``numpy.get_include()`` on the C include path as well)."""
+    """The folder to put on Cython's include path to cimport pgfast's kernels.
+
+    With it on the include path (``cython -I <pgfast.get_include()>``), your own
+    extension can write ``from pgfast._envs cimport VecEnvKernel``; compile its C with
+    ``numpy.get_include()`` on the include path as well (examples/custom_env).
+
+    Returns
+    -------
+    str
+        The folder above the compiled modules, where pgfast's ``.pxd`` files are
+        installed.
+
+    Raises
+    ------
+    ImportError
+        pgfast's compiled modules are missing (a source checkout without a build).
+
+    Examples
+    --------
+    >>> import os
+    >>> import pgfast
+    >>> os.path.isfile(os.path.join(pgfast.get_include(), "pgfast", "_envs.pxd"))
+    True
+    """
     import os
 
     # The folder above the compiled modules, where the .pxd files are installed

@@ -10,23 +10,23 @@ overrides, and says where each value came from. ``THRESHOLDS`` holds the mean
 return at which an env counts as solved (Gymnasium's ``reward_threshold`` where it
 has one).
 
-Keys of a settings dict (every one can be overridden, ``pgfast train --set k=v``):
+Keys of a settings dict (every one can be overridden, ``pgfast train --set k=v``)::
 
-update        "trpo", "ppo", "natural", "restricted" or "ascent"
-steps         environment-step budget
-gamma, lam    discount and GAE λ
-m             trajectories per update
-hidden        MLP widths of the policy (and its value function) when policy="mlp"
-normalize     running observation normalisation (``Problem(normalize_observations=)``)
-scale_rewards rewards over the running σ of the discounted return, for the value
-              function and advantages (``ValueBaseline(scale_rewards=)``)
-epsilon       trust region of TRPO and the natural update
-clip          PPO's clip range
-alpha         PPO's Adam step size
-k_max, minibatches, anneal    PPO epochs, minibatches per epoch, step-size annealing
-fisher_subsample              TRPO/natural: Fisher products on every k-th step
-value_lr, value_epochs, value_minibatch   how an MLP value function is fitted
-log_std       initial log σ of a Gaussian policy
+    update        "trpo", "ppo", "natural", "restricted" or "ascent"
+    steps         environment-step budget
+    gamma, lam    discount and GAE λ
+    m             trajectories per update
+    hidden        MLP widths of the policy (and its value function) when policy="mlp"
+    normalize     running observation normalisation (Problem(normalize_observations=))
+    scale_rewards rewards over the running σ of the discounted return, for the value
+                  function and advantages (ValueBaseline(scale_rewards=))
+    epsilon       trust region of TRPO and the natural update
+    clip          PPO's clip range
+    alpha         PPO's Adam step size
+    k_max, minibatches, anneal    PPO epochs, minibatches per epoch, step-size annealing
+    fisher_subsample              TRPO/natural: Fisher products on every k-th step
+    value_lr, value_epochs, value_minibatch   how an MLP value function is fitted
+    log_std       initial log σ of a Gaussian policy
 """
 from __future__ import annotations
 

@@ -69,7 +69,22 @@ def _module():
 
 
 def available() -> bool:
-    """Whether the MuJoCo envs can be made here (MuJoCo installed, kernels built)."""
+    """Whether the MuJoCo envs can be made here.
+
+    Returns
+    -------
+    bool
+        True when MuJoCo is installed and this pgfast was built with its MuJoCo
+        kernels against the same MuJoCo version; :mod:`pgfast.envs` registers the
+        MuJoCo envs only then.
+
+    Examples
+    --------
+    >>> import pgfast
+    >>> from pgfast import mujoco
+    >>> mujoco.available() == ("pgfast/Hopper-v5" in pgfast.native_ids())
+    True
+    """
     try:
         _module()
     except ImportError:
@@ -78,7 +93,41 @@ def available() -> bool:
 
 
 def kernel_class(name: str):
-    """The kernel class of MuJoCo env `name` ("Hopper-v5")."""
+    """The kernel class of a MuJoCo env.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`ENV_NAMES`, e.g. "Hopper-v5".
+
+    Returns
+    -------
+    type
+        The compiled kernel class (a ``pgfast._envs.VecEnvKernel``), called as
+        ``cls(num_envs, seed, max_episode_steps)`` and, by keyword only, the env's
+        Gymnasium v5 arguments (``xml_file``, ``reset_noise_scale``, ...).
+
+    Raises
+    ------
+    ImportError
+        MuJoCo is missing, or pgfast was built without its MuJoCo kernels or against
+        another MuJoCo version; the message says how to install.
+    KeyError
+        `name` is not a MuJoCo env pgfast knows.
+
+    Examples
+    --------
+    Needs MuJoCo (``pip install "pgfast[mujoco]"``):
+
+    >>> import pgfast
+    >>> from pgfast import mujoco
+    >>> Hopper = mujoco.kernel_class("Hopper-v5")
+    >>> kernel = Hopper(2, seed=0)
+    >>> kernel.num_envs, kernel.obs_dim, kernel.act_dim
+    (2, 11, 3)
+    >>> type(pgfast.make_kernel("Hopper-v5", 2, seed=0)) is Hopper
+    True
+    """
     return getattr(_module(), _TABLE[name][0])
 
 

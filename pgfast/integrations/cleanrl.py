@@ -45,20 +45,48 @@ def _then(rows, last, name):
 
 @arrays_in_out("rewards", "values", "next_value", other=("dones", "next_done"))
 def cleanrl_gae(rewards, values, dones, next_value, next_done, gamma, gae_lambda):
-    """CleanRL's GAE: the episode ends after step t where ``dones[t + 1]`` (after the
-    last step where ``next_done``), with no bootstrap there.
+    """CleanRL's GAE: A_t and A_t + V(s_t), with CleanRL's ``dones`` convention.
+
+    The episode ends after step t where ``dones[t + 1]`` (after the last step where
+    ``next_done``), with no bootstrap there; otherwise as :func:`pgfast.gae`.
 
     Parameters
     ----------
-    rewards, values, dones : arrays, shape (num_steps, num_envs) (or (num_steps,))
-        ``dones[t]``: the episode ended just before s_t, as CleanRL stores it.
-    next_value, next_done : arrays with one entry per env
+    rewards, values, dones : array, shape (num_steps, num_envs) or (num_steps,)
+        r_t, V(s_t), and ``dones[t]``: the episode ended just before s_t, as CleanRL
+        stores it.
+    next_value, next_done : array with one entry per env
         V(s_T) and the done flag after the last step.
     gamma, gae_lambda : float in [0, 1]
+        The discount γ and GAE's λ.
 
     Returns
     -------
-    advantages, returns : arrays of the shape of rewards; returns = advantages + values.
+    advantages : array, shape of rewards
+        A_t, of the inputs' array type and float dtype.
+    returns : array, shape of rewards
+        ``advantages + values``, CleanRL's value targets.
+
+    Raises
+    ------
+    ValueError
+        ``next_value`` or ``next_done`` without one entry per env, shapes that differ
+        from rewards', γ or λ outside [0, 1], or non-finite input.
+    TypeError
+        Non-numeric input.
+
+    Examples
+    --------
+    One env, three steps; ``dones[2]``: the episode ended after step 1:
+
+    >>> import numpy as np
+    >>> from pgfast.integrations.cleanrl import cleanrl_gae
+    >>> rewards, values = np.ones(3), np.zeros(3)
+    >>> dones = np.array([0.0, 0.0, 1.0])
+    >>> advantages, returns = cleanrl_gae(rewards, values, dones, next_value=0.5,
+    ...                                   next_done=0.0, gamma=1.0, gae_lambda=1.0)
+    >>> advantages
+    array([2. , 1. , 1.5])
     """
     values = np.asarray(values)
     ended = _then(np.asarray(dones) != 0, np.asarray(next_done) != 0, "next_done")
@@ -73,21 +101,53 @@ def truncation_aware_gae(rewards, values, next_value, terminations, truncations,
                          gamma, gae_lambda):
     """GAE that bootstraps at time limits: δ_t = r_t + γ (1 − terminated_t) V(s_{t+1}) − V(s_t).
 
+    V(s_{t+1}) is ``final_values[t]`` where ``truncations[t]``, ``values[t + 1]``
+    within an episode and ``next_value`` after the last step; otherwise as
+    :func:`pgfast.gae`.
+
     Parameters
     ----------
-    rewards, values : arrays, shape (num_steps, num_envs) (or (num_steps,))
+    rewards, values : array, shape (num_steps, num_envs) or (num_steps,)
+        r_t and V(s_t).
     next_value : array with one entry per env
         V(s_T), the observation after the last step.
-    terminations, truncations : arrays of bool, shape of rewards
+    terminations, truncations : array of bool, shape of rewards
         Step t's flags as env.step returned them (not shifted as CleanRL's ``dones``).
     final_values : array, shape of rewards
         V(final observation of the episode) where ``truncations[t]``; read nowhere else
         (with Gymnasium's same-step autoreset the final observation is in ``infos``).
     gamma, gae_lambda : float in [0, 1]
+        The discount γ and GAE's λ.
 
     Returns
     -------
-    advantages, returns : arrays of the shape of rewards; returns = advantages + values.
+    advantages : array, shape of rewards
+        A_t, of the inputs' array type and float dtype.
+    returns : array, shape of rewards
+        ``advantages + values``, the value targets.
+
+    Raises
+    ------
+    ValueError
+        ``next_value`` without one entry per env, shapes that differ from rewards',
+        γ or λ outside [0, 1], or non-finite input.
+    TypeError
+        Non-numeric input, or flags that are not booleans.
+
+    Examples
+    --------
+    One env, three steps, a time limit after step 1 where V(final observation) = 10:
+
+    >>> import numpy as np
+    >>> from pgfast.integrations.cleanrl import truncation_aware_gae
+    >>> rewards, values = np.ones(3), np.zeros(3)
+    >>> terminations = np.array([False, False, False])
+    >>> truncations = np.array([False, True, False])
+    >>> final_values = np.array([0.0, 10.0, 0.0])
+    >>> advantages, returns = truncation_aware_gae(rewards, values, 0.5, terminations,
+    ...                                            truncations, final_values, 0.5, 1.0)
+    >>> advantages                 # 1 + 0.5 · 6, 1 + 0.5 · 10, 1 + 0.5 · 0.5
+    array([4.  , 6.  , 1.25])
     """
     values = np.asarray(values)
     for name, x in (("truncations", truncations), ("final_values", final_values)):
