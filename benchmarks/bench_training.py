@@ -32,7 +32,7 @@ from pgfast.problem import Problem
 
 CASES = [("CartPole-v1", "linear", None), ("CartPole-v1", "mlp", None),
          ("CartPole-v1", "mlp", "ppo"), ("Acrobot-v1", "linear", None),
-         ("MountainCar-v0", "linear", None), ("MountainCarContinuous-v0", "linear", None),
+         ("MountainCar-v0", "mlp", None), ("MountainCarContinuous-v0", "linear", None),
          ("Pendulum-v1", "mlp", None)]
 
 

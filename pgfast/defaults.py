@@ -49,7 +49,9 @@ GENERIC = {
 }
 
 # The policy kind `pgfast train ENV` uses when --policy is not given.
-POLICY = {"Pendulum-v1": "mlp"}
+# A linear softmax on MountainCar tops out near -106 (CEM over its 9 parameters), too
+# close to the -110 threshold for policy-gradient training to reach reliably.
+POLICY = {"MountainCar-v0": "mlp", "Pendulum-v1": "mlp"}
 
 THRESHOLDS = {
     "CartPole-v1": 475.0, "Acrobot-v1": -100.0, "MountainCar-v0": -110.0,
@@ -73,11 +75,15 @@ TABLE = {
     },
     "MountainCar-v0": {
         "linear": {"update": "trpo", "steps": 300_000, "normalize": True},
-        "mlp": {"update": "trpo", "steps": 300_000, "normalize": True,
+        # Solved seeds 0-34 in 90k-406k steps (rl-baselines3-zoo's PPO budget: 1M).
+        "mlp": {"update": "trpo", "steps": 1_000_000, "normalize": True, "m": 4,
                 "fisher_subsample": 5},
     },
     "MountainCarContinuous-v0": {
-        "linear": {"update": "trpo", "steps": 300_000, "normalize": True},
+        # Solved 59 of seeds 0-59 in 29k-147k steps (the miss: 89.1); TRPO at σ = 1,
+        # γ = 0.99, m = 16 solved 24 of seeds 0-29 in 16k-235k and stalled at 0 on 4.
+        "linear": {"update": "ppo", "steps": 300_000, "normalize": True, "m": 8,
+                   "gamma": 0.999, "log_std": 0.5},
         "mlp": {"update": "trpo", "steps": 300_000, "normalize": True,
                 "fisher_subsample": 5},
     },
