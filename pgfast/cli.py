@@ -43,7 +43,7 @@ def _train_command(args) -> int:
     stop = None
     if threshold is not None and not args.no_stop:
         stop = StopWhenSolved(problem, policy, threshold, np.random.default_rng([args.seed, 1]),
-                              every=args.eval_every)
+                              every=config["eval_every"])
     print(f"pgfast train: {config['update']} on {args.env}, {type(policy).__name__} "
           f"({policy.n_params} parameters), up to {config['steps']} steps"
           + (f", stopping at a mean return of {threshold:g}" if stop else "") + f" -> {out}")
@@ -60,8 +60,10 @@ def _train_command(args) -> int:
         print(f"\ninterrupted: checkpoint written to {out} (continue with --resume)")
         return 130
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-    best = stop.best_theta if stop is not None and stop.best_theta is not None else theta
-    raw = best if problem.obs_normalizer is None else problem.obs_normalizer.fold(policy, best)
+    if stop is not None and stop.best_raw_theta is not None:
+        raw = stop.best_raw_theta
+    else:
+        raw = theta if problem.obs_normalizer is None else problem.obs_normalizer.fold(policy, theta)
     np.savez(out / POLICY_FILE, theta=raw, config=json.dumps(policy.config()))
     eval_problem = defaults.Problem(args.env, gamma=1.0, horizon=args.horizon)
     returns = evaluate(eval_problem, policy, raw, episodes=args.eval_episodes,
@@ -94,7 +96,8 @@ POLICY_FILE = "policy.npz"   # the kept parameters, acting on raw observations
 
 def _overrides(args):
     """The settings given on the command line: the named flags, then --set k=v."""
-    given = {"update": args.update, "steps": args.steps, "gamma": args.gamma}
+    given = {"update": args.update, "steps": args.steps, "gamma": args.gamma,
+             "eval_every": args.eval_every}
     overrides = {k: v for k, v in given.items() if v is not None}
     from . import defaults
 
@@ -121,7 +124,10 @@ def _parse_like(text, example, key):
     except ValueError:
         raise ValueError(f"--set {key}: expected a value like {_show(example)}, "
                          f"got {text!r}") from None
-    if not np.isfinite(value) or value <= 0:
+    if key == "log_std":   # a log: any finite value
+        if not np.isfinite(value):
+            raise ValueError(f"--set {key}: expected a finite number, got {text!r}")
+    elif not np.isfinite(value) or value <= 0:
         raise ValueError(f"--set {key}: expected a positive number, got {text!r}")
     return value
 
@@ -134,7 +140,8 @@ _USED_BY = {
 
 def _used(config, policy_kind, policy):
     """The settings this run reads, in the table's order."""
-    used = {"update", "steps", "gamma", "m", "normalize", *_USED_BY[config["update"]]}
+    used = {"update", "steps", "gamma", "m", "normalize", "eval_every",
+            *_USED_BY[config["update"]]}
     if config["update"] in ("trpo", "natural", "ppo"):
         used |= {"lam", "value_lr", "value_epochs", "value_minibatch", "scale_rewards"}
     if policy_kind == "mlp":
@@ -204,14 +211,14 @@ def _build(env, policy_kind, config, horizon, workers=None, address=None):
 
 def _check_resume(saved, now):
     """A resumed run must be the same run: say which settings differ (the budget may
-    grow)."""
+    grow, and evaluations, which draw from their own generator, may change pace)."""
     differ = []
     for key in ("env", "policy", "seed", "horizon"):
         if saved.get(key) != now.get(key):
             differ.append(f"{key}: {saved.get(key)} in the checkpoint, {now.get(key)} now")
     old, new = saved.get("settings", {}), now["settings"]
     for key in new:
-        if key != "steps" and key in old and old[key] != new[key]:
+        if key not in ("steps", "eval_every") and key in old and old[key] != new[key]:
             differ.append(f"{key}: {old[key]} in the checkpoint, {new[key]} now")
     if differ:
         raise ValueError("--resume: the checkpoint was trained with other settings ("
@@ -384,8 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="replace the run already in --out")
     train.add_argument("--no-stop", action="store_true",
                        help="train the whole budget instead of stopping when solved")
-    train.add_argument("--eval-every", type=_positive_int, default=1,
-                       help="updates between evaluations for stopping (default 1)")
+    train.add_argument("--eval-every", type=_positive_int,
+                       help="updates between evaluations for stopping (default: the env's "
+                            "entry, else 1)")
     train.add_argument("--eval-episodes", type=_positive_int, default=100)
     train.add_argument("--checkpoint-every", type=_positive_int, default=20,
                        help="updates between checkpoints (also at the end, Ctrl-C, SIGTERM)")

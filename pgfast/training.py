@@ -275,9 +275,12 @@ class StopWhenSolved:
     the training run itself does not depend on how often it is evaluated.
     Evaluation episodes run on `problem` with its observation statistics frozen.
 
-    After training: ``solved``; ``best_theta`` and ``best_score``; ``solved_at`` =
-    (update, environment steps); ``evaluations``, one (update, steps, score)
-    per evaluation, for learning curves.
+    After training: ``solved``; ``best_theta`` and ``best_score``; ``best_raw_theta``,
+    ``best_theta`` folded with the observation statistics it was evaluated under (the
+    same array without normalisation: the statistics drift, so folding the best θ
+    with the final ones gives another policy); ``solved_at`` = (update, environment
+    steps); ``evaluations``, one (update, steps, score) per evaluation, for learning
+    curves.
 
     Parameters
     ----------
@@ -337,7 +340,7 @@ class StopWhenSolved:
         if not (np.isfinite(confidence) and confidence >= 0):
             raise ValueError(f"confidence: expected a number >= 0, got {confidence}")
         self.confidence = float(confidence)
-        self.best_theta, self.best_score = None, -np.inf
+        self.best_theta, self.best_raw_theta, self.best_score = None, None, -np.inf
         self.solved, self.solved_at = False, None
         self.evaluations = []
         self._steps = 0
@@ -374,6 +377,9 @@ class StopWhenSolved:
         self.evaluations.append((iteration, self._steps, score))
         if score > self.best_score:
             self.best_theta, self.best_score = np.array(theta), score
+            normalizer = self.problem.obs_normalizer
+            self.best_raw_theta = self.best_theta if normalizer is None \
+                else normalizer.fold(self.policy, theta)
         if solved:
             self.solved, self.solved_at = True, (iteration, self._steps)
             return False

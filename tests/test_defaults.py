@@ -102,6 +102,18 @@ def test_observation_normalisation_is_saved_and_frozen_for_eval(tmp_path, capsys
     assert cli_main(["eval", str(out), "--episodes", "2"]) == 0
 
 
+def test_set_takes_any_finite_log_std_and_eval_every_is_a_setting(capsys):
+    assert cli_main(["train", "Pendulum-v1", "--config", "--set", "log_std=-0.5",
+                     "--eval-every", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "log_std            -0.5         (override)" in out
+    assert "eval_every         3            (override)" in out
+    for bad in ("log_std=inf", "m=-1"):
+        with pytest.raises(SystemExit):
+            cli_main(["train", "Pendulum-v1", "--config", "--set", bad])
+        assert bad.split("=")[0] in capsys.readouterr().err
+
+
 def test_config_lists_the_settings_and_their_sources(capsys):
     assert cli_main(["train", "Pendulum-v1", "--config", "--set", "m=8"]) == 0
     out = capsys.readouterr().out

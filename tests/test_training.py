@@ -321,3 +321,24 @@ def test_stop_when_solved_needs_the_threshold_with_confidence(setup):
     assert verdicts[0.0] is False and verdicts[1.0] is None   # -200 - 10 < -205
     with pytest.raises(ValueError, match="confidence"):
         pgfast.StopWhenSolved(problem, policy, 0, np.random.default_rng(0), confidence=-1)
+
+
+def test_stop_when_solved_folds_the_best_with_the_statistics_it_was_evaluated_under():
+    problem = pgfast.Problem("MountainCarContinuous-v0", gamma=0.99, normalize_observations=True)
+    policy = pgfast.LinearGaussian(2, 1)
+    update = pgfast.TrustRegionUpdate(problem, policy, m=4)
+    stop = pgfast.StopWhenSolved(problem, policy, 1e9, np.random.default_rng(1), episodes=2)
+    folded = {}
+
+    def callback(iteration, theta, info):
+        stop(iteration, theta, info)
+        folded[iteration] = problem.obs_normalizer.fold(policy, theta)
+
+    rng = np.random.default_rng(0)
+    pgfast.train(update, policy.init(rng), iterations=6, rng=rng, progress=False,
+                 callback=callback)
+    best = next(i for i, _, score in stop.evaluations if score == stop.best_score)
+    assert best < 6   # the statistics moved on after it
+    np.testing.assert_array_equal(stop.best_raw_theta, folded[best])
+    assert not np.allclose(problem.obs_normalizer.fold(policy, stop.best_theta),
+                           stop.best_raw_theta)
