@@ -1,7 +1,7 @@
 """Training benchmarks: `pgfast train ENV` at its defaults, seeds 0-4, and MLP throughput.
 
 Each run is what ``pgfast train ENV --policy KIND --seed S`` does: the settings of
-``pgfast.defaults``, evaluation after every update (10 deterministic episodes,
+``pgfast.defaults``, evaluation every ``eval_every``-th update (10 deterministic episodes,
 confirmed on 100 when they reach the threshold), stop when solved, keep the best
 parameters, then 100 fresh deterministic episodes. Reported per run: that final
 evaluation, the environment steps to solve, the CPU seconds and wall seconds to
@@ -43,7 +43,8 @@ def solve(env, kind, seed, overrides=None):
     threshold = defaults.threshold(env)
     rng = np.random.default_rng(seed)
     theta = policy.init(rng)
-    stop = StopWhenSolved(problem, policy, threshold, np.random.default_rng([seed, 1]))
+    stop = StopWhenSolved(problem, policy, threshold, np.random.default_rng([seed, 1]),
+                          every=config["eval_every"])
     clock = time.perf_counter()
     times = []
 
@@ -56,9 +57,7 @@ def solve(env, kind, seed, overrides=None):
     theta, history = train(update, theta, total_steps=config["steps"], rng=rng,
                            progress=False, callback=timed)
     wall, cpu = time.perf_counter() - clock, time.process_time() - cpu
-    best = stop.best_theta
-    raw = best if problem.obs_normalizer is None else problem.obs_normalizer.fold(policy, best)
-    returns = evaluate(Problem(env, gamma=1.0), policy, raw, episodes=100,
+    returns = evaluate(Problem(env, gamma=1.0), policy, stop.best_raw_theta, episodes=100,
                        rng=np.random.default_rng([seed, 2]))
     return {
         "env": env, "policy": kind, "update": config["update"], "seed": seed,
