@@ -98,20 +98,24 @@ TABLE = {
                 "value_minibatch": 64,
                 "ppo": {"alpha": 1e-3, "minibatches": 32, "anneal": True}},
     },
-    # Measured with `pgfast train ENV --seed S`, seeds 0-2, 100 deterministic episodes.
-    # Hopper: 3525, 3361, 3218 after 1M steps, 101-130 CPU s (py-spy, seed 0: the
-    # training rollouts 58%, the value fit 13%, the evaluations every 10th update 12%).
+    # Measured with `pgfast train ENV [--update ppo] --seed S`, seeds 0-2, 100
+    # deterministic episodes, 1M steps, on one core. Hopper TRPO: 3525, 3361, 3218 in
+    # 91-106 CPU s (py-spy, seed 0: the training rollouts 58%, the value fit 13%, the
+    # evaluations every 10th update 12%); PPO: 3137, 3139, 2995 in 119-123 CPU s.
     "Hopper-v5": {
         "mlp": {"update": "trpo", "steps": 1_000_000, "normalize": True, "lam": 0.95, "m": 8,
                 "fisher_subsample": 5, "value_epochs": 10, "value_minibatch": 128,
-                "eval_every": 10},
+                "eval_every": 10,
+                "ppo": {"alpha": 3e-4, "minibatches": 32, "anneal": True}},
     },
-    # 3852, 4288, 3166 after 1M steps, 71-92 CPU s (rollouts 40%, value fit 19%,
-    # evaluations 19%). Episodes never end early: m=4 is 4000 steps an update.
+    # TRPO: 3852, 4288, 3166 in 62-71 CPU s (rollouts 40%, value fit 19%, evaluations
+    # 19%); PPO: 3634, 3976, 4632 in 87-89 CPU s. Episodes never end early: m=4 is 4000
+    # steps an update.
     "HalfCheetah-v5": {
         "mlp": {"update": "trpo", "steps": 1_000_000, "normalize": True, "lam": 0.95, "m": 4,
                 "fisher_subsample": 5, "value_epochs": 10, "value_minibatch": 128,
-                "eval_every": 5},
+                "eval_every": 5,
+                "ppo": {"alpha": 3e-4, "minibatches": 32, "anneal": True}},
     },
 }
 
