@@ -13,6 +13,7 @@ table's settings and, in the same run, with the plain ones (50 full-batch value
 epochs, every step in the Fisher products): the ratio is the speed-up.
 
     python benchmarks/bench_training.py [--envs CartPole-v1 ...] [--seeds 5] [--out DIR]
+    python benchmarks/bench_training.py --envs Hopper-v5 HalfCheetah-v5 --seeds 3 --no-throughput
 
 prints the markdown table and writes a learning-curve figure per env and policy
 (mean and range over the seeds, against steps and against seconds) to DIR.
@@ -34,6 +35,8 @@ CASES = [("CartPole-v1", "linear", None), ("CartPole-v1", "mlp", None),
          ("CartPole-v1", "mlp", "ppo"), ("Acrobot-v1", "linear", None),
          ("MountainCar-v0", "mlp", None), ("MountainCarContinuous-v0", "linear", None),
          ("Pendulum-v1", "mlp", None)]
+# 1M steps each (about 1-2 minutes a seed): run only when named with --envs.
+MUJOCO_CASES = [("Hopper-v5", "mlp", None), ("HalfCheetah-v5", "mlp", None)]
 
 
 def solve(env, kind, seed, overrides=None):
@@ -50,7 +53,8 @@ def solve(env, kind, seed, overrides=None):
 
     def timed(iteration, theta, info):   # wall seconds at each evaluation
         verdict = stop(iteration, theta, info)
-        times.append(time.perf_counter() - clock)
+        if len(stop.evaluations) > len(times):   # with eval_every > 1, not every update
+            times.append(time.perf_counter() - clock)
         return verdict
 
     cpu, clock = time.process_time(), time.perf_counter()
@@ -154,15 +158,17 @@ def test_mlp_throughput(benchmark, update):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--envs", nargs="*", help="env ids (default: every case)")
+    parser.add_argument("--envs", nargs="*",
+                        help="env ids (default: every case but the MuJoCo ones)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--out", default="bench-training", help="folder for the figures")
     parser.add_argument("--no-throughput", action="store_true")
     args = parser.parse_args()
     Path(args.out).mkdir(parents=True, exist_ok=True)
     results = []
-    for env, kind, update in CASES:
-        if args.envs and env not in args.envs:
+    for env, kind, update in CASES + MUJOCO_CASES:
+        if (args.envs and env not in args.envs) or (not args.envs and
+                                                   (env, kind, update) in MUJOCO_CASES):
             continue
         runs = [solve(env, kind, seed, update and {"update": update})
                 for seed in range(args.seeds)]
