@@ -171,9 +171,11 @@ def write_cli_help(out_dir):
 shutil.rmtree(DOCS / "generated", ignore_errors=True)   # no stale page of a removed name
 write_api_page()
 write_cli_help(DOCS / "_generated")
+# Your own runs in docs/_data/, else the measured run kept with the docs (docs/results/).
 make_figures.write_benchmarks_page(
     os.environ["PGFAST_BENCHMARK_JSON"].split(os.pathsep)
-    if os.environ.get("PGFAST_BENCHMARK_JSON") else sorted((DOCS / "_data").glob("*.json")),
+    if os.environ.get("PGFAST_BENCHMARK_JSON")
+    else sorted((DOCS / "_data").glob("*.json")) or sorted((DOCS / "results").glob("*.json")),
     DOCS / "_generated")
 
 
