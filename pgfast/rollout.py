@@ -524,19 +524,19 @@ def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic, first
     idle = 0 if policy.discrete else np.clip(0.0, act_space.low, act_space.high)
     act = np.zeros(actions.shape[1:], actions.dtype)
     logp = np.zeros(B)
-    rows_theta = thetas.reshape(-1, policy.n_params)
+    thetas = thetas.reshape(-1, policy.n_params)   # one row for all slots, or one per slot
     while (~finished & (filled < T)).any():
         act[:], logp[:] = idle, 0.0
         acting = np.flatnonzero(~resetting & ~finished & (filled < T))
-        theta_rows = rows_theta if len(rows_theta) == 1 else rows_theta[acting]
-        if deterministic and len(theta_rows) == 1:
-            act[acting] = policy.mode(theta_rows[0], obs[acting])
-        elif deterministic:
-            act[acting] = np.concatenate([policy.mode(th, obs[b:b + 1])
-                                          for th, b in zip(theta_rows, acting)])
-        else:
+        rows = thetas if len(thetas) == 1 else thetas[acting]   # the acting slots' θ
+        if acting.size and not deterministic:
             act[acting], logp[acting] = policy._sample_each(
-                theta_rows, obs[acting], [generators[b] for b in acting])
+                rows, obs[acting], [generators[b] for b in acting])
+        elif acting.size and len(rows) == 1:
+            act[acting] = policy.mode(rows[0], obs[acting])
+        elif acting.size:
+            act[acting] = np.concatenate([policy.mode(th, obs[b:b + 1])
+                                          for th, b in zip(rows, acting)])
         if vector:
             nxt, rew, term, trunc, info = env.step(act)
         else:

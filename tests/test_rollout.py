@@ -269,3 +269,16 @@ def test_gymnasium_vector_env_rolls_out_each_slot_as_one_env(mode):
                                               getattr(parts[b], name)[:, 0], err_msg=name)
         if env_id == "CartPole-v0":
             assert ro.terminated.sum(axis=0).min() >= 1, "the test needs autoresets"
+
+
+@pytest.mark.filterwarnings("ignore:.*CartPole-v0 is out of date")
+def test_gymnasium_vector_env_step_where_every_slot_resets():
+    # Time limits of 5 end both slots' episodes together: under NEXT_STEP autoreset the
+    # next step records nothing in any slot (no action is drawn or computed for it).
+    policy = pgfast.LinearSoftmax(4, 2)
+    thetas = np.zeros((2, policy.n_params))
+    vec = gym.make_vec("CartPole-v0", 2, vectorization_mode="sync", max_episode_steps=5)
+    for deterministic in (True, False):
+        ro = pgfast.rollout(vec, policy, thetas, 12, np.random.default_rng(0),
+                            deterministic=deterministic)
+        assert ro.truncated[4].all() and ro.truncated[9].all()
