@@ -327,9 +327,18 @@ def asset(name):
 
 
 cdef class _PlanarWalkerKernel(MujocoKernel):
-    """Hopper and Walker2d share their observation, qpos[1:] and clip(qvel, ±10),
-    and the option to keep running when unhealthy."""
+    """Hopper and Walker2d share their observation, qpos[1:] and clip(qvel, ±10), their
+    v5 options (frame skip 4, reset noise 5e-3) and the option to keep running when
+    unhealthy; each names its model in ``default_xml``."""
     cdef readonly bint terminate_when_unhealthy
+    default_xml = None
+
+    def __init__(self, Py_ssize_t num_envs=1, seed=None, Py_ssize_t max_episode_steps=1000, *,
+                 bint terminate_when_unhealthy=True, double reset_noise_scale=5e-3,
+                 xml_file=None):
+        self.terminate_when_unhealthy = terminate_when_unhealthy
+        MujocoKernel.__init__(self, num_envs, xml_file or asset(self.default_xml), 4,
+                              reset_noise_scale, max_episode_steps, seed)
 
     def setup(self):
         self.scratch_size = self.nu
@@ -350,13 +359,7 @@ cdef class HopperKernel(_PlanarWalkerKernel):
     − 1e-3 |a|², terminated when unhealthy: not (z > 0.7, |angle| < 0.2,
     |qpos[2:], qvel| < 100)."""
     expected_sizes = (6, 6, 3)
-
-    def __init__(self, Py_ssize_t num_envs=1, seed=None, Py_ssize_t max_episode_steps=1000, *,
-                 bint terminate_when_unhealthy=True, double reset_noise_scale=5e-3,
-                 xml_file=None):
-        self.terminate_when_unhealthy = terminate_when_unhealthy
-        MujocoKernel.__init__(self, num_envs, xml_file or asset("hopper.xml"), 4,
-                              reset_noise_scale, max_episode_steps, seed)
+    default_xml = "hopper.xml"
 
     cdef int reward_and_termination(self, const mjData* d, const double* action,
                                     double x_before, double* scratch,
@@ -378,13 +381,7 @@ cdef class Walker2dKernel(_PlanarWalkerKernel):
     """Walker2d-v5: obs (qpos[1:], clip(qvel, ±10)), reward x-velocity + 1 (healthy)
     − 1e-3 |a|², terminated when not (0.8 < z < 2, |angle| < 1)."""
     expected_sizes = (9, 9, 6)
-
-    def __init__(self, Py_ssize_t num_envs=1, seed=None, Py_ssize_t max_episode_steps=1000, *,
-                 bint terminate_when_unhealthy=True, double reset_noise_scale=5e-3,
-                 xml_file=None):
-        self.terminate_when_unhealthy = terminate_when_unhealthy
-        MujocoKernel.__init__(self, num_envs, xml_file or asset("walker2d_v5.xml"), 4,
-                              reset_noise_scale, max_episode_steps, seed)
+    default_xml = "walker2d_v5.xml"
 
     cdef int reward_and_termination(self, const mjData* d, const double* action,
                                     double x_before, double* scratch,
