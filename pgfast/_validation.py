@@ -82,6 +82,12 @@ def check_unit_interval(x, name: str) -> float:
 MAX_COUNT = 1 << 62
 
 
+# Loops that repeat work on one batch (PPO epochs, TRPO backtracks, CG steps, value
+# fits) stop here: beyond ten thousand passes one update takes minutes to hours and
+# has long stopped changing θ.
+MAX_REPEATS = 10_000
+
+
 def check_positive_int(x, name: str, minimum: int = 1, maximum: int = MAX_COUNT) -> int:
     if isinstance(x, bool) or not isinstance(x, numbers.Integral):
         raise TypeError(f"{name}: expected an integer >= {minimum}, got {type(x).__name__}")
@@ -132,6 +138,17 @@ def check_positive_float(x, name: str) -> float:
     return x
 
 
+def check_finite_float(x, name: str, minimum: float = -np.inf) -> float:
+    """A finite real number >= `minimum` (bools refused, as everywhere)."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name}: expected a finite number, got {type(x).__name__}")
+    x = float(x)
+    if not (np.isfinite(x) and x >= minimum):
+        bound = "" if minimum == -np.inf else f" >= {minimum:g}"
+        raise ValueError(f"{name}: expected a finite number{bound}, got {x}")
+    return x
+
+
 # What the public functions return: a NumPy array, or with another library's arrays
 # passed in, an array of that kind (pgfast/_arrays.py), which a static type cannot name.
 ArrayResult = Any
@@ -168,7 +185,7 @@ def check_finite_result(result, name: str, what: str):
     it (finite inputs whose result overflows: magnitudes too extreme for float64)."""
     if not _all_finite(np.asarray(result)):
         raise ValueError(f"{name}: {what} is not finite (NaN or infinity) although the "
-                         f"inputs are; {name} has values too extreme for float64 arithmetic")
+                         f"inputs are; values of {name} too extreme for float64 arithmetic")
     return result
 
 

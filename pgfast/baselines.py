@@ -24,7 +24,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from ._threads import one_blas_thread
-from ._validation import (check_positive_float, check_positive_int, check_rng,
+from ._validation import (MAX_REPEATS, check_positive_float, check_positive_int, check_rng,
                           check_unit_interval)
 from .optim import Adam
 from .policies import LinearValue
@@ -47,7 +47,8 @@ class ValueBaseline:
         The initial φ; by default drawn with ``value_fn.init(rng)`` on the first batch.
     fit_iterations : int
         Passes over the batch per refit of a non-linear value function: one Adam
-        step each on the whole batch, or one per minibatch with `minibatch_size`.
+        step each on the whole batch, or one per minibatch with `minibatch_size`
+        (at most 10,000).
     lr : float
         The Adam step size.
     minibatch_size : int, optional
@@ -87,7 +88,8 @@ class ValueBaseline:
                 f"value_fn: expected a pgfast value function, got {type(value_fn).__name__}")
         self.value_fn = value_fn
         self.lam = check_unit_interval(lam, "lam")
-        self.fit_iterations = check_positive_int(fit_iterations, "fit_iterations")
+        self.fit_iterations = check_positive_int(fit_iterations, "fit_iterations",
+                                                 maximum=MAX_REPEATS)
         self.lr = check_positive_float(lr, "value_lr")
         self.minibatch_size = None if minibatch_size is None \
             else check_positive_int(minibatch_size, "minibatch_size")
@@ -175,7 +177,8 @@ class ValueBaseline:
             adam = Adam(self.value_fn.n_params, alpha=self.lr)
             for _ in range(self.fit_iterations):
                 _, grad = self.value_fn.loss_and_grad(phi, obs, y)
-                phi = adam.step(phi, -grad)   # Adam ascends: descend the loss
+                # Adam ascends: descend the loss.
+                phi = adam.step(phi, -grad, check_input=False)
         else:
             rng = check_rng(rng)
             if self.adam is None:
@@ -193,7 +196,7 @@ class ValueBaseline:
                         batch = order[start:start + size]
                         self.value_fn.kernel.squared_error_grad(phi, obs[batch], y[batch],
                                                                 grad)
-                        phi = self.adam.step(phi, -grad)
+                        phi = self.adam.step(phi, -grad, check_input=False)
             if not np.isfinite(phi).all():   # one check per fit, not per minibatch
                 raise ValueError("value_lr: the value fit diverged (non-finite φ); "
                                  "lower the value step size")

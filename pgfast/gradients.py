@@ -26,7 +26,8 @@ import numpy as np
 from . import _linalg, _returns, _scores
 from numpy.typing import ArrayLike
 
-from ._validation import ArrayResult, as_flags, as_float_array, check_unit_interval, float_dtype
+from ._validation import (ArrayResult, as_flags, as_float_array, check_finite_result,
+                          check_unit_interval, float_dtype)
 from ._arrays import arrays_in_out
 
 __all__ = ["regression_gradient", "likelihood_ratio_gradient", "optimal_baseline"]
@@ -128,6 +129,7 @@ def regression_gradient(dtheta: ArrayLike, du: ArrayLike,
                 f"SVD did not converge in the least-squares problem dtheta[{failed}]"
                 if batch else "SVD did not converge in the least-squares problem"
             )
+    check_finite_result(out, "dtheta, du", "the least-squares gradient")
     return out if batch else out[0]
 
 
@@ -274,9 +276,12 @@ def likelihood_ratio_gradient(grad_log_probs: ArrayLike, rewards: ArrayLike, gam
         n_traj = _scores.weighted_score_sums(scores, togo, powers, term, trunc,
                                              mode == "trajectory", per_trajectory, total)
         gradient = total / n_traj
+    names = "grad_log_probs, rewards"
+    gradient = check_finite_result(gradient.astype(dtype, copy=False), names, "the gradient")
     if return_per_trajectory:
-        return gradient.astype(dtype, copy=False), per_trajectory.astype(dtype, copy=False)
-    return gradient.astype(dtype, copy=False)
+        return gradient, check_finite_result(per_trajectory.astype(dtype, copy=False), names,
+                                             "a trajectory's term")
+    return gradient
 
 
 @arrays_in_out("grad_log_probs", "rewards", other=("terminated", "truncated"))
@@ -339,4 +344,5 @@ def optimal_baseline(grad_log_probs: ArrayLike, rewards: ArrayLike, gamma: float
     ratio_count = np.empty(P, dtype=np.int64)
     _scores.baseline_sums(scores, togo, powers, term, trunc, np.empty((0, P)), np.empty((0, P)),
                           weighted_total, plain_total, ratio_sum, ratio_count)
-    return _baseline_from(ratio_sum, ratio_count).astype(dtype, copy=False)
+    return check_finite_result(_baseline_from(ratio_sum, ratio_count).astype(dtype, copy=False),
+                               "grad_log_probs, rewards", "the baseline")

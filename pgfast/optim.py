@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_positive_float
+from ._validation import (MAX_REPEATS, as_float_array, check_allocation,
+                          check_finite_float, check_finite_result, check_positive_float,
+                          check_positive_int)
 
 __all__ = ["Adam", "conjugate_gradient", "scale_gradient", "clip_gradient"]
 
@@ -43,8 +45,13 @@ def scale_gradient(grad, max_norm):
     >>> pgfast.scale_gradient(np.array([0.3, 0.4]), max_norm=1.0)
     array([0.3, 0.4])
     """
+    grad = as_float_array(grad, "grad")
     max_norm = check_positive_float(max_norm, "max_norm")
-    norm = float(np.linalg.norm(grad))
+    with np.errstate(over="ignore"):
+        norm = float(np.linalg.norm(grad))
+    if norm == np.inf:   # entries near the float64 limit: ‖∇‖ = s ‖∇ / s‖, s = max |∇ᵢ|
+        largest = float(np.abs(grad).max())
+        norm = largest * float(np.linalg.norm(grad / largest))
     return grad * min(max_norm / norm, 1.0) if norm > 0 else grad
 
 
@@ -66,7 +73,9 @@ def clip_gradient(grad, low, high):
     Raises
     ------
     ValueError
-        ``low`` is not below ``high``.
+        ``low`` is not below ``high``, or a bound is not finite.
+    TypeError
+        A bound is not a number.
 
     Examples
     --------
@@ -75,6 +84,8 @@ def clip_gradient(grad, low, high):
     >>> pgfast.clip_gradient(np.array([-3.0, 0.5, 2.0]), -1.0, 1.0)
     array([-1. ,  0.5,  1. ])
     """
+    grad = as_float_array(grad, "grad")
+    low, high = check_finite_float(low, "low"), check_finite_float(high, "high")
     if not low < high:
         raise ValueError(f"clip: expected low < high, got ({low}, {high})")
     return np.clip(grad, low, high)
@@ -108,7 +119,10 @@ class Adam:
     Raises
     ------
     ValueError
-        ``alpha`` not a positive finite number.
+        ``alpha`` or ``eps`` not a positive finite number, a decay rate outside
+        [0, 1), or more parameters than memory holds.
+    TypeError
+        An argument that is not a number.
 
     Examples
     --------
@@ -125,13 +139,19 @@ class Adam:
     """
 
     def __init__(self, n_params, alpha=1e-2, beta1=0.9, beta2=0.999, eps=1e-8):
+        n_params = check_positive_int(n_params, "n_params", minimum=0)
+        check_allocation(16 * n_params, "n_params", "the two moment vectors")
         self.alpha = check_positive_float(alpha, "alpha")
-        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        for name, beta in (("beta1", beta1), ("beta2", beta2)):
+            if not check_finite_float(beta, name, minimum=0.0) < 1.0:
+                raise ValueError(f"{name}: expected a decay rate in [0, 1), got {beta}")
+        self.beta1, self.beta2 = float(beta1), float(beta2)
+        self.eps = check_positive_float(eps, "eps")
         self.m = np.zeros(n_params)
         self.v = np.zeros(n_params)
         self.t = 0
 
-    def step(self, theta, grad):
+    def step(self, theta, grad, check_input=True):
         """One ascent step.
 
         Parameters
@@ -140,12 +160,39 @@ class Adam:
             The current parameters.
         grad : ndarray, shape (n_params,)
             The gradient to ascend.
+        check_input : bool
+            Check the arrays' shapes and values (a few microseconds a step). Pass
+            False only for arrays you have checked: the updates' inner loops do.
 
         Returns
         -------
         ndarray
             The new parameters (``theta`` is not modified).
+
+        Raises
+        ------
+        ValueError
+            An array of the wrong shape or with non-finite values, or a gradient whose
+            square overflows float64.
         """
+        if not check_input:
+            return self._ascend(theta, grad)
+        n = len(self.m)
+        theta = as_float_array(theta, "theta", ndim=1)
+        grad = as_float_array(grad, "grad", ndim=1)
+        for name, arr in (("theta", theta), ("grad", grad)):
+            if arr.shape != (n,):
+                raise ValueError(f"{name}: expected shape ({n},), got {arr.shape}")
+        with np.errstate(over="ignore"):   # an overflow is refused here, by name
+            check_finite_result(np.square(grad), "grad", "the squared gradient")
+            saved = self.m.copy(), self.v.copy(), self.t
+            new = self._ascend(theta, grad)
+        if not np.isfinite(new).all():   # θ at the float64 limit: refuse, state unchanged
+            self.m, self.v, self.t = saved
+            check_finite_result(new, "theta", "the new θ")
+        return new
+
+    def _ascend(self, theta, grad):
         self.t += 1
         # In place (the same operations in the same order): a value fit takes
         # thousands of steps, and temporaries cost as much as the arithmetic.
@@ -182,7 +229,7 @@ class Adam:
         self.m, self.v, self.t = np.array(state["m"]), np.array(state["v"]), int(state["t"])
 
 
-def conjugate_gradient(matvec, b, iterations=10, tol=1e-10):
+def conjugate_gradient(matvec, b, iterations=10, tol=1e-10, check_input=True):
     """Solve A x = b for symmetric positive definite A given only x ↦ A x.
 
     Stops after `iterations` steps, when the residual is below `tol`, or when a
@@ -198,14 +245,27 @@ def conjugate_gradient(matvec, b, iterations=10, tol=1e-10):
     b : ndarray, shape (n,)
         The right-hand side.
     iterations : int
-        The most conjugate-gradient steps to take (exact after n in exact arithmetic).
+        The most conjugate-gradient steps to take (exact after n in exact arithmetic;
+        at most 10,000).
     tol : float
         Stop once the squared residual ‖b − A x‖² is at most this.
+    check_input : bool
+        Check the arguments, each product A x and the solution. Pass False only for
+        arguments you have checked: the natural updates do.
 
     Returns
     -------
     ndarray, shape (n,)
         The approximate solution x.
+
+    Raises
+    ------
+    ValueError
+        ``b`` not a finite vector, ``iterations`` or ``tol`` out of range, ``matvec``
+        returning an array of another shape or non-finite values, or a solution that
+        overflows float64.
+    TypeError
+        ``matvec`` not callable, or an argument of the wrong type.
 
     Examples
     --------
@@ -216,6 +276,26 @@ def conjugate_gradient(matvec, b, iterations=10, tol=1e-10):
     >>> bool(np.allclose(A @ x, [1.0, 2.0]))
     True
     """
+    if not check_input:
+        return _solve(matvec, b, iterations, tol)
+    if not callable(matvec):
+        raise TypeError(f"matvec: expected a function x ↦ A x, got {type(matvec).__name__}")
+    b = as_float_array(b, "b", ndim=1)
+    iterations = check_positive_int(iterations, "iterations", minimum=0, maximum=MAX_REPEATS)
+    tol = check_finite_float(tol, "tol", minimum=0.0)
+
+    def checked_matvec(v):
+        out = np.asarray(matvec(v))
+        if out.shape != b.shape or out.dtype.kind not in "biuf":
+            raise ValueError(f"matvec: expected a real array of shape {b.shape}, got "
+                             f"{out.dtype} of shape {out.shape}")
+        return check_finite_result(out, "matvec", "A x")
+
+    return check_finite_result(_solve(checked_matvec, b, iterations, tol), "b",
+                               "the solution")
+
+
+def _solve(matvec, b, iterations, tol):
     x = np.zeros_like(b)
     r = b.copy()
     p = r.copy()

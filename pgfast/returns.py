@@ -16,7 +16,8 @@ import numpy as np
 from . import _returns
 from numpy.typing import ArrayLike
 
-from ._validation import ArrayResult, as_flags, as_float_array, check_unit_interval, float_dtype
+from ._validation import (ArrayResult, as_flags, as_float_array, check_finite_result,
+                          check_unit_interval, float_dtype)
 from ._arrays import arrays_in_out
 
 __all__ = ["reward_to_go", "gae", "discount_powers", "episode_stats"]
@@ -300,4 +301,4 @@ def episode_stats(rewards: ArrayLike, terminated: ArrayLike | None,
     returns = np.empty(n, dtype=np.float64)
     lengths = np.empty(n, dtype=np.int64)
     _returns.episode_stats(r, term, trunc, returns, lengths)
-    return returns, lengths
+    return check_finite_result(returns, "rewards", "an episode's return"), lengths

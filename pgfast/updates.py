@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import (check_positive_float, check_positive_int, check_rng, check_theta,
+from ._validation import (MAX_REPEATS, check_finite_float, check_finite_result,
+                          check_positive_float, check_positive_int, check_rng, check_theta,
                           check_unit_interval)
 from .baselines import ValueBaseline
 from .estimators import Estimator
@@ -69,6 +70,8 @@ class _Update(_Checkpointed):
         return check_theta(theta, self.policy.n_params), check_rng(rng)
 
     def _info(self, theta, new_theta, traj, **extra):
+        check_finite_result(new_theta, "theta", "the updated θ (a step size too large for "
+                            "float64, or θ at its limit)")
         obs = traj.observations[traj.alive]
         info = dict(
             mean_return=float(traj.returns(1.0).mean()),
@@ -151,6 +154,16 @@ def _value_baseline(policy, advantages, value_fn, lam):
 
 # --- the updates ----------------------------------------------------------------------
 
+def _clip_range(clip):
+    """PolicyGradientUpdate's `clip`: a pair low < high of finite numbers."""
+    if isinstance(clip, (str, bytes)) or not hasattr(clip, "__len__") or len(clip) != 2:
+        raise TypeError(f"clip: expected a pair (low, high), got {clip!r}")
+    low, high = (check_finite_float(bound, "clip") for bound in clip)
+    if not low < high:
+        raise ValueError(f"clip: expected low < high, got ({low}, {high})")
+    return low, high
+
+
 class PolicyGradientUpdate(_Checkpointed):
     """θ ← θ + α ∇U(θ), with ∇U from any estimator of chapter 11.
 
@@ -200,7 +213,7 @@ class PolicyGradientUpdate(_Checkpointed):
         self.problem, self.policy = estimator.problem, estimator.policy
         self.alpha = check_positive_float(alpha, "alpha")
         self.max_norm = None if max_norm is None else check_positive_float(max_norm, "max_norm")
-        self.clip = clip
+        self.clip = None if clip is None else _clip_range(clip)
         self.adam = Adam(self.policy.n_params, alpha) if optimizer == "adam" else None
 
     def update(self, theta, rng):
@@ -227,7 +240,10 @@ class PolicyGradientUpdate(_Checkpointed):
             grad = scale_gradient(grad, self.max_norm)
         if self.clip is not None:
             grad = clip_gradient(grad, *self.clip)
-        new = self.adam.step(theta, grad) if self.adam else theta + self.alpha * grad
+        with np.errstate(over="ignore"):   # an overflow is refused below, by name
+            new = self.adam.step(theta, grad) if self.adam else theta + self.alpha * grad
+        check_finite_result(new, "theta", "the updated θ (a step size too large for float64, "
+                            "or θ at its limit)")
         info = dict(self.estimator.info, steps=self.estimator.info.get("n_steps", 0),
                     kl=float("nan"), entropy=float("nan"), grad_norm=float(np.linalg.norm(grad)))
         return new, info
@@ -349,7 +365,7 @@ class NaturalPolicyUpdate(_Update):
     damping : float
         Added to F's diagonal (≥ 0).
     cg_iterations : int
-        Conjugate-gradient iterations of ``solver="cg"``.
+        Conjugate-gradient iterations of ``solver="cg"`` (at most 10,000).
     baseline : bool
         Book mode: subtract the batch's mean return from R(τ).
     fisher_subsample : int
@@ -387,11 +403,9 @@ class NaturalPolicyUpdate(_Update):
         if solver == "auto":
             solver = "dense" if policy.n_params <= self.DENSE_MAX_PARAMS else "cg"
         self.fisher, self.solver = fisher, solver
-        if isinstance(damping, bool) or not isinstance(damping, (int, float, np.floating)) \
-                or not (np.isfinite(damping) and damping >= 0):
-            raise ValueError(f"damping: expected a finite number >= 0, got {damping!r}")
-        self.damping = float(damping)
-        self.cg_iterations = check_positive_int(cg_iterations, "cg_iterations")
+        self.damping = check_finite_float(damping, "damping", minimum=0.0)
+        self.cg_iterations = check_positive_int(cg_iterations, "cg_iterations",
+                                                maximum=MAX_REPEATS)
         self.fisher_subsample = check_positive_int(fisher_subsample, "fisher_subsample")
         self.subtract_mean = bool(baseline)   # the book mode's batch-mean baseline
         self.baseline = _value_baseline(policy, advantages, value_fn, lam)
@@ -426,14 +440,14 @@ class NaturalPolicyUpdate(_Update):
             if self.solver == "dense":
                 return np.linalg.lstsq(S.T @ S + self.damping * np.eye(P), grad, rcond=None)[0]
             return conjugate_gradient(lambda v: S.T @ (S @ v) + self.damping * v, grad,
-                                      self.cg_iterations)
+                                      self.cg_iterations, check_input=False)
         obs = traj.observations[traj.alive][::self.fisher_subsample]
         if self.solver == "dense":
             F = scale * self.policy.fisher(theta, obs) + self.damping * np.eye(P)
             return np.linalg.lstsq(F, grad, rcond=None)[0]
         fvp = self.policy.fisher_operator(theta, obs)   # one forward pass for all CG steps
         return conjugate_gradient(lambda v: scale * fvp(v) + self.damping * v, grad,
-                                  self.cg_iterations)
+                                  self.cg_iterations, check_input=False)
 
     def book_gradient(self, theta, traj):
         """The book's gradient ∇f = mean over τ of ∇log p(τ) (R(τ) − baseline).
@@ -590,7 +604,7 @@ class TrustRegionUpdate(NaturalPolicyUpdate):
     backtrack_ratio : float
         The shrink factor α, in (0, 1).
     max_backtracks : int
-        The most shrinks before the update gives up.
+        The most shrinks before the update gives up (at most 10,000).
     advantages, value_fn, lam, fisher, solver, damping, cg_iterations, fisher_subsample
         As for :class:`NaturalPolicyUpdate`.
 
@@ -625,7 +639,8 @@ class TrustRegionUpdate(NaturalPolicyUpdate):
         if not 0 < self.backtrack_ratio < 1:
             raise ValueError(
                 f"backtrack_ratio: expected a shrink factor in (0, 1), got {backtrack_ratio}")
-        self.max_backtracks = check_positive_int(max_backtracks, "max_backtracks", minimum=0)
+        self.max_backtracks = check_positive_int(max_backtracks, "max_backtracks", minimum=0,
+                                                 maximum=MAX_REPEATS)
 
     def update(self, theta, rng):
         """One update: a batch of rollouts at θ (or the estimator's), then the step.
@@ -702,7 +717,7 @@ class ClampedSurrogateUpdate(_Update):
     alpha : float
         The step size α.
     k_max : int
-        Gradient epochs per batch.
+        Gradient epochs per batch (at most 10,000).
     advantages : {"gae", "book"}
         GAE advantages from a value baseline, or the book's R(τ, k).
     value_fn : LinearValue, MLPValue or ValueBaseline, optional
@@ -748,12 +763,10 @@ class ClampedSurrogateUpdate(_Update):
                  optimizer="adam", max_grad_norm=None, target_kl=None, entropy_coef=0.0,
                  anneal_steps=None):
         super().__init__(problem, policy, m)
-        if not (np.isfinite(entropy_coef) and entropy_coef >= 0):
-            raise ValueError(f"entropy_coef: expected a number >= 0, got {entropy_coef}")
-        self.entropy_coef = float(entropy_coef)
+        self.entropy_coef = check_finite_float(entropy_coef, "entropy_coef", minimum=0.0)
         self.epsilon = check_positive_float(epsilon, "epsilon")
         self.alpha = check_positive_float(alpha, "alpha")
-        self.k_max = check_positive_int(k_max, "k_max")
+        self.k_max = check_positive_int(k_max, "k_max", maximum=MAX_REPEATS)
         self.baseline = _value_baseline(policy, advantages, value_fn, lam)
         self.normalize = bool(normalize)
         # A batch holds at most m·d steps, and each minibatch needs one.
@@ -881,7 +894,10 @@ class ClampedSurrogateUpdate(_Update):
                     grad = grad + self.entropy_coef * self.policy.entropy_grad(new, obs[batch])
                 if self.max_grad_norm is not None:
                     grad = scale_gradient(grad, self.max_grad_norm)
-                new = self.adam.step(new, grad) if self.adam else new + alpha * grad
+                if self.adam:
+                    new = self.adam.step(new, grad, check_input=False)
+                else:
+                    new = new + alpha * grad
             if self.target_kl is not None and \
                     self.policy.kl(theta, new, obs).mean() > self.target_kl:
                 break

@@ -6,8 +6,11 @@ Every call must end in one of two ways: a finite result, or a ValueError/TypeErr
 whose message starts with the name of an argument ("rewards: expected ...").
 Before each call the case is written to LASTFILE, so a crash names the input.
 """
+import datetime
 import re
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -22,9 +25,18 @@ NAMED = re.compile(r"^[A-Za-z_][\w\[\]'\"., ]*:")   # "theta:", "params['W0']:",
 EXTREMES = [0.0, -0.0, 1.0, -1.0, 1e-308, 5e-324, 1e308, -1e308, 1.7e308, 1e39,
             np.nan, np.inf, -np.inf]
 floats = st.one_of(st.floats(-1e6, 1e6), st.sampled_from(EXTREMES))
+# Finite values only: well-formed inputs, on which a result must be finite or an error.
+finite = st.one_of(st.floats(-1e6, 1e6), st.sampled_from([x for x in EXTREMES if np.isfinite(x)]
+                                                         + [-1e39, 1e154, -1e154]))
 dtypes = st.sampled_from([np.float64, np.float32, np.int64, np.int8, np.bool_, np.complex128,
                           object, "U3", np.uint64])
 counts = st.one_of(st.integers(-3, 6), st.sampled_from([2**31, 2**63, 10**30]))
+# Values of the wrong kind for any argument: the public API must refuse them by name.
+ODD = [None, True, "0.1", b"1", 1 + 2j, datetime.datetime(2026, 1, 1), [1, 2], {"a": 1},
+       object()]
+hyper = st.one_of(floats, counts, st.sampled_from(ODD), st.text(max_size=3))
+odd_thetas = st.sampled_from(ODD + ["abc", b"abc", [[1.0], [1.0, 2.0]], {"W0": [1.0]},
+                                   np.array(["1", "2"]), np.zeros(3, complex)])
 
 
 def arrays(shape_dims=(0, 3), max_side=5):
@@ -44,6 +56,16 @@ def arrays(shape_dims=(0, 3), max_side=5):
     return build()
 
 
+CALLS = {"results": 0, "errors": 0}   # printed at the end: how broad the run was
+
+
+def grid(data, shape, elements=None):
+    """A float64 array of `shape` drawn from `elements` (finite extremes by default)."""
+    size = int(np.prod(shape))
+    values = data.draw(st.lists(elements or finite, min_size=size, max_size=size))
+    return np.array(values, dtype=float).reshape(shape)
+
+
 def checked_call(label, fn, *args, **kwargs):
     """Run fn, recording the case first; assert the outcome is one of the two allowed."""
     with open(LAST, "w") as f:
@@ -53,7 +75,9 @@ def checked_call(label, fn, *args, **kwargs):
             result = fn(*args, **kwargs)
     except (ValueError, TypeError) as exc:
         assert NAMED.match(str(exc)), f"{label}: an error that names no argument: {exc!r}"
+        CALLS["errors"] += 1
         return None
+    CALLS["results"] += 1
     for part in result if isinstance(result, tuple) else (result,):
         arr = np.asarray(part)
         if arr.dtype.kind in "fc":
@@ -64,9 +88,18 @@ def checked_call(label, fn, *args, **kwargs):
 def target_returns(n):
     @settings(max_examples=n, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
-    @given(arrays(), arrays(), arrays(), arrays(), st.one_of(floats, st.text(max_size=2)),
-           floats)
-    def run(rewards, values, flags_a, flags_b, gamma, lam):
+    @given(st.data(), st.booleans())
+    def run(data, wellformed):
+        if wellformed:   # (T, B) buffers of finite extremes, γ and λ in [0, 1]
+            shape = (data.draw(st.integers(1, 6)), data.draw(st.integers(1, 3)))
+            rewards, values = grid(data, shape), grid(data, shape)
+            flags_a, flags_b = (grid(data, shape, st.sampled_from([0.0, 1.0])).astype(bool)
+                                for _ in range(2))
+            gamma, lam = data.draw(st.floats(0, 1)), data.draw(st.floats(0, 1))
+        else:
+            rewards, values, flags_a, flags_b = (data.draw(arrays()) for _ in range(4))
+            gamma = data.draw(st.one_of(floats, st.text(max_size=2)))
+            lam = data.draw(floats)
         checked_call("reward_to_go", pgfast.reward_to_go, rewards, gamma, flags_a, flags_b)
         checked_call("reward_to_go+next", pgfast.reward_to_go, rewards, gamma, None, flags_b,
                      next_values=values)
@@ -84,19 +117,33 @@ POLICIES = [lambda: pgfast.LinearSoftmax(3, 2), lambda: pgfast.MLPSoftmax(3, 4, 
 def target_policies(n):
     @settings(max_examples=n, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
-    @given(st.sampled_from(range(len(POLICIES))), arrays((1, 1), 40), arrays((1, 2)),
-           arrays((1, 2)), st.one_of(floats, st.sampled_from(EXTREMES)), st.integers(0, 2**32))
-    def run(which, theta, obs, actions, scale, seed):
+    @given(st.data(), st.sampled_from(range(len(POLICIES))), st.booleans(), floats,
+           st.integers(0, 2**32))
+    def run(data, which, wellformed, scale, seed):
         policy = POLICIES[which]()
         rng = np.random.default_rng(seed)
         good = policy.init(rng)
-        # Half the cases use a θ of the right size, scaled to extremes.
-        if seed % 2 and np.asarray(theta).dtype.kind == "f":
+        if wellformed:   # θ of the right size scaled to extremes; batches of finite extremes
             with np.errstate(all="ignore"):
-                theta = good * scale
+                theta = good * data.draw(finite)
+            n = data.draw(st.integers(1, 4))
+            obs = grid(data, (n, policy.obs_dim))
+            if getattr(policy, "discrete", False):
+                actions = np.array(data.draw(st.lists(st.integers(0, policy.n_actions - 1),
+                                                      min_size=n, max_size=n)))
+            else:
+                actions = grid(data, (n, getattr(policy, "act_dim", 1)))
+        else:
+            theta, obs, actions = (data.draw(arrays(dims, side))
+                                   for dims, side in (((1, 1), 40), ((1, 2), 5), ((1, 2), 5)))
+            # Half these cases use a θ of the right size, scaled to anything.
+            if seed % 2 and np.asarray(theta).dtype.kind == "f":
+                with np.errstate(all="ignore"):
+                    theta = good * scale
         if hasattr(policy, "value"):
             checked_call("value", policy.value, theta, obs)
-            checked_call("loss_and_grad", policy.loss_and_grad, theta, obs, actions)
+            checked_call("loss_and_grad", policy.loss_and_grad, theta, obs, actions[:, 0]
+                         if wellformed else actions)
             return
         checked_call("sample", policy.sample, theta, obs, rng)
         checked_call("mode", policy.mode, theta, obs)
@@ -115,12 +162,23 @@ def target_policies(n):
 def target_gradients(n):
     @settings(max_examples=n, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
-    @given(arrays((2, 3)), arrays((1, 2)), arrays(), floats)
-    def run(scores, rewards, flags, gamma):
+    @given(st.data(), st.booleans())
+    def run(data, wellformed):
+        if wellformed:   # (T, B, P) scores, (T, B) rewards and flags of finite extremes
+            t, b, p = (data.draw(st.integers(1, 4)) for _ in range(3))
+            scores, rewards = grid(data, (t, b, p)), grid(data, (t, b))
+            flags = grid(data, (t, b), st.sampled_from([0.0, 1.0])).astype(bool)
+            gamma = data.draw(st.floats(0, 1))
+            dtheta, du = grid(data, (t, p)), grid(data, (t,))
+        else:
+            scores, rewards, flags = (data.draw(arrays(dims))
+                                      for dims in ((2, 3), (1, 2), (0, 3)))
+            gamma = data.draw(floats)
+            dtheta, du = rewards, scores
         checked_call("likelihood_ratio_gradient", pgfast.likelihood_ratio_gradient,
                      scores, rewards, gamma, flags)
         checked_call("optimal_baseline", pgfast.optimal_baseline, scores, rewards, gamma)
-        checked_call("regression_gradient", pgfast.regression_gradient, scores, rewards)
+        checked_call("regression_gradient", pgfast.regression_gradient, dtheta, du)
     run()
 
 
@@ -177,8 +235,182 @@ def target_envs(n):
     run()
 
 
+def target_optim(n):
+    """Adam, conjugate gradient, gradient scaling and clipping on anything."""
+    @settings(max_examples=n, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(st.data(), st.booleans(), st.integers(0, 4), hyper, hyper)
+    def run(data, wellformed, size, a, b):
+        if wellformed:   # vectors of finite extremes, arguments in range
+            theta, grad = grid(data, (size,)), grid(data, (size,))
+            a, b = data.draw(st.floats(1e-6, 1e3)), data.draw(st.floats(1e-6, 1e3))
+            matrix = grid(data, (size, size), st.floats(-1e3, 1e3))
+            matrix = matrix @ matrix.T + np.eye(size)   # symmetric positive definite
+        else:
+            theta, grad, matrix = (data.draw(arrays()) for _ in range(3))
+        adam = checked_call("Adam", pgfast.Adam, size if wellformed else a, alpha=b)
+        if adam is not None:
+            for _ in range(2):
+                checked_call("Adam.step", adam.step, theta, grad)
+        checked_call("scale_gradient", pgfast.scale_gradient, grad, a)
+        low = -a if isinstance(a, (int, float)) else a
+        checked_call("clip_gradient", pgfast.clip_gradient, grad, low, b)
+        checked_call("conjugate_gradient", pgfast.conjugate_gradient,
+                     lambda v: matrix @ v, grad, iterations=size if wellformed else a,
+                     tol=0.0 if wellformed else b)
+    run()
+
+
+PROBLEM_IDS = ["CartPole-v1", "Pendulum-v1"]
+PROBLEM_POLICIES = [lambda: pgfast.LinearSoftmax(4, 2),
+                    lambda: pgfast.MLPSoftmax(4, 2, hidden=(4,)),
+                    lambda: pgfast.LinearGaussian(3, 1),
+                    lambda: pgfast.MLPGaussian(3, 1, hidden=(4,)),
+                    lambda: None]
+
+
+@st.composite
+def problem_cases(draw):
+    """An env id, a policy and a θ. Well-formed: a policy that fits, θ of its size
+    scaled to finite extremes. Otherwise a policy that may not fit (or None) and θ of
+    any size, scaled to anything, or an array of any dtype, or no array at all."""
+    env_id = draw(st.sampled_from(PROBLEM_IDS))
+    if draw(st.booleans()):
+        fits = [0, 1] if env_id == "CartPole-v1" else [2, 3]
+        policy = PROBLEM_POLICIES[draw(st.sampled_from(fits))]()
+        with np.errstate(all="ignore"):
+            return env_id, policy, policy.init(np.random.default_rng(0)) * draw(finite)
+    policy = draw(st.sampled_from(PROBLEM_POLICIES))()
+    theta = draw(st.one_of(arrays((0, 2), 12), odd_thetas))
+    if policy is not None and draw(st.booleans()):
+        with np.errstate(all="ignore"):
+            theta = policy.init(np.random.default_rng(0)) * draw(floats)
+    return env_id, policy, theta
+
+
+ESTIMATORS = [(pgfast.FiniteDifferenceGradient, "delta"), (pgfast.RegressionGradient, "delta"),
+              (pgfast.LikelihoodRatioGradient, None), (pgfast.RewardToGoGradient, None),
+              (pgfast.BaselineSubtractionGradient, None), (pgfast.GAEGradient, "lam")]
+
+
+def target_estimators(n):
+    """Problems, the six estimators, U(θ) and evaluation, with any argument wrong."""
+    @settings(max_examples=n, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(problem_cases(), st.sampled_from(range(len(ESTIMATORS))),
+           st.one_of(st.floats(0, 1), hyper), st.one_of(st.integers(1, 30), hyper),
+           st.one_of(st.integers(1, 3), hyper), st.one_of(st.floats(1e-3, 1), hyper),
+           st.integers(0, 2**32))
+    def run(case, which, gamma, horizon, m, extra, seed):
+        env_id, policy, theta = case
+        rng = np.random.default_rng(seed)
+        problem = checked_call("Problem", pgfast.Problem, env_id, gamma=gamma, horizon=horizon)
+        if problem is None:
+            return
+        cls, name = ESTIMATORS[which]
+        estimator = checked_call(cls.__name__, cls, problem, policy, m,
+                                 **({name: extra} if name else {}))
+        if estimator is not None:
+            checked_call(f"{cls.__name__}.gradient", estimator.gradient, theta, rng)
+        checked_call("utility", pgfast.utility, problem, policy, theta, m, rng)
+        checked_call("evaluate", pgfast.evaluate, problem, policy, theta, episodes=m, rng=rng,
+                     horizon=horizon)
+    run()
+
+
+UPDATE_ARGS = {
+    pgfast.PolicyGradientUpdate: ["alpha", "max_norm", "clip", "optimizer"],
+    pgfast.RestrictedPolicyUpdate: ["m", "epsilon"],
+    pgfast.NaturalPolicyUpdate: ["m", "epsilon", "advantages", "lam", "fisher", "solver",
+                                 "damping", "cg_iterations", "fisher_subsample"],
+    pgfast.TrustRegionUpdate: ["m", "epsilon", "backtrack_ratio", "max_backtracks",
+                               "damping", "cg_iterations"],
+    pgfast.ClampedSurrogateUpdate: ["m", "epsilon", "alpha", "k_max", "advantages", "lam",
+                                    "minibatches", "optimizer", "max_grad_norm",
+                                    "target_kl", "entropy_coef", "anneal_steps"],
+}
+UPDATES = sorted(UPDATE_ARGS, key=lambda cls: cls.__name__)
+words = st.sampled_from(["sgd", "adam", "gae", "none", "dense", "cg", "auto", "analytic",
+                         "empirical"])
+
+
+def target_updates(n):
+    """The five updates, one argument at a time set to anything, then two updates."""
+    @settings(max_examples=n, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(problem_cases(), st.sampled_from(range(len(UPDATES))), st.integers(0, 20),
+           st.one_of(hyper, words, st.floats(1e-4, 1)), st.integers(0, 2**32))
+    def run(case, which, arg, value, seed):
+        env_id, policy, theta = case
+        rng = np.random.default_rng(seed)
+        problem = pgfast.Problem(env_id, gamma=0.99, horizon=30)
+        cls = UPDATES[which]
+        names = UPDATE_ARGS[cls]
+        kwargs = {names[arg % len(names)]: value}
+        if cls is pgfast.PolicyGradientUpdate:
+            estimator = checked_call("estimator", pgfast.RewardToGoGradient, problem, policy, 2)
+            if estimator is None:
+                return
+            update = checked_call(cls.__name__, cls, estimator, **kwargs)
+        else:
+            update = checked_call(cls.__name__, cls, problem, policy, **{"m": 2, **kwargs})
+        for _ in range(2):   # the second update starts from the first one's state
+            if update is None:
+                return
+            result = checked_call(f"{cls.__name__}.update", update.update, theta, rng)
+            if result is None:
+                return
+            theta = result[0]
+    run()
+
+
+def target_checkpoints(n):
+    """A saved checkpoint with bytes flipped, cut, added or spliced from another save:
+    loading gives the saved state exactly or a clear error, never mixed state."""
+    folder = Path(tempfile.mkdtemp())
+    policy = pgfast.LinearSoftmax(4, 2)
+    update = pgfast.ClampedSurrogateUpdate(pgfast.Problem("CartPole-v1", horizon=20), policy,
+                                           m=2)
+    saves = []
+    for seed in (0, 1):
+        rng = np.random.default_rng(seed)
+        theta, _ = update.update(policy.init(rng), rng)
+        pgfast.save_checkpoint(folder, theta, update, {"steps": np.array([seed])}, rng)
+        saves.append((pgfast.load_checkpoint(folder, update),
+                       (folder / "checkpoint.npz").read_bytes()))
+    good, other = saves[0][1], saves[1][1]
+
+    @settings(max_examples=n, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from(["flip", "cut", "add", "zero", "splice"]),
+           st.integers(0, len(good) - 1), st.integers(1, 64), st.integers(1, 255))
+    def run(how, at, length, byte):
+        data = bytearray(good)
+        if how == "flip":
+            data[at] ^= byte
+        elif how == "cut":
+            del data[at:at + length]
+        elif how == "add":
+            data[at:at] = bytes([byte]) * length
+        elif how == "zero":
+            data[at:at + length] = bytes(len(data[at:at + length]))
+        else:   # the tail of another save after this one's head: a torn overwrite
+            data[at:] = other[at:]
+        (folder / "checkpoint.npz").write_bytes(bytes(data))
+        loaded = checked_call("load_checkpoint", pgfast.load_checkpoint, folder, update)
+        if loaded is not None:
+            theta, saved = loaded   # one save, whole: the first, or all of the second
+            assert any(np.array_equal(theta, want_theta) and saved["rng_state"] == want["rng_state"]
+                       and all(np.array_equal(saved["state"][k], v)
+                               for k, v in want["state"].items())
+                       for (want_theta, want), _ in saves), "mixed state loaded"
+    run()
+
+
 TARGETS = {name[7:]: fn for name, fn in globals().items() if name.startswith("target_")}
 
 if __name__ == "__main__":
     target, examples, LAST = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     TARGETS[target](examples)
+    print(f"{target}: {sum(CALLS.values())} calls, {CALLS['results']} finite results, "
+          f"{CALLS['errors']} named errors")

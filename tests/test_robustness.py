@@ -90,3 +90,65 @@ def test_non_numeric_theta_is_refused_by_name(theta):
     policy = pgfast.LinearGaussian(1, 1)
     with pytest.raises((TypeError, ValueError), match="theta"):
         policy.log_prob(theta, np.zeros((1, 1)), np.zeros((1, 1)))
+
+
+@pytest.mark.parametrize("make", [
+    lambda p, s: pgfast.ClampedSurrogateUpdate(p, s, m=2, k_max=2**31),
+    lambda p, s: pgfast.TrustRegionUpdate(p, s, m=2, max_backtracks=2**31),
+    lambda p, s: pgfast.NaturalPolicyUpdate(p, s, m=2, cg_iterations=10**5),
+    lambda p, s: pgfast.ValueBaseline(pgfast.MLPValue(4, hidden=(4,)), fit_iterations=10**6),
+    lambda p, s: pgfast.conjugate_gradient(lambda v: v, np.ones(2), iterations=2**31),
+])
+def test_loops_over_one_batch_are_bounded(make, cartpole, softmax):
+    """Epochs, backtracks and CG steps beyond 10,000 would run for hours on one batch."""
+    with pytest.raises(ValueError, match="<= 10000"):
+        make(cartpole, softmax)
+
+
+def test_sums_that_overflow_name_their_inputs():
+    rewards = np.array([1e308, 1e308])
+    with pytest.raises(ValueError, match="^rewards: an episode's return is not finite"):
+        pgfast.episode_stats(rewards, np.array([False, True]), np.zeros(2, bool))
+    with pytest.raises(ValueError, match="^grad_log_probs, rewards: the gradient"):
+        pgfast.likelihood_ratio_gradient(np.array([[2.0]]), np.array([1e308]), 1.0)
+    with pytest.raises(ValueError, match="^grad_log_probs, rewards: the baseline"):
+        pgfast.optimal_baseline(np.array([[1e200]]), np.array([1e200]), 1.0)
+    with pytest.raises(ValueError, match="^dtheta, du: the least-squares gradient"):
+        pgfast.regression_gradient(np.array([[1e-300]]), np.array([1e300]))
+
+
+def test_optimizer_helpers_check_their_input():
+    adam = pgfast.Adam(2)
+    with pytest.raises(ValueError, match="^grad: expected shape"):
+        adam.step(np.zeros(2), np.zeros(3))
+    with pytest.raises(ValueError, match="^grad: the squared gradient is not finite"):
+        adam.step(np.zeros(2), np.array([1e200, 0.0]))
+    bold = pgfast.Adam(2, alpha=1e308)
+    with pytest.raises(ValueError, match="^theta: the new θ is not finite"):
+        bold.step(np.array([1e308, 0.0]), np.ones(2))
+    assert bold.t == 0 and not bold.m.any()   # a refused step leaves the state as it was
+    with pytest.raises(ValueError, match="^beta2:"):
+        pgfast.Adam(2, beta2=1.0)
+    with pytest.raises(TypeError, match="^matvec:"):
+        pgfast.conjugate_gradient(None, np.ones(2))
+    with pytest.raises(ValueError, match="^matvec: expected a real array of shape"):
+        pgfast.conjugate_gradient(lambda v: np.ones(3), np.ones(2))
+    with pytest.raises(TypeError, match="^low:"):
+        pgfast.clip_gradient(np.ones(2), "a", 1.0)
+    # Entries near the float64 limit: ‖∇‖ overflows, the scaled gradient does not.
+    scaled = pgfast.scale_gradient(np.array([1e308, 1e308]), 2.0)
+    np.testing.assert_allclose(scaled, [np.sqrt(2.0), np.sqrt(2.0)])
+
+
+def test_updates_check_their_step_settings_and_results(cartpole, softmax):
+    estimator = pgfast.RewardToGoGradient(cartpole, softmax, m=2)
+    with pytest.raises(TypeError, match="^clip: expected a pair"):
+        pgfast.PolicyGradientUpdate(estimator, clip=0.5)
+    with pytest.raises(ValueError, match="^clip: expected low < high"):
+        pgfast.PolicyGradientUpdate(estimator, clip=(1.0, -1.0))
+    with pytest.raises(TypeError, match="^entropy_coef:"):
+        pgfast.ClampedSurrogateUpdate(cartpole, softmax, entropy_coef="0.1")
+    huge = pgfast.PolicyGradientUpdate(estimator, alpha=1e308)
+    theta = np.full(softmax.n_params, 1e308)
+    with pytest.raises(ValueError, match="^theta: the updated θ"):
+        huge.update(theta, np.random.default_rng(0))
