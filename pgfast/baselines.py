@@ -21,7 +21,6 @@ shrink by the same factor (a positive factor: the gradient's direction is unchan
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import lfilter
 
 from ._threads import one_blas_thread
 from ._validation import (MAX_REPEATS, check_positive_float, check_positive_int, check_rng,
@@ -140,8 +139,9 @@ class ValueBaseline:
 
     def _scaled(self, traj, gamma):
         """The rewards over σ_G, after adding the batch's G_k to the statistics."""
-        # G_k = r_k + γ G_{k−1} down each trajectory (one per column, from k = 0)
-        so_far = lfilter([1.0], [1.0, -gamma], traj.rewards, axis=0)
+        # G_k = r_k + γ G_{k−1} down each trajectory (one per column, from k = 0): the
+        # reward-to-go recursion run over the reversed steps.
+        so_far = reward_to_go(traj.rewards[::-1], gamma)[::-1]
         self.return_stats.update(so_far[traj.alive][:, None])
         return traj.rewards / np.sqrt(self.return_stats.var[0] + self.return_stats.EPS)
 

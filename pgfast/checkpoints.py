@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -208,13 +207,15 @@ def load_checkpoint(directory, update=None):
     if not path.is_file():
         raise ValueError(f"checkpoint: no checkpoint in {directory} ({path.name} missing)")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):   # damage can leave a .npy header
+            raise ValueError("not an .npz archive")
+        with loaded as data:
             arrays = {k: data[k] for k in data.files}
         meta_text = str(arrays.pop("meta"))
         stored = str(arrays.pop("sha256"))
         meta = json.loads(meta_text)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
-            json.JSONDecodeError) as exc:
+    except Exception as exc:   # damaged bytes fail in any of zipfile's and numpy's ways
         raise ValueError(f"checkpoint: {path} is corrupt or unreadable ({exc})") from exc
     if _digest({**arrays, "meta": np.array(meta_text)}, meta_text) != stored:
         raise ValueError(f"checkpoint: {path} is corrupt (checksum mismatch)")

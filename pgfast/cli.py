@@ -120,14 +120,18 @@ def _parse_like(text, example, key):
             return tuple(int(x) for x in text.split(",") if x)
         if isinstance(example, str):
             return text
-        value = type(example)(float(text)) if isinstance(example, int) else float(text)
+        value = float(text)   # "1e5" is welcome where a count is expected
+        if isinstance(example, int):
+            if not value.is_integer():   # 2.5, inf and nan are not counts
+                raise ValueError
+            value = int(value)
     except ValueError:
         raise ValueError(f"--set {key}: expected a value like {_show(example)}, "
                          f"got {text!r}") from None
     if key == "log_std":   # a log: any finite value
         if not np.isfinite(value):
             raise ValueError(f"--set {key}: expected a finite number, got {text!r}")
-    elif not np.isfinite(value) or value <= 0:
+    elif not (value > 0 and (isinstance(value, int) or np.isfinite(value))):
         raise ValueError(f"--set {key}: expected a positive number, got {text!r}")
     return value
 

@@ -12,7 +12,8 @@ import warnings
 
 import numpy as np
 
-from ._validation import check_positive_float, check_positive_int, check_rng, check_theta
+from ._validation import (check_finite_result, check_positive_float, check_positive_int,
+                          check_rng, check_theta)
 from .baselines import ValueBaseline
 from .gradients import likelihood_ratio_gradient, regression_gradient
 from .policies import LinearValue
@@ -79,7 +80,8 @@ class Estimator:
         numpy.ndarray, shape (P,)
             The estimate of ∇U(θ).
         """
-        return self._gradient(check_theta(theta, self.policy.n_params), check_rng(rng))
+        grad = self._gradient(check_theta(theta, self.policy.n_params), check_rng(rng))
+        return check_finite_result(grad, "theta", "the gradient estimate")
 
     def _gradient(self, theta, rng) -> np.ndarray:
         raise NotImplementedError   # each estimator's formula
@@ -143,13 +145,14 @@ class FiniteDifferenceGradient(Estimator):
         # Rows: for each i, m rollouts at plus[i] then m at minus[i].
         thetas = np.stack([np.repeat(plus, m, axis=0).reshape(n, m, n),
                            np.repeat(minus, m, axis=0).reshape(n, m, n)], axis=1)
-        thetas = thetas.reshape(2 * n * m, n)
+        thetas = check_finite_result(thetas.reshape(2 * n * m, n), "theta", "θ ± delta")
         streams = _paired_streams(rng, n, m) if self.crn else rng
         traj = self.problem.rollouts(self.policy, thetas, 2 * n * m, streams)
         u = traj.returns(self.problem.gamma).reshape(n, 2, m).mean(axis=2)
-        grad = (u[:, 0] - u[:, 1]) / (2 * step if self.central else step)
+        with np.errstate(over="ignore"):   # refused below, naming delta
+            grad = (u[:, 0] - u[:, 1]) / (2 * step if self.central else step)
         self._record(traj, 2 * n * m)
-        return grad
+        return check_finite_result(grad, "delta", "the difference quotient")
 
 
 def _paired_streams(rng, n, m):
@@ -214,10 +217,17 @@ class RegressionGradient(Estimator):
         m, n = self.m, theta.size
         z = rng.standard_normal((m, n))
         dtheta = self.delta * z / np.linalg.norm(z, axis=1, keepdims=True)
-        thetas = np.vstack([theta + dtheta, np.tile(theta, (m, 1))])
+        thetas = check_finite_result(np.vstack([theta + dtheta, np.tile(theta, (m, 1))]),
+                                     "theta", "θ + Δθ")
         traj = self.problem.rollouts(self.policy, thetas, 2 * m, rng)
         u = traj.returns(self.problem.gamma)
-        grad = regression_gradient(dtheta, u[:m] - u[m:], rcond=self.rcond)
+        with np.errstate(over="ignore"):   # refused below, naming delta
+            du = u[:m] - u[m:]
+            quotient = np.abs(du).max() / self.delta
+        if not np.isfinite(quotient):
+            raise ValueError(f"delta: ΔU / delta overflows float64 (delta = {self.delta:g}; "
+                             "returns too large for so small a perturbation)")
+        grad = regression_gradient(dtheta, du, rcond=self.rcond)
         self._record(traj, 2 * m)
         return grad
 

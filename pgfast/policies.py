@@ -244,6 +244,7 @@ class _Policy(_Network):
         logp = np.empty(n)
         if n:
             self.kernel.sample_into(theta, obs, rng, actions, logp)
+        check_finite_result(actions, "theta", "a sampled action")
         check_finite_result(logp, "theta", "log π of the sampled actions")
         return self._actions_out(actions), logp
 
@@ -268,7 +269,7 @@ class _Policy(_Network):
         actions = np.empty((obs.shape[0], self.kernel.act_dim))
         if obs.shape[0]:
             self.kernel.mode_into(theta, obs, actions)
-        return self._actions_out(actions)
+        return self._actions_out(check_finite_result(actions, "theta", "the mode"))
 
     @arrays_in_out("theta", "obs", other=("actions",))
     @blas_limited()

@@ -6,7 +6,9 @@ Every call must end in one of two ways: a finite result, or a ValueError/TypeErr
 whose message starts with the name of an argument ("rewards: expected ...").
 Before each call the case is written to LASTFILE, so a crash names the input.
 """
+import contextlib
 import datetime
+import io
 import re
 import sys
 import tempfile
@@ -17,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pgfast
+import pgfast.cli
 import pgfast.mujoco
 
 LAST = None
@@ -405,6 +408,66 @@ def target_checkpoints(n):
                                for k, v in want["state"].items())
                        for (want_theta, want), _ in saves), "mixed state loaded"
     run()
+
+
+# Every setting but the step budget, which --steps covers (a budget of 2**31 steps is
+# a long run a user may ask for, not bad input).
+SETTINGS = sorted(set(pgfast.defaults.GENERIC) - {"steps"}) + ["nonsense"]
+cli_values = st.one_of(st.integers(-3, 6).map(str), st.sampled_from(
+    ["0.5", "1e308", "nan", "inf", "-1", "2147483648", "1" * 30, "true", "(4,)", "(0,)",
+     "(2**62,)", "ppo", "trpo", "", "x", "1,2", "[1]"]))
+CLI_MESSAGE = re.compile(r"^pgfast( \w+)?: error: (argument [\w/-]+: "
+                         r"|(--)?[A-Za-z_][\w\[\]'\"., -]*: )")
+
+
+def target_cli(n):
+    """``pgfast train`` and ``pgfast eval`` with any setting: a run of a few hundred
+    steps, or exit status 2 with a one-line message (never a traceback)."""
+    folder = Path(tempfile.mkdtemp())
+
+    @settings(max_examples=n, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from(["CartPole-v1", "Pendulum-v1", "MountainCarContinuous-v0",
+                            "NoSuch-v0"]), st.sampled_from(["linear", "mlp"]),
+           st.lists(st.tuples(st.sampled_from(SETTINGS), cli_values), max_size=3),
+           st.sampled_from(["300", "0", "-5", "1e3", "99999999999999999999999"]),
+           st.sampled_from(["", "--resume", "--no-stop"]), st.one_of(st.none(), st.integers(0)))
+    def run(env_id, policy, pairs, steps, flag, damage):
+        out = Path(tempfile.mkdtemp(dir=folder)) / "run"
+        argv = ["train", env_id, "--policy", policy, "--steps", steps, "--quiet",
+                "--eval-episodes", "2", "--out", str(out), "--seed", "0"]
+        for key, value in pairs:
+            argv += ["--set", f"{key}={value}"]
+        checked_cli(argv + (["--no-stop"] if flag == "--no-stop" else []))
+        saved = out / "checkpoint.npz"
+        if damage is not None and saved.exists():   # a byte of the checkpoint flipped
+            data = bytearray(saved.read_bytes())
+            data[damage % len(data)] ^= 0xFF
+            saved.write_bytes(bytes(data))
+        if flag == "--resume":
+            checked_cli(argv + ["--resume"])
+        if out.exists():
+            checked_cli(["eval", str(out), "--episodes", "2"])
+    run()
+
+
+def checked_cli(argv):
+    """Run the CLI in this process: it returns 0 or exits with status 2 and a message."""
+    with open(LAST, "w") as f:
+        f.write(f"pgfast {' '.join(argv)}")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            status = pgfast.cli.main(argv)
+        except SystemExit as exc:
+            status = exc.code
+    assert status in (0, 2), f"pgfast {' '.join(argv)}: exit status {status}"
+    if status == 2:
+        message = err.getvalue().strip().splitlines()[-1]
+        assert CLI_MESSAGE.match(message), f"pgfast {' '.join(argv)}: unclear error {message!r}"
+        CALLS["errors"] += 1
+    else:
+        CALLS["results"] += 1
 
 
 TARGETS = {name[7:]: fn for name, fn in globals().items() if name.startswith("target_")}
