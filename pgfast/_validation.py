@@ -6,6 +6,8 @@ Each helper names the argument it checks, so a user reads
 from __future__ import annotations
 
 import numbers
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -147,6 +149,35 @@ def check_finite_float(x, name: str, minimum: float = -np.inf) -> float:
         bound = "" if minimum == -np.inf else f" >= {minimum:g}"
         raise ValueError(f"{name}: expected a finite number{bound}, got {x}")
     return x
+
+
+def check_seed(seed, num_envs: int):
+    """A seed for num_envs env slots: None, an int >= 0, a SeedSequence, or a list or
+    tuple of num_envs ints >= 0 (one per slot)."""
+    if seed is None or isinstance(seed, np.random.SeedSequence):
+        return seed
+    if isinstance(seed, (list, tuple)):
+        if len(seed) != num_envs:
+            raise ValueError(f"seed: expected {num_envs} seeds, got {len(seed)}")
+        return [_seed_int(s) for s in seed]
+    return _seed_int(seed)
+
+
+def _seed_int(seed) -> int:
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed: expected an int, a SeedSequence or a list of ints, "
+                        f"got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"seed: expected ints >= 0, got {seed}")
+    return int(seed)
+
+
+def check_folder(x, name: str) -> Path:
+    """A folder path given as str or os.PathLike."""
+    if not isinstance(x, (str, os.PathLike)):
+        raise TypeError(f"{name}: expected a folder path (str or os.PathLike), "
+                        f"got {type(x).__name__}")
+    return Path(x)
 
 
 # What the public functions return: a NumPy array, or with another library's arrays

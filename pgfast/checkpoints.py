@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._validation import check_folder, check_theta
+
 __all__ = ["save_checkpoint", "load_checkpoint", "CHECKPOINT_FILE"]
 
 CHECKPOINT_FILE = "checkpoint.npz"
@@ -84,6 +86,14 @@ def save_checkpoint(directory, theta, update, history, rng, metadata=None):
     >>> saved["update"], saved["metadata"]
     ('NaturalPolicyUpdate', {'note': 'example'})
     """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+    if not hasattr(update, "state_dict") or not hasattr(update, "policy"):
+        raise TypeError(f"update: expected a pgfast update, got {type(update).__name__}")
+    if not isinstance(history, dict) or not all(isinstance(k, str) for k in history):
+        raise TypeError(f"history: expected a dict of arrays by name, got "
+                        f"{type(history).__name__}")
+    theta = check_theta(theta, update.policy.n_params)
     write_checkpoint(directory, theta, update, update.state_dict(), rng.bit_generator.state,
                      history, metadata)
 
@@ -91,10 +101,20 @@ def save_checkpoint(directory, theta, update, history, rng, metadata=None):
 def write_checkpoint(directory, theta, update, state, rng_state, history, metadata=None):
     """:func:`save_checkpoint` with the update's `state` and the generator's `rng_state`
     given (``pgfast.train`` saves those of the last finished iteration on Ctrl-C)."""
-    directory = Path(directory)
+    directory = check_folder(directory, "directory")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"metadata: expected a dict, got {type(metadata).__name__}")
+    try:
+        json.dumps(metadata, default=int)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise TypeError(f"metadata: expected JSON-serializable values ({exc})") from None
     directory.mkdir(parents=True, exist_ok=True)
     arrays = {"theta": np.asarray(theta, dtype=np.float64)}
-    arrays.update({f"history/{k}": np.asarray(v) for k, v in history.items()})
+    for name, values in history.items():
+        column = np.asarray(values)
+        if column.dtype.kind not in "biuf":
+            raise TypeError(f"history[{name!r}]: expected numbers, got dtype {column.dtype}")
+        arrays[f"history/{name}"] = column
     arrays.update({f"state/{k}": np.asarray(v) for k, v in state.items()})
     meta_text = json.dumps({
         "format": CHECKPOINT_FORMAT,
@@ -202,7 +222,7 @@ def load_checkpoint(directory, update=None):
     See :func:`save_checkpoint` for a round trip, and :func:`pgfast.train`
     (``checkpoint_dir``, ``resume``) for the usual way in.
     """
-    directory = Path(directory)
+    directory = check_folder(directory, "directory")
     path = directory / CHECKPOINT_FILE
     if not path.is_file():
         raise ValueError(f"checkpoint: no checkpoint in {directory} ({path.name} missing)")

@@ -19,6 +19,7 @@ indices out of range and wrong shapes raise ``ValueError``.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -32,7 +33,7 @@ from gymnasium.vector.utils import batch_space
 
 from . import _envs, _rollout
 from . import mujoco as _mujoco
-from ._validation import check_positive_int
+from ._validation import check_finite_float, check_positive_int, check_seed
 
 __all__ = ["NativeEnv", "NativeVectorEnv", "make_kernel", "make_vec", "native_ids"]
 
@@ -166,7 +167,25 @@ def make_kernel(env_id: str, num_envs: int = 1, seed: int | list[int] | None = N
     _, spec = _spec_of(env_id)
     num_envs = check_positive_int(num_envs, "num_envs")
     steps = _check_max_steps(max_episode_steps, spec.max_episode_steps)
-    return spec.kernel(num_envs, seed=seed, max_episode_steps=steps, **kwargs)
+    return _new_kernel(spec, num_envs, check_seed(seed, num_envs), steps, kwargs)
+
+
+def _new_kernel(spec, num_envs, seed, max_episode_steps, options):
+    """The kernel, its env options checked: a path for ``xml_file``, a bool or a finite
+    number for the others (each kernel checks its own ranges)."""
+    for name, value in options.items():
+        if name == "xml_file":
+            if not isinstance(value, (str, os.PathLike)):
+                raise TypeError(f"xml_file: expected a path, got {type(value).__name__}")
+        elif not isinstance(value, (bool, np.bool_)):
+            check_finite_float(value, name)
+    try:
+        return spec.kernel(num_envs, seed=seed, max_episode_steps=max_episode_steps,
+                           **options)
+    except TypeError as exc:   # with the values checked above: an option it does not take
+        if not options:
+            raise
+        raise TypeError(f"{', '.join(options)}: not an option of this env ({exc})") from None
 
 
 def _check_actions(actions, space, kernel, name):
@@ -256,7 +275,7 @@ class NativeEnv(gymnasium.Env):
         name, spec = _spec_of(env_id)
         self.render_mode = None
         self._name, self._spec = name, spec
-        self.kernel = spec.kernel(1, max_episode_steps=0, **kwargs)
+        self.kernel = _new_kernel(spec, 1, None, 0, kwargs)
         self.observation_space = spec.observation_space()
         self.action_space = spec.action_space()
         self._obs_dtype = self.observation_space.dtype
@@ -284,7 +303,9 @@ class NativeEnv(gymnasium.Env):
         """
         if self._closed:
             raise ClosedEnvironmentError(f"{PREFIX}{self._name}: reset() on a closed env")
-        super().reset(seed=seed)
+        if isinstance(seed, (list, tuple, np.random.SeedSequence)):   # one slot: an int
+            raise TypeError(f"seed: expected an int or None, got {type(seed).__name__}")
+        super().reset(seed=check_seed(seed, 1))
         if self._spec.reset_bounds is not None:
             self.kernel.set_reset_bounds(*self._spec.reset_bounds(options))
         obs = self.kernel.reset_slot(0, self.np_random)
@@ -438,10 +459,7 @@ class NativeVectorEnv(VectorEnv):
         options = dict(options or {})
         mask = options.pop("reset_mask", None)
         if seed is not None:
-            if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer, list, tuple)):
-                raise TypeError(f"seed: expected an int or a list of {self.num_envs} ints, "
-                                f"got {type(seed).__name__}")
-            self.kernel.seed(seed if isinstance(seed, (list, tuple)) else int(seed))
+            self.kernel.seed(check_seed(seed, self.num_envs))
         if self._spec.reset_bounds is not None:
             self.kernel.set_reset_bounds(*self._spec.reset_bounds(options or None))
         if mask is not None:

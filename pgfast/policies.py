@@ -20,6 +20,7 @@ Each policy exposes its C-level kernel as ``policy.kernel`` (a
 """
 from __future__ import annotations
 
+import inspect
 import numbers
 
 from collections.abc import Callable, Sequence
@@ -886,9 +887,9 @@ def from_config(config: dict) -> _Network:
     Raises
     ------
     TypeError
-        `config` is not a dict with a ``"class"`` key.
+        `config` is not a dict with a ``"class"`` key, or ``"hidden"`` is not a list.
     ValueError
-        An unknown class.
+        An unknown class, or keys its constructor does not take (or lacks).
 
     Examples
     --------
@@ -906,9 +907,20 @@ def from_config(config: dict) -> _Network:
     name = args.pop("class")
     if name not in _CLASSES:
         raise ValueError(f"config: expected 'class' in {sorted(_CLASSES)}, got {name!r}")
+    cls = _CLASSES[name]
+    params = inspect.signature(cls).parameters
+    unknown = sorted(set(args) - set(params))
+    missing = sorted(k for k, p in params.items()
+                     if p.default is inspect.Parameter.empty and k not in args)
+    if unknown or missing:
+        raise ValueError(f"config: {name} takes {sorted(params)}; unknown {unknown}, "
+                         f"missing {missing}")
     if "hidden" in args:
+        if not isinstance(args["hidden"], (list, tuple)):
+            raise TypeError(f"config['hidden']: expected a list of layer widths, "
+                            f"got {type(args['hidden']).__name__}")
         args["hidden"] = tuple(args["hidden"])
-    return _CLASSES[name](**args)
+    return cls(**args)
 
 
 def policy_for(observation_space, action_space, hidden: Sequence[int] | None = None,

@@ -18,8 +18,9 @@ import gymnasium as gym
 import numpy as np
 
 from ._envs import VecEnvKernel
-from ._validation import (check_allocation, check_policy_fits, check_positive_int,
-                          check_rng, check_rngs, check_theta, check_unit_interval)
+from ._validation import (as_float_array, check_allocation, check_finite_result,
+                          check_policy_fits, check_positive_int, check_rng, check_rngs,
+                          check_theta, check_unit_interval)
 from .envs import is_native, make_vec
 from .returns import discount_powers, reward_to_go
 from .rollout import Rollout, record_bytes, rollout, space_dims
@@ -454,6 +455,8 @@ class ObservationNormalizer:
     EPS = 1e-8
 
     def __init__(self, obs_dim):
+        obs_dim = check_positive_int(obs_dim, "obs_dim")
+        check_allocation(16 * obs_dim, "obs_dim", "the statistics")
         self.mean = np.zeros(obs_dim)
         self.var = np.ones(obs_dim)
         self.count = 0
@@ -478,7 +481,16 @@ class ObservationNormalizer:
         >>> normalizer.normalize(np.array([3.0, 0.0])).round(6)
         array([ 2., -2.])
         """
-        return (obs - self.mean) / np.sqrt(self.var + self.EPS)
+        obs = self._check_obs(obs, ndim=None)
+        with np.errstate(over="ignore"):   # refused by name below
+            out = (obs - self.mean) / np.sqrt(self.var + self.EPS)
+        return check_finite_result(out, "obs", "the normalised observation")
+
+    def _check_obs(self, obs, ndim):
+        obs = as_float_array(obs, "obs", ndim=ndim)
+        if obs.ndim == 0 or obs.shape[-1] != len(self.mean):
+            raise ValueError(f"obs: expected shape (..., {len(self.mean)}), got {obs.shape}")
+        return obs
 
     def fold(self, policy, theta):
         """The parameters that act on raw observations as `theta` does on normalised ones.
@@ -504,7 +516,13 @@ class ObservationNormalizer:
         >>> normalizer.fold(policy, np.array([1.0, -1.0, 0.0, 0.0])).round(6)
         array([ 1., -1., -2.,  2.])
         """
-        theta = np.array(theta, dtype=np.float64)
+        if getattr(policy, "obs_dim", None) != len(self.mean) or not hasattr(policy, "hidden"):
+            raise ValueError(f"policy: expected a pgfast policy of {len(self.mean)} inputs, "
+                             f"got {policy!r}")
+        theta = np.array(as_float_array(theta, "theta", ndim=(1, 2)))   # a copy to change
+        if theta.shape[-1] != policy.n_params:
+            raise ValueError(f"theta: expected shape (..., {policy.n_params}), "
+                             f"got {theta.shape}")
         D = policy.obs_dim
         H = (policy.hidden or (policy.n_actions or policy.act_dim,))[0]   # W0 is (D, H)
         inv_std = 1.0 / np.sqrt(self.var + self.EPS)
@@ -534,14 +552,18 @@ class ObservationNormalizer:
         >>> normalizer.count
         2
         """
+        obs = self._check_obs(obs, ndim=2)
         n = obs.shape[0]
         if n == 0:
             return
-        mean, var = obs.mean(axis=0), obs.var(axis=0)
-        total = self.count + n
-        delta = mean - self.mean
-        self.var = (self.var * self.count + var * n
-                    + delta**2 * self.count * n / total) / total
+        with np.errstate(over="ignore", invalid="ignore"):   # refused by name below
+            mean, var = obs.mean(axis=0), obs.var(axis=0)
+            total = self.count + n
+            delta = mean - self.mean
+            new_var = (self.var * self.count + var * n
+                       + delta**2 * self.count * n / total) / total
+        check_finite_result(new_var, "obs", "the running variance")
+        self.var = new_var
         self.mean = self.mean + delta * n / total
         self.count = total
 

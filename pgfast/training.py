@@ -16,7 +16,8 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ._validation import check_positive_int, check_rng, check_theta
+from ._validation import (check_finite_float, check_folder, check_positive_int, check_rng,
+                          check_theta)
 from .checkpoints import load_checkpoint, save_checkpoint, write_checkpoint
 from .problem import Problem, check_problem
 
@@ -111,6 +112,13 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
         checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")
     if blas_threads is not None:
         blas_threads = check_positive_int(blas_threads, "blas_threads")
+    if checkpoint_dir is not None:
+        checkpoint_dir = check_folder(checkpoint_dir, "checkpoint_dir")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback: expected a function (iteration, theta, info), "
+                        f"got {type(callback).__name__}")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise TypeError(f"metadata: expected a dict, got {type(metadata).__name__}")
     history = {k: [] for k in HISTORY_KEYS}
     if resume:
         if checkpoint_dir is None:
@@ -330,16 +338,12 @@ class StopWhenSolved:
                  confirm_episodes=100, confidence=1.0):
         check_problem(problem, policy)
         self.problem, self.policy = problem, policy
-        self.threshold = float(threshold)
-        if not np.isfinite(self.threshold):
-            raise ValueError(f"threshold: expected a finite number, got {threshold}")
+        self.threshold = check_finite_float(threshold, "threshold")
         self.rng = check_rng(rng)
         self.every = check_positive_int(every, "every")
         self.episodes = check_positive_int(episodes, "episodes")
         self.confirm_episodes = check_positive_int(confirm_episodes, "confirm_episodes")
-        if not (np.isfinite(confidence) and confidence >= 0):
-            raise ValueError(f"confidence: expected a number >= 0, got {confidence}")
-        self.confidence = float(confidence)
+        self.confidence = check_finite_float(confidence, "confidence", minimum=0.0)
         self.best_theta, self.best_raw_theta, self.best_score = None, None, -np.inf
         self.solved, self.solved_at = False, None
         self.evaluations = []
