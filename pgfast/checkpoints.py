@@ -126,7 +126,7 @@ def write_checkpoint(directory, theta, update, state, rng_state, history, metada
     arrays["meta"] = np.array(meta_text)
     arrays["sha256"] = np.array(_digest({k: v for k, v in arrays.items() if k != "sha256"},
                                         meta_text))
-    _write_atomically(directory / CHECKPOINT_FILE, lambda f: np.savez(f, **arrays))
+    write_atomically(directory / CHECKPOINT_FILE, lambda f: np.savez(f, **arrays))
     # Temporary names a killed save left behind are never read; clear them.
     for stale in directory.glob(".checkpoint-*.tmp"):
         stale.unlink(missing_ok=True)
@@ -145,7 +145,7 @@ def _link_open_file(fd, name):
         raise OSError(err, os.strerror(err), name)
 
 
-def _write_atomically(path, write):
+def write_atomically(path, write):
     """Write a file with `write(file)` and put it at `path` in one rename.
 
     The data go first to an unnamed file (Linux O_TMPFILE), which a kill simply

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoints import write_atomically
 from .defaults import UPDATES
+
 
 def _train_command(args) -> int:
     from . import defaults
@@ -64,7 +66,8 @@ def _train_command(args) -> int:
         raw = stop.best_raw_theta
     else:
         raw = theta if problem.obs_normalizer is None else problem.obs_normalizer.fold(policy, theta)
-    np.savez(out / POLICY_FILE, theta=raw, config=json.dumps(policy.config()))
+    write_atomically(out / POLICY_FILE,
+                     lambda f: np.savez(f, theta=raw, config=json.dumps(policy.config())))
     eval_problem = defaults.Problem(args.env, gamma=1.0, horizon=args.horizon)
     returns = evaluate(eval_problem, policy, raw, episodes=args.eval_episodes,
                        rng=np.random.default_rng([args.seed, 2]))
@@ -272,8 +275,7 @@ def _eval_command(args) -> int:
     policy = from_config(saved["policy"])
     kept = Path(args.dir) / POLICY_FILE
     if kept.exists():   # the best parameters, already acting on raw observations
-        with np.load(kept) as data:
-            theta = data["theta"]
+        theta = _load_kept(kept, policy)
     elif "obs_mean" in saved["state"]:
         normalizer = ObservationNormalizer(policy.obs_dim)
         normalizer.load_state_dict(saved["state"])
@@ -284,6 +286,19 @@ def _eval_command(args) -> int:
     print(f"{env}: mean return {returns.mean():.2f} ± {returns.std():.2f} over "
           f"{returns.size} episodes (min {returns.min():.1f}, max {returns.max():.1f})")
     return 0
+
+
+def _load_kept(path, policy):
+    """The parameters ``pgfast train`` kept in `path`, checked to be the policy's."""
+    try:
+        with np.load(path, allow_pickle=False) as data:   # an .npy header: no `with`
+            theta, config = data["theta"], json.loads(str(data["config"]))
+    except Exception as exc:   # damaged bytes fail in any of zipfile's and numpy's ways
+        raise ValueError(f"policy: {path} is corrupt or unreadable ({exc})") from None
+    if config != json.loads(json.dumps(policy.config())) or theta.dtype != np.float64 \
+            or theta.shape != (policy.n_params,) or not np.isfinite(theta).all():
+        raise ValueError(f"policy: {path} does not hold finite parameters of {policy!r}")
+    return theta
 
 
 def _bench_command(args) -> int:
@@ -438,6 +453,9 @@ def main(argv=None) -> int:
         return args.run(args)
     except (ValueError, TypeError, OSError, gym_error()) as exc:
         parser.exit(2, f"pgfast {args.command}: error: {exc}\n")
+    except KeyboardInterrupt:   # outside training (which says where its checkpoint is)
+        print(f"\npgfast {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 def gym_error():

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import pgfast
+from pgfast.cli import main as cli_main
 
 HUGE = 2**31
 ENORMOUS = 10**30   # past C's 64-bit range: still a ValueError, not OverflowError
@@ -152,3 +153,108 @@ def test_updates_check_their_step_settings_and_results(cartpole, softmax):
     theta = np.full(softmax.n_params, 1e308)
     with pytest.raises(ValueError, match="^theta: the updated θ"):
         huge.update(theta, np.random.default_rng(0))
+
+
+def test_seeds_and_env_options_are_checked_by_name():
+    with pytest.raises(TypeError, match="^seed:"):
+        pgfast.make_vec("CartPole-v1", num_envs=2, seed=0.0)
+    with pytest.raises(ValueError, match="^seed: expected ints >= 0"):
+        pgfast.make_vec("CartPole-v1", num_envs=2, seed=[1, -1])
+    with pytest.raises(ValueError, match="^seed: expected 2 seeds"):
+        pgfast.make_vec("CartPole-v1", num_envs=2).reset(seed=[1, 2, 3])
+    with pytest.raises(TypeError, match="^seed:"):
+        pgfast.NativeEnv("CartPole-v1").reset(seed="7")
+    with pytest.raises(TypeError, match="^g:"):
+        pgfast.make_vec("Pendulum-v1", g="9.8")
+    with pytest.raises(ValueError, match="^g:"):
+        pgfast.NativeEnv("Pendulum-v1", g=float("inf"))
+    with pytest.raises(TypeError, match="^goal_velocity: not an option of this env"):
+        pgfast.make_vec("MountainCarContinuous-v0", goal_velocity=0.1)
+
+
+def test_training_entry_points_check_their_arguments(cartpole, softmax, tmp_path):
+    update = pgfast.ClampedSurrogateUpdate(cartpole, softmax, m=2)
+    theta = softmax.init(np.random.default_rng(0))
+    rng = np.random.default_rng(0)
+    with pytest.raises(TypeError, match="^checkpoint_dir:"):
+        pgfast.train(update, theta, iterations=1, rng=rng, progress=False, checkpoint_dir=1.5)
+    with pytest.raises(TypeError, match="^callback:"):
+        pgfast.train(update, theta, iterations=1, rng=rng, progress=False, callback="stop")
+    with pytest.raises(TypeError, match="^threshold:"):
+        pgfast.StopWhenSolved(cartpole, softmax, None, rng)
+    with pytest.raises(TypeError, match="^rng:"):
+        pgfast.save_checkpoint(tmp_path, theta, update, {}, 0)
+    with pytest.raises(TypeError, match="^history:"):
+        pgfast.save_checkpoint(tmp_path, theta, update, [1, 2], rng)
+    with pytest.raises(TypeError, match="^metadata:"):
+        pgfast.save_checkpoint(tmp_path, theta, update, {}, rng, {"when": object()})
+    with pytest.raises(ValueError, match="^theta:"):
+        pgfast.save_checkpoint(tmp_path, theta[:3], update, {}, rng)
+    assert not (tmp_path / "checkpoint.npz").exists()   # nothing written on refusal
+    np.save(tmp_path / "checkpoint.npz", theta)   # damage that leaves an .npy header
+    (tmp_path / "checkpoint.npz.npy").rename(tmp_path / "checkpoint.npz")
+    with pytest.raises(ValueError, match="^checkpoint: .* corrupt"):
+        pgfast.load_checkpoint(tmp_path)
+
+
+def test_configs_and_normalizers_check_their_input():
+    with pytest.raises(ValueError, match="^config: LinearSoftmax takes"):
+        pgfast.from_config({"class": "LinearSoftmax", "obs_dim": 4, "n_actions": 2,
+                            "hidden": [4]})
+    with pytest.raises(TypeError, match=r"^config\['hidden'\]:"):
+        pgfast.from_config({"class": "MLPSoftmax", "obs_dim": 4, "n_actions": 2,
+                            "hidden": 4.0})
+    with pytest.raises(TypeError, match="^obs_dim:"):
+        pgfast.ObservationNormalizer("3")
+    normalizer = pgfast.ObservationNormalizer(2)
+    with pytest.raises(ValueError, match=r"^obs: expected shape \(\.\.\., 2\)"):
+        normalizer.update(np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="^obs: the running variance is not finite"):
+        normalizer.update(np.array([[1e308, 0.0], [-1e308, 0.0]]))
+    assert normalizer.count == 0 and np.array_equal(normalizer.var, [1.0, 1.0])
+
+
+def test_extreme_parameters_give_named_errors_not_infinities():
+    gaussian = pgfast.LinearGaussian(1, 1)
+    theta = np.array([1e308, 0.0, 0.0])   # mean 1e308 · 1e308
+    with pytest.raises(ValueError, match="^theta: the mode"):
+        gaussian.mode(theta, np.array([[1e308]]))
+    with pytest.raises(ValueError, match="^theta: a sampled action"):
+        # μ at the float64 limit, σ = e^709: μ + σ z overflows for the rows with z > 0
+        gaussian.sample(np.array([0.0, 1.7976931348623157e308, 709.0]), np.ones((8, 1)),
+                        np.random.default_rng(0))
+    problem = pgfast.Problem("CartPole-v1", gamma=0.99, horizon=20)
+    tiny = pgfast.FiniteDifferenceGradient(problem, pgfast.LinearSoftmax(4, 2), m=1,
+                                           delta=5e-324)
+    with pytest.raises(ValueError, match="^delta: the difference quotient"):
+        tiny.gradient(np.zeros(10), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("setting", ["eval_every=inf", "k_max=2.5", "m=nan"])
+def test_cli_settings_that_are_not_counts_exit_with_a_message(setting, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["train", "CartPole-v1", "--set", setting, "--quiet"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().endswith(
+        f"--set {setting.split('=')[0]}: expected a value like "
+        f"{pgfast.defaults.GENERIC[setting.split('=')[0]]}, got '{setting.split('=')[1]}'")
+
+
+def test_eval_refuses_damaged_kept_parameters_and_ctrl_c_exits_quietly(tmp_path, capsys,
+                                                                      monkeypatch):
+    out = tmp_path / "run"
+    assert cli_main(["train", "--out", str(out), "--quiet", "--eval-episodes", "2"]) == 0
+    kept = out / "policy.npz"
+    intact = kept.read_bytes()
+    kept.write_bytes(intact[: len(intact) // 2])   # torn
+    with pytest.raises(SystemExit, match="2"):
+        cli_main(["eval", str(out), "--episodes", "2"])
+    assert "policy: " in capsys.readouterr().err
+    kept.write_bytes(intact)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pgfast.training, "evaluate", interrupted)
+    assert cli_main(["eval", str(out), "--episodes", "2"]) == 130
+    assert capsys.readouterr().err.strip() == "pgfast eval: interrupted"
