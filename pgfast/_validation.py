@@ -151,6 +151,13 @@ def check_finite_float(x, name: str, minimum: float = -np.inf) -> float:
     return x
 
 
+def check_bool(x, name: str) -> bool:
+    """A bool (or NumPy bool): a flag given "no", 0.5 or None is refused, not read as truthy."""
+    if not isinstance(x, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected a bool, got {type(x).__name__}")
+    return bool(x)
+
+
 def check_seed(seed, num_envs: int):
     """A seed for num_envs env slots: None, an int >= 0, a SeedSequence, or a list or
     tuple of num_envs ints >= 0 (one per slot)."""

@@ -23,8 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._threads import one_blas_thread
-from ._validation import (MAX_REPEATS, check_positive_float, check_positive_int, check_rng,
-                          check_unit_interval)
+from ._validation import (MAX_REPEATS, check_bool, check_positive_float, check_positive_int,
+                          check_rng, check_unit_interval)
 from .optim import Adam
 from .policies import LinearValue
 from .problem import ObservationNormalizer
@@ -93,8 +93,7 @@ class ValueBaseline:
         self.minibatch_size = None if minibatch_size is None \
             else check_positive_int(minibatch_size, "minibatch_size")
         self.adam = None   # the minibatch fit's Adam, carried from batch to batch
-        if not isinstance(scale_rewards, (bool, np.bool_)):
-            raise TypeError(f"scale_rewards: expected a bool, got {type(scale_rewards).__name__}")
+        scale_rewards = check_bool(scale_rewards, "scale_rewards")
         self.return_stats = ObservationNormalizer(1) if scale_rewards else None
         # None until the first batch, which initialises φ from the caller's rng.
         self.params = None if params is None else np.array(params, dtype=np.float64)

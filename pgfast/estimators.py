@@ -12,8 +12,8 @@ import warnings
 
 import numpy as np
 
-from ._validation import (check_finite_result, check_positive_float, check_positive_int,
-                          check_rng, check_theta)
+from ._validation import (check_bool, check_finite_result, check_positive_float,
+                          check_positive_int, check_rng, check_theta)
 from .baselines import ValueBaseline
 from .gradients import likelihood_ratio_gradient, regression_gradient
 from .policies import LinearValue
@@ -136,7 +136,8 @@ class FiniteDifferenceGradient(Estimator):
                  common_random_numbers=False):
         super().__init__(problem, policy, m)
         self.delta = check_positive_float(delta, "delta")
-        self.central, self.crn = bool(central), bool(common_random_numbers)
+        self.central = check_bool(central, "central")
+        self.crn = check_bool(common_random_numbers, "common_random_numbers")
 
     def _gradient(self, theta, rng):
         n, m, step = theta.size, self.m, self.delta

@@ -31,7 +31,7 @@ from numpy.typing import ArrayLike
 from . import _gaussian, _net, _softmax
 from ._threads import blas_limited, one_blas_thread
 from ._validation import (ArrayResult, RngLike, as_float_array, check_allocation,
-                          check_finite_result, check_positive_int, check_rng)
+                          check_bool, check_finite_result, check_positive_int, check_rng)
 from ._arrays import arrays_in_out
 
 __all__ = [
@@ -542,10 +542,8 @@ class _GaussianPolicy(_Policy):
         if ls.size != 1 and ls.shape != (act_dim,):  # ascontiguousarray makes 0-D 1-D
             raise ValueError(f"log_std: expected a number or shape ({act_dim},) (act_dim), "
                              f"got {ls.shape}")
-        if not isinstance(learn_std, (bool, np.bool_)):
-            raise TypeError(f"learn_std: expected a bool, got {type(learn_std).__name__}")
         self._log_std = np.broadcast_to(ls.ravel(), (act_dim,)).astype(np.float64)
-        self.learn_std = bool(learn_std)
+        self.learn_std = check_bool(learn_std, "learn_std")
         self.act_dim = act_dim
         self.n_actions = 0
         self._build(_gaussian.GaussianKernel(self.obs_dim, act_dim, self.hidden,

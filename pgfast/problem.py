@@ -18,9 +18,9 @@ import gymnasium as gym
 import numpy as np
 
 from ._envs import VecEnvKernel
-from ._validation import (as_float_array, check_allocation, check_finite_result,
-                          check_policy_fits, check_positive_int, check_rng, check_rngs,
-                          check_theta, check_unit_interval)
+from ._validation import (as_float_array, check_allocation, check_bool,
+                          check_finite_result, check_policy_fits, check_positive_int, check_rng,
+                          check_rngs, check_theta, check_unit_interval)
 from .envs import is_native, make_vec
 from .returns import discount_powers, reward_to_go
 from .rollout import Rollout, record_bytes, rollout, space_dims
@@ -299,9 +299,7 @@ class Problem:
             horizon = default_horizon
         self.horizon = check_positive_int(horizon, "horizon")
         self.check_batch(1, "horizon")
-        if not isinstance(normalize_observations, (bool, np.bool_)):
-            raise TypeError(f"normalize_observations: expected a bool, got "
-                            f"{type(normalize_observations).__name__}")
+        normalize_observations = check_bool(normalize_observations, "normalize_observations")
         self.obs_normalizer = ObservationNormalizer(
             space_dims(self.observation_space, self.action_space)[0]) \
             if normalize_observations else None

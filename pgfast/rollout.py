@@ -22,7 +22,7 @@ import gymnasium as gym
 import numpy as np
 
 from ._threads import one_blas_thread
-from ._validation import (as_float_array, check_allocation, check_policy_fits,
+from ._validation import (as_float_array, check_allocation, check_bool, check_policy_fits,
                           check_positive_int, check_rngs)
 from ._arrays import as_numpy
 from .returns import episode_stats
@@ -389,6 +389,8 @@ def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
     True
     """
     n_steps = check_positive_int(n_steps, "n_steps")
+    deterministic = check_bool(deterministic, "deterministic")
+    first_episode = check_bool(first_episode, "first_episode")
     num_threads = check_positive_int(num_threads, "num_threads")
     if time_limit is not None:
         time_limit = check_positive_int(time_limit, "time_limit")

@@ -16,8 +16,8 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ._validation import (check_finite_float, check_folder, check_positive_int, check_rng,
-                          check_theta)
+from ._validation import (check_bool, check_finite_float, check_folder, check_positive_int,
+                          check_rng, check_theta)
 from .checkpoints import load_checkpoint, save_checkpoint, write_checkpoint
 from .problem import Problem, check_problem
 
@@ -112,6 +112,7 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
         checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")
     if blas_threads is not None:
         blas_threads = check_positive_int(blas_threads, "blas_threads")
+    progress, resume = check_bool(progress, "progress"), check_bool(resume, "resume")
     if checkpoint_dir is not None:
         checkpoint_dir = check_folder(checkpoint_dir, "checkpoint_dir")
     if callback is not None and not callable(callback):
@@ -261,6 +262,7 @@ def evaluate(env, policy, theta, episodes=100, rng=None, deterministic=True, hor
     """
     rng = check_rng(rng)
     episodes = check_positive_int(episodes, "episodes")
+    deterministic = check_bool(deterministic, "deterministic")
     problem = env if isinstance(env, Problem) else Problem(env, gamma=1.0, horizon=horizon)
     check_problem(problem, policy)
     problem.check_batch(episodes, "episodes")

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import (MAX_REPEATS, check_finite_float, check_finite_result,
-                          check_positive_float, check_positive_int, check_rng, check_theta,
-                          check_unit_interval)
+from ._validation import (MAX_REPEATS, check_bool, check_finite_float,
+                          check_finite_result, check_positive_float, check_positive_int,
+                          check_rng, check_theta, check_unit_interval)
 from .baselines import ValueBaseline
 from .estimators import Estimator
 from .optim import Adam, clip_gradient, conjugate_gradient, scale_gradient
@@ -407,7 +407,7 @@ class NaturalPolicyUpdate(_Update):
         self.cg_iterations = check_positive_int(cg_iterations, "cg_iterations",
                                                 maximum=MAX_REPEATS)
         self.fisher_subsample = check_positive_int(fisher_subsample, "fisher_subsample")
-        self.subtract_mean = bool(baseline)   # the book mode's batch-mean baseline
+        self.subtract_mean = check_bool(baseline, "baseline")   # the book mode's batch mean
         self.baseline = _value_baseline(policy, advantages, value_fn, lam)
 
     def direction(self, theta, traj, grad, scores=None, per_step=False):
@@ -768,7 +768,7 @@ class ClampedSurrogateUpdate(_Update):
         self.alpha = check_positive_float(alpha, "alpha")
         self.k_max = check_positive_int(k_max, "k_max", maximum=MAX_REPEATS)
         self.baseline = _value_baseline(policy, advantages, value_fn, lam)
-        self.normalize = bool(normalize)
+        self.normalize = check_bool(normalize, "normalize")
         # A batch holds at most m·d steps, and each minibatch needs one.
         self.minibatches = check_positive_int(minibatches, "minibatches",
                                               maximum=self.m * problem.horizon)

@@ -258,3 +258,28 @@ def test_eval_refuses_damaged_kept_parameters_and_ctrl_c_exits_quietly(tmp_path,
     monkeypatch.setattr(pgfast.training, "evaluate", interrupted)
     assert cli_main(["eval", str(out), "--episodes", "2"]) == 130
     assert capsys.readouterr().err.strip() == "pgfast eval: interrupted"
+
+
+@pytest.mark.parametrize("name, call", [
+    ("normalize_observations", lambda p, s, t: pgfast.Problem("CartPole-v1",
+                                                              normalize_observations="no")),
+    ("central", lambda p, s, t: pgfast.FiniteDifferenceGradient(p, s, central="no")),
+    ("common_random_numbers",
+     lambda p, s, t: pgfast.FiniteDifferenceGradient(p, s, common_random_numbers=0.5)),
+    ("baseline", lambda p, s, t: pgfast.NaturalPolicyUpdate(p, s, baseline="no")),
+    ("normalize", lambda p, s, t: pgfast.ClampedSurrogateUpdate(p, s, normalize=None)),
+    ("learn_std", lambda p, s, t: pgfast.LinearGaussian(2, 1, learn_std="no")),
+    ("deterministic", lambda p, s, t: pgfast.evaluate(p, s, t, episodes=1,
+                                                      deterministic="no")),
+    ("deterministic", lambda p, s, t: pgfast.rollout(pgfast.make_vec("CartPole-v1"), s, t, 5,
+                                                     0, deterministic="no")),
+    ("first_episode", lambda p, s, t: pgfast.rollout(pgfast.make_vec("CartPole-v1"), s, t, 5,
+                                                     0, first_episode=1)),
+    ("progress", lambda p, s, t: pgfast.train(pgfast.ClampedSurrogateUpdate(p, s, m=1), t,
+                                              iterations=1, progress="no")),
+])
+def test_flags_take_bools_not_truthy_values(name, call, cartpole, softmax):
+    """"no", 0.5 or None for a flag is refused by name, not read as truthy."""
+    theta = softmax.init(np.random.default_rng(0))
+    with pytest.raises(TypeError, match=f"^{name}: expected a bool"):
+        call(cartpole, softmax, theta)
