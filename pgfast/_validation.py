@@ -151,6 +151,14 @@ def check_finite_float(x, name: str, minimum: float = -np.inf) -> float:
     return x
 
 
+def check_interval(low, high, name: str) -> tuple[float, float]:
+    """Finite bounds low < high (a clipping range)."""
+    low, high = check_finite_float(low, name), check_finite_float(high, name)
+    if not low < high:
+        raise ValueError(f"{name}: expected low < high, got ({low}, {high})")
+    return low, high
+
+
 def check_bool(x, name: str) -> bool:
     """A bool (or NumPy bool): a flag given "no", 0.5 or None is refused, not read as truthy."""
     if not isinstance(x, (bool, np.bool_)):

@@ -222,12 +222,9 @@ class RegressionGradient(Estimator):
                                      "theta", "θ + Δθ")
         traj = self.problem.rollouts(self.policy, thetas, 2 * m, rng)
         u = traj.returns(self.problem.gamma)
-        with np.errstate(over="ignore"):   # refused below, naming delta
+        with np.errstate(over="ignore"):   # ΔU / delta beyond float64: refused by name
             du = u[:m] - u[m:]
-            quotient = np.abs(du).max() / self.delta
-        if not np.isfinite(quotient):
-            raise ValueError(f"delta: ΔU / delta overflows float64 (delta = {self.delta:g}; "
-                             "returns too large for so small a perturbation)")
+            check_finite_result(np.abs(du).max() / self.delta, "delta", "ΔU / delta")
         grad = regression_gradient(dtheta, du, rcond=self.rcond)
         self._record(traj, 2 * m)
         return grad

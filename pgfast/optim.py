@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._validation import (MAX_REPEATS, as_float_array, check_allocation,
-                          check_finite_float, check_finite_result, check_positive_float,
-                          check_positive_int)
+                          check_finite_float, check_finite_result, check_interval,
+                          check_positive_float, check_positive_int, float_dtype)
 
 __all__ = ["Adam", "conjugate_gradient", "scale_gradient", "clip_gradient"]
 
@@ -45,7 +45,7 @@ def scale_gradient(grad, max_norm):
     >>> pgfast.scale_gradient(np.array([0.3, 0.4]), max_norm=1.0)
     array([0.3, 0.4])
     """
-    grad = as_float_array(grad, "grad")
+    grad = as_float_array(grad, "grad", dtype=float_dtype(grad))
     max_norm = check_positive_float(max_norm, "max_norm")
     with np.errstate(over="ignore"):
         norm = float(np.linalg.norm(grad))
@@ -84,10 +84,8 @@ def clip_gradient(grad, low, high):
     >>> pgfast.clip_gradient(np.array([-3.0, 0.5, 2.0]), -1.0, 1.0)
     array([-1. ,  0.5,  1. ])
     """
-    grad = as_float_array(grad, "grad")
-    low, high = check_finite_float(low, "low"), check_finite_float(high, "high")
-    if not low < high:
-        raise ValueError(f"clip: expected low < high, got ({low}, {high})")
+    grad = as_float_array(grad, "grad", dtype=float_dtype(grad))
+    low, high = check_interval(low, high, "clip")
     return np.clip(grad, low, high)
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._validation import (MAX_REPEATS, check_bool, check_finite_float,
-                          check_finite_result, check_positive_float, check_positive_int,
-                          check_rng, check_theta, check_unit_interval)
+                          check_finite_result, check_interval, check_positive_float,
+                          check_positive_int, check_rng, check_theta, check_unit_interval)
 from .baselines import ValueBaseline
 from .estimators import Estimator
 from .optim import Adam, clip_gradient, conjugate_gradient, scale_gradient
@@ -70,8 +70,7 @@ class _Update(_Checkpointed):
         return check_theta(theta, self.policy.n_params), check_rng(rng)
 
     def _info(self, theta, new_theta, traj, **extra):
-        check_finite_result(new_theta, "theta", "the updated θ (a step size too large for "
-                            "float64, or θ at its limit)")
+        _check_new_theta(new_theta)
         obs = traj.observations[traj.alive]
         info = dict(
             mean_return=float(traj.returns(1.0).mean()),
@@ -90,6 +89,11 @@ class _Update(_Checkpointed):
         if self.baseline is not None:
             return self.baseline.advantages_then_fit(traj, self.problem.gamma, rng)
         return traj.discounted_rewards_to_go(self.problem.gamma)
+
+
+def _check_new_theta(new_theta):
+    check_finite_result(new_theta, "theta", "the updated θ (a step size too large for "
+                        "float64, or θ at its limit)")
 
 
 def trajectory_scores(policy, theta, traj):
@@ -158,10 +162,7 @@ def _clip_range(clip):
     """PolicyGradientUpdate's `clip`: a pair low < high of finite numbers."""
     if isinstance(clip, (str, bytes)) or not hasattr(clip, "__len__") or len(clip) != 2:
         raise TypeError(f"clip: expected a pair (low, high), got {clip!r}")
-    low, high = (check_finite_float(bound, "clip") for bound in clip)
-    if not low < high:
-        raise ValueError(f"clip: expected low < high, got ({low}, {high})")
-    return low, high
+    return check_interval(*clip, "clip")
 
 
 class PolicyGradientUpdate(_Checkpointed):
@@ -242,8 +243,7 @@ class PolicyGradientUpdate(_Checkpointed):
             grad = clip_gradient(grad, *self.clip)
         with np.errstate(over="ignore"):   # an overflow is refused below, by name
             new = self.adam.step(theta, grad) if self.adam else theta + self.alpha * grad
-        check_finite_result(new, "theta", "the updated θ (a step size too large for float64, "
-                            "or θ at its limit)")
+        _check_new_theta(new)
         info = dict(self.estimator.info, steps=self.estimator.info.get("n_steps", 0),
                     kl=float("nan"), entropy=float("nan"), grad_norm=float(np.linalg.norm(grad)))
         return new, info

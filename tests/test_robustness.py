@@ -134,8 +134,11 @@ def test_optimizer_helpers_check_their_input():
         pgfast.conjugate_gradient(None, np.ones(2))
     with pytest.raises(ValueError, match="^matvec: expected a real array of shape"):
         pgfast.conjugate_gradient(lambda v: np.ones(3), np.ones(2))
-    with pytest.raises(TypeError, match="^low:"):
+    with pytest.raises(TypeError, match="^clip:"):
         pgfast.clip_gradient(np.ones(2), "a", 1.0)
+    # Checking keeps the gradient's precision: float32 in, float32 out.
+    assert pgfast.clip_gradient(np.ones(2, np.float32), -0.5, 0.5).dtype == np.float32
+    assert pgfast.scale_gradient(np.ones(2, np.float32), 0.5).dtype == np.float32
     # Entries near the float64 limit: ‖∇‖ overflows, the scaled gradient does not.
     scaled = pgfast.scale_gradient(np.array([1e308, 1e308]), 2.0)
     np.testing.assert_allclose(scaled, [np.sqrt(2.0), np.sqrt(2.0)])
