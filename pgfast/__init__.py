@@ -15,9 +15,11 @@ NumPy-first API. One module per concern, each importing only those above it:
 ``estimators``         the six gradient estimators (Kochenderfer et al., ch. 11)
 ``optim``              Adam, conjugate gradient, gradient scaling and clipping
 ``updates``            the five policy updates (ch. 12)
-``checkpoints``        atomic, verified checkpoint files
-``training``           the training loop and evaluation
-``cli``                the ``pgfast`` command line
+``run``                a training run's whole state (RunState), what resumes it
+``checkpoints``        atomic, verified checkpoint files of a run's state
+``training``           the training loop, the stop rule and evaluation
+``artifacts``          a run folder's kept policy, evaluation and learning curve
+``cli``                the ``pgfast`` command line (arguments and orchestration)
 =====================  ==========================================================
 """
 from . import _loader
@@ -29,6 +31,7 @@ _loader.select_kernels(_loader.compiled_dir(__path__[0]))
 from . import envs
 from .envs import NativeEnv, NativeVectorEnv, make_kernel, make_vec, native_ids
 from .baselines import ValueBaseline
+from .run import RunState
 from .checkpoints import load_checkpoint, save_checkpoint
 from .estimators import (BaselineSubtractionGradient, FiniteDifferenceGradient, GAEGradient,
                          LikelihoodRatioGradient, RegressionGradient, RewardToGoGradient)
@@ -99,6 +102,6 @@ __all__ = [
     "TrustRegionUpdate", "ClampedSurrogateUpdate", "Adam", "conjugate_gradient",
     "scale_gradient", "clip_gradient", "train", "evaluate", "StopWhenSolved",
     "ObservationNormalizer", "defaults",
-    "save_checkpoint", "load_checkpoint",
+    "RunState", "save_checkpoint", "load_checkpoint",
     "get_include",
 ]

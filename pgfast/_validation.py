@@ -235,11 +235,11 @@ def check_finite_result(result, name: str, what: str):
     return result
 
 
-def check_theta(theta, n_params: int) -> np.ndarray:
+def check_theta(theta, n_params: int, name: str = "theta") -> np.ndarray:
     """θ as a fresh, finite float64 (P,) array (a copy: the caller may keep it)."""
-    arr = as_float_array(theta, "theta", ndim=1)
+    arr = as_float_array(theta, name, ndim=1)
     if arr.shape != (n_params,):
-        raise ValueError(f"theta: expected shape ({n_params},), got {arr.shape}")
+        raise ValueError(f"{name}: expected shape ({n_params},), got {arr.shape}")
     return arr.copy() if arr is theta else arr
 
 

@@ -1,11 +1,13 @@
 """Checkpoints: one file, written atomically, verified when read.
 
-A checkpoint is ``DIR/checkpoint.npz``: θ, the update's state (Adam moments, value
-baseline), the training history and, as one JSON entry, the policy's configuration,
-the update's class, the generator's state and the caller's metadata. A SHA-256 of
-everything else is stored in the same file, so a checkpoint is written in one
-``os.replace`` (a kill leaves the old file or the new one, never a mix, and no
-temporary file on Linux) and any damage is found when it is read.
+A checkpoint is ``DIR/checkpoint.npz``: a run's whole state (:class:`pgfast.RunState`:
+θ, the update's state, the generator's state, the history and the stop rule's
+state), with the policy's configuration, the update's class and the caller's
+metadata. The nested state is stored flat: every array under its path
+(``update/adam_m``, ``callback/best_theta``) and everything else as one JSON entry.
+A SHA-256 of everything else is stored in the same file, so a checkpoint is written
+in one ``os.replace`` (a kill leaves the old file or the new one, never a mix, and
+no temporary file on Linux) and any damage is found when it is read.
 """
 from __future__ import annotations
 
@@ -17,11 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import check_folder, check_theta
+from .run import RunState
 
 __all__ = ["save_checkpoint", "load_checkpoint", "CHECKPOINT_FILE"]
 
 CHECKPOINT_FILE = "checkpoint.npz"
-CHECKPOINT_FORMAT = 2
+CHECKPOINT_FORMAT = 3   # 3: the run's nested state; 2 (read too): theta, update, history
 
 
 def _digest(arrays, meta_text):
@@ -33,6 +36,11 @@ def _digest(arrays, meta_text):
     return h.hexdigest()
 
 
+def has_checkpoint(directory):
+    """Whether `directory` holds a run's checkpoint."""
+    return (Path(directory) / CHECKPOINT_FILE).exists()
+
+
 def save_checkpoint(directory, theta, update, history, rng, metadata=None):
     """Write θ, the policy's configuration, the update's state, the history and the
     generator's state to ``directory/checkpoint.npz``, atomically.
@@ -41,6 +49,7 @@ def save_checkpoint(directory, theta, update, history, rng, metadata=None):
     one elsewhere), synced, and renamed over the old checkpoint in one step, so a
     crash leaves the old checkpoint or the new one, never a mix. A SHA-256 of the
     contents is stored with them for :func:`load_checkpoint` to verify.
+    :func:`pgfast.train` writes the whole run this way (the stop rule's state too).
 
     Parameters
     ----------
@@ -93,14 +102,15 @@ def save_checkpoint(directory, theta, update, history, rng, metadata=None):
     if not isinstance(history, dict) or not all(isinstance(k, str) for k in history):
         raise TypeError(f"history: expected a dict of arrays by name, got "
                         f"{type(history).__name__}")
-    theta = check_theta(theta, update.policy.n_params)
-    write_checkpoint(directory, theta, update, update.state_dict(), rng.bit_generator.state,
-                     history, metadata)
+    run = RunState(update, check_theta(theta, update.policy.n_params), rng)
+    state = run.state_dict()
+    state["history"] = history
+    write_checkpoint(directory, state, update, metadata)
 
 
-def write_checkpoint(directory, theta, update, state, rng_state, history, metadata=None):
-    """:func:`save_checkpoint` with the update's `state` and the generator's `rng_state`
-    given (``pgfast.train`` saves those of the last finished iteration on Ctrl-C)."""
+def write_checkpoint(directory, state, update, metadata=None):
+    """Write a run's nested `state` (:meth:`pgfast.RunState.state_dict`) for `update`
+    to ``directory/checkpoint.npz`` atomically (see :func:`save_checkpoint`)."""
     directory = check_folder(directory, "directory")
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"metadata: expected a dict, got {type(metadata).__name__}")
@@ -108,28 +118,65 @@ def write_checkpoint(directory, theta, update, state, rng_state, history, metada
         json.dumps(metadata, default=int)
     except (TypeError, ValueError, OverflowError) as exc:
         raise TypeError(f"metadata: expected JSON-serializable values ({exc})") from None
-    directory.mkdir(parents=True, exist_ok=True)
-    arrays = {"theta": np.asarray(theta, dtype=np.float64)}
-    for name, values in history.items():
-        column = np.asarray(values)
+    history = {}
+    for name, values in state["history"].items():
+        column = _history_column(values, name)
         if column.dtype.kind not in "biuf":
             raise TypeError(f"history[{name!r}]: expected numbers, got dtype {column.dtype}")
-        arrays[f"history/{name}"] = column
-    arrays.update({f"state/{k}": np.asarray(v) for k, v in state.items()})
+        history[name] = column
+    arrays, tree = _flatten({**state, "history": history})
     meta_text = json.dumps({
         "format": CHECKPOINT_FORMAT,
         "policy": update.policy.config(),
         "update": type(update).__name__,
-        "rng_state": rng_state,
+        "run": tree,
         "metadata": metadata or {},
     }, default=int, sort_keys=True)
     arrays["meta"] = np.array(meta_text)
     arrays["sha256"] = np.array(_digest({k: v for k, v in arrays.items() if k != "sha256"},
                                         meta_text))
+    directory.mkdir(parents=True, exist_ok=True)
     write_atomically(directory / CHECKPOINT_FILE, lambda f: np.savez(f, **arrays))
     # Temporary names a killed save left behind are never read; clear them.
     for stale in directory.glob(".checkpoint-*.tmp"):
         stale.unlink(missing_ok=True)
+
+
+def _history_column(values, name):
+    try:
+        return np.asarray(values)
+    except ValueError:   # ragged nested lists
+        raise ValueError(f"history[{name!r}]: expected a flat sequence of numbers") from None
+
+
+def _flatten(state, prefix=""):
+    """Split a nested dict into its arrays, by path, and a JSON tree of the rest."""
+    arrays, tree = {}, {}
+    for key, value in state.items():
+        if not isinstance(key, str) or "/" in key:
+            raise ValueError(f"state: expected keys of names without '/', got {key!r}")
+        if isinstance(value, dict):
+            arrays_below, tree[key] = _flatten(value, f"{prefix}{key}/")
+            arrays.update(arrays_below)
+        elif isinstance(value, np.ndarray):
+            arrays[f"{prefix}{key}"] = value
+        else:
+            tree[key] = value
+    return arrays, tree
+
+
+def _unflatten(arrays, tree):
+    """The nested dict :func:`_flatten` split."""
+    state = json.loads(json.dumps(tree))   # a copy
+    for path, value in arrays.items():
+        *parents, leaf = path.split("/")
+        node = state
+        for name in parents:
+            node = node.setdefault(name, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"array {path!r} sits below a value")
+        node[leaf] = value
+    return state
 
 
 def _link_open_file(fd, name):
@@ -202,7 +249,10 @@ def load_checkpoint(directory, update=None):
     saved : dict
         ``"policy"`` (the configuration :func:`pgfast.from_config` rebuilds the policy
         from), ``"update"`` (the class name), ``"history"`` and ``"state"`` (dicts of
-        arrays), ``"rng_state"`` (the bit generator's state) and ``"metadata"``.
+        arrays), ``"rng_state"`` (the bit generator's state), ``"metadata"``,
+        ``"callback"`` (the stop rule's state, or None), ``"stopped"`` (the stop rule
+        ended the run) and ``"run"``, all of it as :meth:`pgfast.RunState.state_dict`
+        returns it.
 
     Raises
     ------
@@ -239,19 +289,29 @@ def load_checkpoint(directory, update=None):
         raise ValueError(f"checkpoint: {path} is corrupt or unreadable ({exc})") from exc
     if _digest({**arrays, "meta": np.array(meta_text)}, meta_text) != stored:
         raise ValueError(f"checkpoint: {path} is corrupt (checksum mismatch)")
-    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT \
-            or "theta" not in arrays:
+    fmt = meta.get("format") if isinstance(meta, dict) else None
+    try:
+        if fmt == CHECKPOINT_FORMAT:
+            run = _unflatten(arrays, meta["run"])
+        elif fmt == 2:   # before the stop rule was saved: the same run, its rule afresh
+            run = {"theta": arrays["theta"], "rng": meta["rng_state"], "callback": None,
+                   "stopped": False,
+                   "history": {k.split("/", 1)[1]: v for k, v in arrays.items()
+                               if k.startswith("history/")},
+                   "update": {k.split("/", 1)[1]: v for k, v in arrays.items()
+                              if k.startswith("state/")}}
+        else:
+            raise ValueError(f"format {fmt!r}")
+        saved = {"policy": meta["policy"], "update": meta["update"],
+                 "metadata": meta.get("metadata", {}), "run": run,
+                 "rng_state": run["rng"], "history": run["history"], "state": run["update"],
+                 "callback": run["callback"], "stopped": bool(run["stopped"])}
+        theta = run["theta"]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"checkpoint: {path} is not a pgfast checkpoint of format "
-                         f"{CHECKPOINT_FORMAT}")
-    saved = {
-        "policy": meta["policy"], "update": meta["update"], "rng_state": meta["rng_state"],
-        "metadata": meta.get("metadata", {}),
-        "history": {k.split("/", 1)[1]: v for k, v in arrays.items()
-                    if k.startswith("history/")},
-        "state": {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("state/")},
-    }
-    theta = arrays["theta"]
-    if theta.ndim != 1 or theta.dtype != np.float64 or not np.isfinite(theta).all():
+                         f"{CHECKPOINT_FORMAT} or 2 ({exc})") from None
+    if not isinstance(theta, np.ndarray) or theta.ndim != 1 or theta.dtype != np.float64 \
+            or not np.isfinite(theta).all():
         raise ValueError(f"checkpoint: {path} holds a theta that is not a finite vector")
     lengths = {len(v) for v in saved["history"].values()}
     if len(lengths) > 1:

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
+import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -12,34 +13,52 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoints import write_atomically
 from .defaults import UPDATES
 
 
 def _train_command(args) -> int:
     from . import defaults
-    from .checkpoints import CHECKPOINT_FILE, load_checkpoint
-    from .training import StopWhenSolved, evaluate, train
+    from .artifacts import EVALUATION_FILE, RUN_FILES
+    from .checkpoints import load_checkpoint
+    from .training import StopWhenSolved, train
 
-    args.policy = args.policy or defaults.policy_kind(args.env)
-    config, sources = defaults.settings(args.env, args.policy, _overrides(args))
+    if args.resume and args.overwrite:
+        raise ValueError("--resume: continues the run in --out and --overwrite replaces "
+                         "it; give one of the two")
+    saved = None
+    if args.resume:
+        out = _run_folder(args)
+        if not out.is_dir() or not (out / RUN_FILES[0]).exists():
+            raise ValueError(f"--resume: no run to resume in {out}")
+        _, saved = load_checkpoint(out)
+        config = _resumed_settings(args, saved["metadata"], out)
+    else:
+        for flag, default in RUN_DEFAULTS.items():
+            if getattr(args, flag) is None:
+                setattr(args, flag, default)
+        args.policy = args.policy or defaults.policy_kind(args.env)
+        config, sources = defaults.settings(args.env, args.policy, _overrides(args))
+        if args.config:
+            _print_config(args, config, sources, defaults.threshold(args.env))
+            return 0
+        out = _run_folder(args, config)
+        _check_out(out, args.overwrite)   # before anything slow
     threshold = defaults.threshold(args.env)
-    if args.config:
-        _print_config(args, config, sources, threshold)
-        return 0
-    out = Path(args.out or f"runs/{args.env.replace('/', '_')}-{args.policy}-"
-                          f"{config['update']}-{args.seed}")
-    _check_out(out, args.resume, args.overwrite)   # before anything slow
+    metadata = {"env": args.env, "policy": args.policy, "seed": args.seed,
+                "horizon": args.horizon, "no_stop": args.no_stop,
+                "eval_episodes": args.eval_episodes, "settings": _jsonable(config)}
+    if saved is not None and (saved["stopped"] or _steps_done(saved) >= config["steps"]):
+        verdict = "was solved" if saved["stopped"] else \
+            f"used its budget of {config['steps']} steps"
+        if (out / EVALUATION_FILE).exists():
+            print(f"pgfast train: the run in {out} {verdict} after {_steps_done(saved)} steps; "
+                  f"nothing to do" + ("" if saved["stopped"] else " (raise --steps to go on)"))
+            return 0
     problem, policy, update = _build(args.env, args.policy, config, args.horizon,
                                      args.workers, args.address)
-    metadata = {"env": args.env, "policy": args.policy, "seed": args.seed,
-                "horizon": args.horizon, "settings": _jsonable(config)}
-    if args.resume:
-        _, saved = load_checkpoint(out)
-        _check_resume(saved["metadata"], metadata)
-        done = saved["history"]["steps"]
-        print(f"pgfast train: resuming the run in {out} after {len(done)} updates "
-              f"({int(done[-1]) if len(done) else 0} steps)")
+    if saved is not None:
+        print(f"pgfast train: resuming the run in {out} after "
+              f"{len(saved['history']['steps'])} updates ({_steps_done(saved)} steps)")
     rng = np.random.default_rng(args.seed)
     theta = policy.init(rng)
     stop = None
@@ -52,6 +71,9 @@ def _train_command(args) -> int:
     print("settings: " + ", ".join(f"{k}={_show(config[k])}"
                                    for k in _used(config, args.policy, policy))
           + " (pgfast train --config lists them all and where each comes from)")
+    if args.overwrite:
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
     started, cpu = time.perf_counter(), time.process_time()
     try:
         theta, history = train(update, theta, total_steps=config["steps"], rng=rng,
@@ -59,15 +81,90 @@ def _train_command(args) -> int:
                                resume=args.resume, metadata=metadata,
                                checkpoint_every=args.checkpoint_every)
     except KeyboardInterrupt:
-        print(f"\ninterrupted: checkpoint written to {out} (continue with --resume)")
+        print(f"\ninterrupted: checkpoint written to {out}; continue with: "
+              f"pgfast train --resume --out {shlex.quote(str(out))}")
         return 130
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    _write_results(out, args, config, threshold, problem, policy, stop, theta, history,
+                   wall, cpu)
+    return 0
+
+
+# The flags that define a run, and their values when not given (None in the parser,
+# so that a resume can tell a flag given from one left out).
+RUN_DEFAULTS = {"env": "CartPole-v1", "seed": 0, "no_stop": False, "eval_episodes": 100}
+# Flags a resume takes from the checkpoint: given with --resume, they must match.
+RESUMED_FLAGS = ("env", "policy", "seed", "horizon", "no_stop", "eval_episodes", "update",
+                 "gamma", "eval_every", "set")
+
+
+
+def _run_folder(args, config=None):
+    if args.out:
+        return Path(args.out)
+    if args.resume:
+        raise ValueError("--resume: give the run's folder with --out")
+    return Path(f"runs/{args.env.replace('/', '_')}-{args.policy}-"
+                f"{config['update']}-{args.seed}")
+
+
+def _steps_done(saved):
+    steps = saved["history"].get("steps", ())
+    return int(steps[-1]) if len(steps) else 0
+
+
+def _resumed_settings(args, saved, out):
+    """Take the run's flags and settings from its checkpoint's metadata; a flag given
+    again must match it (only --steps may change: a larger budget goes on)."""
+    settings = dict(saved.get("settings", {}))
+    if "hidden" in settings:
+        settings["hidden"] = tuple(settings["hidden"])
+    recorded = {"env": saved.get("env"), "policy": saved.get("policy"),
+                "seed": saved.get("seed"), "horizon": saved.get("horizon"),
+                "no_stop": saved.get("no_stop", False),
+                "eval_episodes": saved.get("eval_episodes", 100),
+                "update": settings.get("update"), "gamma": settings.get("gamma"),
+                "eval_every": settings.get("eval_every")}
+    if recorded["env"] is None or not settings:
+        raise ValueError(f"--resume: the checkpoint in {out} does not record its run's "
+                         f"settings (not written by pgfast train)")
+    for flag in RESUMED_FLAGS:
+        given = getattr(args, flag)
+        if given is None:
+            continue
+        if flag == "set":
+            mismatched = []
+            for item in given:
+                key, value = _parse_set(item)
+                if _jsonable({key: value}) != _jsonable({key: settings.get(key)}):
+                    mismatched.append(f"{key}={_show(settings.get(key))}, not {item}")
+            if mismatched:
+                raise ValueError(f"--set: the run in {out} was trained with "
+                                 f"{'; '.join(mismatched)}; --resume takes its settings from "
+                                 f"the checkpoint (only --steps may change)")
+        elif given != recorded[flag] and not (flag == "no_stop" and not given):
+            raise ValueError(f"--{flag.replace('_', '-')}: the run in {out} was trained with "
+                             f"{recorded[flag]}, not {given}; --resume takes it from the "
+                             f"checkpoint (only --steps may change)")
+    for flag in ("env", "policy", "seed", "horizon", "no_stop", "eval_episodes"):
+        setattr(args, flag, recorded[flag])
+    if args.steps is not None:
+        settings["steps"] = args.steps
+    return settings
+
+
+def _write_results(out, args, config, threshold, problem, policy, stop, theta, history,
+                   wall, cpu):
+    """The kept policy, its evaluation and the learning curve, with a summary."""
+    from . import defaults
+    from .artifacts import write_curve, write_evaluation, write_kept_policy
+    from .training import evaluate
+
     if stop is not None and stop.best_raw_theta is not None:
         raw = stop.best_raw_theta
     else:
         raw = theta if problem.obs_normalizer is None else problem.obs_normalizer.fold(policy, theta)
-    write_atomically(out / POLICY_FILE,
-                     lambda f: np.savez(f, theta=raw, config=json.dumps(policy.config())))
+    write_kept_policy(out, policy, raw)
     eval_problem = defaults.Problem(args.env, gamma=1.0, horizon=args.horizon)
     returns = evaluate(eval_problem, policy, raw, episodes=args.eval_episodes,
                        rng=np.random.default_rng([args.seed, 2]))
@@ -78,8 +175,11 @@ def _train_command(args) -> int:
                "cpu_seconds": cpu,
                "threshold": threshold, "solved": bool(stop is not None and stop.solved),
                "updates": int(history["iteration"][-1])}
-    (out / "evaluation.json").write_text(json.dumps(summary, indent=2))
-    _write_curve(out, history, stop, args, config, threshold)
+    write_evaluation(out, summary)
+    title = f"{args.env}: {config['update']}, {args.policy} policy, seed {args.seed}"
+    if not write_curve(out, history, stop.evaluations if stop is not None else [], title,
+                       threshold):
+        print("matplotlib is not installed: no curve.png (pip install 'pgfast[plot]')")
     if stop is not None and stop.solved:
         print(f"solved after {summary['train_steps']} steps ({summary['updates']} updates) "
               f"in {wall:.2f} s ({cpu:.2f} s of CPU)")
@@ -91,10 +191,6 @@ def _train_command(args) -> int:
     print(f"evaluation over {summary['episodes']} episodes: mean return "
           f"{summary['mean_return']:.1f} ± {summary['std_return']:.1f} "
           f"(min {summary['min_return']:.1f}, max {summary['max_return']:.1f})")
-    return 0
-
-
-POLICY_FILE = "policy.npz"   # the kept parameters, acting on raw observations
 
 
 def _overrides(args):
@@ -102,15 +198,19 @@ def _overrides(args):
     given = {"update": args.update, "steps": args.steps, "gamma": args.gamma,
              "eval_every": args.eval_every}
     overrides = {k: v for k, v in given.items() if v is not None}
+    overrides.update(_parse_set(item) for item in args.set or ())
+    return overrides
+
+
+def _parse_set(item):
+    """--set KEY=VALUE as (key, value), the value of the setting's type."""
     from . import defaults
 
-    for item in args.set or ():
-        key, sep, text = item.partition("=")
-        if not sep or key not in defaults.GENERIC:
-            raise ValueError(f"--set: expected KEY=VALUE with KEY one of "
-                             f"{', '.join(defaults.GENERIC)}, got {item!r}")
-        overrides[key] = _parse_like(text, defaults.GENERIC[key], key)
-    return overrides
+    key, sep, text = item.partition("=")
+    if not sep or key not in defaults.GENERIC:
+        raise ValueError(f"--set: expected KEY=VALUE with KEY one of "
+                         f"{', '.join(defaults.GENERIC)}, got {item!r}")
+    return key, _parse_like(text, defaults.GENERIC[key], key)
 
 
 def _parse_like(text, example, key):
@@ -174,25 +274,24 @@ def _print_config(args, config, sources, threshold):
           f"(stop when solved{'' if threshold is not None else ': no threshold known'})")
 
 
-def _check_out(out, resume, overwrite):
-    """Fail now, not after the run: --out must be a writable folder, and one that
-    holds another run is only reused with --resume or --overwrite."""
-    from .checkpoints import CHECKPOINT_FILE
+def _check_out(out, overwrite):
+    """Fail now, not after the run: --out must be a folder we can write (created at the
+    first checkpoint, so a command that fails leaves none behind), and one that holds
+    another run is only reused with --resume or --overwrite."""
+    from .checkpoints import has_checkpoint
 
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out: {out} exists and is not a folder")
-    has_run = (out / CHECKPOINT_FILE).exists()
-    if resume and not has_run:
-        raise ValueError(f"--resume: no run to resume in {out}")
-    if has_run and not resume and not overwrite:
-        raise ValueError(f"--out: {out} holds another run; continue it with --resume "
-                         f"or replace it with --overwrite")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        raise ValueError(f"--out: cannot write to {out} ({exc.strerror or exc})") from None
+    if has_checkpoint(out) and not overwrite:
+        raise ValueError(f"--out: {out} holds another run; continue it with "
+                         f"pgfast train --resume --out {shlex.quote(str(out))}, or replace "
+                         f"it with --overwrite")
+    existing = out.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"--out: cannot write to {out} ({existing} is not a writable "
+                         f"folder)")
 
 
 def _build(env, policy_kind, config, horizon, workers=None, address=None):
@@ -216,53 +315,8 @@ def _build(env, policy_kind, config, horizon, workers=None, address=None):
         raise
 
 
-def _check_resume(saved, now):
-    """A resumed run must be the same run: say which settings differ (the budget may
-    grow, and evaluations, which draw from their own generator, may change pace)."""
-    differ = []
-    for key in ("env", "policy", "seed", "horizon"):
-        if saved.get(key) != now.get(key):
-            differ.append(f"{key}: {saved.get(key)} in the checkpoint, {now.get(key)} now")
-    old, new = saved.get("settings", {}), now["settings"]
-    for key in new:
-        if key not in ("steps", "eval_every") and key in old and old[key] != new[key]:
-            differ.append(f"{key}: {old[key]} in the checkpoint, {new[key]} now")
-    if differ:
-        raise ValueError("--resume: the checkpoint was trained with other settings ("
-                         + "; ".join(differ) + ")")
-
-
-def _write_curve(out, history, stop, args, config, threshold):
-    keys = list(history)
-    with open(out / "curve.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(keys)
-        writer.writerows(zip(*(history[k].tolist() for k in keys)))
-    try:
-        import matplotlib
-    except ImportError:
-        print("matplotlib is not installed: no curve.png (pip install 'pgfast[plot]')")
-        return
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    ax.plot(history["steps"], history["mean_return"], lw=1, label="training batch (mean return)")
-    if stop is not None and stop.evaluations:
-        _, steps, scores = zip(*stop.evaluations)
-        ax.plot(steps, scores, "o", ms=3, label="deterministic evaluation")
-    if threshold is not None:
-        ax.axhline(threshold, color="k", ls="--", lw=0.8, label=f"solved ({threshold:g})")
-    ax.set_title(f"{args.env}: {config['update']}, {args.policy} policy, seed {args.seed}")
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("return")
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(out / "curve.png", dpi=100)
-    plt.close(fig)
-
-
 def _eval_command(args) -> int:
+    from .artifacts import POLICY_FILE, load_kept_policy
     from .checkpoints import load_checkpoint
     from .policies import from_config
     from .problem import ObservationNormalizer
@@ -275,7 +329,7 @@ def _eval_command(args) -> int:
     policy = from_config(saved["policy"])
     kept = Path(args.dir) / POLICY_FILE
     if kept.exists():   # the best parameters, already acting on raw observations
-        theta = _load_kept(kept, policy)
+        theta = load_kept_policy(kept, policy)
     elif "obs_mean" in saved["state"]:
         normalizer = ObservationNormalizer(policy.obs_dim)
         normalizer.load_state_dict(saved["state"])
@@ -286,19 +340,6 @@ def _eval_command(args) -> int:
     print(f"{env}: mean return {returns.mean():.2f} ± {returns.std():.2f} over "
           f"{returns.size} episodes (min {returns.min():.1f}, max {returns.max():.1f})")
     return 0
-
-
-def _load_kept(path, policy):
-    """The parameters ``pgfast train`` kept in `path`, checked to be the policy's."""
-    try:
-        with np.load(path, allow_pickle=False) as data:   # an .npy header: no `with`
-            theta, config = data["theta"], json.loads(str(data["config"]))
-    except Exception as exc:   # damaged bytes fail in any of zipfile's and numpy's ways
-        raise ValueError(f"policy: {path} is corrupt or unreadable ({exc})") from None
-    if config != json.loads(json.dumps(policy.config())) or theta.dtype != np.float64 \
-            or theta.shape != (policy.n_params,) or not np.isfinite(theta).all():
-        raise ValueError(f"policy: {path} does not hold finite parameters of {policy!r}")
-    return theta
 
 
 def _bench_command(args) -> int:
@@ -387,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser(
         "train", help="train a policy with the env's defaults until solved, then evaluate it")
-    train.add_argument("env", nargs="?", default="CartPole-v1",
+    train.add_argument("env", nargs="?",
                        help="environment id (native pgfast or any Gymnasium id); "
                             "default CartPole-v1")
     train.add_argument("--policy", choices=("linear", "mlp"),
@@ -403,17 +444,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="list the settings in use and where each comes from, then exit")
     train.add_argument("--horizon", type=_positive_int,
                        help="rollout depth, for envs without a time limit")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, help="default 0")
     train.add_argument("--out", help="run folder (default runs/ENV-POLICY-UPDATE-SEED)")
-    train.add_argument("--resume", action="store_true", help="continue the run in --out")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --out, with the settings in its checkpoint "
+                            "(only --steps may change: a larger budget)")
     train.add_argument("--overwrite", action="store_true",
                        help="replace the run already in --out")
-    train.add_argument("--no-stop", action="store_true",
+    train.add_argument("--no-stop", action="store_true", default=None,
                        help="train the whole budget instead of stopping when solved")
     train.add_argument("--eval-every", type=_positive_int,
                        help="updates between evaluations for stopping (default: the env's "
                             "entry, else 1)")
-    train.add_argument("--eval-episodes", type=_positive_int, default=100)
+    train.add_argument("--eval-episodes", type=_positive_int,
+                       help="episodes of the final evaluation (default 100)")
     train.add_argument("--checkpoint-every", type=_positive_int, default=20,
                        help="updates between checkpoints (also at the end, Ctrl-C, SIGTERM)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")

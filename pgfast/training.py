@@ -8,7 +8,9 @@ thread count breaks "same seed, same result".
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import inspect
 import signal
 import threading
 import time
@@ -18,17 +20,15 @@ from threadpoolctl import threadpool_limits
 
 from ._validation import (check_bool, check_finite_float, check_folder, check_positive_int,
                           check_rng, check_theta)
-from .checkpoints import load_checkpoint, save_checkpoint, write_checkpoint
+from .checkpoints import has_checkpoint, load_checkpoint, write_checkpoint
 from .problem import Problem, check_problem
+from .run import RunState, history_arrays
 
 __all__ = ["train", "evaluate", "StopWhenSolved"]
 
-HISTORY_KEYS = ("iteration", "steps", "wall_time", "mean_return", "kl", "entropy")
-
-
 def train(update, theta, iterations=None, total_steps=None, rng=None, callback=None,
           progress=True, checkpoint_dir=None, resume=False, metadata=None,
-          checkpoint_every=None, blas_threads=1):
+          checkpoint_every=None, blas_threads=1, overwrite=False):
     """Run ``update.update`` until `iterations` or `total_steps` is reached.
 
     Parameters
@@ -47,14 +47,25 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
     callback : callable(iteration, theta, info), optional
         Called after every update; returning a false value other than None
         (False, 0, ``np.False_``) stops training.
+        A callback with ``state_dict()`` / ``load_state_dict()`` (a stop rule such
+        as :class:`StopWhenSolved`) is part of the run's state: checkpointed and
+        resumed with it.
     progress : bool
         Show a progress bar (tqdm) with the current mean return.
     checkpoint_dir : str or os.PathLike, optional
         Write a checkpoint there at the end, every `checkpoint_every` updates, and
-        on Ctrl-C or SIGTERM (both raise KeyboardInterrupt after the checkpoint).
+        on Ctrl-C or SIGTERM (both raise KeyboardInterrupt after the checkpoint; a
+        second signal during the write is ignored: the
+        run stops right after it anyway). The folder is created at the
+        first checkpoint.
     resume : bool
-        Continue from the checkpoint in `checkpoint_dir`: θ, update state, history
-        and the generator's state, so the run goes on exactly where it stopped.
+        Continue the run in `checkpoint_dir` (:class:`pgfast.RunState`: θ, update
+        state, history, the generator's and the callback's state), so the result is
+        the uninterrupted run's, bit for bit. A run its callback stopped is returned
+        as it is, without another update.
+    overwrite : bool
+        Replace a run already in `checkpoint_dir` (without it, and without
+        `resume`, a folder holding a run is refused).
     metadata : dict, optional
         JSON-serialisable data stored with the checkpoint (e.g. the command line).
     checkpoint_every : int, optional
@@ -77,7 +88,8 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
     ------
     ValueError
         Neither `iterations` nor `total_steps`, a count below 1, `resume` without
-        `checkpoint_dir`, or a `theta` of the wrong length.
+        `checkpoint_dir` or with `overwrite`, a `checkpoint_dir` holding another run,
+        or a `theta` of the wrong length.
     KeyboardInterrupt
         On Ctrl-C or SIGTERM, after the checkpoint is written.
 
@@ -113,59 +125,56 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
     if blas_threads is not None:
         blas_threads = check_positive_int(blas_threads, "blas_threads")
     progress, resume = check_bool(progress, "progress"), check_bool(resume, "resume")
-    if checkpoint_dir is not None:
-        checkpoint_dir = check_folder(checkpoint_dir, "checkpoint_dir")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback: expected a function (iteration, theta, info), "
-                        f"got {type(callback).__name__}")
+    overwrite = check_bool(overwrite, "overwrite")
+    if callback is not None:
+        _check_callback(callback)
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"metadata: expected a dict, got {type(metadata).__name__}")
-    history = {k: [] for k in HISTORY_KEYS}
-    if resume:
-        if checkpoint_dir is None:
-            raise ValueError("resume: needs checkpoint_dir")
-        theta, saved = load_checkpoint(checkpoint_dir, update=update)
-        rng.bit_generator.state = saved["rng_state"]
-        history = {k: list(v) for k, v in saved["history"].items()}
-    theta = check_theta(theta, update.policy.n_params)
+    if checkpoint_dir is not None:
+        checkpoint_dir = check_folder(checkpoint_dir, "checkpoint_dir")
+        if resume and overwrite:
+            raise ValueError("resume: continues the run in checkpoint_dir, overwrite "
+                             "replaces it; give one of the two")
+        if has_checkpoint(checkpoint_dir) and not (resume or overwrite):
+            raise ValueError(f"checkpoint_dir: {checkpoint_dir} holds another run; pass "
+                             f"resume=True to continue it or overwrite=True to replace it")
+    elif resume:
+        raise ValueError("resume: needs checkpoint_dir")
 
-    done_iterations = len(history["iteration"])
-    steps = int(history["steps"][-1]) if done_iterations else 0
-    elapsed = float(history["wall_time"][-1]) if done_iterations else 0.0
-    bar = _progress_bar(progress, iterations, total_steps, done_iterations, steps)
+    run = RunState(update, theta, rng, callback)
+    if resume:
+        _, saved = load_checkpoint(checkpoint_dir, update=update)
+        run.load_state_dict(saved["run"])
+    else:
+        run.theta = check_theta(theta, update.policy.n_params)
+
+    def save(snapshot):
+        write_checkpoint(checkpoint_dir, snapshot.state_dict(), update, metadata)
+
+    bar = _progress_bar(progress, iterations, total_steps, run.iterations, run.steps)
     limits = threadpool_limits(blas_threads, user_api="blas") if blas_threads else None
     previous_handler = _raise_on_sigterm()
-    last_finished = _snapshot(update, rng)
+    # The state after the last whole iteration (update and callback): what an
+    # interrupt saves, so that a resumed run replays the cut one exactly.
+    last = run.snapshot()
     try:
-        while (iterations is None or done_iterations < iterations) and \
-                (total_steps is None or steps < total_steps):
+        while not run.finished(iterations, total_steps):
             start = time.perf_counter()
-            theta, info = update.update(theta, rng)
-            elapsed += time.perf_counter() - start
-            done_iterations += 1
-            steps += int(info["steps"])
-            for key, value in zip(HISTORY_KEYS, (done_iterations, steps, elapsed,
-                                                 info["mean_return"], info["kl"],
-                                                 info["entropy"])):
-                history[key].append(value)
+            new_theta, info = update.update(run.theta, rng)
+            run.record(new_theta, info, time.perf_counter() - start)
             if bar is not None:
                 bar.update(1 if total_steps is None else int(info["steps"]))
                 bar.set_postfix(mean_return=f"{info['mean_return']:.1f}")
-            if checkpoint_every and checkpoint_dir is not None \
-                    and done_iterations % checkpoint_every == 0:
-                save_checkpoint(checkpoint_dir, theta, update, _arrays(history), rng, metadata)
-            last_finished = _snapshot(update, rng)
             if callback is not None:
-                verdict = callback(done_iterations, theta, info)
-                if verdict is not None and not verdict:   # None (no verdict) goes on
-                    break
+                run.stopped = _verdict(callback(run.iterations, run.theta, info)) is False
+            last = run.snapshot()
+            if checkpoint_every and checkpoint_dir is not None \
+                    and run.iterations % checkpoint_every == 0:
+                save(last)
     except KeyboardInterrupt:
-        # An interrupted update has drawn from rng and changed the update's state:
-        # keep those of the last finished iteration, so a resumed run is bit for bit
-        # the uninterrupted one. (θ and the history change only when one finishes.)
         if checkpoint_dir is not None:
-            write_checkpoint(checkpoint_dir, theta, update, *last_finished, _arrays(history),
-                             metadata)
+            with _signals_deferred():   # a second Ctrl-C must not cut the write short
+                save(last)
         raise
     finally:
         if previous_handler is not None:
@@ -174,16 +183,48 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
             limits.restore_original_limits()
         if bar is not None:
             bar.close()
-    history = _arrays(history)
     if checkpoint_dir is not None:
-        save_checkpoint(checkpoint_dir, theta, update, history, rng, metadata)
-    return theta, history
+        save(last)
+    return run.theta, history_arrays(run.history)
 
 
-def _snapshot(update, rng):
-    """Copies of the update's checkpoint state and the generator's state."""
-    state = {k: np.array(v) for k, v in update.state_dict().items()}
-    return state, copy.deepcopy(rng.bit_generator.state)
+def _check_callback(callback):
+    if not callable(callback):
+        raise TypeError(f"callback: expected a function (iteration, theta, info), "
+                        f"got {type(callback).__name__}")
+    try:
+        inspect.signature(callback).bind(1, np.zeros(1), {})
+    except TypeError:
+        raise TypeError(f"callback: expected a function of three arguments (iteration, "
+                        f"theta, info), got {callback!r}") from None
+    except ValueError:   # some builtins have no signature to check
+        pass
+
+
+def _verdict(value):
+    """A callback's answer: None (go on), or a bool; False stops the run."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_, int, np.integer)):
+        return bool(value)
+    raise TypeError(f"callback: expected it to return None or a bool, got "
+                    f"{type(value).__name__}")
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold SIGINT and SIGTERM while the block runs (off the main thread, where
+    handlers cannot be set, run it as it is)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT,
+                                                                    signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _raise_on_sigterm():
@@ -196,11 +237,6 @@ def _raise_on_sigterm():
         raise KeyboardInterrupt("SIGTERM")
 
     return signal.signal(signal.SIGTERM, handler)
-
-
-def _arrays(history):
-    return {k: np.asarray(v, dtype=np.int64 if k in ("iteration", "steps") else np.float64)
-            for k, v in history.items()}
 
 
 def _progress_bar(progress, iterations, total_steps, done_iterations, steps):
@@ -350,6 +386,55 @@ class StopWhenSolved:
         self.solved, self.solved_at = False, None
         self.evaluations = []
         self._steps = 0
+
+    def state_dict(self):
+        """The rule's state, for checkpoints (a resumed run stops as the uninterrupted
+        one would, and keeps the same best θ).
+
+        Returns
+        -------
+        dict
+            ``rng`` (the evaluations' generator state), ``steps`` (environment steps
+            seen), ``evaluations`` (array of rows: update, steps, score),
+            ``best_theta``, ``best_raw_theta`` and ``best_score`` (None before any
+            evaluation), ``solved`` and ``solved_at``.
+        """
+        best = self.best_theta is not None
+        return {"rng": copy.deepcopy(self.rng.bit_generator.state), "steps": self._steps,
+                "evaluations": np.array(self.evaluations, dtype=np.float64).reshape(-1, 3),
+                "best_theta": np.array(self.best_theta) if best else None,
+                "best_raw_theta": np.array(self.best_raw_theta) if best else None,
+                "best_score": self.best_score if best else None,
+                "solved": self.solved,
+                "solved_at": list(self.solved_at) if self.solved_at else None}
+
+    def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned.
+
+        Parameters
+        ----------
+        state : dict
+            From :meth:`state_dict` (or a checkpoint's ``callback``).
+
+        Raises
+        ------
+        ValueError
+            A best θ that does not fit the policy.
+        """
+        self.rng.bit_generator.state = copy.deepcopy(state["rng"])
+        self._steps = int(state["steps"])
+        self.evaluations = [(int(i), int(s), float(score))
+                            for i, s, score in np.asarray(state["evaluations"]).reshape(-1, 3)]
+        if state["best_theta"] is None:
+            self.best_theta, self.best_raw_theta, self.best_score = None, None, -np.inf
+        else:
+            n = self.policy.n_params
+            self.best_theta = check_theta(state["best_theta"], n, "best_theta")
+            self.best_raw_theta = check_theta(state["best_raw_theta"], n, "best_raw_theta")
+            self.best_score = float(state["best_score"])
+        self.solved = bool(state["solved"])
+        at = state["solved_at"]
+        self.solved_at = None if at is None else (int(at[0]), int(at[1]))
 
     def returns(self, theta, episodes):
         """The undiscounted returns of `episodes` deterministic episodes under θ.

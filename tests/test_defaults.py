@@ -80,11 +80,18 @@ def test_train_refuses_another_run_unless_resumed_or_overwritten(tmp_path, capsy
         cli_main(base)
     assert exit_info.value.code == 2
     assert "holds another run" in capsys.readouterr().err
-    assert cli_main(base[:-4] + ["1000", "--no-stop", "--eval-episodes", "2", "--resume"]) == 0
+    # --resume needs only the folder; --steps may raise the budget.
+    assert cli_main(["train", "--out", out, "--quiet", "--resume", "--steps", "1000"]) == 0
     assert "resuming the run" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         cli_main(base + ["--resume", "--set", "m=4"])
-    assert "m: 16 in the checkpoint, 4 now" in capsys.readouterr().err
+    assert "trained with m=16, not m=4" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli_main(["train", "--out", out, "--resume", "--seed", "3"])
+    assert "--seed: the run in" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli_main(["train", "--out", out, "--resume", "--overwrite"])
+    assert "give one of the two" in capsys.readouterr().err
     assert cli_main(base + ["--overwrite"]) == 0
 
 
