@@ -175,11 +175,11 @@ def _write_results(out, args, config, threshold, problem, policy, stop, theta, h
                "cpu_seconds": cpu,
                "threshold": threshold, "solved": bool(stop is not None and stop.solved),
                "updates": int(history["iteration"][-1])}
-    write_evaluation(out, summary)
     title = f"{args.env}: {config['update']}, {args.policy} policy, seed {args.seed}"
     if not write_curve(out, history, stop.evaluations if stop is not None else [], title,
                        threshold):
         print("matplotlib is not installed: no curve.png (pip install 'pgfast[plot]')")
+    write_evaluation(out, summary)   # last: its presence says the run's files are whole
     if stop is not None and stop.solved:
         print(f"solved after {summary['train_steps']} steps ({summary['updates']} updates) "
               f"in {wall:.2f} s ({cpu:.2f} s of CPU)")
