@@ -4,22 +4,33 @@ Cython kernels (``src/_x.pyx`` → ``pgfast._x``) for every hot loop behind a
 NumPy-first API. One module per concern, each importing only those above it:
 
 =====================  ==========================================================
+``_loader``            which compiled kernels load (the CPU's x86-64 level)
 ``_validation``        argument checks shared by every public function
+``_arrays``            arrays in, arrays out: other array libraries at the boundary
+``_threads``           thread counts for the OpenMP kernels
 ``returns``            reward-to-go, GAE, episode statistics (kernel ``_returns``)
 ``policies``           policies and value functions (kernels ``_policies`` …)
 ``gradients``          score-function gradients, pseudoinverse regression
+``regulator``          the simple regulator's closed-form utility and gradient
+``reference``          plain NumPy references of the kernels, for tests and benchmarks
 ``envs``               native environments (kernel ``_envs``)
+``mujoco``             the native MuJoCo environments' spec table
 ``rollout``            the fused rollout loop; owns time limits and autoreset
-``problem``            env resolution, the utility U(θ), trajectories
+``distributed``        rollouts sharded over Ray actors
+``statistics``         running statistics (observation normalisation)
+``trajectories``       m first-episode trajectories, as the estimators read them
+``problem``            env resolution, chunked rollouts, the utility U(θ)
 ``baselines``          value baselines and how they are fitted
 ``estimators``         the six gradient estimators (Kochenderfer et al., ch. 11)
 ``optim``              Adam, conjugate gradient, gradient scaling and clipping
 ``updates``            the five policy updates (ch. 12)
+``defaults``           the per-environment settings table and the factory that reads it
 ``run``                a training run's whole state (RunState), what resumes it
 ``checkpoints``        atomic, verified checkpoint files of a run's state
 ``training``           the training loop, the stop rule and evaluation
 ``artifacts``          a run folder's kept policy, evaluation and learning curve
 ``cli``                the ``pgfast`` command line (arguments and orchestration)
+``integrations``       Stable-Baselines3 and CleanRL adapters (optional frameworks)
 =====================  ==========================================================
 """
 from . import _loader
@@ -36,7 +47,9 @@ from .checkpoints import load_checkpoint, save_checkpoint
 from .estimators import (BaselineSubtractionGradient, FiniteDifferenceGradient, GAEGradient,
                          LikelihoodRatioGradient, RegressionGradient, RewardToGoGradient)
 from .optim import Adam, clip_gradient, conjugate_gradient, scale_gradient
-from .problem import ObservationNormalizer, Problem, Trajectories, utility
+from .statistics import ObservationNormalizer
+from .trajectories import Trajectories
+from .problem import Problem, utility
 from .policies import (LinearGaussian, LinearSoftmax, LinearValue, MLPGaussian, MLPSoftmax,
                        MLPValue, from_config, policy_for)
 from .gradients import likelihood_ratio_gradient, optimal_baseline, regression_gradient

@@ -27,7 +27,7 @@ from ._validation import (MAX_REPEATS, check_bool, check_positive_float, check_p
                           check_rng, check_unit_interval)
 from .optim import Adam
 from .policies import LinearValue
-from .problem import ObservationNormalizer
+from .statistics import ObservationNormalizer
 from .returns import gae, reward_to_go
 
 __all__ = ["ValueBaseline"]
@@ -223,19 +223,20 @@ class ValueBaseline:
         return adv
 
     def state_dict(self):
-        """φ and the minibatch fit's Adam moments, for checkpoints.
+        """φ, the minibatch fit's Adam moments and the return statistics, for
+        checkpoints.
 
         Returns
         -------
-        dict of numpy.ndarray
-            ``value_params`` (once drawn), ``value_adam_*`` (once used) and, with
-            ``scale_rewards``, ``return_obs_*`` (the statistics of G).
+        dict
+            ``params`` (once drawn), ``adam`` (once used) and, with
+            ``scale_rewards``, ``returns`` (the statistics of G).
         """
-        state = {} if self.params is None else {"value_params": self.params}
+        state = {} if self.params is None else {"params": self.params}
         if self.adam is not None:
-            state.update({f"value_adam_{k}": v for k, v in self.adam.state_dict().items()})
+            state["adam"] = self.adam.state_dict()
         if self.return_stats is not None:
-            state.update({f"return_{k}": v for k, v in self.return_stats.state_dict().items()})
+            state["returns"] = self.return_stats.state_dict()
         return state
 
     def load_state_dict(self, state):
@@ -244,20 +245,17 @@ class ValueBaseline:
         Parameters
         ----------
         state : dict
-            From :meth:`state_dict` (or a checkpoint); other keys are ignored.
+            From :meth:`state_dict` (or a checkpoint).
 
         Returns
         -------
         None
         """
-        if "value_params" in state:
-            self.params = np.array(state["value_params"])
-        adam = {k[len("value_adam_"):]: v for k, v in state.items()
-                if k.startswith("value_adam_")}
-        if adam:
+        if "params" in state:
+            self.params = np.array(state["params"])
+        if "adam" in state:
             self.adam = Adam(self.value_fn.n_params, alpha=self.lr)
-            self.adam.load_state_dict(adam)
-        stats = {k[len("return_"):]: v for k, v in state.items() if k.startswith("return_")}
-        if stats and self.return_stats is not None:
-            self.return_stats.load_state_dict(stats)
+            self.adam.load_state_dict(state["adam"])
+        if "returns" in state and self.return_stats is not None:
+            self.return_stats.load_state_dict(state["returns"])
 

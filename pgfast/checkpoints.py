@@ -149,6 +149,28 @@ def _history_column(values, name):
         raise ValueError(f"history[{name!r}]: expected a flat sequence of numbers") from None
 
 
+def _nested_format_2(flat):
+    """Format 2's flat update state (prefixes ``adam_``, ``value_``, ``return_obs_``,
+    ``obs_``) as format 3's nested ``update`` and ``problem``."""
+    def strip(prefix):
+        return {k[len(prefix):]: v for k, v in flat.items() if k.startswith(prefix)}
+
+    update = {}
+    if strip("adam_"):
+        update["adam"] = strip("adam_")
+    baseline = {k: v for k, v in (("params", flat.get("value_params")),
+                                  ("adam", strip("value_adam_")),
+                                  ("returns", strip("return_obs_"))) if v is not None and
+                (not isinstance(v, dict) or v)}
+    if baseline:
+        update["baseline"] = baseline
+    if "steps_done" in flat:
+        update["steps_done"] = flat["steps_done"]
+    observations = strip("obs_")
+    return {"update": update, "problem": {"observations": observations} if observations
+            else {}}
+
+
 def _flatten(state, prefix=""):
     """Split a nested dict into its arrays, by path, and a JSON tree of the rest."""
     arrays, tree = {}, {}
@@ -233,7 +255,8 @@ def load_checkpoint(directory, update=None):
     """Read and verify a checkpoint written by :func:`save_checkpoint`.
 
     With `update`, checks that the checkpoint was written for the same update class
-    and policy configuration and loads the update's state into it.
+    and policy configuration and loads the update's state into it (and its problem's:
+    the observation statistics).
 
     Parameters
     ----------
@@ -249,7 +272,8 @@ def load_checkpoint(directory, update=None):
     saved : dict
         ``"policy"`` (the configuration :func:`pgfast.from_config` rebuilds the policy
         from), ``"update"`` (the class name), ``"history"`` and ``"state"`` (dicts of
-        arrays), ``"rng_state"`` (the bit generator's state), ``"metadata"``,
+        arrays: the update's), ``"problem"`` (the problem's state: observation
+        statistics), ``"rng_state"`` (the bit generator's state), ``"metadata"``,
         ``"callback"`` (the stop rule's state, or None), ``"stopped"`` (the stop rule
         ended the run) and ``"run"``, all of it as :meth:`pgfast.RunState.state_dict`
         returns it.
@@ -298,13 +322,14 @@ def load_checkpoint(directory, update=None):
                    "stopped": False,
                    "history": {k.split("/", 1)[1]: v for k, v in arrays.items()
                                if k.startswith("history/")},
-                   "update": {k.split("/", 1)[1]: v for k, v in arrays.items()
-                              if k.startswith("state/")}}
+                   **_nested_format_2({k.split("/", 1)[1]: v for k, v in arrays.items()
+                                       if k.startswith("state/")})}
         else:
             raise ValueError(f"format {fmt!r}")
         saved = {"policy": meta["policy"], "update": meta["update"],
                  "metadata": meta.get("metadata", {}), "run": run,
                  "rng_state": run["rng"], "history": run["history"], "state": run["update"],
+                 "problem": run.get("problem", {}),
                  "callback": run["callback"], "stopped": bool(run["stopped"])}
         theta = run["theta"]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -326,4 +351,5 @@ def load_checkpoint(directory, update=None):
         if theta.shape != (update.policy.n_params,):
             raise ValueError("checkpoint: theta does not fit the policy")
         update.load_state_dict(saved["state"])
+        update.problem.load_state_dict(saved["problem"])
     return theta, saved

@@ -116,7 +116,12 @@ def _steps_done(saved):
 def _resumed_settings(args, saved, out):
     """Take the run's flags and settings from its checkpoint's metadata; a flag given
     again must match it (only --steps may change: a larger budget goes on)."""
-    settings = dict(saved.get("settings", {}))
+    from . import defaults
+
+    order = list(defaults.GENERIC)   # the table's order (JSON sorted the keys)
+    settings = dict(sorted(saved.get("settings", {}).items(),
+                           key=lambda item: order.index(item[0]) if item[0] in order
+                           else len(order)))
     if "hidden" in settings:
         settings["hidden"] = tuple(settings["hidden"])
     recorded = {"env": saved.get("env"), "policy": saved.get("policy"),
@@ -319,7 +324,7 @@ def _eval_command(args) -> int:
     from .artifacts import POLICY_FILE, load_kept_policy
     from .checkpoints import load_checkpoint
     from .policies import from_config
-    from .problem import ObservationNormalizer
+    from .statistics import ObservationNormalizer
     from .training import evaluate
 
     theta, saved = load_checkpoint(args.dir)
@@ -330,9 +335,9 @@ def _eval_command(args) -> int:
     kept = Path(args.dir) / POLICY_FILE
     if kept.exists():   # the best parameters, already acting on raw observations
         theta = load_kept_policy(kept, policy)
-    elif "obs_mean" in saved["state"]:
+    elif "observations" in saved["problem"]:
         normalizer = ObservationNormalizer(policy.obs_dim)
-        normalizer.load_state_dict(saved["state"])
+        normalizer.load_state_dict(saved["problem"]["observations"])
         theta = normalizer.fold(policy, theta)
     returns = evaluate(env, policy, theta, episodes=args.episodes,
                        rng=np.random.default_rng(args.seed), deterministic=not args.stochastic,

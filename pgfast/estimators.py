@@ -28,7 +28,9 @@ __all__ = [
 
 class Estimator:
     """What every estimator shares: the problem, the policy, m rollouts per call and
-    the diagnostics of the last call. Subclasses implement ``_gradient``.
+    the diagnostics of the last call. Subclass it and write :meth:`estimate` to make
+    your own estimator: it plugs into :class:`pgfast.PolicyGradientUpdate` and
+    :func:`pgfast.train` like the six built in.
 
     Parameters
     ----------
@@ -50,7 +52,7 @@ class Estimator:
     >>> import pgfast
     >>> from pgfast.estimators import Estimator
     >>> class Zero(Estimator):             # the smallest estimator: ∇U ≈ 0
-    ...     def _gradient(self, theta, rng):
+    ...     def estimate(self, theta, rng):
     ...         return np.zeros_like(theta)
     >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
     >>> zero = Zero(problem, pgfast.LinearSoftmax(4, 2), m=1)
@@ -80,15 +82,35 @@ class Estimator:
         numpy.ndarray, shape (P,)
             The estimate of ∇U(θ).
         """
-        grad = self._gradient(check_theta(theta, self.policy.n_params), check_rng(rng))
+        grad = self.estimate(check_theta(theta, self.policy.n_params), check_rng(rng))
         return check_finite_result(grad, "theta", "the gradient estimate")
 
-    def _gradient(self, theta, rng) -> np.ndarray:
-        raise NotImplementedError   # each estimator's formula
+    def estimate(self, theta, rng) -> np.ndarray:
+        """The hook a subclass writes: its formula for ∇U(θ), given a checked θ and
+        Generator (:meth:`gradient` checks what comes in and what goes out). Call
+        :meth:`record` with the trajectories it used.
 
-    def _record(self, trajectories, rollouts, **extra):
+        Parameters
+        ----------
+        theta : numpy.ndarray, shape (P,)
+            Finite float64 parameters (a copy).
+        rng : numpy.random.Generator
+            The rollouts' randomness.
+
+        Returns
+        -------
+        numpy.ndarray, shape (P,)
+            The estimate.
+        """
+        raise NotImplementedError(f"{type(self).__name__}: write estimate(theta, rng)")
+
+    def record(self, trajectories, rollouts, **extra):
+        """Set ``self.info``: ``n_rollouts``, ``n_steps``, ``mean_return`` (the mean
+        undiscounted return of the batch's episodes, as the updates report it),
+        ``utility`` (the γ-discounted mean, the estimate of U(θ)) and `extra`."""
         self.info = dict(n_rollouts=rollouts, n_steps=int(trajectories.n_steps),
-                         mean_return=float(trajectories.returns(self.problem.gamma).mean()),
+                         mean_return=float(trajectories.returns(1.0).mean()),
+                         utility=float(trajectories.returns(self.problem.gamma).mean()),
                          **extra)
 
 class FiniteDifferenceGradient(Estimator):
@@ -139,7 +161,7 @@ class FiniteDifferenceGradient(Estimator):
         self.central = check_bool(central, "central")
         self.crn = check_bool(common_random_numbers, "common_random_numbers")
 
-    def _gradient(self, theta, rng):
+    def estimate(self, theta, rng):
         n, m, step = theta.size, self.m, self.delta
         plus = theta + step * np.eye(n)
         minus = theta - step * np.eye(n) if self.central else np.tile(theta, (n, 1))
@@ -148,11 +170,12 @@ class FiniteDifferenceGradient(Estimator):
                            np.repeat(minus, m, axis=0).reshape(n, m, n)], axis=1)
         thetas = check_finite_result(thetas.reshape(2 * n * m, n), "theta", "θ ± delta")
         streams = _paired_streams(rng, n, m) if self.crn else rng
-        traj = self.problem.rollouts(self.policy, thetas, 2 * n * m, streams)
+        traj = self.problem.rollouts(self.policy, thetas, 2 * n * m, streams,
+                                     update_statistics=True)
         u = traj.returns(self.problem.gamma).reshape(n, 2, m).mean(axis=2)
         with np.errstate(over="ignore"):   # refused below, naming delta
             grad = (u[:, 0] - u[:, 1]) / (2 * step if self.central else step)
-        self._record(traj, 2 * n * m)
+        self.record(traj, 2 * n * m)
         return check_finite_result(grad, "delta", "the difference quotient")
 
 
@@ -214,29 +237,31 @@ class RegressionGradient(Estimator):
                 "regression underdetermined; the minimum-norm gradient is returned",
                 UserWarning, stacklevel=2)
 
-    def _gradient(self, theta, rng):
+    def estimate(self, theta, rng):
         m, n = self.m, theta.size
         z = rng.standard_normal((m, n))
         dtheta = self.delta * z / np.linalg.norm(z, axis=1, keepdims=True)
         thetas = check_finite_result(np.vstack([theta + dtheta, np.tile(theta, (m, 1))]),
                                      "theta", "θ + Δθ")
-        traj = self.problem.rollouts(self.policy, thetas, 2 * m, rng)
+        traj = self.problem.rollouts(self.policy, thetas, 2 * m, rng,
+                                     update_statistics=True)
         u = traj.returns(self.problem.gamma)
         with np.errstate(over="ignore"):   # ΔU / delta beyond float64: refused by name
             du = u[:m] - u[m:]
             check_finite_result(np.abs(du).max() / self.delta, "delta", "ΔU / delta")
         grad = regression_gradient(dtheta, du, rcond=self.rcond)
-        self._record(traj, 2 * m)
+        self.record(traj, 2 * m)
         return grad
 
 
 class _ScoreEstimator(Estimator):
     """Likelihood-ratio family: m rollouts at θ, then Σ over steps of w_k ∇log π(a_k | s_k)."""
 
-    def _gradient(self, theta, rng):
-        traj = self.problem.rollouts(self.policy, theta, self.m, rng)
+    def estimate(self, theta, rng):
+        traj = self.problem.rollouts(self.policy, theta, self.m, rng,
+                                     update_statistics=True)
         grad = self._from_trajectories(theta, traj)
-        self._record(traj, self.m)
+        self.record(traj, self.m)
         return grad
 
     def _from_trajectories(self, theta, traj):
@@ -429,8 +454,9 @@ class GAEGradient(Estimator):
         self.baseline = ValueBaseline(value_fn, lam, params=value_params,
                                       fit_iterations=fit_iterations, lr=value_lr)
 
-    def _gradient(self, theta, rng):
-        traj = self.problem.rollouts(self.policy, theta, self.m, rng)
+    def estimate(self, theta, rng):
+        traj = self.problem.rollouts(self.policy, theta, self.m, rng,
+                                     update_statistics=True)
         gamma = self.problem.gamma
         if self.fit == "before":
             self.baseline.fit(traj, self.baseline.advantages(traj, gamma, rng)[1])
@@ -438,6 +464,6 @@ class GAEGradient(Estimator):
         if self.fit == "after":
             self.baseline.fit(traj, targets)
         obs, act = traj.rows()
-        self._record(traj, self.m)
+        self.record(traj, self.m)
         return self.policy.grad_log_prob(theta, obs, act,
                                          weights=(adv * traj.alive).ravel() / traj.m)

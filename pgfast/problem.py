@@ -1,196 +1,30 @@
-"""What U(θ) is defined over, and the trajectories that estimate it.
+"""What U(θ) is defined over: an environment, a discount and a rollout depth.
 
-This module owns env resolution (an id becomes a native pgfast vector env or a
-Gymnasium one, exactly once per :class:`Problem`), the spaces and the rollout depth,
-and trajectory assembly: m rollouts of depth d, each slot's first episode, as
-:class:`Trajectories`. The estimators, baselines and updates read trajectories;
-none of them resolves an env or runs the rollout loop itself.
+This module owns env resolution (an id becomes a native pgfast vector env, a
+Gymnasium one or a Ray one, exactly once per :class:`Problem`), the spaces and the
+rollout depth, and running the rollout loop in chunks of the env's slots; the
+trajectories it returns are :class:`pgfast.trajectories.Trajectories`. The
+estimators, baselines and updates read trajectories; none of them resolves an env or
+runs the rollout loop itself.
 
 The utility is U(θ) = E[R(τ)] with R(τ) = Σ_{k=1..d} γ^(k−1) r_k, estimated by the
 mean over m rollouts (:func:`utility`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cached_property
-
 import gymnasium as gym
 import numpy as np
 
 from ._envs import VecEnvKernel
-from ._validation import (as_float_array, check_allocation, check_bool,
-                          check_finite_result, check_policy_fits, check_positive_int, check_rng,
-                          check_rngs, check_theta, check_unit_interval)
+from ._validation import (check_allocation, check_bool, check_policy_fits,
+                          check_positive_int, check_rng, check_rngs, check_theta,
+                          check_unit_interval)
 from .envs import is_native, make_vec
-from .returns import discount_powers, reward_to_go
-from .rollout import Rollout, record_bytes, rollout, space_dims
+from .rollout import record_bytes, rollout, space_dims
+from .statistics import ObservationNormalizer
+from .trajectories import Trajectories, first_episodes
 
-__all__ = ["Problem", "Trajectories", "ObservationNormalizer", "utility", "check_problem"]
-
-
-@dataclass
-class Trajectories:
-    """m trajectories of depth d, time-major (d, m): each slot's first episode.
-
-    After an episode ends (termination or the time limit) its slot holds zeros:
-    rewards after the end count as 0 and no action is scored there. Made by
-    :meth:`Problem.rollouts`; the estimators and updates read it.
-
-    Parameters
-    ----------
-    observations : ndarray, shape (d, m, obs_dim)
-        s_k of every step.
-    actions : ndarray, shape (d, m) or (d, m, act_dim)
-        a_k (discrete indices, or continuous action vectors).
-    rewards : ndarray, shape (d, m)
-        r_k, 0 after the episode's end.
-    alive : ndarray of bool, shape (d, m)
-        The steps that belong to the episode.
-    terminated : ndarray of bool, shape (d, m)
-        True at an episode's last step when it ended in a terminal state.
-    log_probs : ndarray, shape (d, m)
-        log π_θ(a_k | s_k), 0 after the end (NaN throughout for a deterministic rollout).
-    sources : list
-        The (Rollout, slot count) pieces the trajectories were cut from, for
-        :attr:`next_observations`.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import pgfast
-    >>> problem = pgfast.Problem("CartPole-v1", gamma=0.9, horizon=50)
-    >>> policy = pgfast.LinearSoftmax(4, 2)
-    >>> rng = np.random.default_rng(0)
-    >>> traj = problem.rollouts(policy, policy.init(rng), 8, rng)
-    >>> traj.m, traj.rewards.shape[1], traj.returns(0.9).shape
-    (8, 8, (8,))
-    >>> bool(traj.n_steps == traj.alive.sum() == traj.rewards.sum())   # CartPole: r = 1
-    True
-    """
-
-    observations: np.ndarray   # (d, m, obs_dim)
-    actions: np.ndarray        # (d, m) or (d, m, act_dim)
-    rewards: np.ndarray        # (d, m), 0 after the episode's end
-    alive: np.ndarray          # (d, m) bool, the steps of the episode
-    terminated: np.ndarray     # (d, m) bool, the episode's last step ended in a terminal state
-    log_probs: np.ndarray      # (d, m), 0 after the end (NaN throughout if deterministic)
-    sources: list = field(repr=False)   # the (Rollout, slots) pieces, for next_observations
-
-    @cached_property
-    def next_observations(self) -> np.ndarray:
-        """(d, m, obs_dim): s_{k+1}, the final observation at an episode's end.
-
-        Returns
-        -------
-        ndarray, shape (d, m, obs_dim)
-            Computed once, on first use.
-        """
-        return _columns([ro.next_observations()[:, :rows] for ro, rows in self.sources])
-
-    @property
-    def m(self) -> int:
-        """The number of trajectories m.
-
-        Returns
-        -------
-        int
-        """
-        return self.rewards.shape[1]
-
-    @property
-    def n_steps(self) -> int:
-        """The number of live steps, summed over the trajectories.
-
-        Returns
-        -------
-        int
-        """
-        return int(self.alive.sum())
-
-    @property
-    def last(self) -> np.ndarray:
-        """(d, m) bool: each episode's last step."""
-        return self.alive & ~np.vstack([self.alive[1:], np.zeros((1, self.m), bool)])
-
-    @property
-    def truncated(self) -> np.ndarray:
-        """(d, m) bool: the episode's last step, where it did not terminate (a time
-        limit or the depth d ended it, so its value bootstraps).
-
-        Returns
-        -------
-        ndarray of bool, shape (d, m)
-        """
-        return self.last & ~self.terminated
-
-    def returns(self, gamma) -> np.ndarray:
-        """R(τ) = Σ_k γ^(k−1) r_k per trajectory.
-
-        Parameters
-        ----------
-        gamma : float
-            The discount γ.
-
-        Returns
-        -------
-        ndarray, shape (m,)
-        """
-        powers = gamma ** np.arange(self.rewards.shape[0])
-        return powers @ self.rewards
-
-    def discounted_rewards_to_go(self, gamma) -> np.ndarray:
-        """R(τ, k) = γ^(k−1) Σ_{l≥k} γ^(l−k) r_l: the reward-to-go weight of step k.
-
-        Parameters
-        ----------
-        gamma : float
-            The discount γ.
-
-        Returns
-        -------
-        ndarray, shape (d, m)
-            0 after an episode's end.
-        """
-        no_flags = np.zeros(self.rewards.shape, bool)
-        return discount_powers(no_flags, None, gamma) * reward_to_go(self.rewards, gamma)
-
-    def step_weights(self) -> np.ndarray:
-        """1 / (n_τ m) on each live step, so a weighted sum is the mean over a
-        trajectory's steps, then over trajectories.
-
-        Returns
-        -------
-        ndarray, shape (d, m)
-            0 after an episode's end; n_τ is trajectory τ's length.
-        """
-        lengths = self.alive.sum(axis=0)
-        return self.alive / (np.maximum(lengths, 1) * self.m)
-
-    def flat(self):
-        """The observations and actions of the live steps, in (d, m) order.
-
-        Returns
-        -------
-        observations : ndarray, shape (N, obs_dim)
-        actions : ndarray, shape (N,) or (N, act_dim)
-            N = :attr:`n_steps`.
-        """
-        return self.observations[self.alive], self.actions[self.alive]
-
-    def rows(self):
-        """The observations and actions of all d·m rows, as views without a copy.
-
-        The rows after an episode's end hold zeros, so a weighted score sum gives
-        them weight 0.
-
-        Returns
-        -------
-        observations : ndarray, shape (d·m, obs_dim)
-        actions : ndarray, shape (d·m,) or (d·m, act_dim)
-        """
-        obs = self.observations.reshape(-1, self.observations.shape[-1])
-        act = self.actions.reshape(-1, *self.actions.shape[2:])
-        return obs, act
+__all__ = ["Problem", "utility", "check_problem"]
 
 
 class Problem:
@@ -217,8 +51,8 @@ class Problem:
     normalize_observations : bool
         Keep running statistics of the observations (``obs_normalizer``) and give
         the policy (s − μ)/σ: θ then acts on normalised observations, and the
-        trajectories hold normalised ones. Training rollouts update the statistics;
-        deterministic (evaluation) rollouts leave them frozen. The statistics are
+        trajectories hold normalised ones. The updates' training rollouts update the
+        statistics; :func:`utility` and evaluations leave them frozen. The statistics are
         part of an update's checkpoint state; ``obs_normalizer.fold(policy, θ)`` gives
         the parameters that act on raw observations (what ``pgfast train`` saves).
 
@@ -308,6 +142,36 @@ class Problem:
         name = self.env_id or type(self.env).__name__
         return f"Problem({name!r}, gamma={self.gamma}, horizon={self.horizon})"
 
+    def state_dict(self):
+        """The problem's state, for checkpoints: ``observations``, the running
+        observation statistics (with ``normalize_observations``; else empty).
+
+        Returns
+        -------
+        dict
+        """
+        return {} if self.obs_normalizer is None else \
+            {"observations": self.obs_normalizer.state_dict()}
+
+    def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned.
+
+        Parameters
+        ----------
+        state : dict
+            From :meth:`state_dict` (or a checkpoint's ``run["problem"]``).
+
+        Raises
+        ------
+        ValueError
+            Statistics saved for a problem without normalisation, or the reverse.
+        """
+        if (self.obs_normalizer is None) != ("observations" not in state):
+            raise ValueError("problem: the checkpoint's observation normalisation does not "
+                             "match this problem's normalize_observations")
+        if self.obs_normalizer is not None:
+            self.obs_normalizer.load_state_dict(state["observations"])
+
     def check_policy(self, policy):
         """Raise unless `policy` acts in this env's spaces.
 
@@ -363,7 +227,8 @@ class Problem:
         check_allocation(record_bytes(self.horizon, m, obs_dim, act_dim), name,
                          f"{m} rollouts of depth {self.horizon}")
 
-    def rollouts(self, policy, theta, m, rng, deterministic=False) -> Trajectories:
+    def rollouts(self, policy, theta, m, rng, deterministic=False,
+                 update_statistics=False) -> Trajectories:
         """m trajectories of depth d under θ, or one per row of a (m, P) theta.
 
         Parameters
@@ -380,6 +245,10 @@ class Problem:
         deterministic : bool
             Act by the policy's mode (argmax or mean) instead of sampling, for
             evaluation.
+        update_statistics : bool
+            Add the observations to the running statistics (with
+            ``normalize_observations``): what a training batch does. Off by default,
+            so that :func:`utility` and evaluations change nothing.
 
         Returns
         -------
@@ -408,204 +277,14 @@ class Problem:
                 part = np.vstack([part, np.repeat(part[-1:], slots - rows, axis=0)])
             chunks.append((rollout(env, policy, part, d, rng, time_limit=d,
                                    deterministic=deterministic, first_episode=True), rows))
-        traj = _first_episodes(chunks)
+        traj = first_episodes(chunks)
         if normalizer is not None:
             raw = traj.observations[traj.alive]
             traj.__dict__["next_observations"] = normalizer.normalize(traj.next_observations)
             traj.observations = normalizer.normalize(traj.observations)
-            if not deterministic:
+            if update_statistics:
                 normalizer.update(raw)
         return traj
-
-
-class ObservationNormalizer:
-    """Running mean μ and variance σ² of observations; the policy sees (s − μ)/σ,
-    σ = √(σ² + 1e-8).
-
-    The statistics are folded into the policy's first layer for the rollout, θ′ =
-    θ with W0′ = W0 / σ (row-wise) and b0′ = b0 − (μ/σ) W0, so the fused loop runs on
-    raw observations with no pass of its own and its log-probabilities are those
-    of θ on normalised ones. :meth:`fold` also gives a θ that acts on raw
-    observations without the statistics (for deployment). The update of μ, σ² is
-    Chan et al.'s parallel combination of batch moments.
-
-    Parameters
-    ----------
-    obs_dim : int
-        The number of observation values.
-
-    Attributes
-    ----------
-    mean, var : ndarray, shape (obs_dim,)
-        μ and σ² (0 and 1 before any update).
-    count : int
-        Observations seen.
-
-    Examples
-    --------
-    >>> import numpy as np, pgfast
-    >>> normalizer = pgfast.ObservationNormalizer(2)
-    >>> normalizer.update(np.array([[0.0, 10.0], [2.0, 30.0]]))
-    >>> normalizer.mean, normalizer.var
-    (array([ 1., 20.]), array([  1., 100.]))
-    """
-
-    EPS = 1e-8
-
-    def __init__(self, obs_dim):
-        obs_dim = check_positive_int(obs_dim, "obs_dim")
-        check_allocation(16 * obs_dim, "obs_dim", "the statistics")
-        self.mean = np.zeros(obs_dim)
-        self.var = np.ones(obs_dim)
-        self.count = 0
-
-    def normalize(self, obs):
-        """(s − μ)/σ.
-
-        Parameters
-        ----------
-        obs : ndarray, shape (..., obs_dim)
-            Raw observations.
-
-        Returns
-        -------
-        ndarray, shape of `obs`
-
-        Examples
-        --------
-        >>> import numpy as np, pgfast
-        >>> normalizer = pgfast.ObservationNormalizer(2)
-        >>> normalizer.update(np.array([[0.0, 10.0], [2.0, 30.0]]))   # μ = (1, 20), σ = (1, 10)
-        >>> normalizer.normalize(np.array([3.0, 0.0])).round(6)
-        array([ 2., -2.])
-        """
-        obs = self._check_obs(obs, ndim=None)
-        with np.errstate(over="ignore"):   # refused by name below
-            out = (obs - self.mean) / np.sqrt(self.var + self.EPS)
-        return check_finite_result(out, "obs", "the normalised observation")
-
-    def _check_obs(self, obs, ndim):
-        obs = as_float_array(obs, "obs", ndim=ndim)
-        if obs.ndim == 0 or obs.shape[-1] != len(self.mean):
-            raise ValueError(f"obs: expected shape (..., {len(self.mean)}), got {obs.shape}")
-        return obs
-
-    def fold(self, policy, theta):
-        """The parameters that act on raw observations as `theta` does on normalised ones.
-
-        Parameters
-        ----------
-        policy : a pgfast policy
-            Its first layer W0 (obs_dim, width), b0 takes the statistics.
-        theta : ndarray, shape (P,) or (B, P)
-            One parameter vector or one per row.
-
-        Returns
-        -------
-        ndarray, shape of `theta`
-            A new array; `theta` is not changed.
-
-        Examples
-        --------
-        >>> import numpy as np, pgfast
-        >>> policy = pgfast.LinearSoftmax(1, 2)
-        >>> normalizer = pgfast.ObservationNormalizer(1)
-        >>> normalizer.update(np.array([[1.0], [3.0]]))     # μ = 2, σ = 1
-        >>> normalizer.fold(policy, np.array([1.0, -1.0, 0.0, 0.0])).round(6)
-        array([ 1., -1., -2.,  2.])
-        """
-        if getattr(policy, "obs_dim", None) != len(self.mean) or not hasattr(policy, "hidden"):
-            raise ValueError(f"policy: expected a pgfast policy of {len(self.mean)} inputs, "
-                             f"got {policy!r}")
-        theta = np.array(as_float_array(theta, "theta", ndim=(1, 2)))   # a copy to change
-        if theta.shape[-1] != policy.n_params:
-            raise ValueError(f"theta: expected shape (..., {policy.n_params}), "
-                             f"got {theta.shape}")
-        D = policy.obs_dim
-        H = (policy.hidden or (policy.n_actions or policy.act_dim,))[0]   # W0 is (D, H)
-        inv_std = 1.0 / np.sqrt(self.var + self.EPS)
-        rows = theta.reshape(-1, theta.shape[-1])
-        W = rows[:, :D * H].reshape(-1, D, H) * inv_std[:, None]
-        rows[:, D * H:D * H + H] -= np.einsum("d,bdh->bh", self.mean, W)
-        rows[:, :D * H] = W.reshape(-1, D * H)
-        return theta
-
-    def update(self, obs):
-        """Fold a batch of raw observations into the statistics.
-
-        Parameters
-        ----------
-        obs : ndarray, shape (N, obs_dim)
-            Raw observations (N = 0 changes nothing).
-
-        Returns
-        -------
-        None
-
-        Examples
-        --------
-        >>> import numpy as np, pgfast
-        >>> normalizer = pgfast.ObservationNormalizer(1)
-        >>> normalizer.update(np.array([[1.0], [3.0]]))
-        >>> normalizer.count
-        2
-        """
-        obs = self._check_obs(obs, ndim=2)
-        n = obs.shape[0]
-        if n == 0:
-            return
-        with np.errstate(over="ignore", invalid="ignore"):   # refused by name below
-            mean, var = obs.mean(axis=0), obs.var(axis=0)
-            total = self.count + n
-            delta = mean - self.mean
-            new_var = (self.var * self.count + var * n
-                       + delta**2 * self.count * n / total) / total
-        check_finite_result(new_var, "obs", "the running variance")
-        self.var = new_var
-        self.mean = self.mean + delta * n / total
-        self.count = total
-
-    def state_dict(self):
-        """The statistics, for checkpoints.
-
-        Returns
-        -------
-        dict
-            ``obs_mean``, ``obs_var`` and ``obs_count``.
-
-        Examples
-        --------
-        >>> import pgfast
-        >>> sorted(pgfast.ObservationNormalizer(3).state_dict())
-        ['obs_count', 'obs_mean', 'obs_var']
-        """
-        return {"obs_mean": self.mean, "obs_var": self.var, "obs_count": self.count}
-
-    def load_state_dict(self, state):
-        """Restore the statistics from :meth:`state_dict`'s entries.
-
-        Parameters
-        ----------
-        state : dict
-            With ``obs_mean``, ``obs_var`` and ``obs_count`` (other keys are ignored).
-
-        Returns
-        -------
-        None
-
-        Examples
-        --------
-        >>> import pgfast
-        >>> a, b = pgfast.ObservationNormalizer(2), pgfast.ObservationNormalizer(2)
-        >>> a.count = 7
-        >>> b.load_state_dict(a.state_dict())
-        >>> b.count
-        7
-        """
-        self.mean = np.array(state["obs_mean"], dtype=np.float64)
-        self.var = np.array(state["obs_var"], dtype=np.float64)
-        self.count = int(state["obs_count"])
-
 
 def check_problem(problem, policy):
     """Raise unless `problem` is a :class:`Problem` and `policy` acts in its env.
@@ -641,7 +320,6 @@ def check_problem(problem, policy):
         raise TypeError(f"policy: expected a pgfast policy, got {type(policy).__name__}")
     problem.check_policy(policy)
 
-
 def _time_limit(env):
     spec = getattr(env, "spec", None)
     limit = getattr(spec, "max_episode_steps", None) if spec is not None else None
@@ -649,45 +327,6 @@ def _time_limit(env):
     if limit is None and kernel is not None and kernel.max_episode_steps > 0:
         limit = kernel.max_episode_steps
     return limit
-
-
-def _first_episodes(chunks) -> Trajectories:
-    """Each slot's first episode (first-episode rollouts: zeros after its end),
-    without the rows after the longest one."""
-    per_chunk = []
-    for ro, rows in chunks:
-        done = ro.done[:, :rows]
-        per_chunk.append(np.where(done.any(axis=0), done.argmax(axis=0) + 1, done.shape[0]))
-    lengths = np.concatenate(per_chunk)
-    depth = int(lengths.max())
-    sources = [(_head(ro, depth), rows) for ro, rows in chunks]
-    logp = [ro.log_probs if ro.log_probs is not None else np.full(ro.rewards.shape, np.nan)
-            for ro, _ in sources]
-    return Trajectories(
-        observations=_columns([ro.observations[:, :rows] for ro, rows in sources]),
-        actions=_columns([ro.actions[:, :rows] for ro, rows in sources]),
-        rewards=_columns([ro.rewards[:, :rows] for ro, rows in sources]),
-        alive=np.arange(depth)[:, None] < lengths[None, :],
-        terminated=_columns([ro.terminated[:, :rows] for ro, rows in sources]),
-        log_probs=_columns([lp[:, :rows] for lp, (_, rows) in zip(logp, sources)]),
-        sources=sources)
-
-
-def _columns(parts):
-    """Slots side by side: (d, m, ...) from (d, m_i, ...) pieces (no copy for one)."""
-    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
-
-
-def _head(ro, depth):
-    """The first `depth` rows of a first-episode rollout (later rows are all zeros)."""
-    if depth == ro.rewards.shape[0]:
-        return ro
-    last = ro.observations[depth] if depth < ro.rewards.shape[0] else ro.last_observations
-    return Rollout(ro.observations[:depth], ro.actions[:depth], ro.rewards[:depth],
-                   ro.terminated[:depth], ro.truncated[:depth],
-                   None if ro.log_probs is None else ro.log_probs[:depth],
-                   last, ro.final_buffer[:depth])
-
 
 def utility(problem, policy, theta, m, rng) -> float:
     """The rollout utility U(θ): the mean of R(τ) = Σ_k γ^(k−1) r_k over m rollouts.

@@ -1,7 +1,7 @@
 """The state of one training run, owned in one place.
 
-A run is θ, the update's state (optimiser moments, value baseline, observation and
-return statistics, step counters), the generator's state, the history, and the stop
+A run is θ, the update's state (optimiser moments, value baseline, return
+statistics, step counters), the problem's (observation statistics), the generator's state, the history, and the stop
 rule's state (the callback's, when it has ``state_dict``), plus whether that rule
 ended the run. :class:`RunState` holds them; its nested :meth:`RunState.state_dict`
 is what a checkpoint writes and :meth:`RunState.load_state_dict` what a resume
@@ -96,9 +96,10 @@ class RunState:
         Returns
         -------
         dict
-            ``theta``, ``update`` (the update's ``state_dict()``), ``rng`` (the bit
-            generator's state), ``history`` (arrays), ``callback`` (its
-            ``state_dict()``, or None) and ``stopped``.
+            ``theta``, ``update`` (the update's ``state_dict()``), ``problem`` (the
+            problem's: observation statistics), ``rng`` (the bit generator's state),
+            ``history`` (arrays), ``callback`` (its ``state_dict()``, or None) and
+            ``stopped``.
         """
         return self.snapshot().state_dict()
 
@@ -123,6 +124,7 @@ class RunState:
         """
         self.theta = check_theta(state["theta"], self.update.policy.n_params)
         self.update.load_state_dict(state["update"])
+        self.update.problem.load_state_dict(state["problem"])
         self.rng.bit_generator.state = copy.deepcopy(state["rng"])
         self.history = {k: list(np.asarray(state["history"].get(k, ())))
                         for k in HISTORY_KEYS}
@@ -141,7 +143,8 @@ class _Snapshot:
         self._history, self._rows = run.history, run.iterations
         self._state = {
             "theta": np.array(run.theta, dtype=np.float64),
-            "update": {k: np.array(v) for k, v in run.update.state_dict().items()},
+            "update": copy.deepcopy(run.update.state_dict()),
+            "problem": copy.deepcopy(run.update.problem.state_dict()),
             "rng": copy.deepcopy(run.rng.bit_generator.state),
             "callback": copy.deepcopy(run.callback.state_dict())
             if has_state(run.callback) else None,

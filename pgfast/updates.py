@@ -22,55 +22,166 @@ from .policies import LinearValue
 from .problem import check_problem
 
 __all__ = [
-    "PolicyGradientUpdate", "RestrictedPolicyUpdate", "NaturalPolicyUpdate",
+    "Update", "PolicyGradientUpdate", "RestrictedPolicyUpdate", "NaturalPolicyUpdate",
     "TrustRegionUpdate", "ClampedSurrogateUpdate", "trajectory_scores",
 ]
 
 
 # --- shared pieces ------------------------------------------------------------------
 
-class _Checkpointed:
-    """The state a checkpoint keeps besides θ: the Adam moments (``self.adam``) and
-    the value baseline's parameters (``self.baseline``), where an update has them."""
+class Update:
+    """The base of every policy update: ``update(theta, rng) -> (new_theta, info)``.
+
+    An update owns a problem and a policy and turns θ into the next θ. Subclass it
+    and write :meth:`step` to make your own; :meth:`update` checks what goes in (θ,
+    the generator) and what comes out (a finite θ, an ``info`` with ``steps`` and
+    ``mean_return``), and :func:`pgfast.train` runs, checkpoints and resumes it like
+    the five built in. The state a resumed run needs goes through :meth:`state_dict`
+    and :meth:`load_state_dict`: an ``adam`` (:class:`pgfast.Adam`) and a ``baseline``
+    (:class:`pgfast.ValueBaseline`) attribute are saved by the base; a subclass with
+    more state extends both.
+
+    Parameters
+    ----------
+    problem : pgfast.Problem
+        The environment, γ and horizon.
+    policy : pgfast policy
+        The policy, acting in the problem's spaces.
+
+    Raises
+    ------
+    TypeError
+        `problem` not a Problem, `policy` not a pgfast policy.
+    ValueError
+        The policy does not fit the problem's spaces.
+
+    Examples
+    --------
+    Vanilla policy gradient in a few lines (the docs' custom-update guide trains it):
+
+    >>> import numpy as np
+    >>> import pgfast
+    >>> class VanillaPG(pgfast.Update):
+    ...     def __init__(self, problem, policy, m=8, alpha=1e-2):
+    ...         super().__init__(problem, policy)
+    ...         self.m, self.alpha = m, alpha
+    ...     def step(self, theta, rng):
+    ...         traj = self.problem.rollouts(self.policy, theta, self.m, rng,
+    ...                                      update_statistics=True)
+    ...         obs, act = traj.flat()
+    ...         weights = traj.discounted_rewards_to_go(self.problem.gamma)[traj.alive]
+    ...         grad = self.policy.grad_log_prob(theta, obs, act, weights=weights / self.m)
+    ...         return theta + self.alpha * grad, {"steps": traj.n_steps,
+    ...                                            "mean_return": traj.returns(1.0).mean()}
+    >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> theta, info = VanillaPG(problem, policy).update(np.zeros(10), 0)
+    >>> theta.shape, sorted(info)
+    ((10,), ['entropy', 'kl', 'mean_return', 'steps'])
+    """
 
     adam = None
     baseline = None
 
+    def __init__(self, problem, policy):
+        check_problem(problem, policy)
+        self.problem, self.policy = problem, policy
+
+    def update(self, theta, rng):
+        """One update: :meth:`step` with its input and output checked.
+
+        Parameters
+        ----------
+        theta : array_like, shape (P,)
+            The current parameters.
+        rng : numpy.random.Generator, int or None
+            The update's randomness (an int seeds a new Generator, None a fresh one).
+
+        Returns
+        -------
+        new_theta : numpy.ndarray, shape (P,)
+            The updated parameters.
+        info : dict
+            The step's diagnostics: ``steps`` (environment steps used),
+            ``mean_return`` (the mean undiscounted return of the batch's episodes),
+            ``kl`` and ``entropy`` (NaN where the step does not give them) and the
+            update's own (see the module's docstring).
+
+        Raises
+        ------
+        ValueError
+            A θ of the wrong shape or not finite, an updated θ that is not finite.
+        TypeError
+            A step that returns no ``steps`` or ``mean_return``.
+        """
+        theta = check_theta(theta, self.policy.n_params)
+        new, info = self.step(theta, check_rng(rng))
+        _check_new_theta(new)
+        if not isinstance(info, dict) or "steps" not in info or "mean_return" not in info:
+            raise TypeError(f"{type(self).__name__}.step: expected (theta, info) with "
+                            f"info['steps'] and info['mean_return']")
+        info.setdefault("kl", float("nan"))
+        info.setdefault("entropy", float("nan"))
+        return new, info
+
+    def step(self, theta, rng):
+        """The hook a subclass writes: θ (checked, a copy) to (new θ, info).
+
+        Parameters
+        ----------
+        theta : numpy.ndarray, shape (P,)
+            Finite float64 parameters.
+        rng : numpy.random.Generator
+            The update's randomness.
+
+        Returns
+        -------
+        new_theta : numpy.ndarray, shape (P,)
+        info : dict
+            At least ``steps`` and ``mean_return``.
+        """
+        raise NotImplementedError(f"{type(self).__name__}: write step(theta, rng)")
+
     def state_dict(self):
+        """The update's state for a checkpoint (copies are the caller's to take).
+
+        Returns
+        -------
+        dict
+            ``adam`` (the optimiser's moments) and ``baseline`` (the value
+            function's parameters, its optimiser and return statistics), where the
+            update has them.
+        """
         state = {}
         if self.adam is not None:
-            state.update({f"adam_{k}": v for k, v in self.adam.state_dict().items()})
+            state["adam"] = self.adam.state_dict()
         if self.baseline is not None:
-            state.update(self.baseline.state_dict())
-        problem = getattr(self, "problem", None)
-        if problem is not None and problem.obs_normalizer is not None:
-            state.update(problem.obs_normalizer.state_dict())
+            state["baseline"] = self.baseline.state_dict()
         return state
 
     def load_state_dict(self, state):
-        if self.adam is not None:
-            self.adam.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("adam_")})
-        if self.baseline is not None:
-            self.baseline.load_state_dict(state)
-        problem = getattr(self, "problem", None)
-        if problem is not None and problem.obs_normalizer is not None:
-            problem.obs_normalizer.load_state_dict(state)
+        """Restore what :meth:`state_dict` returned.
+
+        Parameters
+        ----------
+        state : dict
+            From :meth:`state_dict` (or a checkpoint's ``state``).
+        """
+        if self.adam is not None and "adam" in state:
+            self.adam.load_state_dict(state["adam"])
+        if self.baseline is not None and "baseline" in state:
+            self.baseline.load_state_dict(state["baseline"])
 
 
-class _Update(_Checkpointed):
-    """The problem, the policy, m rollouts per update, the batch diagnostics and the
-    checkpoint state shared by the updates built on rollouts."""
+class _BatchUpdate(Update):
+    """An update built on m rollouts per step: the batch diagnostics and advantages."""
 
     def __init__(self, problem, policy, m):
-        check_problem(problem, policy)
-        self.problem, self.policy = problem, policy
+        super().__init__(problem, policy)
         self.m = check_positive_int(m, "m")
 
-    def _check(self, theta, rng):
-        return check_theta(theta, self.policy.n_params), check_rng(rng)
-
     def _info(self, theta, new_theta, traj, **extra):
-        _check_new_theta(new_theta)
+        _check_new_theta(new_theta)   # before the KL and entropy at it
         obs = traj.observations[traj.alive]
         info = dict(
             mean_return=float(traj.returns(1.0).mean()),
@@ -165,7 +276,7 @@ def _clip_range(clip):
     return check_interval(*clip, "clip")
 
 
-class PolicyGradientUpdate(_Checkpointed):
+class PolicyGradientUpdate(Update):
     """θ ← θ + α ∇U(θ), with ∇U from any estimator of chapter 11.
 
     Parameters
@@ -217,8 +328,8 @@ class PolicyGradientUpdate(_Checkpointed):
         self.clip = None if clip is None else _clip_range(clip)
         self.adam = Adam(self.policy.n_params, alpha) if optimizer == "adam" else None
 
-    def update(self, theta, rng):
-        """One update: a batch of rollouts at θ (or the estimator's), then the step.
+    def step(self, theta, rng):
+        """A batch of rollouts at θ (or the estimator's), then the step.
 
         Parameters
         ----------
@@ -235,7 +346,6 @@ class PolicyGradientUpdate(_Checkpointed):
             The estimator's ``info`` with ``steps`` and ``grad_norm`` (the norm of the
             gradient before the step); ``kl`` and ``entropy`` are NaN here.
         """
-        theta = check_theta(theta, self.policy.n_params)
         grad = self.estimator.gradient(theta, rng)
         if self.max_norm is not None:
             grad = scale_gradient(grad, self.max_norm)
@@ -250,7 +360,7 @@ class PolicyGradientUpdate(_Checkpointed):
 
 
 
-class RestrictedPolicyUpdate(_Update):
+class RestrictedPolicyUpdate(_BatchUpdate):
     """θ ← θ + u √(2ε / uᵀu), u = mean over τ of ∇log p(τ) R(τ): the step that
     maximises the linear model of U under ½ ΔθᵀΔθ ≤ ε.
 
@@ -288,8 +398,8 @@ class RestrictedPolicyUpdate(_Update):
         super().__init__(problem, policy, m)
         self.epsilon = check_positive_float(epsilon, "epsilon")
 
-    def update(self, theta, rng):
-        """One update: a batch of rollouts at θ (or the estimator's), then the step.
+    def step(self, theta, rng):
+        """A batch of rollouts at θ (or the estimator's), then the step.
 
         Parameters
         ----------
@@ -307,8 +417,8 @@ class RestrictedPolicyUpdate(_Update):
             ``surrogate_improvement``, ``backtracks`` and the update's own (see the
             module's docstring).
         """
-        theta, rng = self._check(theta, rng)
-        traj = self.problem.rollouts(self.policy, theta, self.m, rng)
+        traj = self.problem.rollouts(self.policy, theta, self.m, rng,
+                                     update_statistics=True)
         u = trajectory_scores(self.policy, theta, traj).T @ traj.returns(self.problem.gamma)
         u /= self.m
         norm2 = float(u @ u)
@@ -316,7 +426,7 @@ class RestrictedPolicyUpdate(_Update):
         return new, self._info(theta, new, traj)
 
 
-class NaturalPolicyUpdate(_Update):
+class NaturalPolicyUpdate(_BatchUpdate):
     """θ ← θ + u √(2ε / ∇fᵀu) with F u = ∇f (the natural gradient).
 
     Book mode (``advantages="book"``): ∇f = mean over τ of ∇log p(τ) R(τ) and F the
@@ -552,8 +662,8 @@ class NaturalPolicyUpdate(_Update):
             return np.zeros_like(u)
         return u * np.sqrt(2 * self.epsilon / curvature)
 
-    def update(self, theta, rng):
-        """One update: a batch of rollouts at θ (or the estimator's), then the step.
+    def step(self, theta, rng):
+        """A batch of rollouts at θ (or the estimator's), then the step.
 
         Parameters
         ----------
@@ -571,8 +681,8 @@ class NaturalPolicyUpdate(_Update):
             ``surrogate_improvement``, ``backtracks`` and the update's own (see the
             module's docstring).
         """
-        theta, rng = self._check(theta, rng)
-        traj = self.problem.rollouts(self.policy, theta, self.m, rng)
+        traj = self.problem.rollouts(self.policy, theta, self.m, rng,
+                                     update_statistics=True)
         new = theta + self.natural_step(theta, traj, rng)
         return new, self._info(theta, new, traj)
 
@@ -642,8 +752,8 @@ class TrustRegionUpdate(NaturalPolicyUpdate):
         self.max_backtracks = check_positive_int(max_backtracks, "max_backtracks", minimum=0,
                                                  maximum=MAX_REPEATS)
 
-    def update(self, theta, rng):
-        """One update: a batch of rollouts at θ (or the estimator's), then the step.
+    def step(self, theta, rng):
+        """A batch of rollouts at θ (or the estimator's), then the step.
 
         Parameters
         ----------
@@ -661,8 +771,8 @@ class TrustRegionUpdate(NaturalPolicyUpdate):
             ``surrogate_improvement``, ``backtracks`` and the update's own (see the
             module's docstring).
         """
-        theta, rng = self._check(theta, rng)
-        traj = self.problem.rollouts(self.policy, theta, self.m, rng)
+        traj = self.problem.rollouts(self.policy, theta, self.m, rng,
+                                     update_statistics=True)
         step, (obs, act, weights, adv) = self.per_step_natural_step(theta, traj, rng)
         discount = (self.problem.gamma ** np.arange(traj.rewards.shape[0]))[:, None]
         kl_weights = (traj.step_weights() * discount)[traj.alive]
@@ -687,7 +797,7 @@ class TrustRegionUpdate(NaturalPolicyUpdate):
                                surrogate_improvement=surrogate(new) - f0)
 
 
-class ClampedSurrogateUpdate(_Update):
+class ClampedSurrogateUpdate(_BatchUpdate):
     """PPO: m trajectories with θ, then k_max gradient steps on the clamped surrogate.
 
     Per step, w = π_θ′(a | s) / π_θ(a | s); the step's term is 0 when (A > 0 and
@@ -848,8 +958,8 @@ class ClampedSurrogateUpdate(_Update):
         return self.policy.grad_log_prob(theta_new, obs, act,
                                          weights=np.where(clamped, 0.0, w * adv * weights))
 
-    def update(self, theta, rng):
-        """One update: a batch of rollouts at θ (or the estimator's), then the step.
+    def step(self, theta, rng):
+        """A batch of rollouts at θ (or the estimator's), then the step.
 
         Parameters
         ----------
@@ -867,8 +977,8 @@ class ClampedSurrogateUpdate(_Update):
             ``surrogate_improvement``, ``backtracks`` and the update's own (see the
             module's docstring).
         """
-        theta, rng = self._check(theta, rng)
-        traj = self.problem.rollouts(self.policy, theta, self.m, rng)
+        traj = self.problem.rollouts(self.policy, theta, self.m, rng,
+                                     update_statistics=True)
         obs, act = traj.flat()
         old_logp = traj.log_probs[traj.alive]
         adv = self._advantages(traj, rng)[traj.alive]

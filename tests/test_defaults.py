@@ -100,11 +100,12 @@ def test_observation_normalisation_is_saved_and_frozen_for_eval(tmp_path, capsys
     assert cli_main(["train", "MountainCarContinuous-v0", "--out", str(out), "--quiet",
                      "--steps", "3000", "--no-stop", "--eval-episodes", "2"]) == 0
     theta, saved = pgfast.load_checkpoint(out)
-    assert saved["state"]["obs_count"] > 0 and saved["metadata"]["settings"]["normalize"]
+    statistics = saved["problem"]["observations"]
+    assert statistics["count"] > 0 and saved["metadata"]["settings"]["normalize"]
     with np.load(out / "policy.npz") as data:
         raw = data["theta"]
     normalizer = pgfast.ObservationNormalizer(2)
-    normalizer.load_state_dict(saved["state"])
+    normalizer.load_state_dict(statistics)
     np.testing.assert_allclose(raw, normalizer.fold(pgfast.from_config(saved["policy"]), theta))
     assert cli_main(["eval", str(out), "--episodes", "2"]) == 0
 

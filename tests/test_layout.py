@@ -16,17 +16,24 @@ SHARED = {"_validation"}
 
 
 def package_imports():
-    """{module: {(imported module, name or None)}} for imports within pgfast."""
+    """{module: {(imported module, name or None)}} for imports within pgfast, relative
+    imports resolved at every level (``from ..x import y`` in pgfast/integrations)."""
     graph = {}
     for path in sorted(SOURCE.rglob("*.py")):
-        module = ".".join(path.relative_to(SOURCE).with_suffix("").parts)
+        parts = path.relative_to(SOURCE).with_suffix("").parts
+        module = ".".join(parts)
+        package = list(parts[:-1])   # the package a relative import starts from
         edges = set()
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if isinstance(node, ast.ImportFrom) and node.level >= 1:
+                base = package[:len(package) - (node.level - 1)]
+                if node.level - 1 > len(package):
+                    raise AssertionError(f"{module}: import beyond the package")
                 if node.module:
-                    edges |= {(node.module, alias.name) for alias in node.names}
+                    target = ".".join(base + node.module.split("."))
+                    edges |= {(target, alias.name) for alias in node.names}
                 else:   # from . import x
-                    edges |= {(alias.name, None) for alias in node.names}
+                    edges |= {(".".join(base + [alias.name]), None) for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pgfast."):
                 edges |= {(node.module[7:], alias.name) for alias in node.names}
         graph[module] = edges
@@ -71,6 +78,19 @@ def test_no_module_imports_a_siblings_private_names():
     assert offenders == []
 
 
+def test_the_package_docstring_lists_every_module():
+    """pgfast/__init__.py's table: every module once, and nothing that is not one."""
+    if not (SOURCE / "__init__.py").exists():
+        pytest.skip(f"the package source is not beside the tests ({SOURCE})")
+    listed = {line.split("``")[1] for line in pgfast.__doc__.splitlines()
+              if line.startswith("``")}
+    modules = {path.stem for path in SOURCE.glob("*.py")
+               if path.stem not in ("__init__", "__main__")}
+    modules |= {path.name for path in SOURCE.iterdir()
+                if path.is_dir() and (path / "__init__.py").exists()}
+    assert listed == modules, (sorted(modules - listed), sorted(listed - modules))
+
+
 def test_every_module_says_what_it_owns():
     for path in SOURCE.rglob("*.py"):
         doc = ast.get_docstring(ast.parse(path.read_text()))
@@ -78,7 +98,8 @@ def test_every_module_says_what_it_owns():
 
 
 @pytest.mark.parametrize("name, module", [
-    ("Problem", "problem"), ("Trajectories", "problem"), ("utility", "problem"),
+    ("Problem", "problem"), ("Trajectories", "trajectories"), ("utility", "problem"),
+    ("ObservationNormalizer", "statistics"), ("RunState", "run"),
     ("ValueBaseline", "baselines"), ("GAEGradient", "estimators"),
     ("FiniteDifferenceGradient", "estimators"), ("Adam", "optim"),
     ("conjugate_gradient", "optim"), ("TrustRegionUpdate", "updates"),

@@ -49,14 +49,16 @@ def test_problem_normalises_training_batches_and_freezes_for_evaluation():
     theta = policy.init(np.random.default_rng(0))
     rng = np.random.default_rng(0)
     for _ in range(5):
-        traj = problem.rollouts(policy, theta, 8, rng)
+        traj = problem.rollouts(policy, theta, 8, rng, update_statistics=True)
     stats = problem.obs_normalizer.state_dict()
-    assert stats["obs_count"] == 5 * 8 * 200
+    assert stats["count"] == 5 * 8 * 200
     # Velocities are ~1e-3 raw; the policy and the update see them at unit scale.
     seen = traj.observations[traj.alive]
     assert np.all(np.abs(seen.mean(axis=0)) < 1.0) and np.all(seen.std(axis=0) > 0.3)
     evaluation = problem.rollouts(policy, theta, 4, rng, deterministic=True)
-    assert problem.obs_normalizer.count == stats["obs_count"]   # frozen
+    pgfast.utility(problem, policy, theta, 4, rng)   # side-effect free as well
+    problem.rollouts(policy, theta, 4, rng)
+    assert problem.obs_normalizer.count == stats["count"]   # frozen
     assert np.abs(evaluation.observations[evaluation.alive]).max() < 20
     plain = pgfast.Problem("MountainCar-v0", gamma=0.99)
     assert plain.obs_normalizer is None

@@ -28,13 +28,20 @@ def run_files(folder):
         policy = kept["theta"].tobytes()
     curve = [line.split(",")[:2] + line.split(",")[3:]   # drop wall_time
              for line in (folder / "curve.csv").read_text().splitlines()]
-    return {"theta": run["theta"].tobytes(), "update": {k: v.tobytes() for k, v in
-                                                        run["update"].items()},
+    return {"theta": run["theta"].tobytes(), "update": state_bytes(run["update"]),
+            "problem": state_bytes(run["problem"]),
             "history": {k: v.tobytes() for k, v in history.items()},
-            "callback": repr(run["callback"]), "stopped": run["stopped"],
+            "callback": state_bytes(run["callback"]), "stopped": run["stopped"],
             "summary": {k: v for k, v in summary.items() if k not in TIMING},
             "policy": policy, "curve": curve,
             "png": (folder / "curve.png").read_bytes()}
+
+
+def state_bytes(state):
+    """A nested state with its arrays as bytes, to compare bit for bit."""
+    if isinstance(state, dict):
+        return {k: state_bytes(v) for k, v in state.items()}
+    return (state.dtype.str, state.tobytes()) if isinstance(state, np.ndarray) else state
 
 
 def assert_same_run(a, b):
