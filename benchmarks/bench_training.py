@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pgfast import StopWhenSolved, defaults, evaluate, train
+from pgfast import StopWhenSolved, evaluate, factory, train
 from pgfast.problem import Problem
 
 CASES = [("CartPole-v1", "linear", None), ("CartPole-v1", "mlp", None),
@@ -41,9 +41,9 @@ MUJOCO_CASES = [("Hopper-v5", "mlp", None), ("HalfCheetah-v5", "mlp", None)]
 
 def solve(env, kind, seed, overrides=None):
     """One `pgfast train` run (same settings and generators as the CLI)."""
-    config, _ = defaults.settings(env, kind, overrides)
-    problem, policy, update = defaults.build(env, kind, config)
-    threshold = defaults.threshold(env)
+    config, _ = factory.settings(env, kind, overrides)
+    problem, policy, update = factory.build(env, kind, config)
+    threshold = factory.threshold(env)
     rng = np.random.default_rng(seed)
     theta = policy.init(rng)
     stop = StopWhenSolved(problem, policy, threshold, np.random.default_rng([seed, 1]),
@@ -79,8 +79,8 @@ def throughput(update, steps=50_000, seed=0, plain=False):
     overrides = {"update": update}
     if plain:
         overrides.update(value_minibatch=None, value_epochs=50, fisher_subsample=1)
-    config, _ = defaults.settings("CartPole-v1", "mlp", overrides)
-    _, policy, upd = defaults.build("CartPole-v1", "mlp", config)
+    config, _ = factory.settings("CartPole-v1", "mlp", overrides)
+    _, policy, upd = factory.build("CartPole-v1", "mlp", config)
     rng = np.random.default_rng(seed)
     cpu, wall = time.process_time(), time.perf_counter()
     _, history = train(upd, policy.init(rng), total_steps=steps, rng=rng, progress=False)

@@ -24,7 +24,8 @@ NumPy-first API. One module per concern, each importing only those above it:
 ``estimators``         the six gradient estimators (Kochenderfer et al., ch. 11)
 ``optim``              Adam, conjugate gradient, gradient scaling and clipping
 ``updates``            the five policy updates (ch. 12)
-``defaults``           the per-environment settings table and the factory that reads it
+``defaults``           the per-environment settings table (data only)
+``factory``            a run's settings, threshold, problem, policy and update from the table
 ``run``                a training run's whole state (RunState), what resumes it
 ``checkpoints``        atomic, verified checkpoint files of a run's state
 ``training``           the training loop, the stop rule and evaluation
@@ -44,8 +45,9 @@ from .envs import NativeEnv, NativeVectorEnv, make_kernel, make_vec, native_ids
 from .baselines import ValueBaseline
 from .run import RunState
 from .checkpoints import load_checkpoint, save_checkpoint
-from .estimators import (BaselineSubtractionGradient, FiniteDifferenceGradient, GAEGradient,
-                         LikelihoodRatioGradient, RegressionGradient, RewardToGoGradient)
+from .estimators import (BaselineSubtractionGradient, Estimator, FiniteDifferenceGradient,
+                         GAEGradient, LikelihoodRatioGradient, RegressionGradient,
+                         RewardToGoGradient)
 from .optim import Adam, clip_gradient, conjugate_gradient, scale_gradient
 from .statistics import ObservationNormalizer
 from .trajectories import Trajectories
@@ -57,11 +59,30 @@ from .regulator import regulator_gradient, regulator_utility
 from .returns import discount_powers, episode_stats, gae, reward_to_go
 from .rollout import Rollout, rollout
 from .training import StopWhenSolved, evaluate, train
-from . import defaults
+from . import defaults, factory
 from .updates import (ClampedSurrogateUpdate, NaturalPolicyUpdate, PolicyGradientUpdate,
-                      RestrictedPolicyUpdate, TrustRegionUpdate)
+                      RestrictedPolicyUpdate, TrustRegionUpdate, Update)
 
 __version__ = "0.1.0"
+
+
+def _moved(function, old):
+    """`function` under its old name `old`, warning that the name goes next release."""
+    import functools
+    import warnings
+
+    @functools.wraps(function)
+    def deprecated(*args, **kwargs):
+        warnings.warn(f"{old} moved to {function.__module__}.{function.__name__}; the old "
+                      f"name goes in the next release", DeprecationWarning, stacklevel=2)
+        return function(*args, **kwargs)
+
+    return deprecated
+
+
+# defaults.py holds the table alone now; its readers live in factory.py.
+for _name in ("settings", "build", "threshold", "policy_kind"):
+    setattr(defaults, _name, _moved(getattr(factory, _name), f"pgfast.defaults.{_name}"))
 
 
 def get_include() -> str:
@@ -111,10 +132,10 @@ __all__ = [
     "GAEGradient", "ValueBaseline", "Trajectories", "likelihood_ratio_gradient", "optimal_baseline", "regression_gradient",
     "regulator_gradient", "regulator_utility",
     # updates and training
-    "PolicyGradientUpdate", "RestrictedPolicyUpdate", "NaturalPolicyUpdate",
+    "Estimator", "Update", "PolicyGradientUpdate", "RestrictedPolicyUpdate", "NaturalPolicyUpdate",
     "TrustRegionUpdate", "ClampedSurrogateUpdate", "Adam", "conjugate_gradient",
     "scale_gradient", "clip_gradient", "train", "evaluate", "StopWhenSolved",
-    "ObservationNormalizer", "defaults",
+    "ObservationNormalizer", "defaults", "factory",
     "RunState", "save_checkpoint", "load_checkpoint",
     "get_include",
 ]

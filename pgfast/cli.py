@@ -17,7 +17,7 @@ from .defaults import UPDATES
 
 
 def _train_command(args) -> int:
-    from . import defaults
+    from . import factory
     from .artifacts import EVALUATION_FILE, RUN_FILES
     from .checkpoints import load_checkpoint
     from .training import StopWhenSolved, train
@@ -36,14 +36,14 @@ def _train_command(args) -> int:
         for flag, default in RUN_DEFAULTS.items():
             if getattr(args, flag) is None:
                 setattr(args, flag, default)
-        args.policy = args.policy or defaults.policy_kind(args.env)
-        config, sources = defaults.settings(args.env, args.policy, _overrides(args))
+        args.policy = args.policy or factory.policy_kind(args.env)
+        config, sources = factory.settings(args.env, args.policy, _overrides(args))
         if args.config:
-            _print_config(args, config, sources, defaults.threshold(args.env))
+            _print_config(args, config, sources, factory.threshold(args.env))
             return 0
         out = _run_folder(args, config)
         _check_out(out, args.overwrite)   # before anything slow
-    threshold = defaults.threshold(args.env)
+    threshold = factory.threshold(args.env)
     metadata = {"env": args.env, "policy": args.policy, "seed": args.seed,
                 "horizon": args.horizon, "no_stop": args.no_stop,
                 "eval_episodes": args.eval_episodes, "settings": _jsonable(config)}
@@ -161,8 +161,8 @@ def _resumed_settings(args, saved, out):
 def _write_results(out, args, config, threshold, problem, policy, stop, theta, history,
                    wall, cpu):
     """The kept policy, its evaluation and the learning curve, with a summary."""
-    from . import defaults
     from .artifacts import write_curve, write_evaluation, write_kept_policy
+    from .problem import Problem
     from .training import evaluate
 
     if stop is not None and stop.best_raw_theta is not None:
@@ -170,7 +170,7 @@ def _write_results(out, args, config, threshold, problem, policy, stop, theta, h
     else:
         raw = theta if problem.obs_normalizer is None else problem.obs_normalizer.fold(policy, theta)
     write_kept_policy(out, policy, raw)
-    eval_problem = defaults.Problem(args.env, gamma=1.0, horizon=args.horizon)
+    eval_problem = Problem(args.env, gamma=1.0, horizon=args.horizon)
     returns = evaluate(eval_problem, policy, raw, episodes=args.eval_episodes,
                        rng=np.random.default_rng([args.seed, 2]))
     summary = {"episodes": int(returns.size), "mean_return": float(returns.mean()),
@@ -300,13 +300,13 @@ def _check_out(out, overwrite):
 
 
 def _build(env, policy_kind, config, horizon, workers=None, address=None):
-    """defaults.build with the env errors a user can make said in one line."""
+    """factory.build with the env errors a user can make said in one line."""
     import gymnasium
 
-    from . import defaults
+    from . import factory
 
     try:
-        return defaults.build(env, policy_kind, config, horizon, workers, address)
+        return factory.build(env, policy_kind, config, horizon, workers, address)
     except gymnasium.error.Error as exc:
         raise ValueError(f"env: {env!r} is neither a pgfast nor a Gymnasium environment "
                          f"id ({exc})") from None

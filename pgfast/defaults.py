@@ -1,14 +1,13 @@
-"""Per-environment training defaults: one table, the way rl-baselines3-zoo keeps its
-hyperparameters, and the one place that turns a table entry into a problem, a
-policy and an update.
+"""Per-environment training defaults, as data: one table, the way rl-baselines3-zoo
+keeps its hyperparameters (:mod:`pgfast.factory` reads it and builds a run).
 
 ``TABLE[env][policy]`` gives the update that learns `env` with that kind of policy
 and its settings, and under an update's name the settings for that update when
-another one is chosen (``--update ppo``); :func:`settings` merges it over the generic defaults
-(:data:`GENERIC`, also used for any env not in the table) and the caller's
-overrides, and says where each value came from. ``THRESHOLDS`` holds the mean
-return at which an env counts as solved (Gymnasium's ``reward_threshold`` where it
-has one).
+another one is chosen (``--update ppo``); ``factory.settings`` merges it over the
+generic defaults (:data:`GENERIC`, also used for any env not in the table) and the
+caller's overrides. An env counts as solved at its spec's ``reward_threshold``
+(Gymnasium's, or the native env's, which are Gymnasium's); :data:`TARGETS` gives a
+target only where the spec has none.
 
 Keys of a settings dict (every one can be overridden, ``pgfast train --set k=v``)::
 
@@ -31,13 +30,7 @@ Keys of a settings dict (every one can be overridden, ``pgfast train --set k=v``
 """
 from __future__ import annotations
 
-from . import updates
-from .baselines import ValueBaseline
-from .estimators import RewardToGoGradient
-from .policies import LinearValue, MLPValue, policy_for
-from .problem import Problem
-
-__all__ = ["TABLE", "GENERIC", "THRESHOLDS", "POLICY", "policy_kind", "threshold", "settings", "build", "UPDATES"]
+__all__ = ["TABLE", "GENERIC", "TARGETS", "POLICY", "UPDATES"]
 
 UPDATES = ("trpo", "ppo", "natural", "restricted", "ascent")
 
@@ -55,12 +48,8 @@ GENERIC = {
 POLICY = {"MountainCar-v0": "mlp", "Pendulum-v1": "mlp", "Hopper-v5": "mlp",
           "HalfCheetah-v5": "mlp"}
 
-THRESHOLDS = {
-    "CartPole-v1": 475.0, "Acrobot-v1": -100.0, "MountainCar-v0": -110.0,
-    "MountainCarContinuous-v0": 90.0, "Pendulum-v1": -200.0,
-    # Gymnasium's, so no run stops early within 1M steps: these keep the best policy seen.
-    "Hopper-v5": 3800.0, "HalfCheetah-v5": 4800.0,
-}
+# The mean return at which an env whose spec has no reward_threshold counts as solved.
+TARGETS = {"Pendulum-v1": -200.0}
 
 # Measured with benchmarks/bench_training.py (seeds 0-4, 100 deterministic episodes).
 TABLE = {
@@ -122,187 +111,3 @@ TABLE = {
     },
 }
 
-
-def threshold(env):
-    """The mean return at which `env` counts as solved.
-
-    Parameters
-    ----------
-    env : str
-        An env id.
-
-    Returns
-    -------
-    float or None
-        :data:`THRESHOLDS`'s entry, else Gymnasium's ``reward_threshold``; None when
-        neither knows one (then ``pgfast train`` trains its whole budget).
-
-    Examples
-    --------
-    >>> from pgfast import defaults
-    >>> defaults.threshold("CartPole-v1"), defaults.threshold("Pendulum-v1")
-    (475.0, -200.0)
-    >>> defaults.threshold("pgfast/SimpleRegulator-v0") is None
-    True
-    """
-    if env in THRESHOLDS:
-        return THRESHOLDS[env]
-    try:
-        import gymnasium
-
-        value = gymnasium.spec(env).reward_threshold
-    except Exception:   # an unregistered id: the env check reports it later
-        return None
-    return None if value is None else float(value)
-
-
-def policy_kind(env):
-    """The kind of policy `env` is trained with by default.
-
-    Parameters
-    ----------
-    env : str
-        An env id.
-
-    Returns
-    -------
-    str
-        ``"mlp"`` for the envs in :data:`POLICY`, else ``"linear"``.
-
-    Examples
-    --------
-    >>> from pgfast import defaults
-    >>> defaults.policy_kind("Pendulum-v1"), defaults.policy_kind("CartPole-v1")
-    ('mlp', 'linear')
-    """
-    return POLICY.get(env, "linear")
-
-
-def settings(env, policy="linear", overrides=None):
-    """The settings ``pgfast train`` uses for `env` and `policy`, and where each came from.
-
-    :data:`GENERIC`, then the table's entry for `env` and `policy` (with the entry
-    for the chosen update, when there is one, over it), then `overrides`.
-
-    Parameters
-    ----------
-    env : str
-        An env id (any id: one not in :data:`TABLE` takes the generic settings).
-    policy : {"linear", "mlp"}
-        The kind of policy.
-    overrides : dict, optional
-        Settings of the caller (``--set``), by the keys of :data:`GENERIC`.
-
-    Returns
-    -------
-    settings : dict
-        Every key of :data:`GENERIC` with its value for this run.
-    sources : dict
-        For each key, ``"generic"``, ``"table"`` or ``"override"``.
-
-    Raises
-    ------
-    ValueError
-        An unknown policy kind, key of `overrides` or update name.
-
-    Examples
-    --------
-    >>> from pgfast import defaults
-    >>> config, sources = defaults.settings("Pendulum-v1", "mlp", {"update": "ppo"})
-    >>> config["update"], config["alpha"], sources["alpha"], config["gamma"]
-    ('ppo', 0.001, 'table', 0.9)
-    >>> defaults.settings("CartPole-v1", "linear", {"m": 8})[1]["m"]
-    'override'
-    """
-    if policy not in ("linear", "mlp"):
-        raise ValueError(f"policy: expected 'linear' or 'mlp', got {policy!r}")
-    merged = dict(GENERIC)
-    sources = dict.fromkeys(GENERIC, "generic")
-    entry = TABLE.get(env, {}).get(policy, {})
-    overrides = dict(overrides or {})
-    update = overrides.get("update", entry.get("update", GENERIC["update"]))
-    entry = {**{k: v for k, v in entry.items() if k not in UPDATES}, **entry.get(update, {})}
-    merged.update(entry)
-    sources.update(dict.fromkeys(entry, "table"))
-    for key, value in overrides.items():
-        if key not in GENERIC:
-            raise ValueError(f"{key}: not a setting; expected one of {', '.join(GENERIC)}")
-        merged[key] = value
-        sources[key] = "override"
-    if merged["update"] not in UPDATES:
-        raise ValueError(f"update: expected one of {', '.join(UPDATES)}, "
-                         f"got {merged['update']!r}")
-    return merged, sources
-
-
-def build(env, policy_kind, config, horizon=None, workers=None, address=None):
-    """The problem, policy and update of a ``pgfast train`` run.
-
-    Parameters
-    ----------
-    env : str
-        An env id (native pgfast or Gymnasium).
-    policy_kind : {"linear", "mlp"}
-        The kind of policy.
-    config : dict
-        Settings, as :func:`settings` returns them.
-    horizon : int, optional
-        The rollout depth, for envs without a time limit.
-    workers : int, optional
-        Run the rollouts on this many Ray actors (:mod:`pgfast.distributed`).
-    address : str, optional
-        The Ray cluster's address ("host:port"); None starts a local one.
-
-    Returns
-    -------
-    problem : pgfast.Problem
-        With γ and observation normalisation as the settings say.
-    policy : pgfast policy
-        A softmax or Gaussian policy for the env's spaces, linear or an MLP of
-        ``config["hidden"]``.
-    update : pgfast update
-        The update ``config["update"]`` names, with a value baseline of the policy's
-        kind fitted as the settings say.
-
-    Raises
-    ------
-    ValueError
-        Settings an update refuses, or an env without a time limit and no horizon.
-    gymnasium.error.Error
-        An id neither pgfast nor Gymnasium knows.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from pgfast import defaults
-    >>> config, _ = defaults.settings("CartPole-v1", "mlp")
-    >>> problem, policy, update = defaults.build("CartPole-v1", "mlp", config)
-    >>> policy, type(update).__name__, update.m
-    (MLPSoftmax(obs_dim=4, n_actions=2, hidden=[64, 64]), 'TrustRegionUpdate', 10)
-    """
-    problem = Problem(env, gamma=config["gamma"], horizon=horizon,
-                      normalize_observations=bool(config["normalize"]),
-                      workers=workers, address=address)
-    hidden = tuple(config["hidden"]) if policy_kind == "mlp" else None
-    gaussian = not hasattr(problem.action_space, "n")
-    extra = {"log_std": config["log_std"]} if gaussian else {}
-    policy = policy_for(problem.observation_space, problem.action_space, hidden=hidden, **extra)
-    value_fn = MLPValue(policy.obs_dim, hidden=hidden) if hidden else LinearValue(policy.obs_dim)
-    baseline = ValueBaseline(value_fn, config["lam"], fit_iterations=config["value_epochs"],
-                             lr=config["value_lr"], minibatch_size=config["value_minibatch"],
-                             scale_rewards=bool(config["scale_rewards"]))
-    name, m = config["update"], config["m"]
-    if name in ("trpo", "natural"):
-        cls = updates.TrustRegionUpdate if name == "trpo" else updates.NaturalPolicyUpdate
-        update = cls(problem, policy, m, config["epsilon"], value_fn=baseline,
-                     fisher_subsample=config["fisher_subsample"])
-    elif name == "ppo":
-        update = updates.ClampedSurrogateUpdate(
-            problem, policy, m, config["clip"], alpha=config["alpha"], k_max=config["k_max"],
-            value_fn=baseline, minibatches=config["minibatches"],
-            anneal_steps=config["steps"] if config["anneal"] else None)
-    elif name == "restricted":
-        update = updates.RestrictedPolicyUpdate(problem, policy, m)
-    else:
-        update = updates.PolicyGradientUpdate(RewardToGoGradient(problem, policy, m))
-    return problem, policy, update

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 
 import pgfast
-from pgfast import defaults
+from pgfast import defaults, factory
 from pgfast.cli import main as cli_main
 
 
 def test_table_entries_are_known_settings_and_updates():
     for env, by_policy in defaults.TABLE.items():
-        assert env in defaults.THRESHOLDS
+        assert factory.threshold(env) is not None   # the spec's, or a target
         for kind, entry in by_policy.items():
             assert kind in ("linear", "mlp")
             assert set(entry) <= set(defaults.GENERIC) | set(defaults.UPDATES), (env, kind)
@@ -21,32 +21,32 @@ def test_table_entries_are_known_settings_and_updates():
 
 
 def test_settings_merge_generic_table_and_overrides_and_say_where_from():
-    config, sources = defaults.settings("Pendulum-v1", "mlp", {"steps": 123})
+    config, sources = factory.settings("Pendulum-v1", "mlp", {"steps": 123})
     assert config["steps"] == 123 and sources["steps"] == "override"
     assert config["gamma"] == defaults.TABLE["Pendulum-v1"]["mlp"]["gamma"]
     assert sources["gamma"] == "table" and sources["value_lr"] == "generic"
-    ppo, sources = defaults.settings("CartPole-v1", "mlp", {"update": "ppo"})
+    ppo, sources = factory.settings("CartPole-v1", "mlp", {"update": "ppo"})
     assert ppo["k_max"] == defaults.TABLE["CartPole-v1"]["mlp"]["ppo"]["k_max"]
     assert sources["k_max"] == "table" and sources["update"] == "override"
-    unknown, sources = defaults.settings("SomeOther-v0")
+    unknown, sources = factory.settings("SomeOther-v0")
     assert unknown == defaults.GENERIC and set(sources.values()) == {"generic"}
     with pytest.raises(ValueError, match="nonsense"):
-        defaults.settings("CartPole-v1", "linear", {"nonsense": 1})
+        factory.settings("CartPole-v1", "linear", {"nonsense": 1})
     with pytest.raises(ValueError, match="policy"):
-        defaults.settings("CartPole-v1", "cnn")
+        factory.settings("CartPole-v1", "cnn")
 
 
 def test_threshold_falls_back_to_gymnasium():
-    assert defaults.threshold("CartPole-v1") == 475
-    assert defaults.threshold("CartPole-v0") == 195   # Gymnasium's reward_threshold
-    assert defaults.threshold("Pendulum-v1") == -200
-    assert defaults.threshold("NoSuchEnv-v9") is None
+    assert factory.threshold("CartPole-v1") == 475
+    assert factory.threshold("CartPole-v0") == 195   # Gymnasium's reward_threshold
+    assert factory.threshold("Pendulum-v1") == -200
+    assert factory.threshold("NoSuchEnv-v9") is None
 
 
 @pytest.mark.parametrize("update", defaults.UPDATES)
 def test_build_makes_every_update(update):
-    config, _ = defaults.settings("CartPole-v1", "mlp", {"update": update})
-    problem, policy, upd = defaults.build("CartPole-v1", "mlp", config)
+    config, _ = factory.settings("CartPole-v1", "mlp", {"update": update})
+    problem, policy, upd = factory.build("CartPole-v1", "mlp", config)
     rng = np.random.default_rng(0)
     theta, info = upd.update(policy.init(rng), rng)
     assert theta.shape == (policy.n_params,) and info["steps"] > 0

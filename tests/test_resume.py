@@ -126,10 +126,10 @@ def test_resuming_a_solved_run_does_nothing(tmp_path, capsys):
 def _cartpole_update():
     problem = pgfast.Problem("CartPole-v1", gamma=0.99)
     policy = pgfast.LinearSoftmax(4, 2)
-    from pgfast import defaults
+    from pgfast import factory
 
-    config = defaults.settings("CartPole-v1", "linear", {})[0]
-    _, _, update = defaults.build("CartPole-v1", "linear", config)
+    config = factory.settings("CartPole-v1", "linear", {})[0]
+    _, _, update = factory.build("CartPole-v1", "linear", config)
     return update, policy.init(np.random.default_rng(0))
 
 
