@@ -21,13 +21,70 @@ RUN_FILES = (CHECKPOINT_FILE, POLICY_FILE, EVALUATION_FILE, "curve.csv", "curve.
 
 
 def write_kept_policy(folder, policy, theta):
-    """Write θ (acting on raw observations) with the policy's configuration."""
+    """Write θ (acting on raw observations) with the policy's configuration to
+    ``folder/policy.npz``, atomically.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The run folder.
+    policy : pgfast policy
+        Its ``config()`` is stored beside θ.
+    theta : numpy.ndarray, shape (P,)
+        The kept parameters.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import numpy as np
+    >>> import pgfast
+    >>> from pgfast.artifacts import load_kept_policy, write_kept_policy
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> write_kept_policy(folder, policy, np.arange(10.0))
+    >>> load_kept_policy(folder / "policy.npz", policy)[:3]
+    array([0., 1., 2.])
+    """
     write_atomically(folder / POLICY_FILE,
                      lambda f: np.savez(f, theta=theta, config=json.dumps(policy.config())))
 
 
 def load_kept_policy(path, policy):
-    """The parameters ``pgfast train`` kept in `path`, checked to be the policy's."""
+    """The parameters ``pgfast train`` kept in `path`, checked to be the policy's.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A ``policy.npz``.
+    policy : pgfast policy
+        The policy they must belong to.
+
+    Returns
+    -------
+    numpy.ndarray, shape (P,)
+        Finite float64 parameters acting on raw observations.
+
+    Raises
+    ------
+    ValueError
+        A damaged file, or parameters of another policy.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import pgfast
+    >>> from pgfast.artifacts import load_kept_policy
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "policy.npz"
+    >>> _ = path.write_bytes(b"not a policy")
+    >>> load_kept_policy(path, pgfast.LinearSoftmax(4, 2))
+    Traceback (most recent call last):
+        ...
+    ValueError: policy: ... is corrupt or unreadable (...)
+    """
     try:
         with np.load(path, allow_pickle=False) as data:   # an .npy header: no `with`
             theta, config = data["theta"], json.loads(str(data["config"]))
@@ -40,19 +97,65 @@ def load_kept_policy(path, policy):
 
 
 def write_evaluation(folder, summary):
-    """Write the evaluation summary (a dict of JSON values)."""
+    """Write the evaluation summary to ``folder/evaluation.json``, atomically
+    (``pgfast train`` writes it last: its presence says the run's files are whole).
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The run folder.
+    summary : dict
+        JSON values.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> import json, pathlib, tempfile
+    >>> from pgfast.artifacts import write_evaluation
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> write_evaluation(folder, {"mean_return": 500.0})
+    >>> json.loads((folder / "evaluation.json").read_text())
+    {'mean_return': 500.0}
+    """
     text = json.dumps(summary, indent=2)
     write_atomically(folder / EVALUATION_FILE, lambda f: f.write(text.encode()))
 
 
 def write_curve(folder, history, evaluations, title, threshold=None):
     """``curve.csv`` (the history, one row per update) and, with matplotlib,
-    ``curve.png`` (training returns and the evaluations (update, steps, score)).
+    ``curve.png`` (training returns and the evaluations), each written atomically.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The run folder.
+    history : dict of numpy.ndarray
+        As :func:`pgfast.train` returns it (``steps`` and ``mean_return`` are drawn).
+    evaluations : list of (int, int, float)
+        (update, steps, score) of each evaluation (:class:`pgfast.StopWhenSolved`).
+    title : str
+        The figure's title.
+    threshold : float, optional
+        Drawn as a dashed line.
 
     Returns
     -------
     bool
         Whether the figure was drawn (False without matplotlib).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import numpy as np
+    >>> from pgfast.artifacts import write_curve
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> history = {"steps": np.array([10, 20]), "mean_return": np.array([1.0, 2.0])}
+    >>> _ = write_curve(folder, history, [(2, 20, 3.0)], "example")
+    >>> (folder / "curve.csv").read_text().splitlines()
+    ['steps,mean_return', '10,1.0', '20,2.0']
     """
     keys = list(history)
     text = io.StringIO(newline="")

@@ -105,9 +105,24 @@ class Estimator:
         raise NotImplementedError(f"{type(self).__name__}: write estimate(theta, rng)")
 
     def record(self, trajectories, rollouts, **extra):
-        """Set ``self.info``: ``n_rollouts``, ``n_steps``, ``mean_return`` (the mean
-        undiscounted return of the batch's episodes, as the updates report it),
-        ``utility`` (the γ-discounted mean, the estimate of U(θ)) and `extra`."""
+        """Set ``self.info`` from the trajectories an estimate used.
+
+        Parameters
+        ----------
+        trajectories : pgfast.Trajectories
+            The estimate's rollouts.
+        rollouts : int
+            How many rollouts the estimate ran.
+        **extra
+            More diagnostics of the estimator's own.
+
+        Returns
+        -------
+        None
+            ``self.info`` holds ``n_rollouts``, ``n_steps``, ``mean_return`` (the mean
+            undiscounted return of the batch's episodes, as the updates report it),
+            ``utility`` (the γ-discounted mean, the estimate of U(θ)) and `extra`.
+        """
         self.info = dict(n_rollouts=rollouts, n_steps=int(trajectories.n_steps),
                          mean_return=float(trajectories.returns(1.0).mean()),
                          utility=float(trajectories.returns(self.problem.gamma).mean()),
@@ -162,6 +177,20 @@ class FiniteDifferenceGradient(Estimator):
         self.crn = check_bool(common_random_numbers, "common_random_numbers")
 
     def estimate(self, theta, rng):
+        """The differences of 2·n·m rollouts' returns, in one multi-θ rollout.
+
+        Parameters
+        ----------
+        theta : numpy.ndarray, shape (P,)
+            Checked parameters (:meth:`Estimator.gradient` checks them).
+        rng : numpy.random.Generator
+            The rollouts' randomness.
+
+        Returns
+        -------
+        numpy.ndarray, shape (P,)
+            The estimate of ∇U(θ).
+        """
         n, m, step = theta.size, self.m, self.delta
         plus = theta + step * np.eye(n)
         minus = theta - step * np.eye(n) if self.central else np.tile(theta, (n, 1))
@@ -238,6 +267,20 @@ class RegressionGradient(Estimator):
                 UserWarning, stacklevel=2)
 
     def estimate(self, theta, rng):
+        """The least-squares fit of m random perturbations' utility changes.
+
+        Parameters
+        ----------
+        theta : numpy.ndarray, shape (P,)
+            Checked parameters (:meth:`Estimator.gradient` checks them).
+        rng : numpy.random.Generator
+            The rollouts' randomness.
+
+        Returns
+        -------
+        numpy.ndarray, shape (P,)
+            The estimate of ∇U(θ).
+        """
         m, n = self.m, theta.size
         z = rng.standard_normal((m, n))
         dtheta = self.delta * z / np.linalg.norm(z, axis=1, keepdims=True)
@@ -258,6 +301,20 @@ class _ScoreEstimator(Estimator):
     """Likelihood-ratio family: m rollouts at θ, then Σ over steps of w_k ∇log π(a_k | s_k)."""
 
     def estimate(self, theta, rng):
+        """The score-function estimate over m rollouts at θ.
+
+        Parameters
+        ----------
+        theta : numpy.ndarray, shape (P,)
+            Checked parameters (:meth:`Estimator.gradient` checks them).
+        rng : numpy.random.Generator
+            The rollouts' randomness.
+
+        Returns
+        -------
+        numpy.ndarray, shape (P,)
+            The estimate of ∇U(θ).
+        """
         traj = self.problem.rollouts(self.policy, theta, self.m, rng,
                                      update_statistics=True)
         grad = self._from_trajectories(theta, traj)
@@ -455,6 +512,20 @@ class GAEGradient(Estimator):
                                       fit_iterations=fit_iterations, lr=value_lr)
 
     def estimate(self, theta, rng):
+        """The GAE-weighted score-function estimate over m rollouts, then the value fit.
+
+        Parameters
+        ----------
+        theta : numpy.ndarray, shape (P,)
+            Checked parameters (:meth:`Estimator.gradient` checks them).
+        rng : numpy.random.Generator
+            The rollouts' randomness.
+
+        Returns
+        -------
+        numpy.ndarray, shape (P,)
+            The estimate of ∇U(θ).
+        """
         traj = self.problem.rollouts(self.policy, theta, self.m, rng,
                                      update_statistics=True)
         gamma = self.problem.gamma

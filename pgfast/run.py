@@ -55,6 +55,22 @@ class RunState:
         One entry per finished update (see :data:`HISTORY_KEYS`).
     stopped : bool
         The callback ended the run (for a stop rule: the task is solved).
+
+    Examples
+    --------
+    :func:`pgfast.train` keeps one; a checkpoint is its :meth:`state_dict`:
+
+    >>> import numpy as np
+    >>> import pgfast
+    >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> update = pgfast.ClampedSurrogateUpdate(problem, policy, m=2, k_max=1)
+    >>> rng = np.random.default_rng(0)
+    >>> run = pgfast.RunState(update, policy.init(rng), rng)
+    >>> new_theta, info = update.update(run.theta, rng)
+    >>> run.record(new_theta, info, seconds=0.01)
+    >>> run.iterations, run.steps == info["steps"], sorted(run.state_dict())
+    (1, True, ['callback', 'history', 'problem', 'rng', 'stopped', 'theta', 'update'])
     """
 
     def __init__(self, update, theta, rng, callback=None):
@@ -78,12 +94,36 @@ class RunState:
         return float(self.history["wall_time"][-1]) if self.iterations else 0.0
 
     def finished(self, iterations=None, total_steps=None):
-        """Whether the run is over: stopped by its callback, or at either budget."""
+        """Whether the run is over: stopped by its callback, or at either budget.
+
+        Parameters
+        ----------
+        iterations, total_steps : int, optional
+            The budgets (None: no budget of that kind).
+
+        Returns
+        -------
+        bool
+        """
         return self.stopped or (iterations is not None and self.iterations >= iterations) \
             or (total_steps is not None and self.steps >= total_steps)
 
     def record(self, theta, info, seconds):
-        """Take the update's new θ and add its row to the history."""
+        """Take the update's new θ and add its row to the history.
+
+        Parameters
+        ----------
+        theta : numpy.ndarray, shape (P,)
+            The update's new parameters.
+        info : dict
+            The update's ``info`` (``steps``, ``mean_return``, ``kl``, ``entropy``).
+        seconds : float
+            The update's wall time.
+
+        Returns
+        -------
+        None
+        """
         self.theta = theta
         row = (self.iterations + 1, self.steps + int(info["steps"]), self.seconds + seconds,
                info["mean_return"], info["kl"], info["entropy"])
@@ -105,7 +145,13 @@ class RunState:
 
     def snapshot(self):
         """A frozen copy of the state now, cheap enough to take after every update (the
-        history, which only grows, is kept by its length)."""
+        history, which only grows, is kept by its length).
+
+        Returns
+        -------
+        object
+            Its ``state_dict()`` is this run's :meth:`state_dict` at the moment taken.
+        """
         return _Snapshot(self)
 
     def load_state_dict(self, state):

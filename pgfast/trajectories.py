@@ -181,7 +181,31 @@ class Trajectories:
 
 def first_episodes(chunks) -> Trajectories:
     """Each slot's first episode (first-episode rollouts: zeros after its end),
-    without the rows after the longest one."""
+    without the rows after the longest one.
+
+    Parameters
+    ----------
+    chunks : list of (pgfast.Rollout, int)
+        First-episode rollouts (``first_episode=True``) and how many of each one's
+        slots to keep.
+
+    Returns
+    -------
+    Trajectories
+        The kept slots side by side.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pgfast
+    >>> from pgfast.trajectories import first_episodes
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> env = pgfast.make_vec("CartPole-v1", num_envs=3)
+    >>> ro = pgfast.rollout(env, policy, np.zeros(10), 500, np.random.default_rng(0),
+    ...                     first_episode=True)
+    >>> first_episodes([(ro, 2)]).m
+    2
+    """
     per_chunk = []
     for ro, rows in chunks:
         done = ro.done[:, :rows]

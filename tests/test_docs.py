@@ -36,7 +36,7 @@ PAGES = sorted(p for p in DOCS.rglob("*.rst")
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 # Public modules not re-exported by pgfast (docs/conf.py's PUBLIC_MODULES).
 PUBLIC_MODULES = ["pgfast.reference", "pgfast.integrations.cleanrl", "pgfast.integrations.sb3",
-                  "pgfast.mujoco", "pgfast.distributed"]
+                  "pgfast.mujoco", "pgfast.distributed", "pgfast.factory", "pgfast.artifacts"]
 # It imports Stable-Baselines3 when imported (pgfast does not depend on it): its examples
 # and docstrings are checked where SB3 is installed, and skipped, saying so, elsewhere.
 SB3 = "pgfast.integrations.sb3"
@@ -47,7 +47,7 @@ SB3_MISSING = "pgfast.integrations.sb3 needs Stable-Baselines3: pip install stab
 DOCUMENTED = ["returns", "gradients", "regulator", "optim", "checkpoints", "problem", "envs",
               "rollout", "policies", "baselines", "estimators", "updates", "training",
               "defaults", "distributed", "reference", "integrations.cleanrl", "integrations.sb3",
-              "mujoco"]
+              "mujoco", "run", "statistics", "trajectories", "factory", "artifacts"]
 # numpydoc.validate codes required of them (see numpydoc's validation docs):
 # GL08 no docstring, SS01 no summary, PR01/PR02 parameters missing/unknown,
 # RT01 no Returns section, EX01 no Examples section.
