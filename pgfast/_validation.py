@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -256,3 +257,17 @@ def check_policy_fits(policy, obs_dim: int, n_actions: int, act_dim: int) -> Non
     elif policy.discrete or policy.act_dim != act_dim:
         raise ValueError(f"policy: the env has continuous actions of dimension {act_dim}; "
                          "this policy does not produce them")
+
+
+def renamed_arguments(given: dict, renames: dict, owner: str) -> dict:
+    """The values of deprecated argument names in `given` (a ``**kwargs``), under
+    their new names, each with a DeprecationWarning; an unknown name is a TypeError,
+    as Python's own."""
+    values = {}
+    for old, value in given.items():
+        if old not in renames:
+            raise TypeError(f"{owner}() got an unexpected keyword argument {old!r}")
+        warnings.warn(f"{owner}: {old}= is now {renames[old]}=; the old name goes in the "
+                      f"next release", DeprecationWarning, stacklevel=3)
+        values[renames[old]] = value
+    return values

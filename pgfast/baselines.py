@@ -10,7 +10,7 @@ with the end of each trajectory a boundary (a time-limit end bootstraps from
 V(s_{k+1})), and value targets the bootstrapped discounted returns. φ is refitted to
 those targets: exactly by least squares for a ``LinearValue``, by Adam steps on
 ½(V − y)² otherwise, over the whole batch (the plain form) or over shuffled
-minibatches (``minibatch_size``), the way practical PPO and TRPO fit their critic.
+minibatches (``value_minibatch``), the way practical PPO and TRPO fit their critic.
 
 With ``scale_rewards`` the rewards are divided by σ_G, the running standard
 deviation of the discounted return so far, G_k = r_k + γ G_{k−1} (the reward scaling
@@ -24,7 +24,7 @@ import numpy as np
 
 from ._threads import one_blas_thread
 from ._validation import (MAX_REPEATS, check_bool, check_positive_float, check_positive_int,
-                          check_rng, check_unit_interval)
+                          check_rng, check_unit_interval, renamed_arguments)
 from .optim import Adam
 from .policies import LinearValue
 from .statistics import ObservationNormalizer
@@ -44,20 +44,22 @@ class ValueBaseline:
         GAE's λ.
     params : (n_params,) array, optional
         The initial φ; by default drawn with ``value_fn.init(rng)`` on the first batch.
-    fit_iterations : int
+    value_epochs : int
         Passes over the batch per refit of a non-linear value function: one Adam
-        step each on the whole batch, or one per minibatch with `minibatch_size`
-        (at most 10,000).
-    lr : float
-        The Adam step size.
-    minibatch_size : int, optional
+        step each on the whole batch, or one per minibatch with `value_minibatch`
+        (at most 10,000). (Was ``fit_iterations``, a deprecated alias.)
+    value_lr : float
+        The Adam step size. (Was ``lr``.)
+    value_minibatch : int, optional
         Fit on shuffled minibatches of this many steps (the shuffle from the
         caller's generator) with one Adam carried across batches; None fits on the
-        whole batch with a fresh Adam per refit.
+        whole batch with a fresh Adam per refit. (Was ``minibatch_size``.)
     scale_rewards : bool
         Divide the rewards by σ_G (see above); each call of :meth:`advantages` adds
         its batch's discounted returns G_k to the running statistics first
         (``return_stats``, part of the checkpoint state).
+    **renamed
+        The old names above (DeprecationWarning).
 
     Raises
     ------
@@ -80,18 +82,23 @@ class ValueBaseline:
     (True, (5,))
     """
 
-    def __init__(self, value_fn, lam=0.95, *, params=None, fit_iterations=50, lr=1e-3,
-                 minibatch_size=None, scale_rewards=False):
+    def __init__(self, value_fn, lam=0.95, *, params=None, value_epochs=50, value_lr=1e-3,
+                 value_minibatch=None, scale_rewards=False, **renamed):
+        old = renamed_arguments(renamed, {"fit_iterations": "value_epochs", "lr": "value_lr",
+                                          "minibatch_size": "value_minibatch"}, "ValueBaseline")
+        value_epochs = old.get("value_epochs", value_epochs)
+        value_lr = old.get("value_lr", value_lr)
+        value_minibatch = old.get("value_minibatch", value_minibatch)
         if not hasattr(value_fn, "value"):
             raise TypeError(
                 f"value_fn: expected a pgfast value function, got {type(value_fn).__name__}")
         self.value_fn = value_fn
         self.lam = check_unit_interval(lam, "lam")
-        self.fit_iterations = check_positive_int(fit_iterations, "fit_iterations",
-                                                 maximum=MAX_REPEATS)
-        self.lr = check_positive_float(lr, "value_lr")
-        self.minibatch_size = None if minibatch_size is None \
-            else check_positive_int(minibatch_size, "minibatch_size")
+        self.value_epochs = check_positive_int(value_epochs, "value_epochs",
+                                               maximum=MAX_REPEATS)
+        self.value_lr = check_positive_float(value_lr, "value_lr")
+        self.value_minibatch = None if value_minibatch is None \
+            else check_positive_int(value_minibatch, "value_minibatch")
         self.adam = None   # the minibatch fit's Adam, carried from batch to batch
         scale_rewards = check_bool(scale_rewards, "scale_rewards")
         self.return_stats = ObservationNormalizer(1) if scale_rewards else None
@@ -154,7 +161,7 @@ class ValueBaseline:
         targets : numpy.ndarray, shape (d, m)
             The values to fit (from :meth:`advantages`).
         rng : numpy.random.Generator, optional
-            Shuffles the minibatches when ``minibatch_size`` is set.
+            Shuffles the minibatches when ``value_minibatch`` is set.
 
         Returns
         -------
@@ -172,24 +179,24 @@ class ValueBaseline:
             self.params = np.linalg.lstsq(features, y, rcond=None)[0]
             return
         phi = self.params
-        if self.minibatch_size is None:
-            adam = Adam(self.value_fn.n_params, alpha=self.lr)
-            for _ in range(self.fit_iterations):
+        if self.value_minibatch is None:
+            adam = Adam(self.value_fn.n_params, alpha=self.value_lr)
+            for _ in range(self.value_epochs):
                 _, grad = self.value_fn.loss_and_grad(phi, obs, y)
                 # Adam ascends: descend the loss.
                 phi = adam.step(phi, -grad, check_input=False)
         else:
             rng = check_rng(rng)
             if self.adam is None:
-                self.adam = Adam(self.value_fn.n_params, alpha=self.lr)
+                self.adam = Adam(self.value_fn.n_params, alpha=self.value_lr)
             # Checked once here; the kernel then runs per minibatch without the
             # per-call checks, which cost as much as a 64-row gradient.
             self.value_fn.loss_and_grad(phi, obs[:1], y[:1])
             y = np.ascontiguousarray(y, dtype=np.float64)
-            n, size = len(y), self.minibatch_size
+            n, size = len(y), self.value_minibatch
             grad = np.empty(self.value_fn.n_params)
             with one_blas_thread():   # the same φ whatever the BLAS thread count
-                for _ in range(self.fit_iterations):
+                for _ in range(self.value_epochs):
                     order = rng.permutation(n)
                     for start in range(0, n, size):
                         batch = order[start:start + size]
@@ -254,7 +261,7 @@ class ValueBaseline:
         if "params" in state:
             self.params = np.array(state["params"])
         if "adam" in state:
-            self.adam = Adam(self.value_fn.n_params, alpha=self.lr)
+            self.adam = Adam(self.value_fn.n_params, alpha=self.value_lr)
             self.adam.load_state_dict(state["adam"])
         if "returns" in state and self.return_stats is not None:
             self.return_stats.load_state_dict(state["returns"])

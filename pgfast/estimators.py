@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from ._validation import (check_bool, check_finite_result, check_positive_float,
-                          check_positive_int, check_rng, check_theta)
+                          check_positive_int, check_rng, check_theta, renamed_arguments)
 from .baselines import ValueBaseline
 from .gradients import likelihood_ratio_gradient, regression_gradient
 from .policies import LinearValue
@@ -454,7 +454,7 @@ class GAEGradient(Estimator):
     default ``LinearValue``) is carried across calls and refitted after each batch to
     its discounted returns (``fit="after"``), or fitted first on the same batch
     (``fit="before"``): exactly by least squares for a ``LinearValue``, by
-    ``fit_iterations`` Adam steps of size ``value_lr`` otherwise.
+    ``value_epochs`` Adam steps of size ``value_lr`` otherwise.
 
     Parameters
     ----------
@@ -472,10 +472,12 @@ class GAEGradient(Estimator):
         Its initial parameters φ (default: drawn on the first call).
     fit : {"after", "before"}
         Fit V to the batch after computing its advantages, or before.
-    fit_iterations : int
-        Adam steps per fit of a non-linear value function.
+    value_epochs : int
+        Adam steps per fit of a non-linear value function (was ``fit_iterations``).
     value_lr : float
         Their step size.
+    **renamed
+        ``fit_iterations`` (deprecated).
 
     Raises
     ------
@@ -497,7 +499,9 @@ class GAEGradient(Estimator):
     """
 
     def __init__(self, problem, policy, m=64, lam=0.95, *, value_fn=None, value_params=None,
-                 fit="after", fit_iterations=50, value_lr=1e-3):
+                 fit="after", value_epochs=50, value_lr=1e-3, **renamed):
+        value_epochs = renamed_arguments(renamed, {"fit_iterations": "value_epochs"},
+                                         "GAEGradient").get("value_epochs", value_epochs)
         super().__init__(problem, policy, m)
         if value_fn is None:
             value_fn = LinearValue(policy.obs_dim)
@@ -509,7 +513,7 @@ class GAEGradient(Estimator):
             raise ValueError(f"fit: expected 'after' or 'before', got {fit!r}")
         self.fit = fit
         self.baseline = ValueBaseline(value_fn, lam, params=value_params,
-                                      fit_iterations=fit_iterations, lr=value_lr)
+                                      value_epochs=value_epochs, value_lr=value_lr)
 
     def estimate(self, theta, rng):
         """The GAE-weighted score-function estimate over m rollouts, then the value fit.

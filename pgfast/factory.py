@@ -6,7 +6,6 @@ from __future__ import annotations
 import gymnasium
 
 from . import updates
-from .baselines import ValueBaseline
 from .defaults import GENERIC, POLICY, TABLE, TARGETS, UPDATES
 from .estimators import RewardToGoGradient
 from .policies import LinearValue, MLPValue, policy_for
@@ -182,18 +181,17 @@ def build(env, policy_kind, config, horizon=None, workers=None, address=None):
     extra = {"log_std": config["log_std"]} if gaussian else {}
     policy = policy_for(problem.observation_space, problem.action_space, hidden=hidden, **extra)
     value_fn = MLPValue(policy.obs_dim, hidden=hidden) if hidden else LinearValue(policy.obs_dim)
-    baseline = ValueBaseline(value_fn, config["lam"], fit_iterations=config["value_epochs"],
-                             lr=config["value_lr"], minibatch_size=config["value_minibatch"],
-                             scale_rewards=bool(config["scale_rewards"]))
+    value = {key: config[key] for key in ("lam", "value_epochs", "value_lr", "value_minibatch")}
+    value["scale_rewards"] = bool(config["scale_rewards"])
     name, m = config["update"], config["m"]
     if name in ("trpo", "natural"):
         cls = updates.TrustRegionUpdate if name == "trpo" else updates.NaturalPolicyUpdate
-        update = cls(problem, policy, m, config["epsilon"], value_fn=baseline,
+        update = cls(problem, policy, m, config["epsilon"], value_fn=value_fn, **value,
                      fisher_subsample=config["fisher_subsample"])
     elif name == "ppo":
         update = updates.ClampedSurrogateUpdate(
             problem, policy, m, config["clip"], alpha=config["alpha"], k_max=config["k_max"],
-            value_fn=baseline, minibatches=config["minibatches"],
+            value_fn=value_fn, **value, minibatches=config["minibatches"],
             anneal_steps=config["steps"] if config["anneal"] else None)
     elif name == "restricted":
         update = updates.RestrictedPolicyUpdate(problem, policy, m)

@@ -14,7 +14,8 @@ import numpy as np
 
 from ._validation import (MAX_REPEATS, check_bool, check_finite_float,
                           check_finite_result, check_interval, check_positive_float,
-                          check_positive_int, check_rng, check_theta, check_unit_interval)
+                          check_positive_int, check_rng, check_theta, check_unit_interval,
+                          renamed_arguments)
 from .baselines import ValueBaseline
 from .estimators import Estimator
 from .optim import Adam, clip_gradient, conjugate_gradient, scale_gradient
@@ -26,6 +27,8 @@ __all__ = [
     "TrustRegionUpdate", "ClampedSurrogateUpdate", "trajectory_scores",
 ]
 
+
+LAM = 0.95   # GAE's λ wherever one is not given (the value SB3 and CleanRL use)
 
 # --- shared pieces ------------------------------------------------------------------
 
@@ -255,25 +258,38 @@ def trajectory_scores(policy, theta, traj):
     return out
 
 
-def _value_baseline(policy, advantages, value_fn, lam):
+def _value_baseline(policy, advantages, value_fn, lam, **fit):
     """The ValueBaseline of ``advantages="gae"`` (default LinearValue), None for "book".
-    A ValueBaseline given as `value_fn` is used as it is (its own λ and fit)."""
-    if advantages == "book":
-        return None
-    if advantages != "gae":
+    A ValueBaseline given as `value_fn` is used as it is: it has its own λ and fit, so
+    giving those too is refused rather than ignored. `fit` holds value_epochs,
+    value_lr, value_minibatch and scale_rewards (None: ValueBaseline's default)."""
+    if advantages not in ("book", "gae"):
         raise ValueError(f"advantages: expected 'book' or 'gae', got {advantages!r}")
-    if isinstance(value_fn, ValueBaseline):
-        return value_fn
-    return ValueBaseline(value_fn if value_fn is not None else LinearValue(policy.obs_dim), lam)
+    given = {k: v for k, v in {"lam": lam, **fit}.items() if v is not None}
+    if advantages == "book" or isinstance(value_fn, ValueBaseline):
+        if given:
+            name = next(iter(given))
+            reason = "the ValueBaseline given as value_fn has its own" if advantages == "gae" \
+                else 'advantages="book" fits no value function, so it takes no'
+            raise ValueError(f"{name}: {reason} {name}; set it there" if advantages == "gae"
+                             else f"{name}: {reason} {name}")
+        return value_fn if advantages == "gae" else None
+    if value_fn is None:
+        value_fn = LinearValue(policy.obs_dim)
+    if getattr(value_fn, "obs_dim", None) != policy.obs_dim:
+        raise ValueError(f"value_fn: expects {getattr(value_fn, 'obs_dim', None)} observation "
+                         f"values, the policy {policy.obs_dim}")
+    return ValueBaseline(value_fn, **{"lam": LAM, **given})
 
 
 # --- the updates ----------------------------------------------------------------------
 
-def _clip_range(clip):
-    """PolicyGradientUpdate's `clip`: a pair low < high of finite numbers."""
-    if isinstance(clip, (str, bytes)) or not hasattr(clip, "__len__") or len(clip) != 2:
-        raise TypeError(f"clip: expected a pair (low, high), got {clip!r}")
-    return check_interval(*clip, "clip")
+def _clip_range(grad_clip):
+    """PolicyGradientUpdate's `grad_clip`: a pair low < high of finite numbers."""
+    if isinstance(grad_clip, (str, bytes)) or not hasattr(grad_clip, "__len__") \
+            or len(grad_clip) != 2:
+        raise TypeError(f"grad_clip: expected a pair (low, high), got {grad_clip!r}")
+    return check_interval(*grad_clip, "grad_clip")
 
 
 class PolicyGradientUpdate(Update):
@@ -286,12 +302,16 @@ class PolicyGradientUpdate(Update):
         policy are the update's.
     alpha : float
         The step size α (Adam's, with ``optimizer="adam"``).
-    max_norm : float, optional
-        Scale the gradient to an L2 norm of at most this.
-    clip : (float, float), optional
-        Clip the gradient elementwise to [a, b].
+    max_grad_norm : float, optional
+        Scale the gradient to an L2 norm of at most this (was ``max_norm``, as PPO's
+        argument of the same job is named).
+    grad_clip : (float, float), optional
+        Clip the gradient elementwise to [a, b] (was ``clip``, which is PPO's clip
+        range).
     optimizer : {"sgd", "adam"}
         Plain steps θ + α g (the book) or Adam steps.
+    **renamed
+        ``max_norm`` and ``clip`` (deprecated).
 
     Raises
     ------
@@ -307,7 +327,7 @@ class PolicyGradientUpdate(Update):
     >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
     >>> policy = pgfast.LinearSoftmax(4, 2)
     >>> update = pgfast.PolicyGradientUpdate(pgfast.RewardToGoGradient(problem, policy, m=8),
-    ...                                      alpha=1e-2, max_norm=10.0)
+    ...                                      alpha=1e-2, max_grad_norm=10.0)
     >>> rng = np.random.default_rng(0)
     >>> theta0 = policy.init(rng)
     >>> theta, info = update.update(theta0, rng)
@@ -315,7 +335,12 @@ class PolicyGradientUpdate(Update):
     True
     """
 
-    def __init__(self, estimator, alpha=1e-2, *, max_norm=None, clip=None, optimizer="sgd"):
+    def __init__(self, estimator, alpha=1e-2, *, max_grad_norm=None, grad_clip=None,
+                 optimizer="sgd", **renamed):
+        old = renamed_arguments(renamed, {"max_norm": "max_grad_norm", "clip": "grad_clip"},
+                                "PolicyGradientUpdate")
+        max_grad_norm = old.get("max_grad_norm", max_grad_norm)
+        grad_clip = old.get("grad_clip", grad_clip)
         if not isinstance(estimator, Estimator):
             raise TypeError(
                 f"estimator: expected a pgfast estimator, got {type(estimator).__name__}")
@@ -324,8 +349,9 @@ class PolicyGradientUpdate(Update):
         self.estimator = estimator
         self.problem, self.policy = estimator.problem, estimator.policy
         self.alpha = check_positive_float(alpha, "alpha")
-        self.max_norm = None if max_norm is None else check_positive_float(max_norm, "max_norm")
-        self.clip = None if clip is None else _clip_range(clip)
+        self.max_grad_norm = None if max_grad_norm is None \
+            else check_positive_float(max_grad_norm, "max_grad_norm")
+        self.grad_clip = None if grad_clip is None else _clip_range(grad_clip)
         self.adam = Adam(self.policy.n_params, alpha) if optimizer == "adam" else None
 
     def step(self, theta, rng):
@@ -347,10 +373,10 @@ class PolicyGradientUpdate(Update):
             gradient before the step); ``kl`` and ``entropy`` are NaN here.
         """
         grad = self.estimator.gradient(theta, rng)
-        if self.max_norm is not None:
-            grad = scale_gradient(grad, self.max_norm)
-        if self.clip is not None:
-            grad = clip_gradient(grad, *self.clip)
+        if self.max_grad_norm is not None:
+            grad = scale_gradient(grad, self.max_grad_norm)
+        if self.grad_clip is not None:
+            grad = clip_gradient(grad, *self.grad_clip)
         with np.errstate(over="ignore"):   # an overflow is refused below, by name
             new = self.adam.step(theta, grad) if self.adam else theta + self.alpha * grad
         _check_new_theta(new)
@@ -466,8 +492,12 @@ class NaturalPolicyUpdate(_BatchUpdate):
         GAE advantages from a value baseline, or the book's trajectory returns.
     value_fn : LinearValue, MLPValue or ValueBaseline, optional
         The value baseline of ``advantages="gae"`` (default ``LinearValue``).
-    lam : float
-        GAE's λ (ignored when `value_fn` is a ValueBaseline, which has its own).
+    lam : float, optional
+        GAE's λ (default 0.95).
+    value_epochs, value_lr, value_minibatch, scale_rewards : optional
+        How the value function is fitted (:class:`ValueBaseline`'s arguments, its
+        defaults when None). A ValueBaseline given as `value_fn` has its own λ and
+        fit: giving these as well is an error, not ignored.
     fisher : {"analytic", "empirical"}
         The Fisher matrix: exact per state, or the mean of outer products of scores.
     solver : {"auto", "dense", "cg"}
@@ -502,8 +532,9 @@ class NaturalPolicyUpdate(_BatchUpdate):
     DENSE_MAX_PARAMS = 256
 
     def __init__(self, problem, policy, m=32, epsilon=0.01, *, advantages="gae",
-                 value_fn=None, lam=0.97, fisher="analytic", solver="auto", damping=1e-3,
-                 cg_iterations=15, baseline=True, fisher_subsample=1):
+                 value_fn=None, lam=None, value_epochs=None, value_lr=None,
+                 value_minibatch=None, scale_rewards=None, fisher="analytic", solver="auto",
+                 damping=1e-3, cg_iterations=15, baseline=True, fisher_subsample=1):
         super().__init__(problem, policy, m)
         self.epsilon = check_positive_float(epsilon, "epsilon")
         if fisher not in ("empirical", "analytic"):
@@ -518,7 +549,10 @@ class NaturalPolicyUpdate(_BatchUpdate):
                                                 maximum=MAX_REPEATS)
         self.fisher_subsample = check_positive_int(fisher_subsample, "fisher_subsample")
         self.subtract_mean = check_bool(baseline, "baseline")   # the book mode's batch mean
-        self.baseline = _value_baseline(policy, advantages, value_fn, lam)
+        self.baseline = _value_baseline(policy, advantages, value_fn, lam,
+                                        value_epochs=value_epochs, value_lr=value_lr,
+                                        value_minibatch=value_minibatch,
+                                        scale_rewards=scale_rewards)
 
     def direction(self, theta, traj, grad, scores=None, per_step=False):
         """u = (F + damping·I)⁻¹ ∇f for this batch, F summed over each trajectory's
@@ -715,7 +749,9 @@ class TrustRegionUpdate(NaturalPolicyUpdate):
         The shrink factor α, in (0, 1).
     max_backtracks : int
         The most shrinks before the update gives up (at most 10,000).
-    advantages, value_fn, lam, fisher, solver, damping, cg_iterations, fisher_subsample
+    advantages, value_fn, lam, value_epochs, value_lr, value_minibatch, scale_rewards
+        As for :class:`NaturalPolicyUpdate`.
+    fisher, solver, damping, cg_iterations, fisher_subsample
         As for :class:`NaturalPolicyUpdate`.
 
     Raises
@@ -739,11 +775,14 @@ class TrustRegionUpdate(NaturalPolicyUpdate):
     """
 
     def __init__(self, problem, policy, m=32, epsilon=0.01, backtrack_ratio=0.5, *,
-                 max_backtracks=10, advantages="gae", value_fn=None, lam=0.97,
+                 max_backtracks=10, advantages="gae", value_fn=None, lam=None,
+                 value_epochs=None, value_lr=None, value_minibatch=None, scale_rewards=None,
                  fisher="analytic", solver="auto", damping=1e-3, cg_iterations=15,
                  fisher_subsample=1):
         super().__init__(problem, policy, m, epsilon, advantages=advantages, value_fn=value_fn,
-                         lam=lam, fisher=fisher, solver=solver, damping=damping,
+                         lam=lam, value_epochs=value_epochs, value_lr=value_lr,
+                         value_minibatch=value_minibatch, scale_rewards=scale_rewards,
+                         fisher=fisher, solver=solver, damping=damping,
                          cg_iterations=cg_iterations, fisher_subsample=fisher_subsample)
         self.backtrack_ratio = check_unit_interval(backtrack_ratio, "backtrack_ratio")
         if not 0 < self.backtrack_ratio < 1:
@@ -804,7 +843,7 @@ class ClampedSurrogateUpdate(_BatchUpdate):
     w > 1 + ε) or (A < 0 and w < 1 − ε), else ∇π_θ′(a | s) A / π_θ(a | s) = w A ∇log π_θ′;
     averaged over steps, then trajectories, and ascended with step size α.
 
-    The book's form is ``advantages="book", normalize=False, optimizer="sgd"``
+    The book's form is ``advantages="book", normalize_advantages=False, optimizer="sgd"``
     (A = R(τ, k), plain steps θ′ += α g). The defaults are modern PPO on the same
     objective: GAE(γ, λ) advantages from a learned value baseline (``value_fn``,
     default LinearValue), normalised to zero mean and unit variance, Adam steps.
@@ -822,8 +861,9 @@ class ClampedSurrogateUpdate(_BatchUpdate):
         The policy, acting in the problem's spaces.
     m : int
         Trajectories per update.
-    epsilon : float
-        The clip range ε.
+    clip : float
+        The clip range ε (was ``epsilon``, a deprecated alias: ``epsilon`` names a
+        trust region's bound elsewhere).
     alpha : float
         The step size α.
     k_max : int
@@ -832,10 +872,15 @@ class ClampedSurrogateUpdate(_BatchUpdate):
         GAE advantages from a value baseline, or the book's R(τ, k).
     value_fn : LinearValue, MLPValue or ValueBaseline, optional
         The value baseline of ``advantages="gae"`` (default ``LinearValue``).
-    lam : float
-        GAE's λ.
-    normalize : bool
-        Normalise the batch's advantages to zero mean and unit variance.
+    lam : float, optional
+        GAE's λ (default 0.95).
+    value_epochs, value_lr, value_minibatch, scale_rewards : optional
+        How the value function is fitted (:class:`ValueBaseline`'s arguments, its
+        defaults when None). A ValueBaseline given as `value_fn` has its own λ and
+        fit: giving these as well is an error, not ignored.
+    normalize_advantages : bool
+        Normalise the batch's advantages to zero mean and unit variance (was
+        ``normalize``, which names observation normalisation elsewhere).
     minibatches : int
         Shuffled minibatches per epoch.
     optimizer : {"adam", "sgd"}
@@ -848,6 +893,8 @@ class ClampedSurrogateUpdate(_BatchUpdate):
         The entropy bonus c (≥ 0).
     anneal_steps : int, optional
         Environment steps over which α decays linearly to 0.
+    **renamed
+        ``epsilon`` and ``normalize`` (deprecated).
 
     Raises
     ------
@@ -861,24 +908,33 @@ class ClampedSurrogateUpdate(_BatchUpdate):
     >>> import pgfast
     >>> problem = pgfast.Problem("CartPole-v1", gamma=0.99)
     >>> policy = pgfast.LinearSoftmax(4, 2)
-    >>> update = pgfast.ClampedSurrogateUpdate(problem, policy, m=8, epsilon=0.2, k_max=3)
+    >>> update = pgfast.ClampedSurrogateUpdate(problem, policy, m=8, clip=0.2, k_max=3)
     >>> rng = np.random.default_rng(0)
     >>> theta, info = update.update(policy.init(rng), rng)
     >>> info["epochs"], info["steps"] == update.steps_done
     (3, True)
     """
 
-    def __init__(self, problem, policy, m=16, epsilon=0.2, alpha=1e-2, k_max=10, *,
-                 advantages="gae", value_fn=None, lam=0.95, normalize=True, minibatches=1,
-                 optimizer="adam", max_grad_norm=None, target_kl=None, entropy_coef=0.0,
-                 anneal_steps=None):
+    def __init__(self, problem, policy, m=16, clip=0.2, alpha=1e-2, k_max=10, *,
+                 advantages="gae", value_fn=None, lam=None, value_epochs=None, value_lr=None,
+                 value_minibatch=None, scale_rewards=None, normalize_advantages=True,
+                 minibatches=1, optimizer="adam", max_grad_norm=None, target_kl=None,
+                 entropy_coef=0.0, anneal_steps=None, **renamed):
+        old = renamed_arguments(renamed, {"epsilon": "clip",
+                                          "normalize": "normalize_advantages"},
+                                "ClampedSurrogateUpdate")
+        clip = old.get("clip", clip)
+        normalize_advantages = old.get("normalize_advantages", normalize_advantages)
         super().__init__(problem, policy, m)
         self.entropy_coef = check_finite_float(entropy_coef, "entropy_coef", minimum=0.0)
-        self.epsilon = check_positive_float(epsilon, "epsilon")
+        self.clip = check_positive_float(clip, "clip")
         self.alpha = check_positive_float(alpha, "alpha")
         self.k_max = check_positive_int(k_max, "k_max", maximum=MAX_REPEATS)
-        self.baseline = _value_baseline(policy, advantages, value_fn, lam)
-        self.normalize = check_bool(normalize, "normalize")
+        self.baseline = _value_baseline(policy, advantages, value_fn, lam,
+                                        value_epochs=value_epochs, value_lr=value_lr,
+                                        value_minibatch=value_minibatch,
+                                        scale_rewards=scale_rewards)
+        self.normalize_advantages = check_bool(normalize_advantages, "normalize_advantages")
         # A batch holds at most m·d steps, and each minibatch needs one.
         self.minibatches = check_positive_int(minibatches, "minibatches",
                                               maximum=self.m * problem.horizon)
@@ -954,7 +1010,7 @@ class ClampedSurrogateUpdate(_BatchUpdate):
             Σ_i weights_i w_i A_i ∇log π_θ′(a_i | s_i) over the unclamped steps.
         """
         w = np.exp(self.policy.log_prob(theta_new, obs, act) - old_logp)
-        clamped = ((adv > 0) & (w > 1 + self.epsilon)) | ((adv < 0) & (w < 1 - self.epsilon))
+        clamped = ((adv > 0) & (w > 1 + self.clip)) | ((adv < 0) & (w < 1 - self.clip))
         return self.policy.grad_log_prob(theta_new, obs, act,
                                          weights=np.where(clamped, 0.0, w * adv * weights))
 
@@ -985,7 +1041,7 @@ class ClampedSurrogateUpdate(_BatchUpdate):
         if self.minibatches > adv.size:
             raise ValueError(f"minibatches: expected at most one per step of the batch "
                              f"({adv.size} steps), got {self.minibatches}")
-        if self.normalize:
+        if self.normalize_advantages:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         # Book: mean over steps then trajectories. Minibatches: a plain mean per batch.
         weights = traj.step_weights()[traj.alive] if self.minibatches == 1 \
@@ -1013,7 +1069,7 @@ class ClampedSurrogateUpdate(_BatchUpdate):
                 break
         w_new = np.exp(self.policy.log_prob(new, obs, act) - old_logp)
         clipped = np.minimum(w_new * adv,
-                             np.clip(w_new, 1 - self.epsilon, 1 + self.epsilon) * adv)
+                             np.clip(w_new, 1 - self.clip, 1 + self.clip) * adv)
         mean = weights / weights.sum()   # minibatch weights sum to the number of batches
         improvement = float(mean @ clipped - mean @ adv)   # L(θ′) − L(θ), where w(θ) = 1
         return new, self._info(theta, new, traj, epochs=epochs,

@@ -322,13 +322,15 @@ def target_estimators(n):
 
 
 UPDATE_ARGS = {
-    pgfast.PolicyGradientUpdate: ["alpha", "max_norm", "clip", "optimizer"],
+    pgfast.PolicyGradientUpdate: ["alpha", "max_grad_norm", "grad_clip", "optimizer"],
     pgfast.RestrictedPolicyUpdate: ["m", "epsilon"],
-    pgfast.NaturalPolicyUpdate: ["m", "epsilon", "advantages", "lam", "fisher", "solver",
-                                 "damping", "cg_iterations", "fisher_subsample"],
+    pgfast.NaturalPolicyUpdate: ["m", "epsilon", "advantages", "lam", "value_epochs",
+                                 "value_lr", "value_minibatch", "scale_rewards", "fisher",
+                                 "solver", "damping", "cg_iterations", "fisher_subsample"],
     pgfast.TrustRegionUpdate: ["m", "epsilon", "backtrack_ratio", "max_backtracks",
                                "damping", "cg_iterations"],
-    pgfast.ClampedSurrogateUpdate: ["m", "epsilon", "alpha", "k_max", "advantages", "lam",
+    pgfast.ClampedSurrogateUpdate: ["m", "clip", "alpha", "k_max", "advantages", "lam",
+                                    "value_epochs", "normalize_advantages",
                                     "minibatches", "optimizer", "max_grad_norm",
                                     "target_kl", "entropy_coef", "anneal_steps"],
 }

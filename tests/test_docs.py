@@ -36,7 +36,7 @@ PAGES = sorted(p for p in DOCS.rglob("*.rst")
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 # Public modules not re-exported by pgfast (docs/conf.py's PUBLIC_MODULES).
 PUBLIC_MODULES = ["pgfast.reference", "pgfast.integrations.cleanrl", "pgfast.integrations.sb3",
-                  "pgfast.mujoco", "pgfast.distributed", "pgfast.factory", "pgfast.artifacts"]
+                  "pgfast.mujoco", "pgfast.distributed", "pgfast.artifacts"]
 # It imports Stable-Baselines3 when imported (pgfast does not depend on it): its examples
 # and docstrings are checked where SB3 is installed, and skipped, saying so, elsewhere.
 SB3 = "pgfast.integrations.sb3"

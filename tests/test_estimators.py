@@ -92,7 +92,7 @@ def test_regression_gradient_estimator(problem, policy):
 def test_gae_gradient_lambda_one_zero_value_is_reward_to_go_without_discounting(problem, policy):
     # γ = 1: GAE with λ = 1 and V ≡ 0 is the reward-to-go estimator exactly.
     value = pgfast.LinearValue(1)
-    gae_est = pgfast.GAEGradient(problem, policy, m=40, lam=1.0, value_fn=value, fit_iterations=1)
+    gae_est = pgfast.GAEGradient(problem, policy, m=40, lam=1.0, value_fn=value, value_epochs=1)
     rtg = pgfast.RewardToGoGradient(problem, policy, m=40)
     gae_est.baseline.params = np.zeros(value.n_params)
     a = gae_est.gradient(THETA, np.random.default_rng(5))

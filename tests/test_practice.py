@@ -154,8 +154,8 @@ def test_minibatched_value_fit_fits_better_for_the_same_passes_and_is_seeded():
     losses, params = {}, {}
     for size in (None, 32):
         for seed in (0, 0, 1):
-            baseline = ValueBaseline(pgfast.MLPValue(4, hidden=(16,)), fit_iterations=5,
-                                     lr=1e-2, minibatch_size=size)
+            baseline = ValueBaseline(pgfast.MLPValue(4, hidden=(16,)), value_epochs=5,
+                                     value_lr=1e-2, value_minibatch=size)
             baseline.params = baseline.value_fn.init(np.random.default_rng(9))
             _, targets = baseline.advantages(traj, 0.99, None)
             baseline.fit(traj, targets, np.random.default_rng(seed))
@@ -165,8 +165,8 @@ def test_minibatched_value_fit_fits_better_for_the_same_passes_and_is_seeded():
     assert losses[32] < losses[None]   # 5 passes of many steps vs 5 steps
     np.testing.assert_array_equal(params[32][0], params[32][1])
     assert not np.array_equal(params[32][0], params[32][2])   # the shuffle is the rng's
-    with pytest.raises(ValueError, match="minibatch_size"):
-        ValueBaseline(pgfast.MLPValue(4, hidden=(4,)), minibatch_size=0)
+    with pytest.raises(ValueError, match="value_minibatch"):
+        ValueBaseline(pgfast.MLPValue(4, hidden=(4,)), value_minibatch=0)
 
 
 # --- update options ----------------------------------------------------------------

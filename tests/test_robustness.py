@@ -97,7 +97,7 @@ def test_non_numeric_theta_is_refused_by_name(theta):
     lambda p, s: pgfast.ClampedSurrogateUpdate(p, s, m=2, k_max=2**31),
     lambda p, s: pgfast.TrustRegionUpdate(p, s, m=2, max_backtracks=2**31),
     lambda p, s: pgfast.NaturalPolicyUpdate(p, s, m=2, cg_iterations=10**5),
-    lambda p, s: pgfast.ValueBaseline(pgfast.MLPValue(4, hidden=(4,)), fit_iterations=10**6),
+    lambda p, s: pgfast.ValueBaseline(pgfast.MLPValue(4, hidden=(4,)), value_epochs=10**6),
     lambda p, s: pgfast.conjugate_gradient(lambda v: v, np.ones(2), iterations=2**31),
 ])
 def test_loops_over_one_batch_are_bounded(make, cartpole, softmax):
@@ -146,10 +146,10 @@ def test_optimizer_helpers_check_their_input():
 
 def test_updates_check_their_step_settings_and_results(cartpole, softmax):
     estimator = pgfast.RewardToGoGradient(cartpole, softmax, m=2)
-    with pytest.raises(TypeError, match="^clip: expected a pair"):
-        pgfast.PolicyGradientUpdate(estimator, clip=0.5)
-    with pytest.raises(ValueError, match="^clip: expected low < high"):
-        pgfast.PolicyGradientUpdate(estimator, clip=(1.0, -1.0))
+    with pytest.raises(TypeError, match="^grad_clip: expected a pair"):
+        pgfast.PolicyGradientUpdate(estimator, grad_clip=0.5)
+    with pytest.raises(ValueError, match="^grad_clip: expected low < high"):
+        pgfast.PolicyGradientUpdate(estimator, grad_clip=(1.0, -1.0))
     with pytest.raises(TypeError, match="^entropy_coef:"):
         pgfast.ClampedSurrogateUpdate(cartpole, softmax, entropy_coef="0.1")
     huge = pgfast.PolicyGradientUpdate(estimator, alpha=1e308)
@@ -270,7 +270,8 @@ def test_eval_refuses_damaged_kept_parameters_and_ctrl_c_exits_quietly(tmp_path,
     ("common_random_numbers",
      lambda p, s, t: pgfast.FiniteDifferenceGradient(p, s, common_random_numbers=0.5)),
     ("baseline", lambda p, s, t: pgfast.NaturalPolicyUpdate(p, s, baseline="no")),
-    ("normalize", lambda p, s, t: pgfast.ClampedSurrogateUpdate(p, s, normalize=None)),
+    ("normalize_advantages",
+     lambda p, s, t: pgfast.ClampedSurrogateUpdate(p, s, normalize_advantages=None)),
     ("learn_std", lambda p, s, t: pgfast.LinearGaussian(2, 1, learn_std="no")),
     ("deterministic", lambda p, s, t: pgfast.evaluate(p, s, t, episodes=1,
                                                       deterministic="no")),

@@ -329,7 +329,7 @@ def test_stop_when_solved_needs_the_threshold_with_confidence(setup):
 def test_stop_when_solved_folds_the_best_with_the_statistics_it_was_evaluated_under():
     problem = pgfast.Problem("MountainCarContinuous-v0", gamma=0.99, normalize_observations=True)
     policy = pgfast.LinearGaussian(2, 1)
-    update = pgfast.TrustRegionUpdate(problem, policy, m=4)
+    update = pgfast.TrustRegionUpdate(problem, policy, m=4, lam=0.97)   # best before the end
     stop = pgfast.StopWhenSolved(problem, policy, 1e9, np.random.default_rng(1), episodes=2)
     folded = {}
 

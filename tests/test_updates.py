@@ -117,7 +117,7 @@ def test_trpo_returns_theta_unchanged_when_no_step_is_accepted(cartpole, softmax
 def test_clamped_surrogate_gradient_by_hand():
     policy = pgfast.LinearSoftmax(1, 2)
     update = pgfast.ClampedSurrogateUpdate(pgfast.Problem("CartPole-v1"), pgfast.LinearSoftmax(4, 2),
-                                           epsilon=0.2)
+                                           clip=0.2)
     update.policy = policy                       # the tiny batch below is by hand
     theta_old = np.zeros(4)                      # W (1×2), b (2): π_old = [½, ½]
     theta_new = np.array([0.0, 0.0, 0.0, 0.5])   # logits [0, 0.5]
@@ -165,10 +165,10 @@ def test_policy_gradient_update_helpers(cartpole, softmax):
     new, _ = plain.update(theta, np.random.default_rng(7))
     grad = est.gradient(theta, np.random.default_rng(7))
     np.testing.assert_allclose(new, theta + 0.1 * grad, rtol=1e-12)
-    scaled = pgfast.PolicyGradientUpdate(est, alpha=1.0, max_norm=1e-3)
+    scaled = pgfast.PolicyGradientUpdate(est, alpha=1.0, max_grad_norm=1e-3)
     new, _ = scaled.update(theta, np.random.default_rng(7))
     assert np.linalg.norm(new - theta) == pytest.approx(min(1e-3, np.linalg.norm(grad)))
-    clipped = pgfast.PolicyGradientUpdate(est, alpha=1.0, clip=(-1e-4, 1e-4))
+    clipped = pgfast.PolicyGradientUpdate(est, alpha=1.0, grad_clip=(-1e-4, 1e-4))
     new, _ = clipped.update(theta, np.random.default_rng(7))
     assert np.abs(new - theta).max() <= 1e-4 + 1e-15
     adam = pgfast.PolicyGradientUpdate(est, alpha=0.01, optimizer="adam")
@@ -213,3 +213,40 @@ def test_update_bad_input(cartpole, softmax):
 def test_natural_update_refuses_a_bad_damping(cartpole, softmax, damping, error):
     with pytest.raises(error, match="^damping:"):
         pgfast.NaturalPolicyUpdate(cartpole, softmax, damping=damping)
+
+
+def test_renamed_arguments_keep_working_for_a_release():
+    problem, policy = pgfast.Problem("CartPole-v1"), pgfast.LinearSoftmax(4, 2)
+    with pytest.warns(DeprecationWarning, match="epsilon= is now clip="):
+        update = pgfast.ClampedSurrogateUpdate(problem, policy, epsilon=0.3, normalize=False)
+    assert update.clip == 0.3 and update.normalize_advantages is False
+    with pytest.warns(DeprecationWarning, match="max_norm= is now max_grad_norm="):
+        pg = pgfast.PolicyGradientUpdate(pgfast.RewardToGoGradient(problem, policy, m=2),
+                                         max_norm=2.0, clip=(-1.0, 1.0))
+    assert pg.max_grad_norm == 2.0 and pg.grad_clip == (-1.0, 1.0)
+    with pytest.warns(DeprecationWarning, match="fit_iterations= is now value_epochs="):
+        baseline = pgfast.ValueBaseline(pgfast.LinearValue(4), fit_iterations=3, lr=0.1,
+                                        minibatch_size=8)
+    assert (baseline.value_epochs, baseline.value_lr, baseline.value_minibatch) == (3, 0.1, 8)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'nonsense'"):
+        pgfast.ClampedSurrogateUpdate(problem, policy, nonsense=1)
+
+
+def test_no_argument_is_ignored():
+    """λ and the value fit belong to a ValueBaseline given as value_fn: giving them to
+    the update as well is refused (it was silently ignored), as is λ without one."""
+    problem, policy = pgfast.Problem("CartPole-v1"), pgfast.LinearSoftmax(4, 2)
+    baseline = pgfast.ValueBaseline(pgfast.LinearValue(4), lam=0.9)
+    for cls in (pgfast.NaturalPolicyUpdate, pgfast.TrustRegionUpdate,
+                pgfast.ClampedSurrogateUpdate):
+        assert cls(problem, policy, value_fn=baseline).baseline is baseline
+        with pytest.raises(ValueError, match="^lam: the ValueBaseline given as value_fn"):
+            cls(problem, policy, value_fn=baseline, lam=0.95)
+        with pytest.raises(ValueError, match="^value_lr: "):
+            cls(problem, policy, value_fn=baseline, value_lr=1e-3)
+        with pytest.raises(ValueError, match='^lam: advantages="book"'):
+            cls(problem, policy, advantages="book", lam=0.9)
+        with pytest.raises(ValueError, match="^value_fn: expects 3 observation values"):
+            cls(problem, policy, value_fn=pgfast.LinearValue(3))
+        assert cls(problem, policy).baseline.lam == 0.95   # one λ default everywhere
+    assert pgfast.GAEGradient(problem, policy).baseline.lam == 0.95
