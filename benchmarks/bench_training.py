@@ -12,7 +12,7 @@ The throughput case trains an MLP(64, 64) on CartPole for a fixed budget with th
 table's settings and, in the same run, with the plain ones (50 full-batch value
 epochs, every step in the Fisher products): the ratio is the speed-up.
 
-    python benchmarks/bench_training.py [--envs CartPole-v1 ...] [--seeds 5] [--out DIR]
+    python benchmarks/bench_training.py [--envs CartPole-v1 ...] [--seeds 5] [--first-seed 0] [--out DIR]
     python benchmarks/bench_training.py --envs Hopper-v5 HalfCheetah-v5 --seeds 3 --no-throughput
 
 prints the markdown table and writes a learning-curve figure per env and policy
@@ -99,6 +99,17 @@ def table(results):
     return "\n".join(lines)
 
 
+def summary(runs):
+    """One line: solved seeds, the median and worst final evaluation, steps to solve."""
+    evals = np.array([r["eval"] for r in runs])
+    solved = sum(r["solved"] for r in runs)
+    return (f"{runs[0]['env']} {runs[0]['policy']} {runs[0]['update']}: solved {solved} of "
+            f"{len(runs)} seeds ({runs[0]['seed']}-{runs[-1]['seed']}); evaluation median "
+            f"{np.median(evals):.1f}, worst {evals.min():.1f}; steps median "
+            f"{np.median([r['steps'] for r in runs]):.0f}, CPU s median "
+            f"{np.median([r['cpu_s'] for r in runs]):.1f}")
+
+
 def plot(results, out):
     """Mean and range over seeds of the evaluation return, against steps and seconds
     (a run that stopped keeps its last evaluation)."""
@@ -160,7 +171,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--envs", nargs="*",
                         help="env ids (default: every case but the MuJoCo ones)")
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=5, help="how many seeds")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds FIRST_SEED, FIRST_SEED+1, ... (judge settings on seeds "
+                             "their tuning never saw)")
     parser.add_argument("--out", default="bench-training", help="folder for the figures")
     parser.add_argument("--no-throughput", action="store_true")
     args = parser.parse_args()
@@ -171,8 +185,9 @@ def main():
                                                    (env, kind, update) in MUJOCO_CASES):
             continue
         runs = [solve(env, kind, seed, update and {"update": update})
-                for seed in range(args.seeds)]
+                for seed in range(args.first_seed, args.first_seed + args.seeds)]
         print(table(runs), flush=True)
+        print(summary(runs), flush=True)
         print(f"figure: {plot(runs, args.out)}", flush=True)
         results += runs
     print("\n" + table(results))

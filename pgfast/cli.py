@@ -68,6 +68,10 @@ def _train_command(args) -> int:
     print(f"pgfast train: {config['update']} on {args.env}, {type(policy).__name__} "
           f"({policy.n_params} parameters), up to {config['steps']} steps"
           + (f", stopping at a mean return of {threshold:g}" if stop else "") + f" -> {out}")
+    if not factory.tuned(args.env):
+        print(f"pgfast train: {args.env} has no tuned entry; these settings are generic"
+              + (" (the continuous-control recipe of pgfast.defaults.CONTINUOUS)"
+                 if not policy.discrete else ""))
     print("settings: " + ", ".join(f"{k}={_show(config[k])}"
                                    for k in _used(config, args.policy, policy))
           + " (pgfast train --config lists them all and where each comes from)")

@@ -30,7 +30,7 @@ Keys of a settings dict (every one can be overridden, ``pgfast train --set k=v``
 """
 from __future__ import annotations
 
-__all__ = ["TABLE", "GENERIC", "TARGETS", "POLICY", "UPDATES"]
+__all__ = ["TABLE", "GENERIC", "CONTINUOUS", "TARGETS", "POLICY", "UPDATES"]
 
 UPDATES = ("trpo", "ppo", "natural", "restricted", "ascent")
 
@@ -47,6 +47,14 @@ GENERIC = {
 # close to the -110 threshold for policy-gradient training to reach reliably.
 POLICY = {"MountainCar-v0": "mlp", "Pendulum-v1": "mlp", "Hopper-v5": "mlp",
           "HalfCheetah-v5": "mlp"}
+
+# Any env with continuous actions and no entry in TABLE (a Gymnasium id, a user's
+# kernel, a MuJoCo task without its own entry): the recipe that learns across MuJoCo
+# (TRPO on an MLP(64, 64) Gaussian policy, normalised observations, a minibatch-fitted
+# MLP value function, GAE λ = 0.95), the Hopper-v5 entry's settings.
+CONTINUOUS = {"update": "trpo", "steps": 1_000_000, "normalize": True, "lam": 0.95, "m": 8,
+              "fisher_subsample": 5, "value_epochs": 10, "value_minibatch": 128,
+              "eval_every": 10, "ppo": {"alpha": 3e-4, "minibatches": 32, "anneal": True}}
 
 # The mean return at which an env whose spec has no reward_threshold counts as solved.
 TARGETS = {"Pendulum-v1": -200.0}
@@ -90,6 +98,9 @@ TABLE = {
                 "value_minibatch": 64,
                 "ppo": {"alpha": 1e-3, "minibatches": 32, "anneal": True}},
     },
+    # The book's problem: a linear Gaussian policy is its exact family (no threshold:
+    # the whole budget, keeping the best evaluation).
+    "SimpleRegulator-v0": {"linear": {"update": "trpo", "steps": 300_000}},
     # Measured with `pgfast train ENV [--update ppo] --seed S`, seeds 0-2, 100
     # deterministic episodes, 1M steps, on one core. Hopper TRPO: 3525, 3361, 3218 in
     # 91-106 CPU s (py-spy, seed 0: the training rollouts 58%, the value fit 13%, the

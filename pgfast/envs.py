@@ -35,7 +35,7 @@ from . import _envs, _rollout
 from . import mujoco as _mujoco
 from ._validation import check_finite_float, check_positive_int, check_seed
 
-__all__ = ["NativeEnv", "NativeVectorEnv", "make_kernel", "make_vec", "native_ids"]
+__all__ = ["NativeEnv", "NativeVectorEnv", "make_kernel", "make_vec", "native_ids", "spaces_of"]
 
 PREFIX = "pgfast/"
 
@@ -107,6 +107,33 @@ def is_native(env_id: str) -> bool:
     """Whether pgfast implements `env_id` ("CartPole-v1" or "pgfast/CartPole-v1")."""
     name = env_id[len(PREFIX):] if env_id.startswith(PREFIX) else env_id
     return name in _SPECS
+
+
+def spaces_of(env_id: str):
+    """The observation and action space of one slot of a native env, without making it.
+
+    Parameters
+    ----------
+    env_id : str
+        A native id ("CartPole-v1" or "pgfast/CartPole-v1").
+
+    Returns
+    -------
+    observation_space, action_space : gymnasium.spaces.Space
+
+    Raises
+    ------
+    ValueError
+        An id pgfast does not implement.
+
+    Examples
+    --------
+    >>> import pgfast
+    >>> pgfast.envs.spaces_of("Pendulum-v1")[1]
+    Box(-2.0, 2.0, (1,), float32)
+    """
+    _, spec = _spec_of(env_id)
+    return spec.observation_space(), spec.action_space()
 
 
 def _spec_of(env_id) -> tuple[str, _Spec]:

@@ -6,12 +6,55 @@ from __future__ import annotations
 import gymnasium
 
 from . import updates
-from .defaults import GENERIC, POLICY, TABLE, TARGETS, UPDATES
+from .defaults import CONTINUOUS, GENERIC, POLICY, TABLE, TARGETS, UPDATES
+from .envs import is_native, spaces_of
 from .estimators import RewardToGoGradient
 from .policies import LinearValue, MLPValue, policy_for
 from .problem import Problem
 
-__all__ = ["settings", "threshold", "policy_kind", "build"]
+__all__ = ["settings", "threshold", "policy_kind", "build", "tuned"]
+
+
+def _name(env):
+    return env[len("pgfast/"):] if env.startswith("pgfast/") else env
+
+
+def tuned(env):
+    """Whether `env` has its own entry in the defaults table.
+
+    Parameters
+    ----------
+    env : str
+        An env id.
+
+    Returns
+    -------
+    bool
+        False: ``pgfast train`` uses the generic settings (for continuous actions,
+        :data:`pgfast.defaults.CONTINUOUS`).
+
+    Examples
+    --------
+    >>> from pgfast import factory
+    >>> factory.tuned("Hopper-v5"), factory.tuned("pgfast/CartPole-v1"), factory.tuned("Foo-v0")
+    (True, True, False)
+    """
+    return _name(env) in TABLE
+
+
+def _continuous(env):
+    """Whether `env` acts with continuous (Box) actions; False for an unknown id (the
+    env check reports it later)."""
+    try:
+        if is_native(env):
+            action_space = spaces_of(env)[1]
+        else:
+            probe = gymnasium.make(env)
+            action_space = probe.action_space
+            probe.close()
+    except Exception:
+        return False
+    return isinstance(action_space, gymnasium.spaces.Box)
 
 
 def threshold(env):
@@ -57,23 +100,30 @@ def policy_kind(env):
     Returns
     -------
     str
-        ``"mlp"`` for the envs in :data:`pgfast.defaults.POLICY`, else ``"linear"``.
+        ``"mlp"`` for the envs in :data:`pgfast.defaults.POLICY` and for an env
+        with continuous actions and no table entry, else ``"linear"``.
 
     Examples
     --------
     >>> from pgfast import factory
     >>> factory.policy_kind("Pendulum-v1"), factory.policy_kind("CartPole-v1")
     ('mlp', 'linear')
+    >>> factory.policy_kind("Walker2d-v5")   # continuous actions, no table entry
+    'mlp'
     """
-    return POLICY.get(env, "linear")
+    name = _name(env)
+    if name in POLICY:
+        return POLICY[name]
+    return "mlp" if name not in TABLE and _continuous(env) else "linear"
 
 
 def settings(env, policy="linear", overrides=None):
     """The settings ``pgfast train`` uses for `env` and `policy`, and where each came from.
 
     :data:`pgfast.defaults.GENERIC`, then the table's entry for `env` and `policy`
-    (with the entry for the chosen update, when there is one, over it), then
-    `overrides`.
+    (with the entry for the chosen update, when there is one, over it) or, for an
+    env with continuous actions and no entry, :data:`pgfast.defaults.CONTINUOUS`,
+    then `overrides`.
 
     Parameters
     ----------
@@ -91,7 +141,8 @@ def settings(env, policy="linear", overrides=None):
     settings : dict
         Every key of :data:`pgfast.defaults.GENERIC` with its value for this run.
     sources : dict
-        For each key, ``"generic"``, ``"table"`` or ``"override"``.
+        For each key, ``"generic"``, ``"table"``, ``"continuous"`` or
+        ``"override"``.
 
     Raises
     ------
@@ -111,12 +162,18 @@ def settings(env, policy="linear", overrides=None):
         raise ValueError(f"policy: expected 'linear' or 'mlp', got {policy!r}")
     merged = dict(GENERIC)
     sources = dict.fromkeys(GENERIC, "generic")
-    entry = TABLE.get(env, {}).get(policy, {})
+    name = _name(env)
+    if name in TABLE:
+        entry, source = TABLE[name].get(policy, {}), "table"
+    elif _continuous(env):
+        entry, source = CONTINUOUS, "continuous"
+    else:
+        entry, source = {}, "table"
     overrides = dict(overrides or {})
     update = overrides.get("update", entry.get("update", GENERIC["update"]))
     entry = {**{k: v for k, v in entry.items() if k not in UPDATES}, **entry.get(update, {})}
     merged.update(entry)
-    sources.update(dict.fromkeys(entry, "table"))
+    sources.update(dict.fromkeys(entry, source))
     for key, value in overrides.items():
         if key not in GENERIC:
             raise ValueError(f"{key}: not a setting; expected one of {', '.join(GENERIC)}")

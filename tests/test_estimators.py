@@ -170,15 +170,3 @@ def test_bad_input(problem, policy):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         pgfast.RegressionGradient(problem, policy, m=3)
-
-
-def test_problem_takes_a_bare_kernel():
-    kernel = pgfast.make_kernel("CartPole-v1", num_envs=8)
-    problem = pgfast.Problem(kernel, gamma=1.0)
-    assert problem.horizon == 500
-    policy = pgfast.LinearSoftmax(4, 2)
-    theta = policy.init(np.random.default_rng(0))
-    u = pgfast.utility(problem, policy, theta, 20, np.random.default_rng(1))
-    assert 8 <= u <= 500
-    with pytest.raises(ValueError, match="policy"):
-        pgfast.Problem(kernel).check_policy(pgfast.LinearGaussian(4, 1))

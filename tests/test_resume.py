@@ -116,26 +116,22 @@ def test_resuming_a_solved_run_does_nothing(tmp_path, capsys):
     train_cli("--resume", "--out", out)
     assert "was solved after" in capsys.readouterr().out
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
-    resumed = pgfast.train(*_cartpole_update(), iterations=500, progress=False,
-                           checkpoint_dir=out, resume=True, rng=0,
-                           callback=_stop_rule())
+    update, theta = _cartpole_update()
+    resumed = pgfast.train(update, theta, iterations=500, progress=False,
+                           checkpoint_dir=out, resume=True, rng=0, callback=_stop_rule(update))
     assert len(resumed[1]["iteration"]) == len(pgfast.load_checkpoint(out)[1]["history"]
                                                ["iteration"])
 
 
 def _cartpole_update():
-    problem = pgfast.Problem("CartPole-v1", gamma=0.99)
-    policy = pgfast.LinearSoftmax(4, 2)
-    from pgfast import factory
-
-    config = factory.settings("CartPole-v1", "linear", {})[0]
-    _, _, update = factory.build("CartPole-v1", "linear", config)
+    """`pgfast train`'s update for CartPole, and an initial θ."""
+    config = pgfast.factory.settings("CartPole-v1", "linear", {})[0]
+    _, policy, update = pgfast.factory.build("CartPole-v1", "linear", config)
     return update, policy.init(np.random.default_rng(0))
 
 
-def _stop_rule():
-    problem = pgfast.Problem("CartPole-v1", gamma=0.99)
-    return pgfast.StopWhenSolved(problem, pgfast.LinearSoftmax(4, 2), 475,
+def _stop_rule(update):
+    return pgfast.StopWhenSolved(update.problem, update.policy, 475,
                                  np.random.default_rng([0, 1]))
 
 

@@ -4,25 +4,7 @@ import pytest
 
 import pgfast
 from helpers import theta0
-from pgfast.optim import conjugate_gradient
 from pgfast.updates import trajectory_scores
-
-
-def test_conjugate_gradient_matches_dense_solve():
-    rng = np.random.default_rng(0)
-    A = rng.normal(size=(12, 12))
-    A = A @ A.T + 0.1 * np.eye(12)
-    b = rng.normal(size=12)
-    x = conjugate_gradient(lambda v: A @ v, b, iterations=100)
-    np.testing.assert_allclose(x, np.linalg.solve(A, b), rtol=1e-7, atol=1e-9)
-
-
-def test_conjugate_gradient_stops_on_non_positive_curvature():
-    A = np.diag([1.0, -1.0])
-    b = np.array([0.0, 1.0])
-    x = conjugate_gradient(lambda v: A @ v, b, iterations=10)
-    assert np.isfinite(x).all()
-    np.testing.assert_array_equal(x, b)   # first direction already has pᵀAp < 0
 
 
 def test_natural_direction_is_inverse_fisher_times_gradient(cartpole, softmax):
