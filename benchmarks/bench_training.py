@@ -22,6 +22,7 @@ prints the markdown table and writes a learning-curve figure per env and policy
 from __future__ import annotations
 
 import argparse
+import ast
 import time
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def solve(env, kind, seed, overrides=None):
     rng = np.random.default_rng(seed)
     theta = policy.init(rng)
     stop = StopWhenSolved(problem, policy, threshold, np.random.default_rng([seed, 1]),
-                          every=config["eval_every"])
+                          every=config["eval_every"], confidence=config["confidence"])
     clock = time.perf_counter()
     times = []
 
@@ -177,14 +178,18 @@ def main():
                              "their tuning never saw)")
     parser.add_argument("--out", default="bench-training", help="folder for the figures")
     parser.add_argument("--no-throughput", action="store_true")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting for every case (a Python literal)")
     args = parser.parse_args()
+    settings = {key: ast.literal_eval(value)
+                for key, _, value in (item.partition("=") for item in args.set)}
     Path(args.out).mkdir(parents=True, exist_ok=True)
     results = []
     for env, kind, update in CASES + MUJOCO_CASES:
         if (args.envs and env not in args.envs) or (not args.envs and
                                                    (env, kind, update) in MUJOCO_CASES):
             continue
-        runs = [solve(env, kind, seed, update and {"update": update})
+        runs = [solve(env, kind, seed, {**settings, **({"update": update} if update else {})})
                 for seed in range(args.first_seed, args.first_seed + args.seeds)]
         print(table(runs), flush=True)
         print(summary(runs), flush=True)

@@ -64,7 +64,7 @@ def _train_command(args) -> int:
     stop = None
     if threshold is not None and not args.no_stop:
         stop = StopWhenSolved(problem, policy, threshold, np.random.default_rng([args.seed, 1]),
-                              every=config["eval_every"])
+                              every=config["eval_every"], confidence=config["confidence"])
     print(f"pgfast train: {config['update']} on {args.env}, {type(policy).__name__} "
           f"({policy.n_params} parameters), up to {config['steps']} steps"
           + (f", stopping at a mean return of {threshold:g}" if stop else "") + f" -> {out}")
@@ -256,7 +256,7 @@ _USED_BY = {
 
 def _used(config, policy_kind, policy):
     """The settings this run reads, in the table's order."""
-    used = {"update", "steps", "gamma", "m", "normalize", "eval_every",
+    used = {"update", "steps", "gamma", "m", "normalize", "eval_every", "confidence",
             *_USED_BY[config["update"]]}
     if config["update"] in ("trpo", "natural", "ppo"):
         used |= {"lam", "value_lr", "value_epochs", "value_minibatch", "scale_rewards"}

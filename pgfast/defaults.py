@@ -27,6 +27,7 @@ Keys of a settings dict (every one can be overridden, ``pgfast train --set k=v``
     value_lr, value_epochs, value_minibatch   how an MLP value function is fitted
     log_std       initial log σ of a Gaussian policy
     eval_every    updates between the stop-when-solved evaluations (of 10 episodes each)
+    confidence    standard errors a 100-episode confirmation must clear the threshold by
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ GENERIC = {
     "alpha": 3e-3, "k_max": 10,
     "minibatches": 1, "anneal": False, "fisher_subsample": 1, "value_lr": 1e-3,
     "value_epochs": 5, "value_minibatch": 256, "log_std": 0.0, "eval_every": 1,
+    "confidence": 1.0,
 }
 
 # The policy kind `pgfast train ENV` uses when --policy is not given.
