@@ -51,7 +51,45 @@ def test_spaces_limits_and_dt_match_gymnasium(name):
     kernel = ours.unwrapped.kernel
     assert kernel.dt == ref.unwrapped.dt and kernel.frame_skip == ref.unwrapped.frame_skip
     np.testing.assert_array_equal(kernel.ctrl_range, ref.unwrapped.model.actuator_ctrlrange)
-    assert kernel.xml_file == ref.unwrapped.fullpath
+
+
+def _model_fields(mujoco, model):
+    """Every array of an mjModel, its options and its statistics, by name."""
+    fields = {name: value for name in dir(model) if not name.startswith("_")
+              and isinstance(value := getattr(model, name), np.ndarray)}
+    for struct in ("opt", "stat"):
+        part = getattr(model, struct)
+        fields.update({f"{struct}.{name}": np.asarray(getattr(part, name)) for name in dir(part)
+                       if not name.startswith("_") and isinstance(getattr(part, name), (float, int, np.ndarray))})
+    return fields
+
+
+@needs_mujoco
+@pytest.mark.parametrize("name", pm.ENV_NAMES)
+def test_kernel_models_compile_to_gymnasiums(name):
+    # HalfCheetah's kernel loads pgfast's own copy of the model (written without the
+    # settotalmass attribute MuJoCo 4 deprecates): it must be the same mjModel, bit for bit.
+    mujoco, ref = _gymnasium(name)
+    ours = mujoco.MjModel.from_xml_path(gym.make("pgfast/" + name).unwrapped.kernel.xml_file)
+    theirs, mine = _model_fields(mujoco, ref.unwrapped.model), _model_fields(mujoco, ours)
+    assert theirs.keys() == mine.keys() and len(theirs) > 100
+    for field, value in theirs.items():
+        np.testing.assert_array_equal(mine[field], value, err_msg=field)
+    assert theirs["body_mass"].sum() > 0
+
+
+@needs_mujoco
+@pytest.mark.parametrize("name", pm.ENV_NAMES)
+def test_making_an_env_prints_no_mujoco_warning(name, capfd):
+    # MuJoCo's default handler prints warnings to stdout (C level) and appends them to
+    # MUJOCO_LOG.TXT in the working directory (the fixture's tmp_path).
+    capfd.readouterr()
+    env = gym.make("pgfast/" + name)
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    out, err = capfd.readouterr()
+    assert "WARNING" not in out + err
+    assert not os.path.exists("MUJOCO_LOG.TXT")
 
 
 @needs_mujoco
@@ -97,7 +135,7 @@ def test_step_for_step_against_gymnasium(name):
         kernel.set_state(0, state)
     assert counts["clamped"] > 0
     if name in ("Hopper-v5", "Walker2d-v5", "InvertedPendulum-v5",
-                "InvertedDoublePendulum-v5"):
+                "InvertedDoublePendulum-v5", "Humanoid-v5"):
         assert counts["terminated"] > 0     # random actions fall over
     if name == "Reacher-v5":
         assert counts["truncated"] > 0      # 50-step episodes
@@ -271,7 +309,16 @@ def test_bad_models_raise(tmp_path):
         pgfast.make_vec("Hopper-v5", num_envs=0)
 
 
-def test_without_mujoco_asking_for_an_env_says_how_to_install(monkeypatch):
+@pytest.fixture
+def _unchecked():
+    # pgfast.mujoco checks the loaded MuJoCo once per process: forget that around a
+    # test that changes what an import finds.
+    pm._module.cache_clear()
+    yield
+    pm._module.cache_clear()
+
+
+def test_without_mujoco_asking_for_an_env_says_how_to_install(monkeypatch, _unchecked):
     # Simulate a machine without MuJoCo: importing it fails.
     monkeypatch.setitem(sys.modules, "mujoco", None)
     monkeypatch.setitem(sys.modules, "pgfast._mujoco_envs", None)
