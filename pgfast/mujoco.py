@@ -1,6 +1,7 @@
 """Gymnasium's MuJoCo v5 environments as native pgfast environments.
 
-The kernels (``src/mujoco/_mujoco_envs.pyx``) load Gymnasium's own XML models
+The kernels (``src/mujoco/_mujoco_envs.pyx``) load Gymnasium's XML models (HalfCheetah:
+pgfast's copy in pgfast/assets/, the same mjModel without MuJoCo 4's deprecated settotalmass)
 and step MuJoCo's C library inside the fused rollout loop, one ``mjData`` per
 env slot. This module is their spec table; :mod:`pgfast.envs` registers them
 beside the classic-control ones, so the usual entry points work::
@@ -141,9 +142,9 @@ def available() -> bool:
     Returns
     -------
     bool
-        True when MuJoCo is installed and this pgfast was built with its MuJoCo
-        kernels against the same MuJoCo version; :mod:`pgfast.envs` registers the
-        MuJoCo envs only then.
+        True when MuJoCo is installed, this pgfast was built with its MuJoCo
+        kernels and the installed MuJoCo passes their version and layout checks;
+        :mod:`pgfast.envs` registers the MuJoCo envs only then.
 
     Examples
     --------
@@ -177,8 +178,9 @@ def kernel_class(name: str):
     Raises
     ------
     ImportError
-        MuJoCo is missing, or pgfast was built without its MuJoCo kernels or against
-        another MuJoCo version; the message says how to install.
+        MuJoCo is missing, pgfast was built without its MuJoCo kernels, or the
+        installed MuJoCo is of another API line or struct layout than the kernels'
+        headers; the message says how to install.
     KeyError
         `name` is not a MuJoCo env pgfast knows.
 
