@@ -87,21 +87,20 @@ def _check_layout(module, mujoco):
     data = mujoco.MjData(model)
     model.opt.timestep = 0.0123      # values no default has, so a shifted read shows
     data.time = 0.25
-    bad = (mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL,
-           mujoco.mjtWarning.mjWARN_BADQACC)
-    for count, kind in enumerate(bad, start=3):
+    unstable = (mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL,
+                mujoco.mjtWarning.mjWARN_BADQACC)
+    for count, kind in enumerate(unstable, start=3):
         data.warning[kind].number = count
     ours_model, ours_data = module.struct_fields(model._address, data._address)
-    theirs = {"opt.timestep": model.opt.timestep, "time": data.time,
-              "warning.number": [data.warning[kind].number for kind in bad]}
+    # The members that are not plain attributes of the package's MjModel/MjData.
+    nested = {"opt.timestep": model.opt.timestep,
+              "warning.number": [data.warning[kind].number for kind in unstable]}
     wrong = []
     for struct, ours in ((model, ours_model), (data, ours_data)):
         for name, value in ours.items():
-            expected = theirs.get(name)
-            if expected is None:
-                expected = getattr(struct, name)
-                if isinstance(expected, np.ndarray):
-                    expected = expected.ctypes.data
+            expected = nested[name] if name in nested else getattr(struct, name)
+            if isinstance(expected, np.ndarray):
+                expected = expected.ctypes.data     # an array member: its address
             if value != expected:
                 wrong.append(name)
     if wrong:

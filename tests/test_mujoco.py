@@ -59,8 +59,9 @@ def _model_fields(mujoco, model):
               and isinstance(value := getattr(model, name), np.ndarray)}
     for struct in ("opt", "stat"):
         part = getattr(model, struct)
-        fields.update({f"{struct}.{name}": np.asarray(getattr(part, name)) for name in dir(part)
-                       if not name.startswith("_") and isinstance(getattr(part, name), (float, int, np.ndarray))})
+        fields.update({f"{struct}.{name}": np.asarray(value) for name in dir(part)
+                       if not name.startswith("_")
+                       and isinstance(value := getattr(part, name), (float, int, np.ndarray))})
     return fields
 
 
