@@ -51,7 +51,46 @@ def test_spaces_limits_and_dt_match_gymnasium(name):
     kernel = ours.unwrapped.kernel
     assert kernel.dt == ref.unwrapped.dt and kernel.frame_skip == ref.unwrapped.frame_skip
     np.testing.assert_array_equal(kernel.ctrl_range, ref.unwrapped.model.actuator_ctrlrange)
-    assert kernel.xml_file == ref.unwrapped.fullpath
+
+
+def _model_fields(mujoco, model):
+    """Every array of an mjModel, its options and its statistics, by name."""
+    fields = {name: value for name in dir(model) if not name.startswith("_")
+              and isinstance(value := getattr(model, name), np.ndarray)}
+    for struct in ("opt", "stat"):
+        part = getattr(model, struct)
+        fields.update({f"{struct}.{name}": np.asarray(value) for name in dir(part)
+                       if not name.startswith("_")
+                       and isinstance(value := getattr(part, name), (float, int, np.ndarray))})
+    return fields
+
+
+@needs_mujoco
+@pytest.mark.parametrize("name", pm.ENV_NAMES)
+def test_kernel_models_compile_to_gymnasiums(name):
+    # HalfCheetah's kernel loads pgfast's own copy of the model (written without the
+    # settotalmass attribute MuJoCo 4 deprecates): it must be the same mjModel, bit for bit.
+    mujoco, ref = _gymnasium(name)
+    ours = mujoco.MjModel.from_xml_path(gym.make("pgfast/" + name).unwrapped.kernel.xml_file)
+    theirs, mine = _model_fields(mujoco, ref.unwrapped.model), _model_fields(mujoco, ours)
+    assert theirs.keys() == mine.keys() and len(theirs) > 100
+    for field, value in theirs.items():
+        np.testing.assert_array_equal(mine[field], value, err_msg=field)
+    assert theirs["body_mass"].sum() > 0
+
+
+@needs_mujoco
+@pytest.mark.parametrize("name", pm.ENV_NAMES)
+def test_making_an_env_prints_no_mujoco_warning(name, capfd):
+    # MuJoCo's default handler prints warnings to stdout (C level) and appends them to
+    # MUJOCO_LOG.TXT in the working directory (the fixture's tmp_path).
+    capfd.readouterr()
+    env = gym.make("pgfast/" + name)
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    out, err = capfd.readouterr()
+    assert "WARNING" not in out + err
+    assert not os.path.exists("MUJOCO_LOG.TXT")
 
 
 @needs_mujoco
@@ -97,7 +136,7 @@ def test_step_for_step_against_gymnasium(name):
         kernel.set_state(0, state)
     assert counts["clamped"] > 0
     if name in ("Hopper-v5", "Walker2d-v5", "InvertedPendulum-v5",
-                "InvertedDoublePendulum-v5"):
+                "InvertedDoublePendulum-v5", "Humanoid-v5"):
         assert counts["terminated"] > 0     # random actions fall over
     if name == "Reacher-v5":
         assert counts["truncated"] > 0      # 50-step episodes
@@ -154,7 +193,7 @@ def test_float32_actions_differ_only_by_the_float32_control_cost(name):
 
 
 @needs_mujoco
-@pytest.mark.parametrize("name", ["Hopper-v5", "Ant-v5"])
+@pytest.mark.parametrize("name", ["Hopper-v5", "Ant-v5", "Humanoid-v5"])
 def test_fused_rollout_is_deterministic_and_thread_independent(name):
     vec = pgfast.make_vec(name, num_envs=6, seed=0)
     policy = pgfast.MLPGaussian(vec.kernel.obs_dim, vec.kernel.act_dim, (64, 64))
@@ -165,12 +204,13 @@ def test_fused_rollout_is_deterministic_and_thread_independent(name):
     for field in ("observations", "actions", "rewards", "terminated", "truncated", "log_probs"):
         np.testing.assert_array_equal(getattr(one, field), getattr(two, field), err_msg=field)
     assert np.isfinite(one.observations).all() and np.isfinite(one.rewards).all()
-    if name == "Hopper-v5":
+    if name in ("Hopper-v5", "Humanoid-v5"):
         assert one.terminated.any()   # random policies fall
     # Every episode starts from a reset: the torso height within the reset noise
-    # of the initial pose (Hopper 1.25 ± 0.005; Ant 0.75 ± 0.1).
+    # of the initial pose (Hopper 1.25 ± 0.005; Ant 0.75 ± 0.1; Humanoid 1.4 ± 0.01).
     starts = np.concatenate([one.observations[0], one.observations[1:][one.done[:-1]]])
-    z0, noise = (1.25, 5e-3) if name == "Hopper-v5" else (0.75, 0.1)
+    z0, noise = {"Hopper-v5": (1.25, 5e-3), "Ant-v5": (0.75, 0.1),
+                 "Humanoid-v5": (1.4, 1e-2)}[name]
     assert (np.abs(starts[:, 0] - z0) <= noise).all()
     assert np.unique(starts[:, 0]).size == starts.shape[0]
 
@@ -271,7 +311,16 @@ def test_bad_models_raise(tmp_path):
         pgfast.make_vec("Hopper-v5", num_envs=0)
 
 
-def test_without_mujoco_asking_for_an_env_says_how_to_install(monkeypatch):
+@pytest.fixture
+def _unchecked():
+    # pgfast.mujoco checks the loaded MuJoCo once per process: forget that around a
+    # test that changes what an import finds.
+    pm._module.cache_clear()
+    yield
+    pm._module.cache_clear()
+
+
+def test_without_mujoco_asking_for_an_env_says_how_to_install(monkeypatch, _unchecked):
     # Simulate a machine without MuJoCo: importing it fails.
     monkeypatch.setitem(sys.modules, "mujoco", None)
     monkeypatch.setitem(sys.modules, "pgfast._mujoco_envs", None)
@@ -283,3 +332,108 @@ def test_without_mujoco_asking_for_an_env_says_how_to_install(monkeypatch):
     with pytest.raises(ImportError, match=r'pip install "pgfast\[mujoco\]"'):
         gym.make("pgfast/Ant-v5")
     assert "pgfast/Hopper-v5" in gym.registry
+
+
+# ---- which MuJoCo ------------------------------------------------------------
+
+
+def _supported_mujoco():
+    """The MuJoCo releases pgfast's mujoco extra accepts (its installed metadata)."""
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+    for line in requires("pgfast") or []:
+        requirement = Requirement(line)
+        if requirement.name == "mujoco" and "mujoco" in str(requirement.marker):
+            return requirement.specifier
+    raise AssertionError("pgfast's metadata has no mujoco extra")
+
+
+@needs_mujoco
+def test_the_kernels_run_on_the_installed_mujocos_library():
+    mujoco = pytest.importorskip("mujoco")
+    module = pm._module()
+    # One library for both: the mujoco package's, whichever release it is.
+    assert module.library_version() == mujoco.mj_version()
+    assert mujoco.__version__ in _supported_mujoco()
+    assert module.HEADER_VERSION // 1000 == module.library_version() // 1000   # one API line
+
+
+@needs_mujoco
+def test_another_mujoco_line_is_refused(monkeypatch, _unchecked):
+    module = pm._module()
+    pm._module.cache_clear()
+    monkeypatch.setattr(module, "library_version", lambda: module.HEADER_VERSION + 1000)
+    with pytest.raises(ImportError, match=r"need MuJoCo 4\.0\.x, the loaded library is 4\.1\.\d+: "
+                                          r'pip install "pgfast\[mujoco\]"'):
+        pm.kernel_class("Hopper-v5")
+    assert not pm.available()
+
+
+@needs_mujoco
+@pytest.mark.parametrize("struct, field", [("model", "nv"), ("model", "opt.timestep"),
+                                           ("model", "body_mass"), ("data", "qvel"),
+                                           ("data", "warning.number"), ("data", "cfrc_ext")])
+def test_a_library_with_another_struct_layout_is_refused(monkeypatch, _unchecked, struct, field):
+    module = pm._module()
+    pm._module.cache_clear()
+    real = module.struct_fields
+
+    def shifted(model_address, data_address):
+        # What the kernels would read if the library had one more member before `field`.
+        fields = dict(zip(("model", "data"), real(model_address, data_address)))
+        value = fields[struct][field]
+        fields[struct][field] = [n + 1 for n in value] if isinstance(value, list) else value + 8
+        return fields["model"], fields["data"]
+
+    monkeypatch.setattr(module, "struct_fields", shifted)
+    with pytest.raises(ImportError, match=rf"lays out mjModel/mjData differently .*\({field}\)"):
+        pm.kernel_class("Hopper-v5")
+
+
+# Run in a fresh interpreter whose `import mujoco` finds another MuJoCo release.
+_ON_ANOTHER_MUJOCO = """
+import sys, warnings
+import gymnasium as gym, mujoco, numpy as np
+from pgfast import mujoco as pm
+assert mujoco.__version__ == sys.argv[1], mujoco.__version__
+assert pm.available() and pm._module().library_version() == mujoco.mj_version()
+warnings.simplefilter("ignore")
+for name in ("Hopper-v5", "HalfCheetah-v5", "Humanoid-v5"):
+    ref, ours = gym.make(name, disable_env_checker=True), gym.make("pgfast/" + name)
+    rng = np.random.default_rng(0)
+    assert np.array_equal(ours.reset(seed=0)[0], ref.reset(seed=0)[0]), name
+    for t in range(200):
+        action = rng.uniform(ref.action_space.low, ref.action_space.high)
+        o_ref, r_ref, te_ref, _, _ = ref.step(action)
+        o, r, te, _, _ = ours.step(action)
+        assert np.array_equal(o, o_ref) and r == r_ref and te == te_ref, (name, t)
+        if te:
+            break
+print("stepped with MuJoCo", mujoco.mj_versionString())
+"""
+
+
+@needs_mujoco
+@pytest.mark.slow
+def test_the_oldest_supported_mujoco_runs_the_envs(tmp_path):
+    # The test extra installs the newest supported MuJoCo, which every other test
+    # here runs on; this one installs the oldest the extra accepts beside it.
+    import subprocess
+    mujoco = pytest.importorskip("mujoco")
+    oldest = next(s.version for s in _supported_mujoco() if s.operator == ">=")
+    if mujoco.__version__ == oldest:
+        pytest.skip(f"the installed MuJoCo is the oldest supported ({oldest}); "
+                    "the other tests run on it")
+    target = tmp_path / f"mujoco-{oldest}"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
+         f"mujoco-core=={oldest}"], capture_output=True, text=True, timeout=600)
+    if install.returncode != 0:
+        pytest.skip(f"could not install mujoco-core=={oldest} from the package index: "
+                    f"{install.stderr.strip()[-300:]}")
+    result = subprocess.run([sys.executable, "-c", _ON_ANOTHER_MUJOCO, oldest], cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(target)},
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"stepped with MuJoCo {oldest}" in result.stdout

@@ -1,6 +1,8 @@
-# The part of MuJoCo's C API (mujoco/mujoco.h, from the mujoco wheel's
+# The part of MuJoCo's C API (mujoco/mujoco.h, from the mujoco-core wheel's
 # include folder) that the native MuJoCo environments use. Struct members are
-# declared only where read; the C compiler sees the real layout.
+# declared only where read; the C compiler sees the real layout, and
+# _mujoco_envs.struct_fields reports every member read here so pgfast/mujoco.py can
+# check that the library loaded at run time lays them out the same way.
 cdef extern from "mujoco/mujoco.h" nogil:
     ctypedef double mjtNum
 
@@ -38,6 +40,7 @@ cdef extern from "mujoco/mujoco.h" nogil:
         int nsite
         mjOption opt
         mjtNum* qpos0
+        mjtNum* body_mass
         mjtNum* actuator_ctrlrange
 
     ctypedef struct mjWarningStat:
@@ -52,7 +55,11 @@ cdef extern from "mujoco/mujoco.h" nogil:
         mjtNum* ctrl
         mjtNum* qacc
         mjtNum* xpos
+        mjtNum* xipos
         mjtNum* site_xpos
+        mjtNum* cinert
+        mjtNum* cvel
+        mjtNum* qfrc_actuator
         mjtNum* qfrc_constraint
         mjtNum* cfrc_ext
 

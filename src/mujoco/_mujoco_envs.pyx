@@ -3,9 +3,12 @@
 
 Each kernel is a ``VecEnvKernel`` (the same interface a user's simulator
 implements, see ``src/_envs.pxd``), so it steps inside the fused rollout loop
-without the GIL. One ``mjModel`` is loaded from Gymnasium's own XML file and
+without the GIL. One ``mjModel`` is loaded from Gymnasium's XML file and
 shared; every env slot owns one ``mjData``, which is what MuJoCo allows to run
 on several threads at once.
+
+HalfCheetah loads pgfast's copy of Gymnasium's model (pgfast/assets/), the same
+mjModel without the settotalmass attribute MuJoCo 4 deprecates.
 
 A step reproduces ``gymnasium/envs/mujoco/<env>_v5.py`` with its default
 options: ``ctrl = action`` (MuJoCo clamps to the actuator's ctrlrange, the cost
@@ -21,7 +24,7 @@ model's default pose in the middle of the step. Gymnasium carries on from that
 pose; here the step reports the episode terminated instead, so an exploded
 episode never continues as if nothing happened.
 """
-from libc.math cimport cos, fabs, fma, isfinite, pow, sin, sqrt
+from libc.math cimport INFINITY, cos, fabs, fma, isfinite, pow, sin, sqrt
 from libc.stdlib cimport calloc, free, malloc
 from numpy.random cimport bitgen_t
 from numpy.random.c_distributions cimport random_standard_normal, random_uniform
@@ -38,12 +41,36 @@ from _mujoco_api cimport *
 # builds this module with -ffp-contract=off; fused multiply-adds are written
 # out (fma) only where numpy's BLAS does them.
 
-HEADER_VERSION = mjVERSION_HEADER      # the MuJoCo this module was compiled against
+HEADER_VERSION = mjVERSION_HEADER      # the MuJoCo headers this module was compiled with
 
 
-def mujoco_version():
-    """The version string of the MuJoCo library loaded at run time."""
-    return mj_versionString().decode()
+def library_version():
+    """mj_version() of the MuJoCo library loaded at run time (4.0.1 is 4000001)."""
+    return mj_version()
+
+
+def struct_fields(size_t model_address, size_t data_address):
+    """Every mjModel and mjData member the kernels read, taken from the structs at
+    these addresses where this module's compiled layout puts them: plain values as
+    they are, arrays as their addresses. pgfast/mujoco.py hands in structs that the
+    mujoco package made and compares with that package's own view of them."""
+    cdef const mjModel* m = <const mjModel*> model_address
+    cdef const mjData* d = <const mjData*> data_address
+    model = {
+        "narena": m.narena, "nbuffer": m.nbuffer, "nq": m.nq, "nv": m.nv, "nu": m.nu,
+        "na": m.na, "nbody": m.nbody, "nsite": m.nsite, "opt.timestep": m.opt.timestep,
+        "qpos0": <size_t> m.qpos0, "body_mass": <size_t> m.body_mass,
+        "actuator_ctrlrange": <size_t> m.actuator_ctrlrange}
+    data = {
+        "warning.number": [d.warning[<int> k].number
+                           for k in (mjWARN_BADQPOS, mjWARN_BADQVEL, mjWARN_BADQACC)],
+        "time": d.time, "qpos": <size_t> d.qpos, "qvel": <size_t> d.qvel,
+        "ctrl": <size_t> d.ctrl, "qacc": <size_t> d.qacc, "xpos": <size_t> d.xpos,
+        "xipos": <size_t> d.xipos, "site_xpos": <size_t> d.site_xpos,
+        "cinert": <size_t> d.cinert, "cvel": <size_t> d.cvel,
+        "qfrc_actuator": <size_t> d.qfrc_actuator,
+        "qfrc_constraint": <size_t> d.qfrc_constraint, "cfrc_ext": <size_t> d.cfrc_ext}
+    return model, data
 
 
 cdef inline double _clip(double x, double lo, double hi) noexcept nogil:
@@ -323,6 +350,12 @@ def asset(name):
     return os.path.join(os.path.dirname(gymnasium.__file__), "envs", "mujoco", "assets", name)
 
 
+def own_asset(name):
+    """The path of pgfast's copy of a Gymnasium model that MuJoCo 4 warns about
+    (pgfast/assets/: the same mjModel, written without deprecated attributes)."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", name)
+
+
 # ---- locomotion: forward reward (qpos[0] or the torso's x) ----------------
 
 
@@ -401,7 +434,7 @@ cdef class HalfCheetahKernel(MujocoKernel):
 
     def __init__(self, Py_ssize_t num_envs=1, seed=None, Py_ssize_t max_episode_steps=1000, *,
                  double reset_noise_scale=0.1, xml_file=None):
-        MujocoKernel.__init__(self, num_envs, xml_file or asset("half_cheetah.xml"), 5,
+        MujocoKernel.__init__(self, num_envs, xml_file or own_asset("half_cheetah.xml"), 5,
                               reset_noise_scale, max_episode_steps, seed)
 
     def setup(self):
@@ -526,6 +559,76 @@ cdef class AntKernel(MujocoKernel):
             scratch[k] = c * c
         contact_cost = 5e-4 * _np_sum(scratch, 6 * self.nbody)
         reward[0] = (x_velocity * 1.0 + (1.0 if healthy else 0.0)) - (ctrl_cost + contact_cost)
+        return self.terminate_when_unhealthy and not healthy
+
+
+cdef class HumanoidKernel(MujocoKernel):
+    """Humanoid-v5: obs (qpos[2:], qvel, cinert[1:], cvel[1:], qfrc_actuator[6:],
+    cfrc_ext[1:]), reward 1.25 · (centre-of-mass x-velocity) + 5 (healthy)
+    − 0.1 |ctrl|² − min(5e-7 |cfrc_ext|², 10), terminated when the torso's z leaves
+    (1, 2); reset noise U(-0.01, 0.01) on qpos and qvel."""
+    cdef readonly bint terminate_when_unhealthy
+    cdef int nbody
+    cdef double total_mass         # body_mass.sum(), numpy's summation
+    expected_sizes = (24, 23, 17)
+
+    def __init__(self, Py_ssize_t num_envs=1, seed=None, Py_ssize_t max_episode_steps=1000, *,
+                 bint terminate_when_unhealthy=True, double reset_noise_scale=1e-2,
+                 xml_file=None):
+        self.terminate_when_unhealthy = terminate_when_unhealthy
+        MujocoKernel.__init__(self, num_envs, xml_file or asset("humanoid.xml"), 5,
+                              reset_noise_scale, max_episode_steps, seed)
+
+    def setup(self):
+        self.nbody = self.model.nbody
+        self.total_mass = _np_sum(self.model.body_mass, self.nbody)
+        self.scratch_size = max(self.nu, 6 * self.nbody)
+        self.post_constraint = True     # cfrc_ext, as Gymnasium's mj_rnePostConstraint
+
+    def observation_size(self):
+        return (self.nq - 2) + self.nv + 16 * (self.nbody - 1) + (self.nv - 6) \
+            + 6 * (self.nbody - 1)
+
+    cdef double x_position(self, const mjData* d) noexcept nogil:
+        # Gymnasium's mass_center: np.einsum("b,bj->j", body_mass, xipos)[0] / body_mass.sum();
+        # einsum adds the products in body order, one rounding each.
+        cdef double weighted = 0.0
+        cdef int b
+        for b in range(self.nbody):
+            weighted = weighted + self.model.body_mass[b] * d.xipos[3 * b]
+        return weighted / self.total_mass
+
+    cdef void observe(self, const mjData* d, double* obs) noexcept nogil:
+        cdef int k, o = 0
+        for k in range(2, self.nq):
+            obs[o] = d.qpos[k]
+            o += 1
+        for k in range(self.nv):
+            obs[o] = d.qvel[k]
+            o += 1
+        for k in range(10, 10 * self.nbody):
+            obs[o] = d.cinert[k]
+            o += 1
+        for k in range(6, 6 * self.nbody):
+            obs[o] = d.cvel[k]
+            o += 1
+        for k in range(6, self.nv):
+            obs[o] = d.qfrc_actuator[k]
+            o += 1
+        for k in range(6, 6 * self.nbody):
+            obs[o] = d.cfrc_ext[k]
+            o += 1
+
+    cdef int reward_and_termination(self, const mjData* d, const double* action,
+                                    double x_before, double* scratch,
+                                    double* reward) noexcept nogil:
+        cdef double x_velocity = (self.x_position(d) - x_before) / self.dt
+        cdef double z = d.qpos[2], ctrl_cost, contact_cost
+        cdef bint healthy = 1.0 < z < 2.0
+        ctrl_cost = 0.1 * _sum_squares(d.ctrl, self.nu, scratch)
+        contact_cost = _clip(5e-7 * _sum_squares(d.cfrc_ext, 6 * self.nbody, scratch),
+                             -INFINITY, 10.0)
+        reward[0] = (1.25 * x_velocity + (5.0 if healthy else 0.0)) - (ctrl_cost + contact_cost)
         return self.terminate_when_unhealthy and not healthy
 
 
