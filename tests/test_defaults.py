@@ -11,7 +11,7 @@ from pgfast.cli import main as cli_main
 
 def test_table_entries_are_known_settings_and_updates():
     for env, by_policy in defaults.TABLE.items():
-        assert factory.threshold(env) is not None   # the spec's, or a target
+        assert pgfast.envs.is_native(env), env   # every entry is one of pgfast's envs
         for kind, entry in by_policy.items():
             assert kind in ("linear", "mlp")
             assert set(entry) <= set(defaults.GENERIC) | set(defaults.UPDATES), (env, kind)
@@ -41,6 +41,8 @@ def test_threshold_falls_back_to_gymnasium():
     assert factory.threshold("CartPole-v0") == 195   # Gymnasium's reward_threshold
     assert factory.threshold("Pendulum-v1") == -200
     assert factory.threshold("NoSuchEnv-v9") is None
+    assert factory.threshold("pgfast/Pendulum-v1") == -200   # a target, prefix or not
+    assert factory.threshold("Walker2d-v5") is None           # Gymnasium registers none
 
 
 @pytest.mark.parametrize("update", defaults.UPDATES)

@@ -352,8 +352,12 @@ def asset(name):
 
 def own_asset(name):
     """The path of pgfast's copy of a Gymnasium model that MuJoCo 4 warns about
-    (pgfast/assets/: the same mjModel, written without deprecated attributes)."""
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", name)
+    (pgfast/assets/: the same mjModel, written without deprecated attributes). Found
+    through the package, not this module's file: an editable install keeps the
+    compiled modules and the package's data in different folders."""
+    import importlib.resources
+
+    return str(importlib.resources.files("pgfast") / "assets" / name)
 
 
 # ---- locomotion: forward reward (qpos[0] or the torso's x) ----------------
