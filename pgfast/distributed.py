@@ -46,7 +46,7 @@ from gymnasium.envs.registration import EnvSpec
 
 from ._envs import VecEnvKernel
 from ._validation import check_policy_fits, check_positive_float, check_positive_int
-from .rollout import Rollout, rollout, slot_generators, slot_states, space_dims
+from .rollout import Rollout, RolloutBackend, rollout, slot_generators, slot_states, space_dims
 
 __all__ = ["RayVecEnv", "connect"]
 
@@ -300,7 +300,7 @@ def _blocks(B, workers):
     return list(zip(edges[:-1].tolist(), edges[1:].tolist()))
 
 
-class RayVecEnv(gym.vector.VectorEnv):
+class RayVecEnv(RolloutBackend):
     """B env slots sharded over Ray actors, for :func:`pgfast.rollout` and the
     estimators: the result is the local one, bit for bit, for any ``workers``.
 
@@ -344,9 +344,10 @@ class RayVecEnv(gym.vector.VectorEnv):
 
     Notes
     -----
-    ``reset`` and ``step`` are not offered: a RayVecEnv runs whole rollouts, never
-    a step at a time (one round trip per step would cost more than the step).
-    docs/guides/scaling.rst tells what an update costs.
+    A RayVecEnv is a rollout back-end (:class:`pgfast.rollout.RolloutBackend`), not a
+    Gymnasium ``VectorEnv``: it runs whole rollouts, never a step at a time (one round
+    trip per step would cost more than the step), so it offers no ``reset`` or
+    ``step``. docs/guides/scaling.rst tells what an update costs.
 
     Examples
     --------
@@ -369,7 +370,7 @@ class RayVecEnv(gym.vector.VectorEnv):
     >>> env.close()
     """
 
-    metadata = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
+    closed = False
 
     def __init__(self, env, num_envs, workers=1, *, address=None, max_episode_steps=None,
                  cpus_per_worker=1.0, timeout=60.0, max_retries=3, **kwargs):
@@ -398,9 +399,6 @@ class RayVecEnv(gym.vector.VectorEnv):
 
     def _set_size(self, num_envs, workers):
         self.num_envs = num_envs
-        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space,
-                                                              num_envs)
-        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
         self.blocks = _blocks(num_envs, workers)
 
     def resized(self, num_envs) -> RayVecEnv:
@@ -436,67 +434,41 @@ class RayVecEnv(gym.vector.VectorEnv):
         return (f"RayVecEnv({self._pool.source[0]!r}, num_envs={self.num_envs}, "
                 f"workers={self._pool.workers})")
 
-    def reset(self, *, seed=None, options=None):
-        """Not offered: a RayVecEnv runs whole rollouts (pass it to :func:`pgfast.rollout`).
-
-        Parameters
-        ----------
-        seed : int, optional
-            Ignored.
-        options : dict, optional
-            Ignored.
-
-        Returns
-        -------
-        None
-            Never returns.
-
-        Raises
-        ------
-        NotImplementedError
-            Always: one round trip per step would cost more than the step.
-        """
-        raise NotImplementedError("RayVecEnv runs whole rollouts: pass it to pgfast.rollout")
-
-    def step(self, actions):
-        """Not offered: a RayVecEnv runs whole rollouts (pass it to :func:`pgfast.rollout`).
-
-        Parameters
-        ----------
-        actions : array_like
-            Ignored.
-
-        Returns
-        -------
-        None
-            Never returns.
-
-        Raises
-        ------
-        NotImplementedError
-            Always: one round trip per step would cost more than the step.
-        """
-        raise NotImplementedError("RayVecEnv runs whole rollouts: pass it to pgfast.rollout")
-
-    def close_extras(self, **kwargs):
-        """Stop the actors (Gymnasium's ``close()`` calls this).
-
-        Parameters
-        ----------
-        **kwargs
-            Ignored (Gymnasium's signature).
+    def close(self):
+        """Stop the actors (this env and every :meth:`resized` copy of it).
 
         Returns
         -------
         None
         """
-        self._pool.stop()
+        if not self.closed:
+            self._pool.stop()
+        self.closed = True
 
     # -- rollouts (called by pgfast.rollout) ----------------------------------
 
-    def _pgfast_rollout(self, policy, thetas, n_steps, rng, *, time_limit, num_threads,
-                        deterministic, first_episode):
-        """pgfast.rollout's work on the actors (`thetas` checked by it: (P,) or (B, P))."""
+    def run(self, policy, thetas, n_steps, rng, *, time_limit, num_threads, deterministic,
+            first_episode):
+        """pgfast.rollout's work on the actors.
+
+        Parameters
+        ----------
+        policy : pgfast policy
+            The policy (its configuration goes to the actors).
+        thetas : numpy.ndarray, shape (P,) or (B, P)
+            Checked by :func:`pgfast.rollout`.
+        n_steps : int
+            Steps per slot.
+        rng : numpy.random.Generator or list of B of them
+            One generator (its slot streams are derived as locally), or one per slot.
+        time_limit, num_threads, deterministic, first_episode
+            As :func:`pgfast.rollout` takes them.
+
+        Returns
+        -------
+        pgfast.Rollout
+            The local rollout of the same slots and streams, bit for bit.
+        """
         ray = _import_ray()
         if self.closed:
             raise ValueError("env: the environment is closed")

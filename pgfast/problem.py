@@ -19,8 +19,9 @@ from ._envs import VecEnvKernel
 from ._validation import (check_allocation, check_bool, check_policy_fits,
                           check_positive_int, check_rng, check_rngs, check_theta,
                           check_unit_interval)
+from .distributed import RayVecEnv
 from .envs import is_native, make_vec
-from .rollout import record_bytes, rollout, space_dims
+from .rollout import RolloutBackend, record_bytes, rollout, space_dims
 from .statistics import ObservationNormalizer
 from .trajectories import Trajectories, first_episodes
 
@@ -32,7 +33,7 @@ class Problem:
 
     Parameters
     ----------
-    env : str, pgfast vector env, VecEnvKernel, gymnasium.Env or gymnasium.vector.VectorEnv
+    env : str, pgfast vector env, VecEnvKernel, RolloutBackend, gymnasium.Env or VectorEnv
         An id pgfast implements natively ("CartPole-v1", "pgfast/SimpleRegulator-v0")
         takes the fused native loop; any other id goes through ``gymnasium.make_vec``.
         An env object (or a bare kernel, such as your own ``VecEnvKernel`` subclass)
@@ -98,8 +99,6 @@ class Problem:
         if isinstance(env, str):
             self.env_id = env
             if workers is not None:   # one set of Ray actors, resized per slot count
-                from .distributed import RayVecEnv
-
                 self._make = RayVecEnv(env, 1, workers=check_positive_int(workers, "workers"),
                                        address=address).resized
             else:
@@ -114,6 +113,11 @@ class Problem:
             self.observation_space = gym.spaces.Box(-np.inf, np.inf, (env.obs_dim,))
             self.action_space = gym.spaces.Discrete(env.n_actions) if env.n_actions \
                 else gym.spaces.Box(-np.inf, np.inf, (env.act_dim,))
+            default_horizon = env.max_episode_steps or None
+        elif isinstance(env, RolloutBackend):   # e.g. a RayVecEnv
+            self.env_id = None
+            self.observation_space = env.single_observation_space
+            self.action_space = env.single_action_space
             default_horizon = env.max_episode_steps or None
         elif isinstance(env, gym.vector.VectorEnv):
             self.env_id = None
@@ -267,7 +271,8 @@ class Problem:
         normalizer = self.obs_normalizer
         if normalizer is not None:
             theta = normalizer.fold(policy, theta)
-        slots = env.num_envs if isinstance(env, (gym.vector.VectorEnv, VecEnvKernel)) else 1
+        slots = env.num_envs if isinstance(env, (gym.vector.VectorEnv, VecEnvKernel,
+                                                  RolloutBackend)) else 1
         theta = np.asarray(theta, dtype=np.float64)
         chunks = []
         for start in range(0, m, slots):

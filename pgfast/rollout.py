@@ -27,7 +27,8 @@ from ._validation import (as_float_array, check_allocation, check_bool, check_po
 from ._arrays import as_numpy
 from .returns import episode_stats
 
-__all__ = ["Rollout", "rollout", "space_dims", "record_bytes", "slot_states", "slot_generators"]
+__all__ = ["Rollout", "RolloutBackend", "rollout", "space_dims", "record_bytes", "slot_states",
+           "slot_generators"]
 
 
 @dataclass
@@ -322,6 +323,78 @@ def space_dims(observation_space, action_space):
     raise TypeError(f"env: unsupported action space {action_space}")
 
 
+class RolloutBackend:
+    """The seam for a rollout back-end: an env that runs whole rollouts itself.
+
+    :func:`rollout` runs a native env in its fused loop and a Gymnasium env step by
+    step, in this process. An env deriving from this class runs the rollout
+    elsewhere (other processes, other machines): :func:`rollout` checks the
+    arguments and hands them to :meth:`run`, and :class:`pgfast.Problem`, the
+    estimators and the updates take it as they take any env.
+    :class:`pgfast.distributed.RayVecEnv` (slots on Ray actors) is one.
+
+    A back-end sets ``num_envs``, ``single_observation_space``,
+    ``single_action_space`` and ``max_episode_steps`` (None: no time limit), and
+    writes :meth:`run` and :meth:`close`.
+
+    Examples
+    --------
+    A back-end that runs the rollouts of a native env in this process, as the plainest
+    example of the seam:
+
+    >>> import numpy as np
+    >>> import pgfast
+    >>> from pgfast.rollout import RolloutBackend
+    >>> class Local(RolloutBackend):
+    ...     def __init__(self, env_id, num_envs):
+    ...         self.env = pgfast.make_vec(env_id, num_envs)
+    ...         self.num_envs = num_envs
+    ...         self.single_observation_space = self.env.single_observation_space
+    ...         self.single_action_space = self.env.single_action_space
+    ...     def run(self, policy, thetas, n_steps, rng, **options):
+    ...         return pgfast.rollout(self.env, policy, thetas, n_steps, rng, **options)
+    >>> policy = pgfast.LinearSoftmax(4, 2)
+    >>> ro = pgfast.rollout(Local("CartPole-v1", 3), policy, np.zeros(10), 20, 0)
+    >>> ro.rewards.shape
+    (20, 3)
+    """
+
+    num_envs: int
+    max_episode_steps: int | None = None
+
+    def run(self, policy, thetas, n_steps, rng, *, time_limit, num_threads, deterministic,
+            first_episode):
+        """Run the rollout (the arguments as :func:`rollout` checked them).
+
+        Parameters
+        ----------
+        policy : pgfast policy
+            The policy.
+        thetas : numpy.ndarray, shape (P,) or (num_envs, P)
+            Checked parameters: one θ, or one per slot.
+        n_steps : int
+            Steps per slot.
+        rng : numpy.random.Generator or list of them
+            One generator, or one per slot.
+        time_limit, num_threads, deterministic, first_episode
+            As :func:`rollout` takes them.
+
+        Returns
+        -------
+        Rollout
+            What the local loop returns for the same slots and streams.
+        """
+        raise NotImplementedError(f"{type(self).__name__}: write run(...)")
+
+    def close(self):
+        """Release the back-end's resources (processes, connections).
+
+        Returns
+        -------
+        None
+        """
+
+
 def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
             deterministic=False, first_episode=False) -> Rollout:
     """Run `policy` with parameters `theta` for `n_steps` steps in every env slot.
@@ -397,11 +470,10 @@ def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
     rng = check_rngs(rng)
     from ._envs import VecEnvKernel
 
-    distributed = getattr(env, "_pgfast_rollout", None)   # pgfast.distributed.RayVecEnv
-    if distributed is not None:
-        return distributed(policy, _check_thetas(policy, theta, env.num_envs), n_steps, rng,
-                           time_limit=time_limit, num_threads=num_threads,
-                           deterministic=deterministic, first_episode=first_episode)
+    if isinstance(env, RolloutBackend):   # e.g. pgfast.distributed.RayVecEnv
+        return env.run(policy, _check_thetas(policy, theta, env.num_envs), n_steps, rng,
+                       time_limit=time_limit, num_threads=num_threads,
+                       deterministic=deterministic, first_episode=first_episode)
     if isinstance(env, VecEnvKernel) or isinstance(getattr(env, "kernel", None), VecEnvKernel):
         return _rollout_native(env, policy, theta, n_steps, rng, time_limit, num_threads,
                                deterministic, first_episode)

@@ -19,7 +19,7 @@ import pgfast
 
 ray = pytest.importorskip("ray", reason='Ray is an optional extra: pip install "pgfast[ray]"')
 from pgfast.distributed import RayVecEnv, connect  # noqa: E402
-from pgfast.rollout import slot_generators, slot_states  # noqa: E402
+from pgfast.rollout import RolloutBackend, slot_generators, slot_states  # noqa: E402
 
 # This file's env classes travel to the actors by value.
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -345,8 +345,9 @@ def test_bad_arguments(cartpole):
         pgfast.rollout(env, pgfast.LinearSoftmax(3, 2), np.zeros(8), 5, np.random.default_rng())
     with pytest.raises(TypeError, match="rng"):
         pgfast.rollout(env, policy, np.zeros(policy.n_params), 5, [np.random.default_rng()])
-    with pytest.raises(NotImplementedError):
-        env.step(np.zeros(8, int))
+    # A rollout back-end, not a VectorEnv: it offers no step at a time.
+    assert isinstance(env, RolloutBackend)
+    assert not hasattr(env, "step") and not isinstance(env, gym.vector.VectorEnv)
 
 
 def test_problem_with_workers_equals_local():
