@@ -183,6 +183,32 @@ class _BatchUpdate(Update):
         super().__init__(problem, policy)
         self.m = check_positive_int(m, "m")
 
+    def step(self, theta, rng):
+        """A batch of rollouts at θ (or the estimator's), then the step.
+
+        Parameters
+        ----------
+        theta : array_like, shape (P,)
+            The current parameters.
+        rng : numpy.random.Generator, int or None
+            The batch's randomness (an int seeds a new Generator, None a fresh one).
+
+        Returns
+        -------
+        new_theta : numpy.ndarray, shape (P,)
+            The updated parameters.
+        info : dict
+            The batch's diagnostics: ``mean_return``, ``kl``, ``entropy``, ``steps``,
+            ``surrogate_improvement``, ``backtracks`` and the update's own (see the
+            module's docstring).
+        """
+        traj = self.problem.rollouts(self.policy, theta, self.m, rng,
+                                     update_statistics=True)
+        return self._step_on(theta, traj, rng)
+
+    def _step_on(self, theta, traj, rng):
+        raise NotImplementedError   # each update's step on its batch
+
     def _info(self, theta, new_theta, traj, **extra):
         _check_new_theta(new_theta)   # before the KL and entropy at it
         obs = traj.observations[traj.alive]
@@ -424,27 +450,7 @@ class RestrictedPolicyUpdate(_BatchUpdate):
         super().__init__(problem, policy, m)
         self.epsilon = check_positive_float(epsilon, "epsilon")
 
-    def step(self, theta, rng):
-        """A batch of rollouts at θ (or the estimator's), then the step.
-
-        Parameters
-        ----------
-        theta : array_like, shape (P,)
-            The current parameters.
-        rng : numpy.random.Generator, int or None
-            The batch's randomness (an int seeds a new Generator, None a fresh one).
-
-        Returns
-        -------
-        new_theta : numpy.ndarray, shape (P,)
-            The updated parameters.
-        info : dict
-            The batch's diagnostics: ``mean_return``, ``kl``, ``entropy``, ``steps``,
-            ``surrogate_improvement``, ``backtracks`` and the update's own (see the
-            module's docstring).
-        """
-        traj = self.problem.rollouts(self.policy, theta, self.m, rng,
-                                     update_statistics=True)
+    def _step_on(self, theta, traj, rng):
         u = trajectory_scores(self.policy, theta, traj).T @ traj.returns(self.problem.gamma)
         u /= self.m
         norm2 = float(u @ u)
@@ -696,27 +702,7 @@ class NaturalPolicyUpdate(_BatchUpdate):
             return np.zeros_like(u)
         return u * np.sqrt(2 * self.epsilon / curvature)
 
-    def step(self, theta, rng):
-        """A batch of rollouts at θ (or the estimator's), then the step.
-
-        Parameters
-        ----------
-        theta : array_like, shape (P,)
-            The current parameters.
-        rng : numpy.random.Generator, int or None
-            The batch's randomness (an int seeds a new Generator, None a fresh one).
-
-        Returns
-        -------
-        new_theta : numpy.ndarray, shape (P,)
-            The updated parameters.
-        info : dict
-            The batch's diagnostics: ``mean_return``, ``kl``, ``entropy``, ``steps``,
-            ``surrogate_improvement``, ``backtracks`` and the update's own (see the
-            module's docstring).
-        """
-        traj = self.problem.rollouts(self.policy, theta, self.m, rng,
-                                     update_statistics=True)
+    def _step_on(self, theta, traj, rng):
         new = theta + self.natural_step(theta, traj, rng)
         return new, self._info(theta, new, traj)
 
@@ -791,27 +777,7 @@ class TrustRegionUpdate(NaturalPolicyUpdate):
         self.max_backtracks = check_positive_int(max_backtracks, "max_backtracks", minimum=0,
                                                  maximum=MAX_REPEATS)
 
-    def step(self, theta, rng):
-        """A batch of rollouts at θ (or the estimator's), then the step.
-
-        Parameters
-        ----------
-        theta : array_like, shape (P,)
-            The current parameters.
-        rng : numpy.random.Generator, int or None
-            The batch's randomness (an int seeds a new Generator, None a fresh one).
-
-        Returns
-        -------
-        new_theta : numpy.ndarray, shape (P,)
-            The updated parameters.
-        info : dict
-            The batch's diagnostics: ``mean_return``, ``kl``, ``entropy``, ``steps``,
-            ``surrogate_improvement``, ``backtracks`` and the update's own (see the
-            module's docstring).
-        """
-        traj = self.problem.rollouts(self.policy, theta, self.m, rng,
-                                     update_statistics=True)
+    def _step_on(self, theta, traj, rng):
         step, (obs, act, weights, adv) = self.per_step_natural_step(theta, traj, rng)
         discount = (self.problem.gamma ** np.arange(traj.rewards.shape[0]))[:, None]
         kl_weights = (traj.step_weights() * discount)[traj.alive]
@@ -1014,27 +980,7 @@ class ClampedSurrogateUpdate(_BatchUpdate):
         return self.policy.grad_log_prob(theta_new, obs, act,
                                          weights=np.where(clamped, 0.0, w * adv * weights))
 
-    def step(self, theta, rng):
-        """A batch of rollouts at θ (or the estimator's), then the step.
-
-        Parameters
-        ----------
-        theta : array_like, shape (P,)
-            The current parameters.
-        rng : numpy.random.Generator, int or None
-            The batch's randomness (an int seeds a new Generator, None a fresh one).
-
-        Returns
-        -------
-        new_theta : numpy.ndarray, shape (P,)
-            The updated parameters.
-        info : dict
-            The batch's diagnostics: ``mean_return``, ``kl``, ``entropy``, ``steps``,
-            ``surrogate_improvement``, ``backtracks`` and the update's own (see the
-            module's docstring).
-        """
-        traj = self.problem.rollouts(self.policy, theta, self.m, rng,
-                                     update_statistics=True)
+    def _step_on(self, theta, traj, rng):
         obs, act = traj.flat()
         old_logp = traj.log_probs[traj.alive]
         adv = self._advantages(traj, rng)[traj.alive]
