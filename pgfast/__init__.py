@@ -8,6 +8,7 @@ NumPy-first API. One module per concern, each importing only those above it:
 ``_validation``        argument checks shared by every public function
 ``_arrays``            arrays in, arrays out: other array libraries at the boundary
 ``_threads``           thread counts for the OpenMP kernels
+``_signals``           Ctrl-C and SIGTERM while training: one interrupt, the rest held
 ``returns``            reward-to-go, GAE, episode statistics (kernel ``_returns``)
 ``policies``           policies and value functions (kernels ``_policies`` …)
 ``gradients``          score-function gradients, pseudoinverse regression

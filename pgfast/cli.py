@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._signals import Interrupts
 from .defaults import UPDATES
 
 
@@ -502,13 +503,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return args.run(args)
-    except (ValueError, TypeError, OSError, gym_error()) as exc:
-        parser.exit(2, f"pgfast {args.command}: error: {exc}\n")
-    except KeyboardInterrupt:   # outside training (which says where its checkpoint is)
-        print(f"\npgfast {args.command}: interrupted", file=sys.stderr)
-        return 130
+    # One Ctrl-C gives one line and exit 130, never a traceback: later ones are held
+    # (training uses the same guard while it writes its checkpoint).
+    with Interrupts():
+        try:
+            return args.run(args)
+        except (ValueError, TypeError, OSError, gym_error()) as exc:
+            parser.exit(2, f"pgfast {args.command}: error: {exc}\n")
+        except KeyboardInterrupt:   # outside training (which says where its checkpoint is)
+            print(f"\npgfast {args.command}: interrupted", file=sys.stderr)
+            return 130
 
 
 def gym_error():

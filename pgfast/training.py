@@ -8,16 +8,14 @@ thread count breaks "same seed, same result".
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import inspect
-import signal
-import threading
 import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from ._signals import Interrupts
 from ._validation import (check_bool, check_finite_float, check_folder, check_positive_int,
                           check_rng, check_theta)
 from .checkpoints import has_checkpoint, load_checkpoint, write_checkpoint
@@ -153,32 +151,32 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
 
     bar = _progress_bar(progress, iterations, total_steps, run.iterations, run.steps)
     limits = threadpool_limits(blas_threads, user_api="blas") if blas_threads else None
-    previous_handler = _raise_on_sigterm()
     # The state after the last whole iteration (update and callback): what an
     # interrupt saves, so that a resumed run replays the cut one exactly.
     last = run.snapshot()
     try:
-        while not run.finished(iterations, total_steps):
-            start = time.perf_counter()
-            new_theta, info = update.update(run.theta, rng)
-            run.record(new_theta, info, time.perf_counter() - start)
-            if bar is not None:
-                bar.update(1 if total_steps is None else int(info["steps"]))
-                bar.set_postfix(mean_return=f"{info['mean_return']:.1f}")
-            if callback is not None:
-                run.stopped = _verdict(callback(run.iterations, run.theta, info)) is False
-            last = run.snapshot()
-            if checkpoint_every and checkpoint_dir is not None \
-                    and run.iterations % checkpoint_every == 0:
-                save(last)
-    except KeyboardInterrupt:
-        if checkpoint_dir is not None:
-            with _signals_deferred():   # a second Ctrl-C must not cut the write short
-                save(last)
-        raise
+        with Interrupts() as interrupts:   # one KeyboardInterrupt; later signals wait
+            try:
+                while not run.finished(iterations, total_steps):
+                    start = time.perf_counter()
+                    new_theta, info = update.update(run.theta, rng)
+                    run.record(new_theta, info, time.perf_counter() - start)
+                    if bar is not None:
+                        bar.update(1 if total_steps is None else int(info["steps"]))
+                        bar.set_postfix(mean_return=f"{info['mean_return']:.1f}")
+                    if callback is not None:
+                        verdict = callback(run.iterations, run.theta, info)
+                        run.stopped = _verdict(verdict) is False
+                    last = run.snapshot()
+                    if checkpoint_every and checkpoint_dir is not None \
+                            and run.iterations % checkpoint_every == 0:
+                        save(last)
+            except KeyboardInterrupt:
+                interrupts.raised = True   # however it came: hold the next signal
+                if checkpoint_dir is not None:
+                    save(last)
+                raise
     finally:
-        if previous_handler is not None:
-            signal.signal(signal.SIGTERM, previous_handler)
         if limits is not None:
             limits.restore_original_limits()
         if bar is not None:
@@ -209,34 +207,6 @@ def _verdict(value):
         return bool(value)
     raise TypeError(f"callback: expected it to return None or a bool, got "
                     f"{type(value).__name__}")
-
-
-@contextlib.contextmanager
-def _signals_deferred():
-    """Hold SIGINT and SIGTERM while the block runs (off the main thread, where
-    handlers cannot be set, run it as it is)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT,
-                                                                    signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _raise_on_sigterm():
-    """Make SIGTERM raise KeyboardInterrupt (so it checkpoints like Ctrl-C); returns
-    the handler to restore, or None off the main thread, where signals cannot be set."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt("SIGTERM")
-
-    return signal.signal(signal.SIGTERM, handler)
 
 
 def _progress_bar(progress, iterations, total_steps, done_iterations, steps):

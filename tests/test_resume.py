@@ -251,3 +251,59 @@ def test_kill_at_random_moments_then_resume_gives_the_uninterrupted_run(tmp_path
                         "--out", str(out)], check=True, cwd=tmp_path,
                        stdout=subprocess.DEVNULL)
         assert_same_run(out, full)
+
+
+TWO_CTRL_C = """
+import sys, numpy as np, pgfast
+config = pgfast.factory.settings("CartPole-v1", "mlp", {"steps": 10**8})[0]
+_, policy, update = pgfast.factory.build("CartPole-v1", "mlp", config)
+def ready(iteration, theta, info):
+    if iteration == 1:
+        print("ready", flush=True)
+try:
+    pgfast.train(update, policy.init(np.random.default_rng(0)), total_steps=10**8, rng=0,
+                 progress=False, callback=ready, checkpoint_dir=sys.argv[1])
+except KeyboardInterrupt:
+    print("stopped", flush=True)
+"""
+
+
+def update_size():
+    return pgfast.MLPSoftmax(4, 2, hidden=(64, 64)).n_params
+
+
+@pytest.mark.parametrize("gap_ms", [1, 5, 30])
+def test_ctrl_c_twice_stops_once_with_a_checkpoint(tmp_path, gap_ms):
+    """A user pressing Ctrl-C twice, 1-30 ms apart: train() writes its checkpoint before
+    it honours the second signal (held while it writes), whatever the moment. After
+    train() has returned, the second Ctrl-C is the calling script's to handle: here
+    it may end the script by the signal, once the checkpoint is whole."""
+    run = tmp_path / "run"
+    child = subprocess.Popen([sys.executable, "-c", TWO_CTRL_C, str(run)], cwd=tmp_path,
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    child.send_signal(signal.SIGINT)
+    time.sleep(gap_ms / 1000)
+    child.send_signal(signal.SIGINT)
+    out, _ = child.communicate(timeout=60)
+    assert (child.returncode, out.strip()) in ((0, "stopped"), (-signal.SIGINT, "stopped"),
+                                               (-signal.SIGINT, ""))
+    theta, saved = pgfast.load_checkpoint(run)   # whole, at the last whole update
+    assert theta.shape == (update_size(),) and saved["history"]["iteration"].ndim == 1
+
+
+def test_cli_ctrl_c_twice_gives_one_line_and_exit_130(tmp_path):
+    run = tmp_path / "run"
+    child = subprocess.Popen([sys.executable, "-m", "pgfast.cli", "train", "Pendulum-v1",
+                              "--quiet", "--out", str(run), "--no-stop"], cwd=tmp_path,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stdout.readline().startswith("pgfast train:")   # training starts
+    time.sleep(1.0)
+    child.send_signal(signal.SIGINT)
+    time.sleep(0.005)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    assert "Traceback" not in err + out
+    assert f"pgfast train --resume --out {run}" in out
+    pgfast.load_checkpoint(run)
