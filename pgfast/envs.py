@@ -57,6 +57,27 @@ def _reset_parser(defaults):
         for name, default in defaults.items())
 
 
+def _set_reset_bounds(kernel, spec, options) -> None:
+    """Gymnasium's reset options (a dict, or None) into the kernel, refused by name."""
+    if options is not None and not isinstance(options, dict):
+        raise TypeError(f"options: expected a dict or None, got {type(options).__name__}")
+    if spec.reset_bounds is None:
+        return
+    try:
+        kernel.set_reset_bounds(*spec.reset_bounds(options or None))
+    except (ValueError, TypeError) as exc:   # Gymnasium's parser and the kernel's check
+        raise ValueError(f"options: {exc}") from None
+
+
+def _check_reset_obs(obs, options) -> None:
+    """Reset bounds that are finite but wider than the arithmetic (or the float32
+    observation) can hold give infinite observations: refused, naming the options."""
+    if not np.isfinite(obs).all():
+        raise ValueError(f"options: the reset bounds {options} give observations that are not "
+                         f"finite (NaN or infinity, past the {obs.dtype} range); call reset() "
+                         f"again with narrower bounds")
+
+
 @dataclass(frozen=True)
 class _Spec:
     """What pgfast/envs.py needs of an entry of the kernels' spec table (_envs.SPECS)."""
@@ -306,11 +327,12 @@ class NativeEnv(gymnasium.Env):
         if isinstance(seed, (list, tuple, np.random.SeedSequence)):   # one slot: an int
             raise TypeError(f"seed: expected an int or None, got {type(seed).__name__}")
         super().reset(seed=check_seed(seed, 1))
-        if self._spec.reset_bounds is not None:
-            self.kernel.set_reset_bounds(*self._spec.reset_bounds(options))
-        obs = self.kernel.reset_slot(0, self.np_random)
+        _set_reset_bounds(self.kernel, self._spec, options)
+        self._needs_reset = True   # until the new state is known to be usable
+        obs = self.kernel.reset_slot(0, self.np_random).astype(self._obs_dtype)
+        _check_reset_obs(obs, options)
         self._needs_reset = False
-        return obs.astype(self._obs_dtype), {}
+        return obs, {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Apply one action.
@@ -456,12 +478,13 @@ class NativeVectorEnv(VectorEnv):
             A reset mask of the wrong shape or dtype.
         """
         self._check_open("reset")
+        if options is not None and not isinstance(options, dict):
+            raise TypeError(f"options: expected a dict or None, got {type(options).__name__}")
         options = dict(options or {})
         mask = options.pop("reset_mask", None)
         if seed is not None:
             self.kernel.seed(check_seed(seed, self.num_envs))
-        if self._spec.reset_bounds is not None:
-            self.kernel.set_reset_bounds(*self._spec.reset_bounds(options or None))
+        _set_reset_bounds(self.kernel, self._spec, options)
         if mask is not None:
             mask = np.asarray(mask)
             if mask.shape != (self.num_envs,) or mask.dtype != np.bool_:
@@ -475,6 +498,9 @@ class NativeVectorEnv(VectorEnv):
             obs = np.empty((self.num_envs, self.kernel.obs_dim), dtype=self._obs_dtype)
             m = np.ones(self.num_envs, dtype=np.uint8)
         self.kernel.reset_all(obs, m)
+        if not np.isfinite(obs).all():
+            self._started = False   # the slots hold unusable states: reset them all again
+            _check_reset_obs(obs, options)
         self._elapsed[m != 0] = 0
         self._needs_reset[m != 0] = 0
         self._started = True

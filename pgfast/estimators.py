@@ -426,6 +426,8 @@ class GAEGradient(Estimator):
         if fit not in ("after", "before"):
             raise ValueError(f"fit: expected 'after' or 'before', got {fit!r}")
         self.fit = fit
+        if value_params is not None:   # named as this constructor names it
+            value_params = check_theta(value_params, value_fn.n_params, "value_params")
         self.baseline = ValueBaseline(value_fn, lam, params=value_params,
                                       fit_iterations=fit_iterations, lr=value_lr)
 

@@ -22,8 +22,8 @@ import gymnasium as gym
 import numpy as np
 
 from ._threads import one_blas_thread
-from ._validation import (as_float_array, check_allocation, check_bool, check_policy_fits,
-                          check_positive_int, check_rngs)
+from ._validation import (as_float_array, check_allocation, check_bool, check_is_policy,
+                          check_policy_fits, check_positive_int, check_rngs)
 from ._arrays import as_numpy
 from .returns import episode_stats
 
@@ -395,6 +395,7 @@ def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
     if time_limit is not None:
         time_limit = check_positive_int(time_limit, "time_limit")
     rng = check_rngs(rng)
+    check_is_policy(policy)
     from ._envs import VecEnvKernel
 
     distributed = getattr(env, "_pgfast_rollout", None)   # pgfast.distributed.RayVecEnv
@@ -463,6 +464,10 @@ def _rollout_native(env, policy, theta, T, rng, time_limit, num_threads, determi
         raise ValueError(f"theta: the reward of slot {b} at step {t} is not finite (NaN or "
                          "infinity): actions too extreme for the env's arithmetic, or an env "
                          "that returned it")
+    if not deterministic and not np.isfinite(log_probs).all():
+        t, b = np.argwhere(~np.isfinite(log_probs))[0]
+        raise ValueError(f"theta: log π of the action of slot {b} at step {t} is not finite "
+                         "(NaN or infinity): parameters too extreme for float64 arithmetic")
     if policy.discrete:
         actions = actions[..., 0].astype(np.int64)
     return Rollout(observations, actions, rewards, terminated, truncated,
@@ -516,7 +521,7 @@ def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic, first
     generators = _slot_generators(rng, B) if vector else [rng]
     seeds = [int(g.integers(2**31 - 1)) for g in generators]
     obs, _ = env.reset(seed=seeds if vector else seeds[0])
-    obs = np.asarray(obs, np.float64).reshape(B, obs_dim)
+    obs = _from_env(obs, "the observation from reset()", (B, obs_dim))
     filled = np.zeros(B, np.int64)
     resetting = np.zeros(B, np.bool_)   # NEXT_STEP: this slot's next step is a reset
     elapsed = np.zeros(B, np.int64)
@@ -543,10 +548,10 @@ def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic, first
             nxt, rew, term, trunc, info = env.step(act)
         else:
             nxt, rew, term, trunc, info = env.step(act[0])
-        nxt = np.asarray(nxt, np.float64).reshape(B, obs_dim)
-        term = np.asarray(term, np.bool_).reshape(B)
-        trunc = np.asarray(trunc, np.bool_).reshape(B)
-        rew = np.asarray(rew, np.float64).reshape(B)
+        nxt = _from_env(nxt, "the observation from step()", (B, obs_dim))
+        term = _from_env(term, "terminated from step()", (B,), np.bool_)
+        trunc = _from_env(trunc, "truncated from step()", (B,), np.bool_)
+        rew = _from_env(rew, "the reward from step()", (B,))
         elapsed += 1
         if time_limit is not None:
             trunc = trunc | (~term & (elapsed >= time_limit))
@@ -555,7 +560,7 @@ def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic, first
         if vector and mode == gym.vector.AutoresetMode.SAME_STEP and done.any():
             final_obs = info["final_obs"]
             for b in np.flatnonzero(done):
-                true_next[b] = np.asarray(final_obs[b], np.float64).reshape(obs_dim)
+                true_next[b] = _from_env(final_obs[b], "info['final_obs']", (obs_dim,))
         record = ~resetting & ~finished & (filled < T)
         cols = np.flatnonzero(record)
         rows = filled[cols]
@@ -577,14 +582,35 @@ def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic, first
         resetting = np.zeros(B, np.bool_)
         if done.any():
             if not vector:
-                nxt = np.asarray(env.reset()[0], np.float64).reshape(1, obs_dim)
+                nxt = _from_env(env.reset()[0], "the observation from reset()", (1, obs_dim))
             elif mode == gym.vector.AutoresetMode.NEXT_STEP:
                 resetting = done
             elif mode == gym.vector.AutoresetMode.DISABLED:
                 reset_obs, _ = env.reset(options={"reset_mask": done})
-                nxt = np.asarray(reset_obs, np.float64).reshape(B, obs_dim)
+                nxt = _from_env(reset_obs, "the observation from reset()", (B, obs_dim))
         obs = nxt
     return Rollout(observations, actions, rewards, terminated, truncated,
                    None if deterministic else log_probs, last, final)
 
 
+def _from_env(value, what, shape, dtype=np.float64):
+    """What a Gymnasium env returned, as an array of `shape`: finite numbers, or an
+    error naming the env and the output (NumPy would read None as NaN, silently)."""
+    try:
+        if value is None or (isinstance(value, (list, tuple)) and
+                             any(v is None for v in value)):
+            raise TypeError
+        arr = np.asarray(value, dtype)
+    except (TypeError, ValueError):
+        raise TypeError(f"env: {what} is {_short(value)}, expected numbers") from None
+    if arr.size != int(np.prod(shape)):
+        raise ValueError(f"env: {what} has {arr.size} values (shape {arr.shape}), expected "
+                         f"{int(np.prod(shape))} as its space says")
+    if dtype is np.float64 and not np.isfinite(arr).all():
+        raise ValueError(f"env: {what} is not finite (NaN or infinity): {_short(value)}")
+    return arr.reshape(shape)
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -151,9 +151,13 @@ def _value_baseline(policy, advantages, value_fn, lam):
         return None
     if advantages != "gae":
         raise ValueError(f"advantages: expected 'book' or 'gae', got {advantages!r}")
-    if isinstance(value_fn, ValueBaseline):
-        return value_fn
-    return ValueBaseline(value_fn if value_fn is not None else LinearValue(policy.obs_dim), lam)
+    baseline = value_fn if isinstance(value_fn, ValueBaseline) else ValueBaseline(
+        value_fn if value_fn is not None else LinearValue(policy.obs_dim), lam)
+    obs_dim = getattr(baseline.value_fn, "obs_dim", None)
+    if obs_dim != policy.obs_dim:   # refused now, not at the first update
+        raise ValueError(f"value_fn: expects {obs_dim} observation values, the policy "
+                         f"{policy.obs_dim}")
+    return baseline
 
 
 # --- the updates ----------------------------------------------------------------------
