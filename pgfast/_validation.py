@@ -5,6 +5,7 @@ Each helper names the argument it checks, so a user reads
 """
 from __future__ import annotations
 
+import inspect
 import numbers
 import os
 from pathlib import Path
@@ -256,6 +257,38 @@ def _seed_int(seed) -> int:
     if seed < 0:
         raise ValueError(f"seed: expected ints >= 0, got {seed}")
     return int(seed)
+
+
+def check_callback(callback):
+    """train's callback: None, or a function callable as callback(iteration, theta, info)
+    (a wrong arity is refused now, not as Python's TypeError after the first update)."""
+    if callback is None:
+        return None
+    if not callable(callback):
+        raise TypeError(f"callback: expected a function (iteration, theta, info), "
+                        f"got {type(callback).__name__}")
+    try:
+        signature = inspect.signature(callback)
+    except (TypeError, ValueError):   # some builtins have none: called as they are
+        return callback
+    try:
+        signature.bind(0, None, None)
+    except TypeError:
+        raise TypeError(f"callback: expected a function of (iteration, theta, info), "
+                        f"got one of {signature}") from None
+    return callback
+
+
+def callback_verdict(verdict) -> bool:
+    """Whether training goes on after its callback returned `verdict`: None goes on,
+    otherwise its truth value (False stops); a value without one (an array) is refused."""
+    if verdict is None:
+        return True
+    try:
+        return bool(verdict)
+    except Exception:   # NumPy's "truth value of an array ... is ambiguous", and the like
+        raise TypeError(f"callback: expected it to return None, True (go on) or False "
+                        f"(stop), got {type(verdict).__name__}") from None
 
 
 def check_folder(x, name: str) -> Path:
