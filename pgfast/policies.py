@@ -97,8 +97,8 @@ class _Network:
         # Python's integers are exact: a network that cannot be held is refused here,
         # before the kernel's 64-bit sizes could overflow, naming its largest size.
         n_params = sum((a + 1) * b for a, b in zip(self._sizes, self._sizes[1:]))
-        widths = {"obs_dim": self.obs_dim, "hidden": max(self.hidden, default=0),
-                  out_name: out_dim}
+        widths = {"hidden": max(self.hidden, default=0), "obs_dim": self.obs_dim,
+                  out_name: out_dim}   # a tie names the hidden layers, as before
         check_allocation(8 * n_params, max(widths, key=widths.get),
                          f"a network of {n_params} parameters")
 

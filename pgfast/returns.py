@@ -17,8 +17,8 @@ from . import _returns
 from numpy.typing import ArrayLike
 
 from ._validation import (ArrayResult, as_array, as_flags, as_float_array,
-                          check_finite_result, check_unit_interval, check_work_memory,
-                          float_dtype)
+                          check_finite_from, check_finite_result, check_unit_interval,
+                          check_work_memory, float_dtype)
 from ._arrays import arrays_in_out
 
 __all__ = ["reward_to_go", "gae", "discount_powers", "episode_stats"]
@@ -46,12 +46,13 @@ def _check_memory(what, shape_of, result_itemsize, **inputs):
     check_work_memory(what, n * (result_itemsize + 2), **inputs)
 
 
-def _raise_not_finite(**inputs):
-    """The kernel saw a non-finite output: name the input that caused it."""
+def _raise_not_finite(out, **inputs):
+    """The kernel saw a non-finite output: name the input that caused it (a non-finite
+    one, else every input, the largest in magnitude first)."""
     for name, arr in inputs.items():
         if arr is not None and not np.isfinite(arr).all():
             raise ValueError(f"{name}: expected finite values, found NaN or infinity")
-    raise ValueError("rewards: the result overflows (inputs too large for the dtype)")
+    check_finite_from(out, "the result", **inputs)
 
 
 def _check_out(out, shape, dtype) -> np.ndarray:
@@ -147,7 +148,7 @@ def reward_to_go(rewards: ArrayLike, gamma: float, terminated: ArrayLike | None 
         nv = _as_like(next_values, "next_values", dtype, shape).reshape(r.shape)
     out = _check_out(out, shape, dtype)
     if not _returns.reward_to_go(r, term, trunc, nv, gamma, out.reshape(r.shape)):
-        _raise_not_finite(rewards=r, next_values=nv)
+        _raise_not_finite(out, rewards=r, **({} if next_values is None else {"next_values": nv}))
     return out
 
 
@@ -215,7 +216,7 @@ def gae(rewards: ArrayLike, values: ArrayLike, next_values: ArrayLike, gamma: fl
     term, trunc = _flags_2d(terminated, truncated, r.shape, shape)
     out = _check_out(out, shape, dtype)
     if not _returns.gae(r, v, nv, term, trunc, gamma, lam, out.reshape(r.shape)):
-        _raise_not_finite(rewards=r, values=v, next_values=nv)
+        _raise_not_finite(out, rewards=r, values=v, next_values=nv)
     return out
 
 
