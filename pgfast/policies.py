@@ -30,7 +30,7 @@ from numpy.typing import ArrayLike
 
 from . import _gaussian, _net, _softmax
 from ._threads import blas_limited, one_blas_thread
-from ._validation import (ArrayResult, RngLike, as_float_array, check_allocation,
+from ._validation import (ArrayResult, RngLike, as_array, as_float_array, check_allocation,
                           check_bool, check_finite_from, check_positive_int, check_rng)
 from ._arrays import arrays_in_out
 
@@ -501,7 +501,7 @@ class _SoftmaxPolicy(_Policy):
         return a[:, 0].astype(np.int64)
 
     def _check_actions(self, actions, n):
-        arr = np.asarray(actions)
+        arr = as_array(actions, "actions")
         if arr.ndim == 0:
             arr = arr[None]
         if arr.shape != (n,):

@@ -520,7 +520,7 @@ def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic, first
 
     generators = _slot_generators(rng, B) if vector else [rng]
     seeds = [int(g.integers(2**31 - 1)) for g in generators]
-    obs, _ = env.reset(seed=seeds if vector else seeds[0])
+    obs, _ = _outputs(env.reset(seed=seeds if vector else seeds[0]), "reset()", 2)
     obs = _from_env(obs, "the observation from reset()", (B, obs_dim))
     filled = np.zeros(B, np.int64)
     resetting = np.zeros(B, np.bool_)   # NEXT_STEP: this slot's next step is a reset
@@ -544,10 +544,7 @@ def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic, first
         elif acting.size:
             act[acting] = np.concatenate([policy.mode(th, obs[b:b + 1])
                                           for th, b in zip(rows, acting)])
-        if vector:
-            nxt, rew, term, trunc, info = env.step(act)
-        else:
-            nxt, rew, term, trunc, info = env.step(act[0])
+        nxt, rew, term, trunc, info = _outputs(env.step(act if vector else act[0]), "step()", 5)
         nxt = _from_env(nxt, "the observation from step()", (B, obs_dim))
         term = _from_env(term, "terminated from step()", (B,), np.bool_)
         trunc = _from_env(trunc, "truncated from step()", (B,), np.bool_)
@@ -582,15 +579,26 @@ def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic, first
         resetting = np.zeros(B, np.bool_)
         if done.any():
             if not vector:
-                nxt = _from_env(env.reset()[0], "the observation from reset()", (1, obs_dim))
+                nxt = _from_env(_outputs(env.reset(), "reset()", 2)[0],
+                                "the observation from reset()", (1, obs_dim))
             elif mode == gym.vector.AutoresetMode.NEXT_STEP:
                 resetting = done
             elif mode == gym.vector.AutoresetMode.DISABLED:
-                reset_obs, _ = env.reset(options={"reset_mask": done})
+                reset_obs, _ = _outputs(env.reset(options={"reset_mask": done}), "reset()", 2)
                 nxt = _from_env(reset_obs, "the observation from reset()", (B, obs_dim))
         obs = nxt
     return Rollout(observations, actions, rewards, terminated, truncated,
                    None if deterministic else log_probs, last, final)
+
+
+def _outputs(result, call, n):
+    """The n-tuple a Gymnasium env's reset() (observation, info) or step() (observation,
+    reward, terminated, truncated, info) returns; else an error naming the env."""
+    if not isinstance(result, tuple) or len(result) != n:
+        want = "(observation, info)" if n == 2 else \
+            "(observation, reward, terminated, truncated, info)"
+        raise TypeError(f"env: {call} returned {_short(result)}, expected {want}")
+    return result
 
 
 def _from_env(value, what, shape, dtype=np.float64):
