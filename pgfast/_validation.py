@@ -57,7 +57,7 @@ def check_work_memory(what: str, result_bytes: int = 0, **inputs) -> None:
     copies = {name: copy_nbytes(x, dtype) for name, (x, dtype) in inputs.items()}
     total = sum(copies.values()) + result_bytes
     if total >= _SMALL_ALLOCATION:
-        check_allocation(total, max(copies, key=copies.get), what)
+        check_allocation(total, max(copies, key=lambda name: copies[name]), what)
 
 
 def _all_finite(arr) -> bool:

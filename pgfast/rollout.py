@@ -369,9 +369,13 @@ def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
     ------
     ValueError
         A non-positive count, a `theta` of the wrong shape, a policy that does not
-        fit the env, or a record too large for memory.
+        fit the env, a record too large for memory, log-probabilities or rewards that
+        are not finite (parameters too extreme), or a Gymnasium env's observation or
+        reward that is not finite or not of its space's size (named ``env:``).
     TypeError
-        `rng` is neither a Generator nor B of them.
+        `rng` is neither a Generator nor B of them, `policy` is not a pgfast policy,
+        or a Gymnasium env returned something other than numbers (None, a string) or
+        a tuple of the wrong length.
 
     Examples
     --------
