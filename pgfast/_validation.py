@@ -16,7 +16,8 @@ import numpy as np
 
 def float_dtype(*arrays) -> np.dtype:
     """float32 when every given float array is float32, else float64."""
-    kinds = [_dtype_of(a) for a in arrays if a is not None]
+    kinds = [a.dtype if type(a) is np.ndarray else _dtype_of(a) for a in arrays
+             if a is not None]
     if kinds and all(k == np.float32 for k in kinds):
         return np.dtype(np.float32)
     return np.dtype(np.float64)
@@ -43,21 +44,21 @@ def copy_nbytes(x, dtype) -> int:
     """Bytes that ``np.ascontiguousarray(x, dtype)`` allocates: none for such an array
     already, else every element the array shows. A broadcast (stride-0) or strided view
     of 2**31 rows holds a few bytes and copies gigabytes; this counts the gigabytes."""
-    if not isinstance(x, np.ndarray):
+    if type(x) is not np.ndarray and not isinstance(x, np.ndarray):
         return 0   # a list or scalar: its values are held already, the copy is no larger
     if x.dtype == dtype and x.flags.c_contiguous:
         return 0
     return x.size * np.dtype(dtype).itemsize
 
 
-def check_work_memory(what: str, result_bytes: int = 0, **inputs) -> None:
-    """Refuse, before any copy, a call whose input copies (``inputs``: name -> (array,
-    dtype)) plus ``result_bytes`` exceed the memory available, naming the input with
-    the largest copy (the first input when none is copied)."""
-    copies = {name: copy_nbytes(x, dtype) for name, (x, dtype) in inputs.items()}
-    total = sum(copies.values()) + result_bytes
+def check_work_memory(what: str, result_bytes: int, inputs) -> None:
+    """Refuse, before any copy, a call whose input copies (``inputs``: (name, array,
+    dtype) triples) plus ``result_bytes`` exceed the memory available, naming the input
+    with the largest copy (the first input when none is copied)."""
+    copies = [copy_nbytes(x, dtype) for _, x, dtype in inputs]
+    total = result_bytes + sum(copies)
     if total >= _SMALL_ALLOCATION:
-        check_allocation(total, max(copies, key=lambda name: copies[name]), what)
+        check_allocation(total, inputs[copies.index(max(copies))][0], what)
 
 
 def _all_finite(arr) -> bool:
@@ -88,8 +89,10 @@ def as_float_array(x, name: str, dtype=np.float64, ndim=None, finite=True) -> np
         if arr.ndim not in allowed:
             want = " or ".join(str(n) for n in allowed)
             raise ValueError(f"{name}: expected a {want}-D array, got shape {arr.shape}")
-    check_allocation(copy_nbytes(arr, dtype), name, f"a contiguous {np.dtype(dtype)} copy "
-                     f"of shape {arr.shape}")
+    copied = copy_nbytes(arr, dtype)
+    if copied >= _SMALL_ALLOCATION:   # (the message is only formatted for large copies)
+        check_allocation(copied, name, f"a contiguous {np.dtype(dtype)} copy of shape "
+                                       f"{arr.shape}")
     arr = np.ascontiguousarray(arr, dtype=dtype)
     if finite and not _all_finite(arr):
         raise ValueError(f"{name}: expected finite values, found NaN or infinity")

@@ -38,12 +38,15 @@ def _as_like(x, name, dtype, shape):
     return arr
 
 
-def _check_memory(what, shape_of, result_itemsize, **inputs):
+def _check_memory(what, shape_of, result_itemsize, *inputs):
     """Refuse before any copy a call that memory cannot hold: the inputs' contiguous
     copies (a broadcast view of 2**31 rows copies every row), the result and the two
     one-byte flag arrays, all of the size of `shape_of` (rewards, or terminated)."""
     n = shape_of.size if isinstance(shape_of, np.ndarray) else 0   # a list is held already
-    check_work_memory(what, n * (result_itemsize + 2), **inputs)
+    check_work_memory(what, n * (result_itemsize + 2), inputs)
+
+
+_BOOL = np.dtype(np.bool_)
 
 
 def _raise_not_finite(out, **inputs):
@@ -139,7 +142,7 @@ def reward_to_go(rewards: ArrayLike, gamma: float, terminated: ArrayLike | None 
     gamma = check_unit_interval(gamma, "gamma")
     dtype = float_dtype(rewards, next_values)
     _check_memory("computing the reward-to-go", rewards, dtype.itemsize,
-                  rewards=(rewards, dtype), next_values=(next_values, dtype))
+                  ("rewards", rewards, dtype), ("next_values", next_values, dtype))
     r, shape = _as_2d(rewards, "rewards", dtype)
     term, trunc = _flags_2d(terminated, truncated, r.shape, shape)
     if next_values is None:
@@ -208,8 +211,8 @@ def gae(rewards: ArrayLike, values: ArrayLike, next_values: ArrayLike, gamma: fl
     lam = check_unit_interval(lam, "lam")
     dtype = float_dtype(rewards, values, next_values)
     _check_memory("computing the advantages", rewards, dtype.itemsize,
-                  rewards=(rewards, dtype), values=(values, dtype),
-                  next_values=(next_values, dtype))
+                  ("rewards", rewards, dtype), ("values", values, dtype),
+                  ("next_values", next_values, dtype))
     r, shape = _as_2d(rewards, "rewards", dtype)
     v = _as_like(values, "values", dtype, shape).reshape(r.shape)
     nv = _as_like(next_values, "next_values", dtype, shape).reshape(r.shape)
@@ -259,7 +262,7 @@ def discount_powers(terminated: ArrayLike | None, truncated: ArrayLike | None,
     if terminated is None:
         raise TypeError("terminated: expected an array of bool, got None")
     _check_memory("computing the discount powers", terminated, 8,
-                  terminated=(terminated, np.bool_))
+                  ("terminated", terminated, _BOOL))
     shape = as_array(terminated, "terminated").shape
     if len(shape) not in (1, 2):
         raise ValueError(f"terminated: expected a 1-D or 2-D array, got shape {shape}")
@@ -310,7 +313,7 @@ def episode_stats(rewards: ArrayLike, terminated: ArrayLike | None,
     (array([2., 4.]), array([2, 4]))
     """
     dtype = float_dtype(rewards)
-    _check_memory("computing the episode statistics", rewards, 0, rewards=(rewards, dtype))
+    _check_memory("computing the episode statistics", rewards, 0, ("rewards", rewards, dtype))
     r, shape = _as_2d(rewards, "rewards", dtype, finite=True)
     if terminated is None:
         raise TypeError("terminated: expected an array of bool, got None")
