@@ -33,7 +33,7 @@ from gymnasium.vector.utils import batch_space
 
 from . import _envs, _rollout
 from . import mujoco as _mujoco
-from ._validation import check_finite_float, check_positive_int, check_seed
+from ._validation import as_array, check_finite_float, check_positive_int, check_seed
 
 __all__ = ["NativeEnv", "NativeVectorEnv", "make_kernel", "make_vec", "native_ids"]
 
@@ -215,7 +215,7 @@ def _check_actions(actions, space, kernel, name):
     Discrete: integers in [0, n) of the batch shape; continuous: finite floats of
     the space's shape (out-of-bound values are clipped by the dynamics).
     """
-    arr = np.asarray(actions)
+    arr = as_array(actions, name)
     discrete = kernel.n_actions > 0
     shape = space.shape
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer)
@@ -486,7 +486,7 @@ class NativeVectorEnv(VectorEnv):
             self.kernel.seed(check_seed(seed, self.num_envs))
         _set_reset_bounds(self.kernel, self._spec, options)
         if mask is not None:
-            mask = np.asarray(mask)
+            mask = as_array(mask, "options['reset_mask']")
             if mask.shape != (self.num_envs,) or mask.dtype != np.bool_:
                 raise ValueError(f"options['reset_mask']: expected a bool array of shape "
                                  f"({self.num_envs},), got {mask.dtype} {mask.shape}")

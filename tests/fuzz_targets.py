@@ -562,7 +562,10 @@ def _array_calls():
     value = pgfast.LinearValue(3)
     ts, tg, tv = (f.init(np.random.default_rng(0)) for f in (soft, gauss, value))
     returns_args = dict(rewards=r, terminated=flags, truncated=flags)
+    pendulums = pgfast.make_vec("Pendulum-v1", num_envs=2)
+    pendulums.reset(seed=0)
     return [
+        ("NativeVectorEnv.step", pendulums.step, dict(actions=np.zeros((2, 1)))),
         ("reward_to_go", pgfast.reward_to_go, dict(returns_args, gamma=0.9, next_values=r)),
         ("gae", pgfast.gae, dict(returns_args, values=r, next_values=r, gamma=0.9, lam=0.9)),
         ("discount_powers", pgfast.discount_powers, dict(terminated=flags, truncated=flags,
