@@ -200,10 +200,12 @@ def check_allocation(n_bytes: int, name: str, what: str) -> None:
     (rather than starting work that allocates until the process is killed)."""
     if n_bytes < _SMALL_ALLOCATION:   # every machine serves it: skip reading /proc
         return
-    limit = available_memory()
+    # An eighth stays free: a call that takes all the memory there is starves the rest
+    # of the process and the machine (or is killed) rather than finishing.
+    limit = available_memory() * 7 // 8
     if n_bytes > limit:
         raise ValueError(f"{name}: {what} needs {n_bytes / 2**30:.3g} GiB, more than the "
-                         f"{limit / 2**30:.3g} GiB of memory available")
+                         f"{limit / 2**30:.3g} GiB of memory available (7/8 of what is free)")
 
 
 def check_positive_float(x, name: str) -> float:
