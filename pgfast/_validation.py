@@ -44,7 +44,7 @@ def copy_nbytes(x, dtype) -> int:
     """Bytes that ``np.ascontiguousarray(x, dtype)`` allocates: none for such an array
     already, else every element the array shows. A broadcast (stride-0) or strided view
     of 2**31 rows holds a few bytes and copies gigabytes; this counts the gigabytes."""
-    if type(x) is not np.ndarray and not isinstance(x, np.ndarray):
+    if not isinstance(x, np.ndarray):
         return 0   # a list or scalar: its values are held already, the copy is no larger
     if x.dtype == dtype and x.flags.c_contiguous:
         return 0
