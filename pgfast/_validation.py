@@ -5,6 +5,7 @@ Each helper names the argument it checks, so a user reads
 """
 from __future__ import annotations
 
+import inspect
 import numbers
 import os
 import warnings
@@ -16,10 +17,49 @@ import numpy as np
 
 def float_dtype(*arrays) -> np.dtype:
     """float32 when every given float array is float32, else float64."""
-    kinds = [np.asarray(a).dtype for a in arrays if a is not None]
+    kinds = [a.dtype if type(a) is np.ndarray else _dtype_of(a) for a in arrays
+             if a is not None]
     if kinds and all(k == np.float32 for k in kinds):
         return np.dtype(np.float32)
     return np.dtype(np.float64)
+
+
+def _dtype_of(x):
+    try:
+        return np.asarray(x).dtype
+    except (ValueError, TypeError):   # ragged lists: the argument's own check names them
+        return None
+
+
+def as_array(x, name: str) -> np.ndarray:
+    """np.asarray(x), a ragged nested list refused by name rather than by NumPy's
+    "setting an array element with a sequence"."""
+    try:
+        return np.asarray(x)
+    except (ValueError, TypeError):
+        raise ValueError(f"{name}: expected a rectangular array, got nested sequences of "
+                         f"different lengths") from None
+
+
+def copy_nbytes(x, dtype) -> int:
+    """Bytes that ``np.ascontiguousarray(x, dtype)`` allocates: none for such an array
+    already, else every element the array shows. A broadcast (stride-0) or strided view
+    of 2**31 rows holds a few bytes and copies gigabytes; this counts the gigabytes."""
+    if not isinstance(x, np.ndarray):
+        return 0   # a list or scalar: its values are held already, the copy is no larger
+    if x.dtype == dtype and x.flags.c_contiguous:
+        return 0
+    return x.size * np.dtype(dtype).itemsize
+
+
+def check_work_memory(what: str, result_bytes: int, inputs) -> None:
+    """Refuse, before any copy, a call whose input copies (``inputs``: (name, array,
+    dtype) triples) plus ``result_bytes`` exceed the memory available, naming the input
+    with the largest copy (the first input when none is copied)."""
+    copies = [copy_nbytes(x, dtype) for _, x, dtype in inputs]
+    total = result_bytes + sum(copies)
+    if total >= _SMALL_ALLOCATION:
+        check_allocation(total, inputs[copies.index(max(copies))][0], what)
 
 
 def _all_finite(arr) -> bool:
@@ -35,7 +75,9 @@ def as_float_array(x, name: str, dtype=np.float64, ndim=None, finite=True) -> np
     """C-contiguous float array of `dtype`, converting integers and strided views."""
     try:
         arr = np.asarray(x)
-    except Exception as exc:  # ragged lists and the like
+    except ValueError:   # ragged nested lists
+        arr = as_array(x, name)
+    except Exception as exc:  # objects NumPy cannot read at all
         raise TypeError(f"{name}: expected an array of numbers, got {type(x).__name__}") from exc
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
@@ -48,6 +90,10 @@ def as_float_array(x, name: str, dtype=np.float64, ndim=None, finite=True) -> np
         if arr.ndim not in allowed:
             want = " or ".join(str(n) for n in allowed)
             raise ValueError(f"{name}: expected a {want}-D array, got shape {arr.shape}")
+    copied = copy_nbytes(arr, dtype)
+    if copied >= _SMALL_ALLOCATION:   # (the message is only formatted for large copies)
+        check_allocation(copied, name, f"a contiguous {np.dtype(dtype)} copy of shape "
+                                       f"{arr.shape}")
     arr = np.ascontiguousarray(arr, dtype=dtype)
     if finite and not _all_finite(arr):
         raise ValueError(f"{name}: expected finite values, found NaN or infinity")
@@ -58,7 +104,7 @@ def as_flags(x, name: str, shape: tuple) -> np.ndarray:
     """Episode-boundary flags as a C-contiguous uint8 0/1 array of `shape`."""
     if x is None:
         return np.zeros(shape, dtype=np.uint8)
-    arr = np.asarray(x)
+    arr = as_array(x, name)
     if arr.shape != shape:
         raise ValueError(f"{name}: expected shape {shape} (that of rewards), got {arr.shape}")
     if arr.dtype != np.bool_:
@@ -103,7 +149,29 @@ def check_positive_int(x, name: str, minimum: int = 1, maximum: int = MAX_COUNT)
 
 
 def available_memory() -> int:
-    """Bytes of memory this process can still get (MemAvailable, else physical memory)."""
+    """Bytes of memory this process can still get: the machine's MemAvailable (else its
+    physical memory), less where the process's address-space limit (``ulimit -v``) or
+    its cgroup's memory limit (a container's) is lower."""
+    limits = [_machine_memory()]
+    try:
+        import resource
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            limits.append(soft - _proc_status_bytes("VmSize:"))
+    except (ImportError, OSError, ValueError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            cap = f.read().strip()
+        if cap != "max":
+            with open("/sys/fs/cgroup/memory.current") as f:
+                limits.append(int(cap) - int(f.read()))
+    except (OSError, ValueError):
+        pass
+    return max(0, min(limits))
+
+
+def _machine_memory() -> int:
     try:
         with open("/proc/meminfo") as f:
             for line in f:
@@ -112,10 +180,17 @@ def available_memory() -> int:
     except OSError:
         pass
     try:
-        import os
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):
         return MAX_COUNT
+
+
+def _proc_status_bytes(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 _SMALL_ALLOCATION = 1 << 28   # 256 MiB
@@ -126,10 +201,12 @@ def check_allocation(n_bytes: int, name: str, what: str) -> None:
     (rather than starting work that allocates until the process is killed)."""
     if n_bytes < _SMALL_ALLOCATION:   # every machine serves it: skip reading /proc
         return
-    limit = available_memory()
+    # An eighth stays free: a call that takes all the memory there is starves the rest
+    # of the process and the machine (or is killed) rather than finishing.
+    limit = available_memory() * 7 // 8
     if n_bytes > limit:
         raise ValueError(f"{name}: {what} needs {n_bytes / 2**30:.3g} GiB, more than the "
-                         f"{limit / 2**30:.3g} GiB of memory available")
+                         f"{limit / 2**30:.3g} GiB of memory available (7/8 of what is free)")
 
 
 def check_positive_float(x, name: str) -> float:
@@ -188,6 +265,38 @@ def _seed_int(seed) -> int:
     return int(seed)
 
 
+def check_callback(callback):
+    """train's callback: None, or a function callable as callback(iteration, theta, info)
+    (a wrong arity is refused now, not as Python's TypeError after the first update)."""
+    if callback is None:
+        return None
+    if not callable(callback):
+        raise TypeError(f"callback: expected a function (iteration, theta, info), "
+                        f"got {type(callback).__name__}")
+    try:
+        signature = inspect.signature(callback)
+    except (TypeError, ValueError):   # some builtins have none: called as they are
+        return callback
+    try:
+        signature.bind(0, None, None)
+    except TypeError:
+        raise TypeError(f"callback: expected a function of (iteration, theta, info), "
+                        f"got one of {signature}") from None
+    return callback
+
+
+def callback_verdict(verdict) -> bool:
+    """Whether training goes on after its callback returned `verdict`: None goes on,
+    otherwise its truth value (False stops); a value without one (an array) is refused."""
+    if verdict is None:
+        return True
+    try:
+        return bool(verdict)
+    except Exception:   # NumPy's "truth value of an array ... is ambiguous", and the like
+        raise TypeError(f"callback: expected it to return None, True (go on) or False "
+                        f"(stop), got {type(verdict).__name__}") from None
+
+
 def check_folder(x, name: str) -> Path:
     """A folder path given as str or os.PathLike."""
     if not isinstance(x, (str, os.PathLike)):
@@ -236,17 +345,46 @@ def check_finite_result(result, name: str, what: str):
     return result
 
 
+def check_finite_from(result, what: str, **inputs):
+    """`result` unchanged if finite; else a ValueError naming every input it was computed
+    from, the one holding the largest magnitude first (the likeliest culprit: an extreme
+    observation, action or weight, not only θ, can overflow the arithmetic)."""
+    if _all_finite(np.asarray(result)):
+        return result
+    size = {name: _largest_magnitude(x) for name, x in inputs.items()}
+    names = sorted(size, key=lambda name: -size[name])   # stable: ties keep the given order
+    raise ValueError(f"{', '.join(names)}: {what} is not finite (NaN or infinity) although "
+                     f"the inputs are; values too extreme for float64 arithmetic (largest "
+                     f"magnitude {size[names[0]]:.3g}, in {names[0]})")
+
+
+def _largest_magnitude(x) -> float:
+    arr = np.asarray(x)
+    if arr.size == 0 or arr.dtype.kind not in "biuf":
+        return 0.0
+    return float(np.max(np.abs(arr.astype(np.float64, copy=False))))
+
+
 def check_theta(theta, n_params: int, name: str = "theta") -> np.ndarray:
-    """θ as a fresh, finite float64 (P,) array (a copy: the caller may keep it)."""
+    """θ (or a value function's φ) as a fresh, finite float64 (P,) array (a copy: the
+    caller may keep it)."""
     arr = as_float_array(theta, name, ndim=1)
     if arr.shape != (n_params,):
         raise ValueError(f"{name}: expected shape ({n_params},), got {arr.shape}")
     return arr.copy() if arr is theta else arr
 
 
+def check_is_policy(policy) -> None:
+    """A pgfast policy (it acts), not a value function or another object."""
+    if not isinstance(getattr(policy, "discrete", None), bool):   # what every policy declares
+        raise TypeError(f"policy: expected a pgfast policy (LinearSoftmax, MLPSoftmax, "
+                        f"LinearGaussian, MLPGaussian), got {type(policy).__name__}")
+
+
 def check_policy_fits(policy, obs_dim: int, n_actions: int, act_dim: int) -> None:
     """The one check that `policy` acts in an env of these sizes (``n_actions`` > 0:
     that many discrete actions; 0: continuous actions of ``act_dim`` values)."""
+    check_is_policy(policy)
     if obs_dim != policy.obs_dim:
         raise ValueError(
             f"policy: observations have {obs_dim} values, the policy expects {policy.obs_dim}")

@@ -24,7 +24,7 @@ import numpy as np
 
 from ._threads import one_blas_thread
 from ._validation import (MAX_REPEATS, check_bool, check_positive_float, check_positive_int,
-                          check_rng, check_unit_interval, renamed_arguments)
+                          check_rng, check_theta, check_unit_interval, renamed_arguments)
 from .optim import Adam
 from .policies import LinearValue
 from .statistics import ObservationNormalizer
@@ -103,7 +103,8 @@ class ValueBaseline:
         scale_rewards = check_bool(scale_rewards, "scale_rewards")
         self.return_stats = ObservationNormalizer(1) if scale_rewards else None
         # None until the first batch, which initialises φ from the caller's rng.
-        self.params = None if params is None else np.array(params, dtype=np.float64)
+        self.params = None if params is None else check_theta(params, value_fn.n_params,
+                                                              "params")
 
     def advantages(self, traj, gamma, rng):
         """GAE advantages and value targets with the current V.

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_folder, check_theta
+from ._validation import as_array, check_folder, check_theta
 from .run import RunState
 
 __all__ = ["save_checkpoint", "load_checkpoint", "CHECKPOINT_FILE"]
@@ -143,10 +143,7 @@ def write_checkpoint(directory, state, update, metadata=None):
 
 
 def _history_column(values, name):
-    try:
-        return np.asarray(values)
-    except ValueError:   # ragged nested lists
-        raise ValueError(f"history[{name!r}]: expected a flat sequence of numbers") from None
+    return as_array(values, f"history[{name!r}]")
 
 
 def _nested_format_2(flat):

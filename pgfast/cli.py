@@ -312,6 +312,8 @@ def _build(env, policy_kind, config, horizon, workers=None, address=None):
 
     try:
         return factory.build(env, policy_kind, config, horizon, workers, address)
+    except gymnasium.error.DependencyNotInstalled:
+        raise   # a known id whose library is missing: main() says which to install
     except gymnasium.error.Error as exc:
         raise ValueError(f"env: {env!r} is neither a pgfast nor a Gymnasium environment "
                          f"id ({exc})") from None
@@ -404,10 +406,10 @@ def _returns_command(args) -> int:
     """Reward-to-go and GAE advantages for a rollout buffer saved with np.savez."""
     from .returns import gae, reward_to_go
 
-    with np.load(args.buffer) as data:
-        arrays = {k: data[k] for k in data.files}
+    arrays = _load_buffer(args.buffer)
     if "rewards" not in arrays:
-        raise ValueError(f"{args.buffer} has no 'rewards' array")
+        raise ValueError(f"buffer: {args.buffer} has no 'rewards' array (it holds "
+                         f"{', '.join(map(repr, arrays)) or 'none'})")
     flags = {k: arrays.get(k) for k in ("terminated", "truncated")}
     out: dict = {"returns": reward_to_go(arrays["rewards"], args.gamma, **flags,
                                    next_values=arrays.get("next_values"))}
@@ -417,6 +419,55 @@ def _returns_command(args) -> int:
     np.savez(args.out, **out)
     print(f"wrote {', '.join(out)} of shape {out['returns'].shape} to {args.out}")
     return 0
+
+
+def _load_buffer(path):
+    """The named arrays of an .npz archive, or a ValueError naming the file (and the
+    array) when it is not one: damaged, empty, a single .npy array, or pickled objects."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except Exception as exc:   # damaged bytes fail in any of zipfile's and numpy's ways
+        raise ValueError(f"buffer: {path} is not a readable .npz archive "
+                         f"({type(exc).__name__}: {exc})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(f"buffer: {path} holds a single array (.npy); expected an .npz "
+                         f"archive of named arrays (np.savez(path, rewards=...))")
+    arrays = {}
+    with data:
+        for name in data.files:
+            try:
+                arrays[name] = data[name]
+            except Exception as exc:
+                raise ValueError(f"buffer: array {name!r} of {path} is unreadable "
+                                 f"({type(exc).__name__}: {exc})") from None
+    return arrays
+
+
+def _seed(text):
+    """--seed: an integer >= 0 (NumPy's seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _missing_extra(exc) -> str:
+    """One line for an optional library that is not installed: which one, and what
+    installs it (the error, or the one it was raised from, names the module)."""
+    module = next((e.name.split(".")[0] for e in (exc, exc.__cause__, exc.__context__)
+                   if isinstance(e, ImportError) and e.name), None)
+    if isinstance(exc, ImportError) and module in _EXTRAS:
+        return f"{module}: not installed; {_EXTRAS[module]}"
+    return f"{module or 'env'}: {exc}"   # Gymnasium's own advice for its envs
+
+
+# The optional libraries a command may need, and what installs each.
+_EXTRAS = {"mujoco": 'the MuJoCo envs need it: pip install "pgfast[mujoco]"',
+           "ray": '--workers needs it: pip install "pgfast[ray]"',
+           "imageio": 'Gymnasium\'s MuJoCo envs need it: pip install "gymnasium[mujoco]"'}
 
 
 def _positive_int(text):
@@ -454,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="list the settings in use and where each comes from, then exit")
     train.add_argument("--horizon", type=_positive_int,
                        help="rollout depth, for envs without a time limit")
-    train.add_argument("--seed", type=int, help="default 0")
+    train.add_argument("--seed", type=_seed, help="default 0")
     train.add_argument("--out", help="run folder (default runs/ENV-POLICY-UPDATE-SEED)")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out, with the settings in its checkpoint "
@@ -481,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = commands.add_parser("eval", help="evaluate a saved policy")
     ev.add_argument("dir", help="a folder written by pgfast train")
     ev.add_argument("--episodes", type=_positive_int, default=100)
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--seed", type=_seed, default=0)
     ev.add_argument("--stochastic", action="store_true", help="sample actions (default: mode)")
     ev.set_defaults(run=_eval_command)
 
@@ -508,6 +559,8 @@ def main(argv=None) -> int:
     with Interrupts():
         try:
             return args.run(args)
+        except (ImportError, gym_missing_dependency()) as exc:   # an optional extra
+            parser.exit(2, f"pgfast {args.command}: error: {_missing_extra(exc)}\n")
         except (ValueError, TypeError, OSError, gym_error()) as exc:
             parser.exit(2, f"pgfast {args.command}: error: {exc}\n")
         except KeyboardInterrupt:   # outside training (which says where its checkpoint is)
@@ -519,6 +572,12 @@ def gym_error():
     import gymnasium
 
     return gymnasium.error.Error
+
+
+def gym_missing_dependency():
+    import gymnasium
+
+    return gymnasium.error.DependencyNotInstalled
 
 
 if __name__ == "__main__":

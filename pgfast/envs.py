@@ -33,7 +33,7 @@ from gymnasium.vector.utils import batch_space
 
 from . import _envs, _rollout
 from . import mujoco as _mujoco
-from ._validation import check_finite_float, check_positive_int, check_seed
+from ._validation import as_array, check_finite_float, check_positive_int, check_seed
 
 __all__ = ["NativeEnv", "NativeVectorEnv", "make_kernel", "make_vec", "native_ids", "spaces_of"]
 
@@ -55,6 +55,27 @@ def _reset_parser(defaults):
     return lambda options: tuple(
         _cc_utils.verify_number_and_cast((options or {}).get(name, default))
         for name, default in defaults.items())
+
+
+def _set_reset_bounds(kernel, spec, options) -> None:
+    """Gymnasium's reset options (a dict, or None) into the kernel, refused by name."""
+    if options is not None and not isinstance(options, dict):
+        raise TypeError(f"options: expected a dict or None, got {type(options).__name__}")
+    if spec.reset_bounds is None:
+        return
+    try:
+        kernel.set_reset_bounds(*spec.reset_bounds(options or None))
+    except (ValueError, TypeError) as exc:   # Gymnasium's parser and the kernel's check
+        raise ValueError(f"options: {exc}") from None
+
+
+def _check_reset_obs(obs, options) -> None:
+    """Reset bounds that are finite but wider than the arithmetic (or the float32
+    observation) can hold give infinite observations: refused, naming the options."""
+    if not np.isfinite(obs).all():
+        raise ValueError(f"options: the reset bounds {options} give observations that are not "
+                         f"finite (NaN or infinity, past the {obs.dtype} range); call reset() "
+                         f"again with narrower bounds")
 
 
 @dataclass(frozen=True)
@@ -221,7 +242,7 @@ def _check_actions(actions, space, kernel, name):
     Discrete: integers in [0, n) of the batch shape; continuous: finite floats of
     the space's shape (out-of-bound values are clipped by the dynamics).
     """
-    arr = np.asarray(actions)
+    arr = as_array(actions, name)
     discrete = kernel.n_actions > 0
     shape = space.shape
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer)
@@ -333,11 +354,12 @@ class NativeEnv(gymnasium.Env):
         if isinstance(seed, (list, tuple, np.random.SeedSequence)):   # one slot: an int
             raise TypeError(f"seed: expected an int or None, got {type(seed).__name__}")
         super().reset(seed=check_seed(seed, 1))
-        if self._spec.reset_bounds is not None:
-            self.kernel.set_reset_bounds(*self._spec.reset_bounds(options))
-        obs = self.kernel.reset_slot(0, self.np_random)
+        _set_reset_bounds(self.kernel, self._spec, options)
+        self._needs_reset = True   # until the new state is known to be usable
+        obs = self.kernel.reset_slot(0, self.np_random).astype(self._obs_dtype)
+        _check_reset_obs(obs, options)
         self._needs_reset = False
-        return obs.astype(self._obs_dtype), {}
+        return obs, {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Apply one action.
@@ -483,14 +505,15 @@ class NativeVectorEnv(VectorEnv):
             A reset mask of the wrong shape or dtype.
         """
         self._check_open("reset")
+        if options is not None and not isinstance(options, dict):
+            raise TypeError(f"options: expected a dict or None, got {type(options).__name__}")
         options = dict(options or {})
         mask = options.pop("reset_mask", None)
         if seed is not None:
             self.kernel.seed(check_seed(seed, self.num_envs))
-        if self._spec.reset_bounds is not None:
-            self.kernel.set_reset_bounds(*self._spec.reset_bounds(options or None))
+        _set_reset_bounds(self.kernel, self._spec, options)
         if mask is not None:
-            mask = np.asarray(mask)
+            mask = as_array(mask, "options['reset_mask']")
             if mask.shape != (self.num_envs,) or mask.dtype != np.bool_:
                 raise ValueError(f"options['reset_mask']: expected a bool array of shape "
                                  f"({self.num_envs},), got {mask.dtype} {mask.shape}")
@@ -502,6 +525,9 @@ class NativeVectorEnv(VectorEnv):
             obs = np.empty((self.num_envs, self.kernel.obs_dim), dtype=self._obs_dtype)
             m = np.ones(self.num_envs, dtype=np.uint8)
         self.kernel.reset_all(obs, m)
+        if not np.isfinite(obs).all():
+            self._started = False   # the slots hold unusable states: reset them all again
+            _check_reset_obs(obs, options)
         self._elapsed[m != 0] = 0
         self._needs_reset[m != 0] = 0
         self._started = True

@@ -512,6 +512,8 @@ class GAEGradient(Estimator):
         if fit not in ("after", "before"):
             raise ValueError(f"fit: expected 'after' or 'before', got {fit!r}")
         self.fit = fit
+        if value_params is not None:   # named as this constructor names it
+            value_params = check_theta(value_params, value_fn.n_params, "value_params")
         self.baseline = ValueBaseline(value_fn, lam, params=value_params,
                                       value_epochs=value_epochs, value_lr=value_lr)
 

@@ -26,8 +26,9 @@ import numpy as np
 from . import _linalg, _returns, _scores
 from numpy.typing import ArrayLike
 
-from ._validation import (ArrayResult, as_flags, as_float_array, check_finite_result,
-                          check_unit_interval, float_dtype)
+from ._validation import (ArrayResult, as_flags, as_float_array, check_allocation,
+                          check_finite_result, check_unit_interval, check_work_memory,
+                          float_dtype)
 from ._arrays import arrays_in_out
 
 __all__ = ["regression_gradient", "likelihood_ratio_gradient", "optimal_baseline"]
@@ -96,6 +97,11 @@ def regression_gradient(dtheta: ArrayLike, du: ArrayLike,
     >>> pgfast.regression_gradient(np.stack([dtheta] * 4), np.stack([du] * 4)).shape
     (4, 3)
     """
+    # The inputs' contiguous copies and the (K, n) result, before any copy.
+    shape = dtheta.shape if isinstance(dtheta, np.ndarray) else ()
+    check_work_memory("the least-squares problem", 8 * int(np.prod(shape[:-2], dtype=object))
+                      * (shape[-1] if shape else 0),
+                      (("dtheta", dtheta, _FLOAT64), ("du", du, _FLOAT64)))
     a = as_float_array(dtheta, "dtheta", ndim=(2, 3))
     y = as_float_array(du, "du")
     if y.shape != a.shape[:-1]:
@@ -133,10 +139,19 @@ def regression_gradient(dtheta: ArrayLike, du: ArrayLike,
     return out if batch else out[0]
 
 
+_FLOAT64 = np.dtype(np.float64)
+
+
 def _score_inputs(grad_log_probs, rewards, gamma, terminated, truncated):
     """Validated (T, B, P) scores, (T, B) rewards and flags, gamma, result dtype."""
     gamma = check_unit_interval(gamma, "gamma")
     dtype = float_dtype(grad_log_probs, rewards)
+    # Before any copy: the inputs' contiguous copies, then r_togo and γ^(k−1) (8 bytes
+    # a step each) and the two flag arrays (1 byte a step each).
+    steps = rewards.size if isinstance(rewards, np.ndarray) else 0
+    check_work_memory("weighting the scores", 18 * steps,
+                      (("grad_log_probs", grad_log_probs, float_dtype(grad_log_probs)),
+                       ("rewards", rewards, _FLOAT64)))
     # float32 scores (the usual output of autodiff frameworks) are read without a copy.
     scores = as_float_array(grad_log_probs, "grad_log_probs",
                             dtype=float_dtype(grad_log_probs), ndim=(2, 3))
@@ -257,7 +272,12 @@ def likelihood_ratio_gradient(grad_log_probs: ArrayLike, rewards: ArrayLike, gam
         grad_log_probs, rewards, gamma, terminated, truncated)
     togo, powers = _togo_and_powers(r, term, trunc, gamma)
     P = scores.shape[2]
-    rows = _count_trajectories(term, trunc) if return_per_trajectory else 0
+    rows = 0
+    if return_per_trajectory:
+        rows = _count_trajectories(term, trunc)
+        check_allocation(8 * rows * P * (2 if mode == "baseline" else 1),
+                         "return_per_trajectory", f"{rows} per-trajectory terms of {P} "
+                                                  "parameters")
     if P == 0:   # no parameters: nothing for the kernels to read
         gradient, per_trajectory = np.zeros(0), np.zeros((rows, 0))
     elif mode == "baseline":

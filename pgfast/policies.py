@@ -30,8 +30,8 @@ from numpy.typing import ArrayLike
 
 from . import _gaussian, _net, _softmax
 from ._threads import blas_limited, one_blas_thread
-from ._validation import (ArrayResult, RngLike, as_float_array, check_allocation,
-                          check_bool, check_finite_result, check_positive_int, check_rng)
+from ._validation import (ArrayResult, RngLike, as_array, as_float_array, check_allocation,
+                          check_bool, check_finite_from, check_positive_int, check_rng)
 from ._arrays import arrays_in_out
 
 __all__ = [
@@ -90,14 +90,16 @@ class _Network:
     def _config_args(self) -> dict:
         raise NotImplementedError   # each concrete class names its constructor arguments
 
-    def __init__(self, obs_dim, hidden, out_dim):
+    def __init__(self, obs_dim, hidden, out_dim, out_name="out_dim"):
         self.obs_dim = check_positive_int(obs_dim, "obs_dim")
         self.hidden = _check_hidden(hidden)
         self._sizes = (self.obs_dim, *self.hidden, out_dim)
         # Python's integers are exact: a network that cannot be held is refused here,
-        # before the kernel's 64-bit sizes could overflow.
+        # before the kernel's 64-bit sizes could overflow, naming its largest size.
         n_params = sum((a + 1) * b for a, b in zip(self._sizes, self._sizes[1:]))
-        check_allocation(8 * n_params, "hidden" if self.hidden else "obs_dim",
+        widths = {"hidden": max(self.hidden, default=0), "obs_dim": self.obs_dim,
+                  out_name: out_dim}   # a tie names the hidden layers, as before
+        check_allocation(8 * n_params, max(widths, key=widths.get),
                          f"a network of {n_params} parameters")
 
     def config(self) -> dict:
@@ -245,8 +247,8 @@ class _Policy(_Network):
         logp = np.empty(n)
         if n:
             self.kernel.sample_into(theta, obs, rng, actions, logp)
-        check_finite_result(actions, "theta", "a sampled action")
-        check_finite_result(logp, "theta", "log π of the sampled actions")
+        check_finite_from(actions, "a sampled action", theta=theta, obs=obs)
+        check_finite_from(logp, "log π of the sampled actions", theta=theta, obs=obs)
         return self._actions_out(actions), logp
 
     @blas_limited()
@@ -258,7 +260,7 @@ class _Policy(_Network):
         actions = np.empty((obs.shape[0], self.kernel.act_dim))
         logp = np.empty(obs.shape[0])
         self.kernel.sample_rows_into(thetas, obs, generators, actions, logp)
-        check_finite_result(logp, "theta", "log π of the sampled actions")
+        check_finite_from(logp, "log π of the sampled actions", theta=thetas, obs=obs)
         return self._actions_out(actions), logp
 
     @arrays_in_out("theta", "obs")
@@ -270,7 +272,7 @@ class _Policy(_Network):
         actions = np.empty((obs.shape[0], self.kernel.act_dim))
         if obs.shape[0]:
             self.kernel.mode_into(theta, obs, actions)
-        return self._actions_out(check_finite_result(actions, "theta", "the mode"))
+        return self._actions_out(check_finite_from(actions, "the mode", theta=theta, obs=obs))
 
     @arrays_in_out("theta", "obs", other=("actions",))
     @blas_limited()
@@ -282,7 +284,7 @@ class _Policy(_Network):
         logp = np.empty(obs.shape[0])
         if obs.shape[0]:
             self.kernel.log_prob_into(theta, obs, actions, logp)
-        return check_finite_result(logp, "theta", "log π(a | s)")
+        return check_finite_from(logp, "log π(a | s)", theta=theta, obs=obs, actions=actions)
 
     @arrays_in_out("theta", "obs", "weights", other=("actions",), out="out")
     @blas_limited()
@@ -319,7 +321,7 @@ class _Policy(_Network):
             if n:
                 self.kernel.grad_log_prob_into(theta, obs, actions, None, np.empty(1), rows,
                                                num_threads)
-            return check_finite_result(rows, "theta", "∇log π")
+            return check_finite_from(rows, "∇log π", theta=theta, obs=obs, actions=actions)
         weights = self._check_rows(weights, "weights", n)
         grad = _check_out(out, (self.n_params,))
         if n:
@@ -327,7 +329,8 @@ class _Policy(_Network):
                                            np.empty((1, 1)))
         else:
             grad[:] = 0.0
-        return check_finite_result(grad, "theta", "Σ w ∇log π")
+        return check_finite_from(grad, "Σ w ∇log π", theta=theta, obs=obs, actions=actions,
+                                 weights=weights)
 
     @arrays_in_out("theta_old", "theta_new", "obs")
     @blas_limited()
@@ -343,7 +346,8 @@ class _Policy(_Network):
         kl = np.empty(obs.shape[0])
         if obs.shape[0]:
             self.kernel.kl_into(theta_old, theta_new, obs, kl, None)
-        return check_finite_result(kl, "theta_new", "the KL divergence")
+        return check_finite_from(kl, "the KL divergence", theta_new=theta_new,
+                                 theta_old=theta_old, obs=obs)
 
     @arrays_in_out("theta_old", "theta_new", "obs")
     @blas_limited()
@@ -362,7 +366,8 @@ class _Policy(_Network):
             raise ValueError("obs: expected at least one observation, got 0")
         grad = np.zeros(self.n_params)
         self.kernel.kl_into(theta_old, theta_new, obs, np.empty(n), grad)
-        return check_finite_result(grad, "theta_new", "the KL gradient")
+        return check_finite_from(grad, "the KL gradient", theta_new=theta_new,
+                                 theta_old=theta_old, obs=obs)
 
     @arrays_in_out("theta", "obs")
     @blas_limited()
@@ -374,7 +379,7 @@ class _Policy(_Network):
         ent = np.empty(obs.shape[0])
         if obs.shape[0]:
             self.kernel.entropy_into(theta, obs, ent)
-        return check_finite_result(ent, "theta", "the entropy")
+        return check_finite_from(ent, "the entropy", theta=theta, obs=obs)
 
     @arrays_in_out("theta", "obs")
     @blas_limited()
@@ -388,7 +393,7 @@ class _Policy(_Network):
             raise ValueError("obs: expected at least one observation, got 0")
         grad = np.empty(self.n_params)
         self.kernel.entropy_grad_into(theta, obs, grad)
-        return check_finite_result(grad, "theta", "the entropy gradient")
+        return check_finite_from(grad, "the entropy gradient", theta=theta, obs=obs)
 
     @arrays_in_out("theta", "obs", "v")
     @blas_limited()
@@ -412,7 +417,7 @@ class _Policy(_Network):
         num_threads = self._check_threads(num_threads, obs.shape[0])
         out = np.empty(self.n_params)
         self.kernel.fvp_into(theta, obs, v, out, None, num_threads)
-        return check_finite_result(out, "theta", "the Fisher-vector product")
+        return check_finite_from(out, "the Fisher-vector product", theta=theta, obs=obs, v=v)
 
     @staticmethod
     def _check_threads(num_threads, n):
@@ -451,7 +456,8 @@ class _Policy(_Network):
             v = self._check_theta(v, "v")
             with one_blas_thread():   # called later, outside fisher_operator's limit
                 self.kernel.fvp_into(at, states, v, out, cache, num_threads)
-            return check_finite_result(out, "theta", "the Fisher-vector product")
+            return check_finite_from(out, "the Fisher-vector product", theta=at, obs=states,
+                                     v=v)
 
         return fvp
 
@@ -477,7 +483,7 @@ class _Policy(_Network):
                 self.kernel.vjp_rows_into(theta, part, dz, rows)
                 F += rows.T @ rows
         F /= n
-        return check_finite_result(F, "theta", "the Fisher matrix")
+        return check_finite_from(F, "the Fisher matrix", theta=theta, obs=obs)
 
 
 
@@ -486,7 +492,7 @@ class _SoftmaxPolicy(_Policy):
 
     def __init__(self, obs_dim, n_actions, hidden):
         n_actions = check_positive_int(n_actions, "n_actions")
-        super().__init__(obs_dim, hidden, n_actions)
+        super().__init__(obs_dim, hidden, n_actions, "n_actions")
         self.n_actions = n_actions
         self.act_dim = 1
         self._build(_softmax.SoftmaxKernel(self.obs_dim, n_actions, self.hidden))
@@ -495,7 +501,7 @@ class _SoftmaxPolicy(_Policy):
         return a[:, 0].astype(np.int64)
 
     def _check_actions(self, actions, n):
-        arr = np.asarray(actions)
+        arr = as_array(actions, "actions")
         if arr.ndim == 0:
             arr = arr[None]
         if arr.shape != (n,):
@@ -537,7 +543,7 @@ class _GaussianPolicy(_Policy):
 
     def __init__(self, obs_dim, act_dim, hidden, log_std, learn_std):
         act_dim = check_positive_int(act_dim, "act_dim")
-        super().__init__(obs_dim, hidden, act_dim)
+        super().__init__(obs_dim, hidden, act_dim, "act_dim")
         ls = as_float_array(log_std, "log_std", ndim=(0, 1))
         if ls.size != 1 and ls.shape != (act_dim,):  # ascontiguousarray makes 0-D 1-D
             raise ValueError(f"log_std: expected a number or shape ({act_dim},) (act_dim), "
@@ -780,7 +786,7 @@ class _Value(_Network):
         z = np.empty((obs.shape[0], 1))
         if obs.shape[0]:
             self._net.predict(phi, obs, z)
-        return check_finite_result(z[:, 0], "phi", "V(s)")
+        return check_finite_from(z[:, 0], "V(s)", phi=phi, obs=obs)
 
     @arrays_in_out("phi", "obs", "targets")
     @blas_limited()
@@ -794,8 +800,8 @@ class _Value(_Network):
         targets = self._check_rows(targets, "targets", obs.shape[0])
         grad = np.empty(self.n_params)
         loss = self._net.squared_error_grad(phi, obs, targets, grad)
-        check_finite_result(grad, "phi", "the value loss gradient")
-        return check_finite_result(loss, "phi", "the value loss"), grad
+        check_finite_from(grad, "the value loss gradient", phi=phi, obs=obs, targets=targets)
+        return check_finite_from(loss, "the value loss", phi=phi, obs=obs, targets=targets), grad
 
 
 

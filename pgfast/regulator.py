@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._validation import as_float_array, check_positive_int, check_unit_interval
+from ._validation import (as_float_array, check_finite_result, check_positive_int,
+                          check_unit_interval)
 
 __all__ = ["regulator_utility", "regulator_gradient"]
 
@@ -60,6 +61,13 @@ def _utility_and_gradient(theta, horizon, gamma):
         mu, v = c * mu + b, c * c * v + var_a + TRANSITION_VAR
         disc *= gamma
     return utility, grad
+
+
+def _quiet(theta, horizon, gamma):
+    """U and ∇U without NumPy's RuntimeWarning on overflow (|w| ≈ 1e300 makes the
+    variance (1 + w)² v_k infinite): the callers refuse a non-finite result by name."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _utility_and_gradient(theta, horizon, gamma)
 
 
 def regulator_utility(theta: ArrayLike, horizon: int, gamma: float = 1.0) -> float:
@@ -107,7 +115,8 @@ def regulator_utility(theta: ArrayLike, horizon: int, gamma: float = 1.0) -> flo
     >>> round(pgfast.regulator_utility([-0.5, 0.0, -1.6], horizon=10), 4)
     -0.7199
     """
-    return float(_utility_and_gradient(*_check(theta, horizon, gamma))[0])
+    utility = _quiet(*_check(theta, horizon, gamma))[0]
+    return float(check_finite_result(utility, "theta", "U(θ)"))
 
 
 def regulator_gradient(theta: ArrayLike, horizon: int, gamma: float = 1.0) -> np.ndarray:
@@ -158,4 +167,4 @@ def regulator_gradient(theta: ArrayLike, horizon: int, gamma: float = 1.0) -> np
     >>> pgfast.regulator_gradient([0.0, 0.0, 0.0], horizon=2)
     array([-0.2, -0.6, -2. ])
     """
-    return _utility_and_gradient(*_check(theta, horizon, gamma))[1]
+    return check_finite_result(_quiet(*_check(theta, horizon, gamma))[1], "theta", "∇U(θ)")

@@ -16,8 +16,9 @@ import numpy as np
 from . import _returns
 from numpy.typing import ArrayLike
 
-from ._validation import (ArrayResult, as_flags, as_float_array, check_finite_result,
-                          check_unit_interval, float_dtype)
+from ._validation import (ArrayResult, as_array, as_flags, as_float_array,
+                          check_finite_from, check_finite_result, check_unit_interval,
+                          check_work_memory, float_dtype)
 from ._arrays import arrays_in_out
 
 __all__ = ["reward_to_go", "gae", "discount_powers", "episode_stats"]
@@ -37,12 +38,24 @@ def _as_like(x, name, dtype, shape):
     return arr
 
 
-def _raise_not_finite(**inputs):
-    """The kernel saw a non-finite output: name the input that caused it."""
+def _check_memory(what, shape_of, result_itemsize, *inputs):
+    """Refuse before any copy a call that memory cannot hold: the inputs' contiguous
+    copies (a broadcast view of 2**31 rows copies every row), the result and the two
+    one-byte flag arrays, all of the size of `shape_of` (rewards, or terminated)."""
+    n = shape_of.size if isinstance(shape_of, np.ndarray) else 0   # a list is held already
+    check_work_memory(what, n * (result_itemsize + 2), inputs)
+
+
+_BOOL = np.dtype(np.bool_)
+
+
+def _raise_not_finite(out, **inputs):
+    """The kernel saw a non-finite output: name the input that caused it (a non-finite
+    one, else every input, the largest in magnitude first)."""
     for name, arr in inputs.items():
         if arr is not None and not np.isfinite(arr).all():
             raise ValueError(f"{name}: expected finite values, found NaN or infinity")
-    raise ValueError("rewards: the result overflows (inputs too large for the dtype)")
+    check_finite_from(out, "the result", **inputs)
 
 
 def _check_out(out, shape, dtype) -> np.ndarray:
@@ -128,6 +141,8 @@ def reward_to_go(rewards: ArrayLike, gamma: float, terminated: ArrayLike | None 
     """
     gamma = check_unit_interval(gamma, "gamma")
     dtype = float_dtype(rewards, next_values)
+    _check_memory("computing the reward-to-go", rewards, dtype.itemsize,
+                  ("rewards", rewards, dtype), ("next_values", next_values, dtype))
     r, shape = _as_2d(rewards, "rewards", dtype)
     term, trunc = _flags_2d(terminated, truncated, r.shape, shape)
     if next_values is None:
@@ -136,7 +151,7 @@ def reward_to_go(rewards: ArrayLike, gamma: float, terminated: ArrayLike | None 
         nv = _as_like(next_values, "next_values", dtype, shape).reshape(r.shape)
     out = _check_out(out, shape, dtype)
     if not _returns.reward_to_go(r, term, trunc, nv, gamma, out.reshape(r.shape)):
-        _raise_not_finite(rewards=r, next_values=nv)
+        _raise_not_finite(out, rewards=r, **({} if next_values is None else {"next_values": nv}))
     return out
 
 
@@ -195,13 +210,16 @@ def gae(rewards: ArrayLike, values: ArrayLike, next_values: ArrayLike, gamma: fl
     gamma = check_unit_interval(gamma, "gamma")
     lam = check_unit_interval(lam, "lam")
     dtype = float_dtype(rewards, values, next_values)
+    _check_memory("computing the advantages", rewards, dtype.itemsize,
+                  ("rewards", rewards, dtype), ("values", values, dtype),
+                  ("next_values", next_values, dtype))
     r, shape = _as_2d(rewards, "rewards", dtype)
     v = _as_like(values, "values", dtype, shape).reshape(r.shape)
     nv = _as_like(next_values, "next_values", dtype, shape).reshape(r.shape)
     term, trunc = _flags_2d(terminated, truncated, r.shape, shape)
     out = _check_out(out, shape, dtype)
     if not _returns.gae(r, v, nv, term, trunc, gamma, lam, out.reshape(r.shape)):
-        _raise_not_finite(rewards=r, values=v, next_values=nv)
+        _raise_not_finite(out, rewards=r, values=v, next_values=nv)
     return out
 
 
@@ -243,7 +261,9 @@ def discount_powers(terminated: ArrayLike | None, truncated: ArrayLike | None,
     gamma = check_unit_interval(gamma, "gamma")
     if terminated is None:
         raise TypeError("terminated: expected an array of bool, got None")
-    shape = np.shape(terminated)
+    _check_memory("computing the discount powers", terminated, 8,
+                  ("terminated", terminated, _BOOL))
+    shape = as_array(terminated, "terminated").shape
     if len(shape) not in (1, 2):
         raise ValueError(f"terminated: expected a 1-D or 2-D array, got shape {shape}")
     shape2d = shape if len(shape) == 2 else (shape[0], 1)
@@ -293,6 +313,7 @@ def episode_stats(rewards: ArrayLike, terminated: ArrayLike | None,
     (array([2., 4.]), array([2, 4]))
     """
     dtype = float_dtype(rewards)
+    _check_memory("computing the episode statistics", rewards, 0, ("rewards", rewards, dtype))
     r, shape = _as_2d(rewards, "rewards", dtype, finite=True)
     if terminated is None:
         raise TypeError("terminated: expected an array of bool, got None")

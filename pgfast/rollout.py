@@ -22,8 +22,8 @@ import gymnasium as gym
 import numpy as np
 
 from ._threads import one_blas_thread
-from ._validation import (as_float_array, check_allocation, check_bool, check_policy_fits,
-                          check_positive_int, check_rngs)
+from ._validation import (as_float_array, check_allocation, check_bool, check_is_policy,
+                          check_policy_fits, check_positive_int, check_rngs)
 from ._arrays import as_numpy
 from .returns import episode_stats
 
@@ -442,9 +442,13 @@ def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
     ------
     ValueError
         A non-positive count, a `theta` of the wrong shape, a policy that does not
-        fit the env, or a record too large for memory.
+        fit the env, a record too large for memory, log-probabilities or rewards that
+        are not finite (parameters too extreme), or a Gymnasium env's observation or
+        reward that is not finite or not of its space's size (named ``env:``).
     TypeError
-        `rng` is neither a Generator nor B of them.
+        `rng` is neither a Generator nor B of them, `policy` is not a pgfast policy,
+        or a Gymnasium env returned something other than numbers (None, a string) or
+        a tuple of the wrong length.
 
     Examples
     --------
@@ -468,6 +472,7 @@ def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
     if time_limit is not None:
         time_limit = check_positive_int(time_limit, "time_limit")
     rng = check_rngs(rng)
+    check_is_policy(policy)
     from ._envs import VecEnvKernel
 
     if isinstance(env, RolloutBackend):   # e.g. pgfast.distributed.RayVecEnv
@@ -535,6 +540,10 @@ def _rollout_native(env, policy, theta, T, rng, time_limit, num_threads, determi
         raise ValueError(f"theta: the reward of slot {b} at step {t} is not finite (NaN or "
                          "infinity): actions too extreme for the env's arithmetic, or an env "
                          "that returned it")
+    if not deterministic and not np.isfinite(log_probs).all():
+        t, b = np.argwhere(~np.isfinite(log_probs))[0]
+        raise ValueError(f"theta: log π of the action of slot {b} at step {t} is not finite "
+                         "(NaN or infinity): parameters too extreme for float64 arithmetic")
     if policy.discrete:
         actions = actions[..., 0].astype(np.int64)
     return Rollout(observations, actions, rewards, terminated, truncated,
@@ -587,8 +596,8 @@ def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic, first
 
     generators = _slot_generators(rng, B) if vector else [rng]
     seeds = [int(g.integers(2**31 - 1)) for g in generators]
-    obs, _ = env.reset(seed=seeds if vector else seeds[0])
-    obs = np.asarray(obs, np.float64).reshape(B, obs_dim)
+    obs, _ = _outputs(env.reset(seed=seeds if vector else seeds[0]), "reset()", 2)
+    obs = _from_env(obs, "the observation from reset()", (B, obs_dim))
     filled = np.zeros(B, np.int64)
     resetting = np.zeros(B, np.bool_)   # NEXT_STEP: this slot's next step is a reset
     elapsed = np.zeros(B, np.int64)
@@ -611,14 +620,11 @@ def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic, first
         elif acting.size:
             act[acting] = np.concatenate([policy.mode(th, obs[b:b + 1])
                                           for th, b in zip(rows, acting)])
-        if vector:
-            nxt, rew, term, trunc, info = env.step(act)
-        else:
-            nxt, rew, term, trunc, info = env.step(act[0])
-        nxt = np.asarray(nxt, np.float64).reshape(B, obs_dim)
-        term = np.asarray(term, np.bool_).reshape(B)
-        trunc = np.asarray(trunc, np.bool_).reshape(B)
-        rew = np.asarray(rew, np.float64).reshape(B)
+        nxt, rew, term, trunc, info = _outputs(env.step(act if vector else act[0]), "step()", 5)
+        nxt = _from_env(nxt, "the observation from step()", (B, obs_dim))
+        term = _from_env(term, "terminated from step()", (B,), np.bool_)
+        trunc = _from_env(trunc, "truncated from step()", (B,), np.bool_)
+        rew = _from_env(rew, "the reward from step()", (B,))
         elapsed += 1
         if time_limit is not None:
             trunc = trunc | (~term & (elapsed >= time_limit))
@@ -627,7 +633,7 @@ def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic, first
         if vector and mode == gym.vector.AutoresetMode.SAME_STEP and done.any():
             final_obs = info["final_obs"]
             for b in np.flatnonzero(done):
-                true_next[b] = np.asarray(final_obs[b], np.float64).reshape(obs_dim)
+                true_next[b] = _from_env(final_obs[b], "info['final_obs']", (obs_dim,))
         record = ~resetting & ~finished & (filled < T)
         cols = np.flatnonzero(record)
         rows = filled[cols]
@@ -649,14 +655,46 @@ def _rollout_python(env, policy, theta, T, rng, time_limit, deterministic, first
         resetting = np.zeros(B, np.bool_)
         if done.any():
             if not vector:
-                nxt = np.asarray(env.reset()[0], np.float64).reshape(1, obs_dim)
+                nxt = _from_env(_outputs(env.reset(), "reset()", 2)[0],
+                                "the observation from reset()", (1, obs_dim))
             elif mode == gym.vector.AutoresetMode.NEXT_STEP:
                 resetting = done
             elif mode == gym.vector.AutoresetMode.DISABLED:
-                reset_obs, _ = env.reset(options={"reset_mask": done})
-                nxt = np.asarray(reset_obs, np.float64).reshape(B, obs_dim)
+                reset_obs, _ = _outputs(env.reset(options={"reset_mask": done}), "reset()", 2)
+                nxt = _from_env(reset_obs, "the observation from reset()", (B, obs_dim))
         obs = nxt
     return Rollout(observations, actions, rewards, terminated, truncated,
                    None if deterministic else log_probs, last, final)
 
 
+def _outputs(result, call, n):
+    """The n-tuple a Gymnasium env's reset() (observation, info) or step() (observation,
+    reward, terminated, truncated, info) returns; else an error naming the env."""
+    if not isinstance(result, tuple) or len(result) != n:
+        want = "(observation, info)" if n == 2 else \
+            "(observation, reward, terminated, truncated, info)"
+        raise TypeError(f"env: {call} returned {_short(result)}, expected {want}")
+    return result
+
+
+def _from_env(value, what, shape, dtype=np.float64):
+    """What a Gymnasium env returned, as an array of `shape`: finite numbers, or an
+    error naming the env and the output (NumPy would read None as NaN, silently)."""
+    try:
+        if value is None or (isinstance(value, (list, tuple)) and
+                             any(v is None for v in value)):
+            raise TypeError
+        arr = np.asarray(value, dtype)
+    except (TypeError, ValueError):
+        raise TypeError(f"env: {what} is {_short(value)}, expected numbers") from None
+    if arr.size != int(np.prod(shape)):
+        raise ValueError(f"env: {what} has {arr.size} values (shape {arr.shape}), expected "
+                         f"{int(np.prod(shape))} as its space says")
+    if dtype is np.float64 and not np.isfinite(arr).all():
+        raise ValueError(f"env: {what} is not finite (NaN or infinity): {_short(value)}")
+    return arr.reshape(shape)
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

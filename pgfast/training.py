@@ -9,15 +9,14 @@ thread count breaks "same seed, same result".
 from __future__ import annotations
 
 import copy
-import inspect
 import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ._signals import Interrupts
-from ._validation import (check_bool, check_finite_float, check_folder, check_positive_int,
-                          check_rng, check_theta)
+from ._validation import (callback_verdict, check_bool, check_callback, check_finite_float,
+                          check_folder, check_positive_int, check_rng, check_theta)
 from .checkpoints import has_checkpoint, load_checkpoint, write_checkpoint
 from .problem import Problem, check_problem
 from .run import RunState, history_arrays
@@ -124,8 +123,7 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
         blas_threads = check_positive_int(blas_threads, "blas_threads")
     progress, resume = check_bool(progress, "progress"), check_bool(resume, "resume")
     overwrite = check_bool(overwrite, "overwrite")
-    if callback is not None:
-        _check_callback(callback)
+    callback = check_callback(callback)
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"metadata: expected a dict, got {type(metadata).__name__}")
     if checkpoint_dir is not None:
@@ -166,7 +164,7 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
                         bar.set_postfix(mean_return=f"{info['mean_return']:.1f}")
                     if callback is not None:
                         verdict = callback(run.iterations, run.theta, info)
-                        run.stopped = _verdict(verdict) is False
+                        run.stopped = not callback_verdict(verdict)
                     last = run.snapshot()
                     if checkpoint_every and checkpoint_dir is not None \
                             and run.iterations % checkpoint_every == 0:
@@ -184,29 +182,6 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
     if checkpoint_dir is not None:
         save(last)
     return run.theta, history_arrays(run.history)
-
-
-def _check_callback(callback):
-    if not callable(callback):
-        raise TypeError(f"callback: expected a function (iteration, theta, info), "
-                        f"got {type(callback).__name__}")
-    try:
-        inspect.signature(callback).bind(1, np.zeros(1), {})
-    except TypeError:
-        raise TypeError(f"callback: expected a function of three arguments (iteration, "
-                        f"theta, info), got {callback!r}") from None
-    except ValueError:   # some builtins have no signature to check
-        pass
-
-
-def _verdict(value):
-    """A callback's answer: None (go on), or a bool; False stops the run."""
-    if value is None:
-        return None
-    if isinstance(value, (bool, np.bool_, int, np.integer)):
-        return bool(value)
-    raise TypeError(f"callback: expected it to return None or a bool, got "
-                    f"{type(value).__name__}")
 
 
 def _progress_bar(progress, iterations, total_steps, done_iterations, steps):

@@ -292,6 +292,8 @@ def _value_baseline(policy, advantages, value_fn, lam, **fit):
     if advantages not in ("book", "gae"):
         raise ValueError(f"advantages: expected 'book' or 'gae', got {advantages!r}")
     given = {k: v for k, v in {"lam": lam, **fit}.items() if v is not None}
+    if advantages == "book" and value_fn is not None:
+        given = {"value_fn": value_fn, **given}
     if advantages == "book" or isinstance(value_fn, ValueBaseline):
         if given:
             name = next(iter(given))
@@ -299,13 +301,17 @@ def _value_baseline(policy, advantages, value_fn, lam, **fit):
                 else 'advantages="book" fits no value function, so it takes no'
             raise ValueError(f"{name}: {reason} {name}; set it there" if advantages == "gae"
                              else f"{name}: {reason} {name}")
-        return value_fn if advantages == "gae" else None
-    if value_fn is None:
-        value_fn = LinearValue(policy.obs_dim)
-    if getattr(value_fn, "obs_dim", None) != policy.obs_dim:
-        raise ValueError(f"value_fn: expects {getattr(value_fn, 'obs_dim', None)} observation "
-                         f"values, the policy {policy.obs_dim}")
-    return ValueBaseline(value_fn, **{"lam": LAM, **given})
+        if advantages == "book":
+            return None
+        baseline = value_fn
+    else:
+        baseline = ValueBaseline(value_fn if value_fn is not None
+                                 else LinearValue(policy.obs_dim), **{"lam": LAM, **given})
+    obs_dim = getattr(baseline.value_fn, "obs_dim", None)
+    if obs_dim != policy.obs_dim:   # refused now, not at the first update
+        raise ValueError(f"value_fn: expects {obs_dim} observation values, the policy "
+                         f"{policy.obs_dim}")
+    return baseline
 
 
 # --- the updates ----------------------------------------------------------------------

@@ -8,12 +8,16 @@ Before each call the case is written to LASTFILE, so a crash names the input.
 """
 import contextlib
 import datetime
+import functools
 import io
+import pickle
 import re
+import resource
 import sys
 import tempfile
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -548,6 +552,233 @@ def checked_cli(argv):
         CALLS["errors"] += 1
     else:
         CALLS["results"] += 1
+
+
+# ------------------------------------------------------------------------------
+# One array argument at a time made ragged, huge (a broadcast view of 2**31 rows and
+# more), strided, extreme, non-finite or of the wrong dtype, the others well-formed:
+# the call gives a finite result or an error naming that argument.
+
+def _array_calls():
+    """(label, function, {argument: well-formed value}) over the public functions of
+    arrays; the arrays (ndarrays) are the arguments the fuzzing changes."""
+    T, B, P = 4, 2, 3
+    r = np.linspace(-1.0, 1.0, T * B).reshape(T, B)
+    flags = np.zeros((T, B), bool)
+    flags[1, 0] = True
+    scores = np.linspace(-1.0, 1.0, T * B * P).reshape(T, B, P)
+    obs = np.linspace(-1.0, 1.0, 6).reshape(2, 3)
+    soft, gauss = pgfast.LinearSoftmax(3, 2), pgfast.MLPGaussian(3, 1, hidden=(4,))
+    value = pgfast.LinearValue(3)
+    ts, tg, tv = (f.init(np.random.default_rng(0)) for f in (soft, gauss, value))
+    returns_args = dict(rewards=r, terminated=flags, truncated=flags)
+    pendulums = pgfast.make_vec("Pendulum-v1", num_envs=2)
+    pendulums.reset(seed=0)
+    return [
+        ("NativeVectorEnv.step", pendulums.step, dict(actions=np.zeros((2, 1)))),
+        ("reward_to_go", pgfast.reward_to_go, dict(returns_args, gamma=0.9, next_values=r)),
+        ("gae", pgfast.gae, dict(returns_args, values=r, next_values=r, gamma=0.9, lam=0.9)),
+        ("discount_powers", pgfast.discount_powers, dict(terminated=flags, truncated=flags,
+                                                         gamma=0.9)),
+        ("episode_stats", pgfast.episode_stats, returns_args),
+        *((f"likelihood_ratio_gradient {mode}",
+           functools.partial(pgfast.likelihood_ratio_gradient, mode=mode),
+           dict(returns_args, grad_log_probs=scores, gamma=0.9))
+          for mode in ("trajectory", "reward_to_go", "baseline")),
+        ("optimal_baseline", pgfast.optimal_baseline,
+         dict(returns_args, grad_log_probs=scores, gamma=0.9)),
+        ("regression_gradient", pgfast.regression_gradient,
+         dict(dtheta=np.eye(4, 3) + 0.5, du=np.linspace(0.0, 1.0, 4))),
+        ("LinearSoftmax.sample", soft.sample, dict(theta=ts, obs=obs, rng=0)),
+        ("LinearSoftmax.log_prob", soft.log_prob, dict(theta=ts, obs=obs,
+                                                       actions=np.array([0, 1]))),
+        ("LinearSoftmax.grad_log_prob", soft.grad_log_prob,
+         dict(theta=ts, obs=obs, actions=np.array([0, 1]), weights=np.ones(2))),
+        ("LinearSoftmax.fisher_vector_product", soft.fisher_vector_product,
+         dict(theta=ts, obs=obs, v=ts)),
+        ("MLPGaussian.mode", gauss.mode, dict(theta=tg, obs=obs)),
+        ("MLPGaussian.log_prob", gauss.log_prob, dict(theta=tg, obs=obs,
+                                                      actions=np.zeros((2, 1)))),
+        ("MLPGaussian.grad_log_prob", gauss.grad_log_prob,
+         dict(theta=tg, obs=obs, actions=np.ones((2, 1)), weights=np.ones(2))),
+        ("MLPGaussian.kl", gauss.kl, dict(theta_old=tg, theta_new=tg, obs=obs)),
+        ("MLPGaussian.entropy_grad", gauss.entropy_grad, dict(theta=tg, obs=obs)),
+        ("LinearValue.value", value.value, dict(phi=tv, obs=obs)),
+        ("LinearValue.loss_and_grad", value.loss_and_grad,
+         dict(phi=tv, obs=obs, targets=np.ones(2))),
+        ("scale_gradient", pgfast.scale_gradient, dict(grad=ts, max_norm=1.0)),
+        ("clip_gradient", pgfast.clip_gradient, dict(grad=ts, low=-1.0, high=1.0)),
+    ]
+
+
+def _changed(good, how, data):
+    """`good` (an ndarray) changed in one way; None when the way does not apply."""
+    if how == "ragged":
+        return [[good.flat[0]], [good.flat[0], good.flat[0]]] if good.size else [[1], [1, 2]]
+    if how == "huge":   # a few bytes of memory, showing 2**k rows: the copy would not fit
+        rows = 2 ** data.draw(st.integers(31, 44))
+        return np.broadcast_to(good.reshape(-1)[:1].reshape((1,) * good.ndim) if good.size
+                               else np.zeros((1,) * good.ndim, good.dtype),
+                               (rows,) + good.shape[1:])
+    if how == "strided":   # the same values, reversed and not contiguous
+        twice = np.repeat(good, 2, axis=0) if good.ndim else good
+        return twice[::-2] if good.ndim else good
+    if how == "dtype":
+        return good.astype(data.draw(st.sampled_from(["U3", object, np.complex128])))
+    if good.size == 0 or good.dtype == np.bool_ and how == "extreme":
+        return None
+    bad = good.astype(np.float64)
+    values = finite if how == "extreme" else st.sampled_from([np.nan, np.inf, -np.inf])
+    if data.draw(st.booleans()):   # every entry, or one
+        bad[...] = data.draw(values)
+    else:
+        bad.flat[data.draw(st.integers(0, bad.size - 1))] = data.draw(values)
+    return bad
+
+
+def blamed_call(label, culprit, fn, kwargs):
+    """Call fn(**kwargs) with `culprit` changed: a finite result, or a ValueError or
+    TypeError whose leading names ("a, b: ...") include the culprit."""
+    with open(LAST, "w") as f:
+        f.write(f"{label} with {culprit} changed: {kwargs[culprit]!r}"[:4000])
+    try:
+        with np.errstate(all="ignore"):
+            result = fn(**kwargs)
+    except (ValueError, TypeError) as exc:
+        head = str(exc).split(":", 1)[0]
+        names = [n.split("[")[0] for n in re.split(r",\s*", head)]
+        assert culprit in names, f"{label}: {culprit} changed, the error names {head!r}: {exc}"
+        CALLS["errors"] += 1
+        return
+    CALLS["results"] += 1
+    for part in result if isinstance(result, tuple) else (result,):
+        arr = np.asarray(part)
+        if arr.dtype.kind in "fc":
+            assert np.isfinite(arr).all(), f"{label}: a silent non-finite result {arr!r}"
+
+
+# Peak memory of the whole target: a broadcast view copied even once would pass it.
+RUNAWAY = 1 << 30
+
+
+def target_arrays(n):
+    calls = _array_calls()
+    # The memory checks then see at most 8 GiB (the machine may have more): a view of
+    # 2**31 rows is refused whatever the machine, and no copy can take the machine down.
+    resource.setrlimit(resource.RLIMIT_AS, (8 << 30, resource.getrlimit(resource.RLIMIT_AS)[1]))
+
+    @settings(max_examples=n, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(st.data(), st.sampled_from(range(len(calls))),
+           st.sampled_from(["ragged", "huge", "strided", "extreme", "nonfinite", "dtype"]))
+    def run(data, which, how):
+        label, fn, kwargs = calls[which]
+        culprit = data.draw(st.sampled_from([k for k, v in kwargs.items()
+                                             if isinstance(v, np.ndarray)]))
+        bad = _changed(kwargs[culprit], how, data)
+        if bad is not None:
+            blamed_call(f"{label} ({how})", culprit, fn, {**kwargs, culprit: bad})
+    run()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    assert peak < RUNAWAY, f"a runaway allocation: the process peaked at {peak / 2**20:.0f} MiB"
+
+
+class ScriptedEnv(gym.Env):
+    """A Gymnasium env that returns `bad` in place of one of its outputs from step
+    `at` on (0: reset), and well-formed outputs otherwise."""
+
+    def __init__(self, discrete, field, bad, at):
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (3,))
+        self.action_space = gym.spaces.Discrete(2) if discrete else \
+            gym.spaces.Box(-1.0, 1.0, (1,))
+        self.field, self.bad, self.at, self.t = field, bad, at, 0
+
+    def reset(self, seed=None, options=None):
+        self.t = 0
+        obs = self.bad if self.field == "reset_obs" and self.at == 0 else np.zeros(3)
+        return self.bad if self.field == "reset" else (obs, {})
+
+    def step(self, action):
+        self.t += 1
+        out = {"obs": np.full(3, 0.1), "reward": 1.0, "terminated": self.t % 4 == 0,
+               "truncated": False, "info": {}}
+        if self.t >= self.at and self.field in out:
+            out[self.field] = self.bad
+        if self.t >= self.at and self.field == "step":
+            return self.bad
+        return tuple(out.values())
+
+
+ENV_ODD = [np.nan, np.inf, None, "a", [1.0, 2.0], np.zeros(5), np.zeros((1, 3)),
+           np.full(3, np.nan), [0.0, None, 0.0], {}, object(), 1e308, True, (1, 2, 3, 4),
+           np.array(["a", "b", "c"]), -1e308]
+
+
+def target_pyenvs(n):
+    """Python envs that return NaN, None, wrong shapes and wrong types, at reset or
+    after some steps: the rollout is finite or an error naming the env."""
+    @settings(max_examples=n, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(st.booleans(), st.sampled_from(["obs", "reward", "terminated", "truncated", "info",
+                                           "reset_obs", "reset", "step"]),
+           st.sampled_from(range(len(ENV_ODD))), st.integers(0, 6), st.integers(0, 2**32))
+    def run(discrete, field, which, at, seed):
+        env = ScriptedEnv(discrete, field, ENV_ODD[which], at)
+        policy = pgfast.LinearSoftmax(3, 2) if discrete else pgfast.LinearGaussian(3, 1)
+        theta = policy.init(np.random.default_rng(seed))
+        result = checked_call(f"rollout {field}={ENV_ODD[which]!r} at {at}", pgfast.rollout,
+                              env, policy, theta, 8, np.random.default_rng(seed))
+        if result is not None:   # an odd value the rollout accepts must be a finite one
+            assert np.isfinite(result.rewards).all() and np.isfinite(result.observations).all()
+    run()
+
+
+def target_returns_cli(n):
+    """``pgfast returns`` on buffers damaged in every way: one line naming the file,
+    the array or the argument, exit status 2 (or a result)."""
+    folder = Path(tempfile.mkdtemp())
+
+    @settings(max_examples=n, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(st.data(), st.sampled_from(["none", "flip", "cut", "zero", "empty", "npy", "pickle",
+                                       "text", "objects", "strings", "shape", "nan"]),
+           st.integers(1, 6), st.sampled_from(["0.99", "1", "2", "nan", "-1"]))
+    def run(data, damage, t, gamma):
+        rewards = np.linspace(0.0, 1.0, t)
+        arrays = {"rewards": rewards, "values": rewards, "next_values": rewards,
+                  "terminated": rewards > 0.5}
+        if damage == "objects":
+            arrays["values"] = np.array([None] * t, dtype=object)
+        elif damage == "strings":
+            arrays["terminated"] = np.array(["yes"] * t)
+        elif damage == "shape":
+            arrays["next_values"] = np.zeros(t + 1)
+        elif damage == "nan":
+            arrays["rewards"] = np.full(t, np.nan)
+        path = folder / f"buffer{data.draw(st.integers(0, 9))}.npz"
+        if damage == "npy":
+            with open(path, "wb") as f:
+                np.save(f, rewards)
+        elif damage == "pickle":
+            path.write_bytes(pickle.dumps(arrays))
+        elif damage == "text":
+            path.write_text("rewards=1,2,3")
+        else:
+            np.savez(path, **arrays, allow_pickle=True) if damage == "objects" else \
+                np.savez(path, **arrays)
+            content = bytearray(path.read_bytes())
+            at = data.draw(st.integers(0, len(content) - 1))
+            if damage == "flip":
+                content[at] ^= data.draw(st.integers(1, 255))
+            elif damage == "cut":
+                del content[at:]
+            elif damage == "zero":
+                content[at:at + 64] = bytes(len(content[at:at + 64]))
+            elif damage == "empty":
+                content = bytearray()
+            path.write_bytes(bytes(content))
+        checked_cli(["returns", str(path), "--gamma", gamma, "--out", str(folder / "out.npz")])
+    run()
 
 
 TARGETS = {name[7:]: fn for name, fn in globals().items() if name.startswith("target_")}

@@ -287,19 +287,41 @@ def slow_factory(n):
     return [SlowCartPole() for _ in range(n)]
 
 
-def test_interrupt_stops_the_actors_and_leaves_the_checkpoint_loadable(tmp_path):
+@pytest.fixture
+def sigint_raises():
+    """SIGINT raises KeyboardInterrupt during the test, whatever its disposition when
+    the run started: a shell starts a background job (``cmd &``) with SIGINT ignored,
+    and a Ctrl-C sent by the test would then never arrive."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+# After the Ctrl-C, train must stop within its current iteration; beyond this the
+# test fails (a lost signal would otherwise let 1000 iterations run for half an hour).
+STOP_WITHIN = 30.0
+
+
+def test_interrupt_stops_the_actors_and_leaves_the_checkpoint_loadable(tmp_path, sigint_raises):
     policy = pgfast.LinearSoftmax(4, 2)
     theta = np.zeros(policy.n_params)
     env = RayVecEnv(slow_factory, 2, workers=2, cpus_per_worker=CPU)
     actors = list(env._pool.actors)
     update = pgfast.NaturalPolicyUpdate(pgfast.Problem(env), policy, m=2)
     thetas = [theta]   # after each finished iteration
+    deadline = time.monotonic() + 1.0 + STOP_WITHIN
+
+    def record(i, th, info):
+        thetas.append(th.copy())
+        if time.monotonic() > deadline:
+            raise AssertionError(f"train ran on {STOP_WITHIN:g} s after SIGINT "
+                                 f"(iteration {i}): the interrupt was lost")
+
     timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))   # Ctrl-C
     timer.start()
     with pytest.raises(KeyboardInterrupt):
         pgfast.train(update, theta, iterations=1000, rng=np.random.default_rng(14),
-                     progress=False, checkpoint_dir=tmp_path,
-                     callback=lambda i, th, info: thetas.append(th.copy()))
+                     progress=False, checkpoint_dir=tmp_path, callback=record)
     timer.join()
     for actor in actors:
         with pytest.raises(ray.exceptions.RayActorError):

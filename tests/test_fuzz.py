@@ -16,7 +16,7 @@ pytest.importorskip("hypothesis", reason="the fuzz targets draw their inputs wit
 HERE = Path(__file__).parent
 EXAMPLES = {"returns": 100, "policies": 100, "gradients": 60, "sizes": 20, "envs": 100,
             "estimators": 40, "updates": 40, "checkpoints": 100, "optim": 100,
-            "cli": 30, "training": 100}
+            "cli": 30, "training": 100, "arrays": 300, "pyenvs": 100, "returns_cli": 60}
 SCALE = int(os.environ.get("PGFAST_FUZZ_SCALE", "1"))
 TIMEOUT = 120 * SCALE   # seconds per target; a hang beyond it is a failure
 

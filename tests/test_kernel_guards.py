@@ -250,6 +250,9 @@ def test_ctrl_c_interrupts_a_long_native_rollout_quickly():
     out = run_child("""
         import os, signal, threading, time
         import numpy as np, pgfast
+        # Ctrl-C raises here even when the test run started with SIGINT ignored
+        # (a shell's background job), which the child would inherit.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         env = pgfast.make_vec("Pendulum-v1", 16)
         policy = pgfast.MLPGaussian(3, 1, (128, 128))
         theta = policy.init(np.random.default_rng(0))

@@ -1,8 +1,17 @@
 """Bad input at the public boundary: counts no machine can serve, sizes that
 overflow, results that overflow from finite inputs. Each gives a ValueError or
 TypeError naming the argument, at once (no work is started)."""
+import pickle
+import re
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.error import ResetNeeded
 
 import pgfast
 from pgfast.cli import main as cli_main
@@ -220,9 +229,9 @@ def test_configs_and_normalizers_check_their_input():
 def test_extreme_parameters_give_named_errors_not_infinities():
     gaussian = pgfast.LinearGaussian(1, 1)
     theta = np.array([1e308, 0.0, 0.0])   # mean 1e308 · 1e308
-    with pytest.raises(ValueError, match="^theta: the mode"):
+    with pytest.raises(ValueError, match="^theta, obs: the mode"):
         gaussian.mode(theta, np.array([[1e308]]))
-    with pytest.raises(ValueError, match="^theta: a sampled action"):
+    with pytest.raises(ValueError, match="^theta, obs: a sampled action"):
         # μ at the float64 limit, σ = e^709: μ + σ z overflows for the rows with z > 0
         gaussian.sample(np.array([0.0, 1.7976931348623157e308, 709.0]), np.ones((8, 1)),
                         np.random.default_rng(0))
@@ -287,3 +296,286 @@ def test_flags_take_bools_not_truthy_values(name, call, cartpole, softmax):
     theta = softmax.init(np.random.default_rng(0))
     with pytest.raises(TypeError, match=f"^{name}: expected a bool"):
         call(cartpole, softmax, theta)
+
+
+# ------------------------------------------------ issue 26: silent non-finite results
+def test_rollout_refuses_log_probs_that_overflow():
+    """θ at ±1.7e308 gave log_probs with most entries NaN, silently."""
+    theta = np.full(10, 1.7e308)
+    theta[::2] *= -1
+    with pytest.raises(ValueError, match="^theta: log π of the action of slot"):
+        pgfast.rollout(pgfast.make_vec("CartPole-v1", num_envs=2), pgfast.LinearSoftmax(4, 2),
+                       theta, 32, np.random.default_rng(0))
+
+
+class _ScriptedEnv(gym.Env):
+    """A Gymnasium env whose reset and step return what the test gives it."""
+    observation_space = gym.spaces.Box(-1.0, 1.0, (4,))
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, obs=np.zeros(4), reward=1.0, reset_obs=np.zeros(4)):
+        self.obs, self.reward, self.reset_obs = obs, reward, reset_obs
+
+    def reset(self, seed=None, options=None):
+        return self.reset_obs, {}
+
+    def step(self, action):
+        return self.obs, self.reward, False, False, {}
+
+
+@pytest.mark.parametrize("env, error, message", [
+    (_ScriptedEnv(reward=float("nan")), ValueError, "the reward from step.. is not finite"),
+    (_ScriptedEnv(reward=None), TypeError, "the reward from step.. is None"),
+    (_ScriptedEnv(reward=[1.0, 2.0]), ValueError, "the reward from step.. has 2 values"),
+    (_ScriptedEnv(obs=np.full(4, np.inf)), ValueError, "the observation from step.. is not"),
+    (_ScriptedEnv(obs=np.zeros(3)), ValueError, r"the observation from step.. has 3 values"),
+    (_ScriptedEnv(reset_obs=np.zeros(3)), ValueError, "the observation from reset.. has 3"),
+    (_ScriptedEnv(obs="abcd"), TypeError, "the observation from step.. is 'abcd'"),
+    (_ScriptedEnv(obs=[0.0, None, 0.0, 0.0]), TypeError, "the observation from step.. is"),
+])
+def test_a_python_env_returning_nan_none_or_wrong_shapes_is_named(env, error, message):
+    """A NaN or None reward passed into the rollout as NaN; a wrong-shaped observation
+    gave NumPy's "cannot reshape array of size 3 into shape (1,4)"."""
+    with pytest.raises(error, match=f"^env: {message}"):
+        pgfast.rollout(env, pgfast.LinearSoftmax(4, 2), np.zeros(10), 5,
+                       np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("make", [lambda: pgfast.make_vec("CartPole-v1", num_envs=2),
+                                  lambda: pgfast.NativeEnv("CartPole-v1")])
+def test_reset_options_are_checked_by_name(make):
+    env = make()
+    with pytest.raises(TypeError, match="^options: expected a dict or None, got str"):
+        env.reset(seed=0, options="str")
+    with pytest.raises(ValueError, match="^options: .*not finite"):   # U(−1e308, 1e308)
+        env.reset(seed=0, options={"low": -1e308, "high": 1e308})
+    with pytest.raises(ResetNeeded):   # the unusable state is not stepped
+        env.step(env.action_space.sample())
+    with pytest.raises(ValueError, match="^options: Lower bound"):
+        env.reset(seed=0, options={"low": 1e308})
+    obs, _ = env.reset(seed=0, options={"low": -0.01, "high": 0.01})
+    assert np.all(np.abs(obs) <= 0.01)
+
+
+def test_the_regulator_refuses_overflow_by_name_without_warnings():
+    """θ ≈ 1e300 returned −inf / NaN with only NumPy's RuntimeWarning."""
+    theta = np.array([1e300, 0.0, 0.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"^theta: U\(θ\) is not finite"):
+            pgfast.regulator_utility(theta, 10)
+        with pytest.raises(ValueError, match=r"^theta: ∇U\(θ\) is not finite"):
+            pgfast.regulator_gradient(theta, 10)
+
+
+# ------------------------------------------------ issue 26: runaway copies
+ROWS = 2**40   # a broadcast view of 2**40 rows holds 8 bytes and would copy 8 TiB
+
+
+def _view(shape, dtype=np.float64):
+    return np.broadcast_to(np.zeros(1, dtype), shape)
+
+
+@pytest.mark.parametrize("name, call", [
+    ("rewards", lambda: pgfast.reward_to_go(_view((ROWS,)), 0.9)),
+    ("next_values", lambda: pgfast.reward_to_go(np.zeros(3), 0.9,
+                                                next_values=_view((ROWS,)))),
+    ("rewards", lambda: pgfast.gae(_view((ROWS,)), _view((ROWS,)), _view((ROWS,)), 0.9, 0.9)),
+    ("values", lambda: pgfast.gae(np.zeros(3), _view((ROWS,)), np.zeros(3), 0.9, 0.9)),
+    ("rewards", lambda: pgfast.episode_stats(_view((ROWS,)), _view((ROWS,), bool))),
+    ("terminated", lambda: pgfast.discount_powers(_view((ROWS,), bool), None, 0.9)),
+    *((("grad_log_probs", lambda mode=mode: pgfast.likelihood_ratio_gradient(
+        _view((ROWS, 1, 3)), _view((ROWS, 1)), 0.9, mode=mode)))
+      for mode in ("trajectory", "reward_to_go", "baseline")),
+    ("grad_log_probs", lambda: pgfast.optimal_baseline(_view((ROWS, 3)), _view((ROWS,)), 0.9)),
+    ("dtheta", lambda: pgfast.regression_gradient(_view((ROWS, 3)), _view((ROWS,)))),
+    ("obs", lambda: pgfast.LinearSoftmax(4, 2).log_prob(np.zeros(10), _view((ROWS, 4)),
+                                                        np.zeros(1, int))),
+])
+def test_huge_broadcast_views_are_refused_before_any_copy(name, call):
+    """A stride-0 view was copied: MemoryError for 24–48 GiB, or a process that grew
+    until it was killed. The size check counts the elements a view shows."""
+    with pytest.raises(ValueError, match=f"^{name}: .*GiB, more than the"):
+        call()
+
+
+def test_the_memory_check_honours_the_address_space_limit(tmp_path):
+    """2**31 rows (16 GiB a copy) under ``ulimit -v`` of 2 GiB: refused, not attempted."""
+    code = textwrap.dedent("""
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+        import numpy as np, pgfast
+        view = np.broadcast_to(np.zeros(1), (2**31,))
+        try:
+            pgfast.reward_to_go(view, 0.9)
+        except ValueError as exc:
+            print(exc)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)   # not the checkout: it would shadow
+    assert out.stdout.startswith("rewards: computing the reward-to-go needs 36 GiB"), out
+
+
+# ------------------------------------------------ issue 26: errors that name the culprit
+RAGGED = [[1.0], [1.0, 2.0]]
+
+
+def _reset(env):
+    env.reset(seed=0)
+    return env
+
+
+@pytest.mark.parametrize("name, call", [
+    ("rewards", lambda: pgfast.reward_to_go(RAGGED, 0.9)),
+    ("next_values", lambda: pgfast.reward_to_go([1.0, 2.0], 0.9, next_values=RAGGED)),
+    ("terminated", lambda: pgfast.reward_to_go([1.0, 2.0], 0.9, RAGGED)),
+    ("truncated", lambda: pgfast.reward_to_go([1.0, 2.0], 0.9, None, RAGGED)),
+    ("values", lambda: pgfast.gae([1.0, 2.0], RAGGED, [1.0, 2.0], 0.9, 0.9)),
+    ("next_values", lambda: pgfast.gae([1.0, 2.0], [1.0, 2.0], RAGGED, 0.9, 0.9)),
+    ("terminated", lambda: pgfast.discount_powers(RAGGED, None, 0.9)),
+    ("truncated", lambda: pgfast.episode_stats([1.0, 2.0], [0, 1], RAGGED)),
+    ("grad_log_probs", lambda: pgfast.likelihood_ratio_gradient(RAGGED, [1.0, 2.0], 0.9)),
+    ("rewards", lambda: pgfast.optimal_baseline([[1.0], [2.0]], RAGGED, 0.9)),
+    ("dtheta", lambda: pgfast.regression_gradient(RAGGED, [1.0, 2.0])),
+    ("du", lambda: pgfast.regression_gradient([[1.0], [2.0]], RAGGED)),
+    ("obs", lambda: pgfast.LinearValue(1).value(np.zeros(2), RAGGED)),
+    ("grad", lambda: pgfast.scale_gradient(RAGGED, 1.0)),
+    ("actions", lambda: _reset(pgfast.make_vec("Pendulum-v1", num_envs=2)).step(RAGGED)),
+    ("action", lambda: _reset(pgfast.NativeEnv("Pendulum-v1")).step(RAGGED)),
+    ("options['reset_mask']", lambda: _reset(pgfast.make_vec("CartPole-v1", num_envs=2)).reset(
+        options={"reset_mask": RAGGED})),
+])
+def test_ragged_nested_lists_are_refused_by_name(name, call):
+    """NumPy's "setting an array element with a sequence" named no argument."""
+    with pytest.raises((ValueError, TypeError), match=f"^{re.escape(name)}: "):
+        call()
+
+
+@pytest.mark.parametrize("name, call", [
+    ("obs", lambda p: p.log_prob(np.ones(3), np.full((2, 1), 1e308), np.zeros((2, 1)))),
+    ("actions", lambda p: p.log_prob(np.ones(3), np.ones((2, 1)), np.full((2, 1), 1e308))),
+    ("obs", lambda p: p.mode(np.array([2.0, 0.0, 0.0]), np.full((2, 1), 1e308))),
+    ("weights", lambda p: p.grad_log_prob(np.ones(3), np.ones((2, 1)), np.full((2, 1), 50.0),
+                                          weights=np.full(2, 1e308))),
+    ("obs", lambda p: pgfast.LinearValue(1).value(np.array([2.0, 0.0]),
+                                                  np.full((2, 1), 1e308))),
+    ("targets", lambda p: pgfast.LinearValue(1).loss_and_grad(np.ones(2), np.ones((2, 1)),
+                                                              np.full(2, 1e308))),
+])
+def test_an_extreme_input_is_named_not_theta(name, call):
+    """Extreme observations, actions, weights or targets were blamed on θ/φ."""
+    with pytest.raises(ValueError, match=f"^{name}, .*not finite.*in {name}\\)"):
+        call(pgfast.LinearGaussian(1, 1))
+
+
+@pytest.mark.parametrize("name, make", [
+    ("n_actions", lambda: pgfast.LinearSoftmax(4, n_actions=2**40)),
+    ("obs_dim", lambda: pgfast.MLPSoftmax(obs_dim=2**40, n_actions=2)),
+    ("act_dim", lambda: pgfast.MLPGaussian(3, 2**40, hidden=(4,))),
+    ("hidden", lambda: pgfast.MLPValue(4, hidden=(2**40,))),
+])
+def test_a_network_too_large_names_its_largest_size(name, make):
+    with pytest.raises(ValueError, match=f"^{name}: a network of"):
+        make()
+
+
+def test_objects_of_the_wrong_kind_are_refused_by_name(cartpole, softmax):
+    env = pgfast.make_vec("CartPole-v1", num_envs=2)
+    with pytest.raises(TypeError, match="^policy: expected a pgfast policy"):
+        pgfast.rollout(env, pgfast.LinearValue(4), np.zeros(5), 5, np.random.default_rng())
+    for cls in (pgfast.NaturalPolicyUpdate, pgfast.TrustRegionUpdate,
+                pgfast.ClampedSurrogateUpdate):   # at construction, not the first update
+        with pytest.raises(ValueError, match="^value_fn: expects 3 observation values"):
+            cls(cartpole, softmax, m=2, value_fn=pgfast.LinearValue(3))
+    with pytest.raises(ValueError, match=r"^value_params: expected shape \(5,\)"):
+        pgfast.GAEGradient(cartpole, softmax, 2, value_params=np.zeros(3))
+    with pytest.raises(ValueError, match=r"^params: expected shape \(5,\)"):
+        pgfast.ValueBaseline(pgfast.LinearValue(4), params=np.zeros(3))
+
+
+@pytest.mark.parametrize("policy", [pgfast.LinearSoftmax(4, 2), pgfast.MLPSoftmax(4, 2, (3,)),
+                                    pgfast.LinearGaussian(4, 2), pgfast.MLPGaussian(4, 2, (3,))])
+def test_entropy_grad_into_checks_its_observations(policy):
+    theta, grad = np.zeros(policy.n_params), np.zeros(policy.n_params)
+    for obs, message in [(np.zeros((3, 5)), r"^obs: expected shape \(3, 4\)"),
+                         (np.zeros((3, 3)), r"^obs: expected shape \(3, 4\)"),
+                         (np.zeros((0, 4)), "^obs: the mean entropy needs at least one")]:
+        with pytest.raises(ValueError, match=message):
+            policy.kernel.entropy_grad_into(theta, obs, grad)
+    with pytest.raises(ValueError, match="^grad: expected shape"):
+        policy.kernel.entropy_grad_into(theta, np.zeros((3, 4)), np.zeros(policy.n_params + 1))
+
+
+def test_callback_checks_for_train():
+    """For train's callback: a wrong arity, or a verdict without a truth value (an
+    array), named rather than Python's own TypeError / ValueError."""
+    from pgfast._validation import callback_verdict, check_callback
+
+    with pytest.raises(TypeError, match=r"^callback: expected a function of \(iteration"):
+        check_callback(lambda i, theta: None)
+    assert check_callback(print) is print and check_callback(None) is None
+    with pytest.raises(TypeError, match="^callback: expected it to return None, True"):
+        callback_verdict(np.array([True, False]))
+    assert callback_verdict(None) and callback_verdict(True) and not callback_verdict(False)
+
+
+# ------------------------------------------------ issue 26: the CLI
+def _damaged_buffers(folder):
+    good = folder / "good.npz"
+    np.savez(good, rewards=np.ones(4))
+    data = good.read_bytes()
+    files = {"truncated.npz": data[: len(data) // 2], "empty.npz": b""}
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    np.save(folder / "single.npy", np.ones(3))
+    with open(folder / "pickled.npz", "wb") as f:
+        pickle.dump({"rewards": [1.0]}, f)
+    np.savez(folder / "objects.npz", rewards=np.array([1.0, None], dtype=object))
+    np.savez(folder / "norewards.npz", values=np.ones(2))
+    return ["truncated.npz", "empty.npz", "single.npy", "pickled.npz", "objects.npz",
+            "norewards.npz", "missing.npz"]
+
+
+def test_cli_returns_names_a_damaged_buffer(tmp_path, capsys):
+    """A truncated or empty .npz printed a traceback; others named neither file nor array."""
+    for name in _damaged_buffers(tmp_path):
+        with pytest.raises(SystemExit) as exit_info:
+            cli_main(["returns", str(tmp_path / name), "--out", str(tmp_path / "out.npz")])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exit_info.value.code == 2 and len(err) == 1, (name, err)
+        assert err[0].startswith("pgfast returns: error: buffer: ") and name in err[0], err
+    with pytest.raises(SystemExit):
+        cli_main(["returns", str(tmp_path / "objects.npz")])
+    assert "array 'rewards' of" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["train", "--seed", "-1"], ["eval", "somewhere", "--seed",
+                                                                 "-1"]])
+def test_cli_negative_seed_names_the_option(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(argv)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "error: argument --seed: expected an integer >= 0, got -1")
+
+
+@pytest.mark.parametrize("module, argv, message", [
+    ("mujoco", ["train", "Hopper-v5"], 'mujoco: not installed; the MuJoCo envs need it: '
+                                       'pip install "pgfast[mujoco]"'),
+    ("ray", ["train", "CartPole-v1", "--workers", "2"], 'ray: not installed; --workers needs '
+                                                        'it: pip install "pgfast[ray]"'),
+    ("imageio", ["train", "Pusher-v5"], "imageio: not installed; Gymnasium's MuJoCo envs "
+                                        'need it: pip install "gymnasium[mujoco]"'),
+])
+def test_cli_missing_extra_is_one_line(module, argv, message, tmp_path):
+    """Each gave a 34–61-line traceback and exit status 1. The library is hidden from a
+    child process (None in sys.modules makes its import fail, as when not installed)."""
+    if module == "imageio" and not pgfast.mujoco.available():
+        pytest.skip("Gymnasium's Pusher-v5 reaches its imageio import only with MuJoCo")
+    code = (f"import sys; sys.modules[{module!r}] = None\n"
+            "from pgfast.cli import main\n"
+            f"sys.exit(main({argv + ['--steps', '300', '--quiet', '--out', str(tmp_path / 'r')]!r}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
+    assert out.returncode == 2, out
+    assert out.stderr.strip() == f"pgfast train: error: {message}", out.stderr
