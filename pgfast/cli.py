@@ -262,27 +262,34 @@ def _write_curve(out, history, stop, args, config, threshold):
     plt.close(fig)
 
 
-def _eval_command(args) -> int:
+def _kept_policy(folder):
+    """The env, horizon, policy and kept θ (acting on raw observations) of a run folder."""
     from .checkpoints import load_checkpoint
     from .policies import from_config
     from .problem import ObservationNormalizer
-    from .training import evaluate
 
-    theta, saved = load_checkpoint(args.dir)
+    theta, saved = load_checkpoint(folder)
     env = saved["metadata"].get("env")
     if env is None:
-        raise ValueError(f"checkpoint: {args.dir} does not record its environment")
+        raise ValueError(f"checkpoint: {folder} does not record its environment")
     policy = from_config(saved["policy"])
-    kept = Path(args.dir) / POLICY_FILE
+    kept = Path(folder) / POLICY_FILE
     if kept.exists():   # the best parameters, already acting on raw observations
         theta = _load_kept(kept, policy)
     elif "obs_mean" in saved["state"]:
         normalizer = ObservationNormalizer(policy.obs_dim)
         normalizer.load_state_dict(saved["state"])
         theta = normalizer.fold(policy, theta)
+    return env, saved["metadata"].get("horizon"), policy, theta
+
+
+def _eval_command(args) -> int:
+    from .training import evaluate
+
+    env, horizon, policy, theta = _kept_policy(args.dir)
     returns = evaluate(env, policy, theta, episodes=args.episodes,
                        rng=np.random.default_rng(args.seed), deterministic=not args.stochastic,
-                       horizon=saved["metadata"].get("horizon"))
+                       horizon=horizon)
     print(f"{env}: mean return {returns.mean():.2f} ± {returns.std():.2f} over "
           f"{returns.size} episodes (min {returns.min():.1f}, max {returns.max():.1f})")
     return 0
@@ -299,6 +306,42 @@ def _load_kept(path, policy):
             or theta.shape != (policy.n_params,) or not np.isfinite(theta).all():
         raise ValueError(f"policy: {path} does not hold finite parameters of {policy!r}")
     return theta
+
+
+def _export_command(args) -> int:
+    """Write the kept policy as ONNX or C, then check it against pgfast's actions on
+    the observations of deterministic episodes of the run's env."""
+    from . import export
+    from .problem import Problem
+
+    env, horizon, policy, theta = _kept_policy(args.dir)
+    folder = Path(args.dir)
+    try:
+        if args.format == "onnx":
+            written = [export.export_onnx(policy, theta, Path(args.out or folder / "policy.onnx"))]
+        else:
+            written = list(export.export_c(policy, theta, Path(args.out or folder), args.name))
+    except ImportError as exc:
+        raise ValueError(str(exc)) from None
+    print(f"pgfast export: {policy!r} of {env} -> {', '.join(map(str, written))}")
+    problem = Problem(env, gamma=1.0, horizon=horizon)
+    traj = problem.rollouts(policy, theta, args.episodes, np.random.default_rng(args.seed),
+                            deterministic=True)
+    obs = traj.observations[traj.alive]
+    try:
+        if args.format == "onnx":
+            actions, runner = export.onnx_actions(written[0], obs), "onnxruntime"
+        else:
+            actions, runner = export.c_actions(written[1], policy, obs), "the C compiler"
+    except ImportError as exc:
+        raise ValueError(str(exc)) from None
+    worst = export.check_actions(policy, theta, obs, actions)
+    agreement = ("the same actions" if worst == 0 else
+                 f"actions within {worst:.1f} ulps" if not policy.discrete else
+                 f"the same actions except {worst:.2%} at near-ties")
+    print(f"checked with {runner} on {len(obs)} observations of {args.episodes} deterministic "
+          f"episodes: {agreement} as pgfast's")
+    return 0
 
 
 def _bench_command(args) -> int:
@@ -430,6 +473,21 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--stochastic", action="store_true", help="sample actions (default: mode)")
     ev.set_defaults(run=_eval_command)
+
+    export = commands.add_parser(
+        "export", help="write the kept policy as ONNX or C and check it against pgfast")
+    export.add_argument("dir", help="a folder written by pgfast train")
+    export.add_argument("--format", choices=("onnx", "c"), required=True,
+                        help="onnx: DIR/policy.onnx (pip install 'pgfast[onnx]'); "
+                             "c: DIR/NAME.h and DIR/NAME.c, dependency-free C99")
+    export.add_argument("--out", help="the .onnx file, or the folder of the C files "
+                                      "(default: DIR)")
+    export.add_argument("--name", default="policy",
+                        help="C: the files' stem and the prefix of the C names (default policy)")
+    export.add_argument("--episodes", type=_positive_int, default=10,
+                        help="deterministic episodes whose observations check the export")
+    export.add_argument("--seed", type=int, default=0)
+    export.set_defaults(run=_export_command)
 
     bench = commands.add_parser("bench", help="run the benchmark suite, print ratios")
     bench.add_argument("--path", help="benchmark folder (default: the suite installed with pgfast)")
