@@ -36,7 +36,7 @@ PAGES = sorted(p for p in DOCS.rglob("*.rst")
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 # Public modules not re-exported by pgfast (docs/conf.py's PUBLIC_MODULES).
 PUBLIC_MODULES = ["pgfast.reference", "pgfast.integrations.cleanrl", "pgfast.integrations.sb3",
-                  "pgfast.mujoco", "pgfast.distributed"]
+                  "pgfast.mujoco", "pgfast.distributed", "pgfast.export", "pgfast.loggers"]
 # It imports Stable-Baselines3 when imported (pgfast does not depend on it): its examples
 # and docstrings are checked where SB3 is installed, and skipped, saying so, elsewhere.
 SB3 = "pgfast.integrations.sb3"
@@ -47,7 +47,7 @@ SB3_MISSING = "pgfast.integrations.sb3 needs Stable-Baselines3: pip install stab
 DOCUMENTED = ["returns", "gradients", "regulator", "optim", "checkpoints", "problem", "envs",
               "rollout", "policies", "baselines", "estimators", "updates", "training",
               "defaults", "distributed", "reference", "integrations.cleanrl", "integrations.sb3",
-              "mujoco"]
+              "mujoco", "export", "loggers"]
 # numpydoc.validate codes required of them (see numpydoc's validation docs):
 # GL08 no docstring, SS01 no summary, PR01/PR02 parameters missing/unknown,
 # RT01 no Returns section, EX01 no Examples section.
@@ -65,6 +65,10 @@ def _numpy_print_defaults():
     with np.printoptions(legacy=False):
         yield
 
+
+# Modules whose examples use an optional extra: {module: {extra: modules it installs}}.
+OPTIONAL_EXAMPLES = {"pgfast.export": {"onnx": ("onnx", "onnxruntime")},
+                     "pgfast.loggers": {"tensorboard": ("tensorboardX",)}}
 
 # Examples that start a local Ray session (pip install "pgfast[ray]").
 NEEDS_RAY = {"pgfast.distributed", "scaling.rst"}
@@ -150,6 +154,10 @@ def test_docstring_examples_run(module, tmp_path, monkeypatch):
         pytest.importorskip("stable_baselines3", reason=SB3_MISSING)
     if module == "pgfast.mujoco" and not pgfast.mujoco.available():
         pytest.skip(f"the examples make MuJoCo envs: {pgfast.mujoco.INSTALL_HINT}")
+    for extra, needs in OPTIONAL_EXAMPLES.get(module, {}).items():
+        if not all(importlib.util.find_spec(m) for m in needs):
+            pytest.skip(f"the examples need {' and '.join(needs)}: pip install "
+                        f"'pgfast[{extra}]'")
     mod = importlib.import_module(module)
     tests = [t for t in doctest.DocTestFinder(exclude_empty=True).find(mod, module)
              if t.examples]
