@@ -421,6 +421,25 @@ def _positive_int(text):
     return value
 
 
+def _builtin_envs():
+    """The train command's epilog: pgfast's native envs, those with tuned settings starred."""
+    import textwrap
+
+    from . import mujoco
+    from .defaults import TABLE
+    from .envs import PREFIX, native_ids
+
+    names = [env_id.removeprefix(PREFIX) for env_id in native_ids()]
+    names += [name for name in mujoco.ENV_NAMES if name not in names]
+    listed = "  ".join(name + ("*" if name in TABLE else "") for name in names)
+    heading = ("built-in environments (* tuned settings in pgfast.defaults.TABLE; the others, "
+               "and any other Gymnasium id, train with the generic settings; the -v5 ones "
+               f"need MuJoCo: {mujoco.INSTALL_HINT}):")
+    return (textwrap.fill(heading, 86, break_on_hyphens=False) + "\n"
+            + textwrap.fill(listed, 86, initial_indent="  ", subsequent_indent="  ",
+                            break_on_hyphens=False))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from importlib.metadata import version
 
@@ -429,7 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser(
-        "train", help="train a policy with the env's defaults until solved, then evaluate it")
+        "train", help="train a policy with the env's defaults until solved, then evaluate it",
+        epilog=_builtin_envs(), formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("env", nargs="?", default="CartPole-v1",
                        help="environment id (native pgfast or any Gymnasium id); "
                             "default CartPole-v1")

@@ -13,7 +13,8 @@ of ``pgfast train`` already holds it) or the training θ with its
 layer (``normalizer.fold``). Everything is float64, as in pgfast's kernels: the C
 export sums each layer's outputs in the order pgfast's kernels do, so it agrees
 with ``policy.mode`` to the last few ulps (only libm's ``tanh`` differs from
-pgfast's); ONNX runtimes sum in their own order.
+pgfast's; bit for bit without hidden layers, against pgfast's default build, which
+uses no fused multiply-adds); ONNX runtimes sum in their own order.
 
 ONNX needs the optional extra: ``pip install "pgfast[onnx]"`` (onnx to write the
 file, onnxruntime to check it). The C export needs nothing; :func:`c_actions`
@@ -404,10 +405,10 @@ def c_actions(source, policy, observations, compiler=None, flags=("-O2", "-ffp-c
 def check_actions(policy, theta, observations, actions, ulps=32):
     """Check exported actions against pgfast's ``policy.mode``; the worst deviation.
 
-    Means may differ by `ulps` units in the last place of |b_k| + Σ_j |h_j W_jk|,
+    Means may differ by `ulps` units in the last place of ``|b_k| + Σ_j |h_j W_jk|``,
     the magnitude of the terms the output layer sums: the scale of the classic
-    error bound of a sum, (n − 1) u Σ_j |t_j| in any order of summation, which is
-    32 ulps for the 64 terms of a common layer. Measured: the C export stays
+    error bound of a sum, ``(n − 1) u Σ_j |t_j|`` in any order of summation, which
+    is 32 ulps for the 64 terms of a common layer. Measured: the C export stays
     within 2 (only ``tanh`` differs), onnxruntime within 10 (its own order). Action indices must be
     equal wherever pgfast's two largest logits are further apart than that.
 

@@ -103,6 +103,22 @@ def test_page_examples_run(page, tmp_path, monkeypatch):
     assert results.failed == 0, f"{page.name}: {results.failed} of {results.attempted} failed"
 
 
+def test_build_options_agree_with_pyproject():
+    """install.rst and the README name each build variable with the value that changes
+    the build: never its default (pyproject.toml's [tool.scikit-build.cmake.define])."""
+    _need_docs()
+    tomllib = pytest.importorskip("tomllib", reason="tomllib (Python 3.11+) reads pyproject.toml")
+
+    defines = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["scikit-build"][
+        "cmake"]["define"]
+    defaults = {name: spec["default"] for name, spec in defines.items()}
+    assert defaults["PGFAST_NATIVE"] == "OFF"
+    for page in (DOCS / "install.rst", ROOT / "README.md"):
+        named = re.findall(r"(PGFAST_[A-Z_]+)=(\w+) pip install", page.read_text())
+        assert {name for name, _ in named} == set(defaults), page.name
+        assert [(n, v) for n, v in named if v == defaults[n]] == [], page.name
+
+
 def test_pages_have_no_untested_python():
     """Python examples are >>> doctest blocks; a ``code-block:: python`` is allowed only
     right after a ``.. untested: <why>`` comment (it needs a library the tests lack)."""
@@ -235,6 +251,15 @@ def test_sphinx_builds_with_warnings_as_errors(tmp_path):
         names += [f"{module}.{n}" for n in _all_names(module)]
     missing = [n for n in names if not (html / "generated" / f"{n}.html").is_file()]
     assert missing == []
+    # The site reads offline: MathJax is served from the site itself, and nothing
+    # (script, stylesheet, font) is loaded from another host.
+    pages = {p: p.read_text(encoding="utf-8") for p in html.rglob("*.html")}
+    assert (html / "_static" / "tex-svg-full.js").stat().st_size > 100_000
+    assert '_static/tex-svg-full.js' in pages[html / "theory" / "estimators.html"]
+    remote = re.compile(r'<(script|link)[^>]*(src|href)="(https?:)?//')
+    assert [p.name for p, text in pages.items() if remote.search(text)] == []
+    # Commands keep ASCII hyphens: no option turned into an en dash ("–policy").
+    assert [p.name for p, text in pages.items() if re.search("\u2013[a-z]", text)] == []
 
 
 def _benchmark_json(path):
@@ -278,6 +303,7 @@ def test_make_figures_ratios_and_tables(tmp_path):
     page = make_figures.write_benchmarks_page([tmp_path / "b.json"], tmp_path / "out")
     text = page.read_text()
     assert "50×" in text and "Test CPU" in text and "abcdef1234" in text
+    assert "``pgfast train CartPole trpo``" in text   # a training run's command, literal
     for image in ("speed-bench_returns.png", "speed-bench_envs.png", "learning-curves.png"):
         assert (tmp_path / "out" / image).stat().st_size > 1000
         assert f"/_generated/{image}" in text
