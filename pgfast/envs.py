@@ -16,6 +16,11 @@ no time limit by default (pass ``max_episode_steps``).
 Continuous actions outside a bounded Box are clipped by the dynamics, as
 Gymnasium's Pendulum and MountainCarContinuous do; non-finite actions, discrete
 indices out of range and wrong shapes raise ``ValueError``.
+
+The classic-control envs render (``render_mode="rgb_array"`` or ``"human"``) with
+Gymnasium's own drawing code: the native state is handed to Gymnasium's env of the
+same id, whose ``render()`` draws it with pygame (``pip install "pgfast[render]"``),
+so a frame is Gymnasium's frame of that state.
 """
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.classic_control import utils as _cc_utils
-from gymnasium.error import ClosedEnvironmentError, ResetNeeded
+from gymnasium.error import ClosedEnvironmentError, DependencyNotInstalled, ResetNeeded
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
@@ -38,6 +43,12 @@ from ._validation import check_finite_float, check_positive_int, check_seed
 __all__ = ["NativeEnv", "NativeVectorEnv", "make_kernel", "make_vec", "native_ids"]
 
 PREFIX = "pgfast/"
+RENDER_HINT = 'pip install "pgfast[render]"'
+# The envs drawn by Gymnasium's renderer of the same id; their kernels hold the state
+# in Gymnasium's layout (CartPole (x, ẋ, θ, θ̇), Acrobot (θ₁, θ₂, θ̇₁, θ̇₂), the mountain
+# cars (p, v), Pendulum (θ, θ̇)).
+_RENDERED = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0",
+             "Pendulum-v1")
 
 
 def _box(low, high, dtype):
@@ -225,6 +236,25 @@ def _check_rewards(rewards, actions, name):
                          "arithmetic overflows (keep actions within the action space)")
 
 
+def _painter(name, render_mode):
+    """Gymnasium's env of the id `name`, made to draw states in `render_mode`."""
+    if not isinstance(render_mode, str):
+        raise TypeError(f"render_mode: expected None, 'rgb_array' or 'human', "
+                        f"got {type(render_mode).__name__}")
+    if render_mode not in NativeEnv.metadata["render_modes"]:
+        raise ValueError(f"render_mode: expected None, 'rgb_array' or 'human', "
+                         f"got {render_mode!r}")
+    if name not in _RENDERED:
+        raise ValueError(f"render_mode: {PREFIX}{name} does not render (the classic-control "
+                         f"envs do: {', '.join(_RENDERED)}), got {render_mode!r}")
+    try:
+        import pygame  # noqa: F401  (Gymnasium imports it only when it first draws)
+    except ImportError:
+        raise DependencyNotInstalled(f"render_mode: drawing {name} needs pygame: "
+                                     f"{RENDER_HINT}") from None
+    return gymnasium.make(name, render_mode=render_mode).unwrapped
+
+
 class NativeEnv(gymnasium.Env):
     """One native environment as a Gymnasium ``Env`` (use ``gymnasium.make("pgfast/...")``,
     which adds the registered TimeLimit).
@@ -237,17 +267,24 @@ class NativeEnv(gymnasium.Env):
     ----------
     env_id : str
         A native id, with or without the ``pgfast/`` prefix.
-    render_mode : None
-        Native envs do not render; anything but None is refused.
+    render_mode : {None, "rgb_array", "human"}
+        ``"rgb_array"``: ``render()`` returns the frame, an (H, W, 3) uint8 array;
+        ``"human"``: each reset and step draws it in a window. Classic-control ids
+        only, drawn by Gymnasium's env of the same id (needs pygame,
+        ``pip install "pgfast[render]"``).
     **kwargs
         Environment parameters (Pendulum: ``g``).
 
     Raises
     ------
     ValueError
-        An unknown id, or a render mode.
+        An unknown id, or a render mode that is not one of the above or for an env
+        that does not render.
     TypeError
-        ``max_episode_steps`` (a time limit comes from ``gymnasium.make``).
+        ``max_episode_steps`` (a time limit comes from ``gymnasium.make``), or a
+        render mode that is not a string.
+    gymnasium.error.DependencyNotInstalled
+        A render mode without pygame.
 
     Examples
     --------
@@ -264,16 +301,22 @@ class NativeEnv(gymnasium.Env):
     (dtype('float32'), 1.0, False, False)
     """
 
-    metadata = {"render_modes": [], "render_fps": 50}
+    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 50}
 
     def __init__(self, env_id: str, render_mode: str | None = None, **kwargs: Any) -> None:
-        if render_mode is not None:
-            raise ValueError(f"render_mode: pgfast's native envs do not render, got {render_mode!r}")
         if "max_episode_steps" in kwargs:
             raise TypeError("max_episode_steps: a NativeEnv has no time limit of its own; "
                             "gymnasium.make(id, max_episode_steps=...) adds one")
         name, spec = _spec_of(env_id)
-        self.render_mode = None
+        self._painter = None if render_mode is None else _painter(name, render_mode)
+        # The class lists every mode (gymnasium.make checks the class); an env that
+        # does not render says so in its own metadata.
+        self.metadata = {**self.metadata, "render_modes": self.metadata["render_modes"]
+                         if name in _RENDERED else []}
+        if self._painter is not None:
+            self.metadata["render_fps"] = self._painter.metadata["render_fps"]
+        self.render_mode = render_mode
+        self._last_action = None   # what Pendulum's picture shows as the torque arrow
         self._name, self._spec = name, spec
         self.kernel = _new_kernel(spec, 1, None, 0, kwargs)
         self.observation_space = spec.observation_space()
@@ -310,6 +353,9 @@ class NativeEnv(gymnasium.Env):
             self.kernel.set_reset_bounds(*self._spec.reset_bounds(options))
         obs = self.kernel.reset_slot(0, self.np_random)
         self._needs_reset = False
+        self._last_action = None
+        if self.render_mode == "human":
+            self.render()
         return obs.astype(self._obs_dtype), {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -348,15 +394,55 @@ class NativeEnv(gymnasium.Env):
         if code < 0:
             raise ValueError(f"action: {action!r} is outside the action space {self.action_space}")
         _check_rewards(reward, action, "action")
+        self._last_action = action
+        if self.render_mode == "human":
+            self.render()
         return obs.astype(self._obs_dtype), float(reward), bool(code), False, {}
 
+    def render(self) -> np.ndarray | None:
+        """Draw the current state as Gymnasium's env of the same id draws it.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            ``"rgb_array"``: the frame, (H, W, 3) uint8 (CartPole 400 x 600);
+            ``"human"``: None, the frame is shown in the window; no render mode: None.
+
+        Raises
+        ------
+        gymnasium.error.ResetNeeded
+            Before the first ``reset``.
+
+        Examples
+        --------
+        >>> import gymnasium, pgfast
+        >>> env = gymnasium.make("pgfast/CartPole-v1", render_mode="rgb_array")
+        >>> _ = env.reset(seed=0)
+        >>> env.render().shape
+        (400, 600, 3)
+        """
+        if self._painter is None:
+            gymnasium.logger.warn(f"{PREFIX}{self._name}: render() without a render_mode; "
+                                  f"make the env with render_mode='rgb_array'")
+            return None
+        if self._needs_reset:
+            raise ResetNeeded(f"{PREFIX}{self._name}: call reset() before render()")
+        painter = self._painter
+        painter.state = self.kernel.get_state()[0]
+        if self._name == "Pendulum-v1":   # the arrow of the torque applied last, as it clips it
+            painter.last_u = None if self._last_action is None else \
+                np.clip(self._last_action, -painter.max_torque, painter.max_torque).reshape(-1)[0]
+        return painter.render()
+
     def close(self) -> None:
-        """Close the env: later ``reset`` and ``step`` calls raise.
+        """Close the env (and its window): later ``reset`` and ``step`` calls raise.
 
         Returns
         -------
         None
         """
+        if self._painter is not None:
+            self._painter.close()
         self._closed = True
 
 
