@@ -292,6 +292,17 @@ def _eval_command(args) -> int:
                        horizon=horizon)
     print(f"{env}: mean return {returns.mean():.2f} ± {returns.std():.2f} over "
           f"{returns.size} episodes (min {returns.min():.1f}, max {returns.max():.1f})")
+    if args.video:
+        from .video import record_video
+
+        try:
+            shown = record_video(env, policy, theta, args.video, episodes=args.video_episodes,
+                                 rng=np.random.default_rng(args.seed),
+                                 deterministic=not args.stochastic, max_episode_steps=horizon)
+        except ImportError as exc:
+            raise ValueError(str(exc)) from None
+        print(f"video: {args.video}, {shown.size} episode(s), returns "
+              + ", ".join(f"{r:.1f}" for r in shown))
     return 0
 
 
@@ -492,6 +503,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--episodes", type=_positive_int, default=100)
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--stochastic", action="store_true", help="sample actions (default: mode)")
+    ev.add_argument("--video", metavar="FILE",
+                    help="also record episodes to FILE (.mp4 or .gif; "
+                         "pip install 'pgfast[video]')")
+    ev.add_argument("--video-episodes", type=_positive_int, default=1,
+                    help="episodes in the video (default 1)")
     ev.set_defaults(run=_eval_command)
 
     export = commands.add_parser(
