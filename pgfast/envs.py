@@ -17,14 +17,16 @@ Continuous actions outside a bounded Box are clipped by the dynamics, as
 Gymnasium's Pendulum and MountainCarContinuous do; non-finite actions, discrete
 indices out of range and wrong shapes raise ``ValueError``.
 
-The classic-control envs render (``render_mode="rgb_array"`` or ``"human"``) with
-Gymnasium's own drawing code: the native state is handed to Gymnasium's env of the
-same id, whose ``render()`` draws it with pygame (``pip install "pgfast[render]"``),
-so a frame is Gymnasium's frame of that state.
+The classic-control and MuJoCo envs render (``render_mode="rgb_array"`` or
+``"human"``) with Gymnasium's own drawing code: the native state is handed to
+Gymnasium's env of the same id, whose ``render()`` draws it (pygame for classic
+control, ``pip install "pgfast[render]"``; MuJoCo's renderer for MuJoCo), so a frame
+is Gymnasium's frame of that state.
 """
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -44,11 +46,13 @@ __all__ = ["NativeEnv", "NativeVectorEnv", "make_kernel", "make_vec", "native_id
 
 PREFIX = "pgfast/"
 RENDER_HINT = 'pip install "pgfast[render]"'
-# The envs drawn by Gymnasium's renderer of the same id; their kernels hold the state
-# in Gymnasium's layout (CartPole (x, ẋ, θ, θ̇), Acrobot (θ₁, θ₂, θ̇₁, θ̇₂), the mountain
-# cars (p, v), Pendulum (θ, θ̇)).
-_RENDERED = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0",
-             "Pendulum-v1")
+# The classic-control envs drawn by Gymnasium's env of the same id (pygame); their
+# kernels hold the state in Gymnasium's layout (CartPole (x, ẋ, θ, θ̇), Acrobot
+# (θ₁, θ₂, θ̇₁, θ̇₂), the mountain cars (p, v), Pendulum (θ, θ̇)). The MuJoCo envs
+# render too, through MuJoCo's renderer (see NativeEnv.render).
+_DRAWN = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0",
+          "Pendulum-v1")
+_RENDERED = _DRAWN + _mujoco.ENV_NAMES
 
 
 def _box(low, high, dtype):
@@ -236,8 +240,9 @@ def _check_rewards(rewards, actions, name):
                          "arithmetic overflows (keep actions within the action space)")
 
 
-def _painter(name, render_mode):
-    """Gymnasium's env of the id `name`, made to draw states in `render_mode`."""
+def _painter(name, render_mode, options):
+    """Gymnasium's env of the id `name` (and the env `options`), made to draw states in
+    `render_mode`."""
     if not isinstance(render_mode, str):
         raise TypeError(f"render_mode: expected None, 'rgb_array' or 'human', "
                         f"got {type(render_mode).__name__}")
@@ -246,13 +251,23 @@ def _painter(name, render_mode):
                          f"got {render_mode!r}")
     if name not in _RENDERED:
         raise ValueError(f"render_mode: {PREFIX}{name} does not render (the classic-control "
-                         f"envs do: {', '.join(_RENDERED)}), got {render_mode!r}")
-    try:
-        import pygame  # noqa: F401  (Gymnasium imports it only when it first draws)
-    except ImportError:
-        raise DependencyNotInstalled(f"render_mode: drawing {name} needs pygame: "
-                                     f"{RENDER_HINT}") from None
-    return gymnasium.make(name, render_mode=render_mode).unwrapped
+                         f"and MuJoCo envs do), got {render_mode!r}")
+    if name in _DRAWN:
+        try:
+            import pygame  # noqa: F401  (Gymnasium imports it only when it first draws)
+        except ImportError:
+            raise DependencyNotInstalled(f"render_mode: drawing {name} needs pygame: "
+                                         f"{RENDER_HINT}") from None
+    elif sys.platform.startswith("linux") \
+            and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        if render_mode == "human":   # glfw would abort the process without a display
+            raise ValueError(f"render_mode: 'human' opens a window, and there is no display "
+                             f"(DISPLAY unset); use 'rgb_array' to render {name} offscreen")
+        # Offscreen through EGL, MuJoCo's advice for headless machines (Gymnasium's
+        # renderer would try glfw first, which fails without a display and leaves
+        # MuJoCo unable to draw). The variable is read when it first draws.
+        os.environ.setdefault("MUJOCO_GL", "egl")
+    return gymnasium.make(name, render_mode=render_mode, **options).unwrapped
 
 
 class NativeEnv(gymnasium.Env):
@@ -269,9 +284,11 @@ class NativeEnv(gymnasium.Env):
         A native id, with or without the ``pgfast/`` prefix.
     render_mode : {None, "rgb_array", "human"}
         ``"rgb_array"``: ``render()`` returns the frame, an (H, W, 3) uint8 array;
-        ``"human"``: each reset and step draws it in a window. Classic-control ids
-        only, drawn by Gymnasium's env of the same id (needs pygame,
-        ``pip install "pgfast[render]"``).
+        ``"human"``: each reset and step draws it in a window. Drawn by Gymnasium's
+        env of the same id: the classic-control envs with pygame
+        (``pip install "pgfast[render]"``), the MuJoCo envs with MuJoCo's renderer
+        (offscreen through the OpenGL that ``MUJOCO_GL`` names: egl or osmesa; with
+        no display and ``MUJOCO_GL`` unset, ``rgb_array`` sets it to egl).
     **kwargs
         Environment parameters (Pendulum: ``g``).
 
@@ -308,7 +325,9 @@ class NativeEnv(gymnasium.Env):
             raise TypeError("max_episode_steps: a NativeEnv has no time limit of its own; "
                             "gymnasium.make(id, max_episode_steps=...) adds one")
         name, spec = _spec_of(env_id)
-        self._painter = None if render_mode is None else _painter(name, render_mode)
+        self._name, self._spec = name, spec
+        self.kernel = _new_kernel(spec, 1, None, 0, kwargs)
+        self._painter = None if render_mode is None else _painter(name, render_mode, kwargs)
         # The class lists every mode (gymnasium.make checks the class); an env that
         # does not render says so in its own metadata.
         self.metadata = {**self.metadata, "render_modes": self.metadata["render_modes"]
@@ -317,8 +336,6 @@ class NativeEnv(gymnasium.Env):
             self.metadata["render_fps"] = self._painter.metadata["render_fps"]
         self.render_mode = render_mode
         self._last_action = None   # what Pendulum's picture shows as the torque arrow
-        self._name, self._spec = name, spec
-        self.kernel = _new_kernel(spec, 1, None, 0, kwargs)
         self.observation_space = spec.observation_space()
         self.action_space = spec.action_space()
         self._obs_dtype = self.observation_space.dtype
@@ -412,6 +429,8 @@ class NativeEnv(gymnasium.Env):
         ------
         gymnasium.error.ResetNeeded
             Before the first ``reset``.
+        RuntimeError
+            A MuJoCo env where no OpenGL context can be opened (it says what to install).
 
         Examples
         --------
@@ -428,11 +447,27 @@ class NativeEnv(gymnasium.Env):
         if self._needs_reset:
             raise ResetNeeded(f"{PREFIX}{self._name}: call reset() before render()")
         painter = self._painter
-        painter.state = self.kernel.get_state()[0]
-        if self._name == "Pendulum-v1":   # the arrow of the torque applied last, as it clips it
-            painter.last_u = None if self._last_action is None else \
-                np.clip(self._last_action, -painter.max_torque, painter.max_torque).reshape(-1)[0]
-        return painter.render()
+        if self._name in _DRAWN:
+            painter.state = self.kernel.get_state()[0]
+            if self._name == "Pendulum-v1":   # the arrow of the last torque, as it clips it
+                painter.last_u = None if self._last_action is None else np.clip(
+                    self._last_action, -painter.max_torque, painter.max_torque).reshape(-1)[0]
+            return painter.render()
+        # MuJoCo: the whole mjData, as the last mj_step left it (the frames and positions
+        # MuJoCo's renderer reads), into Gymnasium's env of the same model, which renders
+        # with the OpenGL that MUJOCO_GL names (unset: glfw, then egl, osmesa; without a
+        # display _painter has chosen egl).
+        self.kernel.copy_data_into(0, painter.data)
+        try:
+            return painter.render()
+        except Exception as exc:   # no OpenGL: MuJoCo's and glfw's errors vary in kind
+            chosen = os.environ.get("MUJOCO_GL")
+            raise RuntimeError(
+                f"render: MuJoCo could not open an OpenGL context "
+                f"({'MUJOCO_GL=' + chosen if chosen else 'MUJOCO_GL unset: tried glfw, egl, osmesa'}"
+                f"): offscreen rendering needs EGL (Debian: libegl1) or OSMesa (libosmesa6), "
+                f"chosen with MUJOCO_GL=egl or MUJOCO_GL=osmesa "
+                f"({type(exc).__name__}: {exc})") from exc
 
     def close(self) -> None:
         """Close the env (and its window): later ``reset`` and ``step`` calls raise.

@@ -1,9 +1,9 @@
 """Loggers of training scalars: TensorBoard event files under Stable-Baselines3's tag names.
 
-A logger has two methods, the whole interface :func:`pgfast.train` calls::
+A logger has two methods::
 
-    logger.log(step, scalars)   # after each update (and each evaluation)
-    logger.close()              # at the end of training, Ctrl-C included
+    logger.log(step, scalars)   # what a training loop calls, after each update (and evaluation)
+    logger.close()              # what the logger's maker calls when done, Ctrl-C included
 
 ``step`` is the environment steps done so far (SB3's ``num_timesteps``, the x axis
 of its TensorBoard curves) and ``scalars`` a dict of numbers: a row of the
