@@ -152,7 +152,7 @@ def write_api_page():
 #: own names (tests/test_docs.py has the same list).
 PUBLIC_MODULES = ["pgfast.reference", "pgfast.integrations.cleanrl", "pgfast.integrations.sb3",
                   "pgfast.mujoco", "pgfast.distributed", "pgfast.export", "pgfast.loggers",
-                  "pgfast.video"]
+                  "pgfast.video", "pgfast.tuning"]
 #: pgfast.integrations.sb3 imports Stable-Baselines3 when imported (pgfast.distributed
 #: imports Ray only on use): without SB3, autodoc reads it against Sphinx's stand-in.
 autodoc_mock_imports = ([] if importlib.util.find_spec("stable_baselines3")

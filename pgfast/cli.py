@@ -355,6 +355,73 @@ def _export_command(args) -> int:
     return 0
 
 
+def _tune_command(args) -> int:
+    """An Optuna search of the env's settings; the best printed as --set options and as
+    a table entry, with a plot of the study."""
+    from . import defaults, tuning
+
+    out = Path(args.out or f"tune/{args.env.replace('/', '_')}")
+    try:
+        study = tuning.tune(args.env, out, args.trials, steps=args.steps, policy=args.policy,
+                            update=args.update, seeds=args.seeds, episodes=args.episodes,
+                            horizon=args.horizon, workers=args.workers, seed=args.seed)
+    except ImportError as exc:
+        raise ValueError(str(exc)) from None
+    search = study.user_attrs["search"]
+    states = [t.state.name for t in study.trials]
+    print(f"study {out / tuning.STUDY_FILE}: {states.count('COMPLETE')} trials finished, "
+          f"{states.count('PRUNED')} pruned ({search['update']}, {search['policy']} policy, "
+          f"{search['steps']} steps x {search['seeds']} seed(s) a trial)")
+    best = tuning.best_settings(study)
+    print(f"best: trial {study.best_trial.number}, mean return {study.best_value:.1f} "
+          f"on seeds {study.best_trial.user_attrs.get('seeds')}")
+    options = " ".join(f"--set {k}={_show(_rounded(v))}" for k, v in best.items())
+    print(f"pgfast train {args.env} --policy {search['policy']} --update {search['update']} "
+          f"--steps {search['steps']} {options}")
+    entry = {"update": search["update"], "steps": search["steps"],
+             **{k: _rounded(v) for k, v in best.items()}}
+    print(f"table entry: TABLE[{args.env!r}][{search['policy']!r}] = {entry!r}")
+    (out / "best.json").write_text(json.dumps(
+        {"trial": study.best_trial.number, "score": study.best_value,
+         "seeds": study.best_trial.user_attrs.get("seeds"), "search": search,
+         "settings": _jsonable(entry)}, indent=2))
+    _plot_study(study, out / "study.png")
+    return 0
+
+
+def _rounded(value):
+    """Four significant digits for a drawn float (what a table entry shows)."""
+    return float(f"{value:.4g}") if isinstance(value, float) else value
+
+
+def _plot_study(study, path):
+    try:
+        import matplotlib
+    except ImportError:
+        print("matplotlib is not installed: no study.png (pip install 'pgfast[plot]')")
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    pruned = [t for t in study.trials if t.state.name == "PRUNED" and t.intermediate_values]
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    ax.plot([t.number for t in done], [t.value for t in done], "o", ms=4, label="finished")
+    if pruned:
+        ax.plot([t.number for t in pruned],
+                [t.intermediate_values[max(t.intermediate_values)] for t in pruned], "x",
+                ms=5, color="0.5", label="pruned (last evaluation)")
+    if done:
+        ax.step([t.number for t in done], np.maximum.accumulate([t.value for t in done]),
+                where="post", color="k", lw=1, label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("mean return")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def _bench_command(args) -> int:
     import importlib.util
 
@@ -524,6 +591,28 @@ def build_parser() -> argparse.ArgumentParser:
                         help="deterministic episodes whose observations check the export")
     export.add_argument("--seed", type=int, default=0)
     export.set_defaults(run=_export_command)
+
+    tune = commands.add_parser(
+        "tune", help="search the env's settings with Optuna (pip install 'pgfast[tune]')")
+    tune.add_argument("env", help="environment id")
+    tune.add_argument("--trials", type=_positive_int, required=True,
+                      help="trials the study holds when done (a rerun adds to it)")
+    tune.add_argument("--steps", type=_positive_int,
+                      help="environment steps of each run (default: the env's entry)")
+    tune.add_argument("--workers", type=_positive_int, default=1,
+                      help="processes searching at once (default 1)")
+    tune.add_argument("--policy", choices=("linear", "mlp"),
+                      help="default: the env's entry in pgfast.defaults.POLICY")
+    tune.add_argument("--update", choices=UPDATES, help="default: the env's entry")
+    tune.add_argument("--seeds", type=_positive_int, default=1,
+                      help="runs per trial, each on a seed of its own (default 1)")
+    tune.add_argument("--episodes", type=_positive_int, default=10,
+                      help="deterministic episodes per evaluation (default 10)")
+    tune.add_argument("--horizon", type=_positive_int,
+                      help="rollout depth, for envs without a time limit")
+    tune.add_argument("--seed", type=int, default=0, help="seeds the TPE sampler")
+    tune.add_argument("--out", help="study folder (default tune/ENV)")
+    tune.set_defaults(run=_tune_command)
 
     bench = commands.add_parser("bench", help="run the benchmark suite, print ratios")
     bench.add_argument("--path", help="benchmark folder (default: the suite installed with pgfast)")

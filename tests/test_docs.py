@@ -37,7 +37,7 @@ FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 # Public modules not re-exported by pgfast (docs/conf.py's PUBLIC_MODULES).
 PUBLIC_MODULES = ["pgfast.reference", "pgfast.integrations.cleanrl", "pgfast.integrations.sb3",
                   "pgfast.mujoco", "pgfast.distributed", "pgfast.export", "pgfast.loggers",
-                  "pgfast.video"]
+                  "pgfast.video", "pgfast.tuning"]
 # It imports Stable-Baselines3 when imported (pgfast does not depend on it): its examples
 # and docstrings are checked where SB3 is installed, and skipped, saying so, elsewhere.
 SB3 = "pgfast.integrations.sb3"
@@ -48,7 +48,7 @@ SB3_MISSING = "pgfast.integrations.sb3 needs Stable-Baselines3: pip install stab
 DOCUMENTED = ["returns", "gradients", "regulator", "optim", "checkpoints", "problem", "envs",
               "rollout", "policies", "baselines", "estimators", "updates", "training",
               "defaults", "distributed", "reference", "integrations.cleanrl", "integrations.sb3",
-              "mujoco", "export", "loggers", "video"]
+              "mujoco", "export", "loggers", "video", "tuning"]
 # numpydoc.validate codes required of them (see numpydoc's validation docs):
 # GL08 no docstring, SS01 no summary, PR01/PR02 parameters missing/unknown,
 # RT01 no Returns section, EX01 no Examples section.
@@ -70,7 +70,8 @@ def _numpy_print_defaults():
 # Modules whose examples use an optional extra: {module: {extra: modules it installs}}.
 OPTIONAL_EXAMPLES = {"pgfast.export": {"onnx": ("onnx", "onnxruntime")},
                      "pgfast.loggers": {"tensorboard": ("tensorboardX",)},
-                     "pgfast.video": {"video": ("imageio", "pygame")}}
+                     "pgfast.video": {"video": ("imageio", "pygame")},
+                     "pgfast.tuning": {"tune": ("optuna",)}}
 
 # Examples that start a local Ray session (pip install "pgfast[ray]").
 NEEDS_RAY = {"pgfast.distributed", "scaling.rst"}
