@@ -63,8 +63,28 @@ html_theme_options = {
     "show_toc_level": 2,
     "secondary_sidebar_items": ["page-toc"],
 }
-html_static_path = []
 html_show_sourcelink = False
+# Commands keep their two hyphens: no "--" turned into an en dash, no curly quotes.
+smartquotes = False
+
+
+def _local_mathjax():
+    """MathJax 3 as one file that needs nothing else (tex-svg-full.js: every TeX
+    extension, glyphs drawn as SVG paths, no font files), from the django-static-mathjax
+    package, which installs MathJax's files and nothing of Django. Copied into the
+    site's _static folder, so the formulas render offline. (imgmath would need LaTeX
+    and dvisvgm, which pip cannot install.)"""
+    spec = importlib.util.find_spec("mathjax")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    script = Path(folders[0] if folders else "") / "static" / "mathjax" / "es5" / "tex-svg-full.js"
+    if not script.is_file():
+        raise RuntimeError("docs: the formulas need a local MathJax: pip install "
+                           "django-static-mathjax (in the docs and test extras)")
+    return script
+
+
+html_static_path = [str(_local_mathjax())]
+mathjax_path = "tex-svg-full.js"   # relative to _static
 
 autosummary_generate = True
 autodoc_default_options = {"members": True, "undoc-members": False}
@@ -131,7 +151,8 @@ def write_api_page():
 #: Public modules whose names are not re-exported by ``pgfast``: documented under their
 #: own names (tests/test_docs.py has the same list).
 PUBLIC_MODULES = ["pgfast.reference", "pgfast.integrations.cleanrl", "pgfast.integrations.sb3",
-                  "pgfast.mujoco", "pgfast.distributed", "pgfast.artifacts"]
+                  "pgfast.mujoco", "pgfast.distributed", "pgfast.artifacts", "pgfast.export",
+                  "pgfast.loggers", "pgfast.video", "pgfast.tuning"]
 #: pgfast.integrations.sb3 imports Stable-Baselines3 when imported (pgfast.distributed
 #: imports Ray only on use): without SB3, autodoc reads it against Sphinx's stand-in.
 autodoc_mock_imports = ([] if importlib.util.find_spec("stable_baselines3")

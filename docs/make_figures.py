@@ -186,8 +186,10 @@ def write_figures(records, machine, out_dir):
                       "   :alt: learning curves", ""]
         # the extra_info keys benchmarks/bench_training.py records per run
         keys = ["eval", "solved", "steps", "cpu_s", "wall_s"]
+        # The run's group is the command that trains it: a literal, pasted as typed.
         lines += _table(["run", "case", *keys],
-                        [(g, _short(n), *(_cell(e.get(k)) for k in keys)) for g, n, e in rows])
+                        [(f"``pgfast train {g}``", _short(n), *(_cell(e.get(k)) for k in keys))
+                         for g, n, e in rows])
     return lines
 
 

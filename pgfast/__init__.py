@@ -31,6 +31,10 @@ NumPy-first API. One module per concern, each importing only those above it:
 ``checkpoints``        atomic, verified checkpoint files of a run's state
 ``training``           the training loop, the stop rule and evaluation
 ``artifacts``          a run folder's kept policy, evaluation and learning curve
+``loggers``            TensorBoard logging of a run's history and evaluations
+``video``              videos of a policy's episodes (imageio)
+``export``             the kept policy as ONNX or dependency-free C
+``tuning``             Optuna searches of an env's settings (``pgfast tune``)
 ``cli``                the ``pgfast`` command line (arguments and orchestration)
 ``integrations``       Stable-Baselines3 and CleanRL adapters (optional frameworks)
 =====================  ==========================================================

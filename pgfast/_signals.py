@@ -18,10 +18,13 @@ _active = None   # the outermost guard in force
 
 class Interrupts:
     """A context manager for the guard described above (a no-op off the main thread,
-    where handlers cannot be set)."""
+    where handlers cannot be set). With `hold_after`, a guard that saw an interrupt
+    keeps holding signals after it exits (a command about to exit 130 with one line:
+    a late Ctrl-C must not turn that into death by the signal)."""
 
-    def __init__(self):
+    def __init__(self, hold_after=False):
         self.raised = False
+        self.hold_after = hold_after
         self._previous = {}
 
     def __enter__(self):
@@ -39,7 +42,8 @@ class Interrupts:
         global _active
         if _active is self:
             for sig, handler in self._previous.items():
-                signal.signal(sig, handler)
+                signal.signal(sig, signal.SIG_IGN if self.raised and self.hold_after
+                              else handler)
             _active = None
         return False
 

@@ -327,31 +327,152 @@ def _build(env, policy_kind, config, horizon, workers=None, address=None):
         raise
 
 
-def _eval_command(args) -> int:
+def _kept_policy(folder):
+    """The env, horizon, policy and kept θ (acting on raw observations) of a run folder."""
     from .artifacts import POLICY_FILE, load_kept_policy
     from .checkpoints import load_checkpoint
     from .policies import from_config
     from .statistics import ObservationNormalizer
-    from .training import evaluate
 
-    theta, saved = load_checkpoint(args.dir)
+    theta, saved = load_checkpoint(folder)
     env = saved["metadata"].get("env")
     if env is None:
-        raise ValueError(f"checkpoint: {args.dir} does not record its environment")
+        raise ValueError(f"checkpoint: {folder} does not record its environment")
     policy = from_config(saved["policy"])
-    kept = Path(args.dir) / POLICY_FILE
+    kept = Path(folder) / POLICY_FILE
     if kept.exists():   # the best parameters, already acting on raw observations
         theta = load_kept_policy(kept, policy)
     elif "observations" in saved["problem"]:
         normalizer = ObservationNormalizer(policy.obs_dim)
         normalizer.load_state_dict(saved["problem"]["observations"])
         theta = normalizer.fold(policy, theta)
+    return env, saved["metadata"].get("horizon"), policy, theta
+
+
+def _eval_command(args) -> int:
+    from .training import evaluate
+
+    env, horizon, policy, theta = _kept_policy(args.dir)
     returns = evaluate(env, policy, theta, episodes=args.episodes,
                        rng=np.random.default_rng(args.seed), deterministic=not args.stochastic,
-                       horizon=saved["metadata"].get("horizon"))
+                       horizon=horizon)
     print(f"{env}: mean return {returns.mean():.2f} ± {returns.std():.2f} over "
           f"{returns.size} episodes (min {returns.min():.1f}, max {returns.max():.1f})")
+    if args.video:
+        from .video import record_video
+
+        try:
+            shown = record_video(env, policy, theta, args.video, episodes=args.video_episodes,
+                                 rng=np.random.default_rng(args.seed),
+                                 deterministic=not args.stochastic, max_episode_steps=horizon)
+        except ImportError as exc:
+            raise ValueError(str(exc)) from None
+        print(f"video: {args.video}, {shown.size} episode(s), returns "
+              + ", ".join(f"{r:.1f}" for r in shown))
     return 0
+
+
+def _export_command(args) -> int:
+    """Write the kept policy as ONNX or C, then check it against pgfast's actions on
+    the observations of deterministic episodes of the run's env."""
+    from . import export
+    from .problem import Problem
+
+    env, horizon, policy, theta = _kept_policy(args.dir)
+    folder = Path(args.dir)
+    try:
+        if args.format == "onnx":
+            written = [export.export_onnx(policy, theta, Path(args.out or folder / "policy.onnx"))]
+        else:
+            written = list(export.export_c(policy, theta, Path(args.out or folder), args.name))
+    except ImportError as exc:
+        raise ValueError(str(exc)) from None
+    print(f"pgfast export: {policy!r} of {env} -> {', '.join(map(str, written))}")
+    problem = Problem(env, gamma=1.0, horizon=horizon)
+    traj = problem.rollouts(policy, theta, args.episodes, np.random.default_rng(args.seed),
+                            deterministic=True)
+    obs = traj.observations[traj.alive]
+    try:
+        if args.format == "onnx":
+            actions, runner = export.onnx_actions(written[0], obs), "onnxruntime"
+        else:
+            actions, runner = export.c_actions(written[1], policy, obs), "the C compiler"
+    except ImportError as exc:
+        raise ValueError(str(exc)) from None
+    worst = export.check_actions(policy, theta, obs, actions)
+    agreement = ("the same actions" if worst == 0 else
+                 f"actions within {worst:.1f} ulps" if not policy.discrete else
+                 f"the same actions except {worst:.2%} at near-ties")
+    print(f"checked with {runner} on {len(obs)} observations of {args.episodes} deterministic "
+          f"episodes: {agreement} as pgfast's")
+    return 0
+
+
+def _tune_command(args) -> int:
+    """An Optuna search of the env's settings; the best printed as --set options and as
+    a table entry, with a plot of the study."""
+    from . import tuning
+
+    out = Path(args.out or f"tune/{args.env.replace('/', '_')}")
+    try:
+        study = tuning.tune(args.env, out, args.trials, steps=args.steps, policy=args.policy,
+                            update=args.update, seeds=args.seeds, episodes=args.episodes,
+                            horizon=args.horizon, workers=args.workers, seed=args.seed)
+    except ImportError as exc:
+        raise ValueError(str(exc)) from None
+    search = study.user_attrs["search"]
+    states = [t.state.name for t in study.trials]
+    print(f"study {out / tuning.STUDY_FILE}: {states.count('COMPLETE')} trials finished, "
+          f"{states.count('PRUNED')} pruned ({search['update']}, {search['policy']} policy, "
+          f"{search['steps']} steps x {search['seeds']} seed(s) a trial)")
+    best = tuning.best_settings(study)
+    print(f"best: trial {study.best_trial.number}, mean return {study.best_value:.1f} "
+          f"on seeds {study.best_trial.user_attrs.get('seeds')}")
+    options = " ".join(f"--set {k}={_show(_rounded(v))}" for k, v in best.items())
+    print(f"pgfast train {args.env} --policy {search['policy']} --update {search['update']} "
+          f"--steps {search['steps']} {options}")
+    entry = {"update": search["update"], "steps": search["steps"],
+             **{k: _rounded(v) for k, v in best.items()}}
+    print(f"table entry: TABLE[{args.env!r}][{search['policy']!r}] = {entry!r}")
+    (out / "best.json").write_text(json.dumps(
+        {"trial": study.best_trial.number, "score": study.best_value,
+         "seeds": study.best_trial.user_attrs.get("seeds"), "search": search,
+         "settings": _jsonable(entry)}, indent=2))
+    _plot_study(study, out / "study.png")
+    return 0
+
+
+def _rounded(value):
+    """Four significant digits for a drawn float (what a table entry shows)."""
+    return float(f"{value:.4g}") if isinstance(value, float) else value
+
+
+def _plot_study(study, path):
+    try:
+        import matplotlib
+    except ImportError:
+        print("matplotlib is not installed: no study.png (pip install 'pgfast[plot]')")
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    pruned = [t for t in study.trials if t.state.name == "PRUNED" and t.intermediate_values]
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    ax.plot([t.number for t in done], [t.value for t in done], "o", ms=4, label="finished")
+    if pruned:
+        ax.plot([t.number for t in pruned],
+                [t.intermediate_values[max(t.intermediate_values)] for t in pruned], "x",
+                ms=5, color="0.5", label="pruned (last evaluation)")
+    if done:
+        ax.step([t.number for t in done], np.maximum.accumulate([t.value for t in done]),
+                where="post", color="k", lw=1, label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("mean return")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def _bench_command(args) -> int:
@@ -480,6 +601,25 @@ def _positive_int(text):
     return value
 
 
+def _builtin_envs():
+    """The train command's epilog: pgfast's native envs, those with tuned settings starred."""
+    import textwrap
+
+    from . import mujoco
+    from .defaults import TABLE
+    from .envs import PREFIX, native_ids
+
+    names = [env_id.removeprefix(PREFIX) for env_id in native_ids()]
+    names += [name for name in mujoco.ENV_NAMES if name not in names]
+    listed = "  ".join(name + ("*" if name in TABLE else "") for name in names)
+    heading = ("built-in environments (* tuned settings in pgfast.defaults.TABLE; the others, "
+               "and any other Gymnasium id, train with the generic settings; the -v5 ones "
+               f"need MuJoCo: {mujoco.INSTALL_HINT}):")
+    return (textwrap.fill(heading, 86, break_on_hyphens=False) + "\n"
+            + textwrap.fill(listed, 86, initial_indent="  ", subsequent_indent="  ",
+                            break_on_hyphens=False))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from importlib.metadata import version
 
@@ -488,7 +628,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser(
-        "train", help="train a policy with the env's defaults until solved, then evaluate it")
+        "train", help="train a policy with the env's defaults until solved, then evaluate it",
+        epilog=_builtin_envs(), formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("env", nargs="?",
                        help="environment id (native pgfast or any Gymnasium id); "
                             "default CartPole-v1")
@@ -534,7 +675,49 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--episodes", type=_positive_int, default=100)
     ev.add_argument("--seed", type=_seed, default=0)
     ev.add_argument("--stochastic", action="store_true", help="sample actions (default: mode)")
+    ev.add_argument("--video", metavar="FILE",
+                    help="also record episodes to FILE (.mp4 or .gif; "
+                         "pip install 'pgfast[video]')")
+    ev.add_argument("--video-episodes", type=_positive_int, default=1,
+                    help="episodes in the video (default 1)")
     ev.set_defaults(run=_eval_command)
+
+    export = commands.add_parser(
+        "export", help="write the kept policy as ONNX or C and check it against pgfast")
+    export.add_argument("dir", help="a folder written by pgfast train")
+    export.add_argument("--format", choices=("onnx", "c"), required=True,
+                        help="onnx: DIR/policy.onnx (pip install 'pgfast[onnx]'); "
+                             "c: DIR/NAME.h and DIR/NAME.c, dependency-free C99")
+    export.add_argument("--out", help="the .onnx file, or the folder of the C files "
+                                      "(default: DIR)")
+    export.add_argument("--name", default="policy",
+                        help="C: the files' stem and the prefix of the C names (default policy)")
+    export.add_argument("--episodes", type=_positive_int, default=10,
+                        help="deterministic episodes whose observations check the export")
+    export.add_argument("--seed", type=int, default=0)
+    export.set_defaults(run=_export_command)
+
+    tune = commands.add_parser(
+        "tune", help="search the env's settings with Optuna (pip install 'pgfast[tune]')")
+    tune.add_argument("env", help="environment id")
+    tune.add_argument("--trials", type=_positive_int, required=True,
+                      help="trials the study holds when done (a rerun adds to it)")
+    tune.add_argument("--steps", type=_positive_int,
+                      help="environment steps of each run (default: the env's entry)")
+    tune.add_argument("--workers", type=_positive_int, default=1,
+                      help="processes searching at once (default 1)")
+    tune.add_argument("--policy", choices=("linear", "mlp"),
+                      help="default: the env's entry in pgfast.defaults.POLICY")
+    tune.add_argument("--update", choices=UPDATES, help="default: the env's entry")
+    tune.add_argument("--seeds", type=_positive_int, default=1,
+                      help="runs per trial, each on a seed of its own (default 1)")
+    tune.add_argument("--episodes", type=_positive_int, default=10,
+                      help="deterministic episodes per evaluation (default 10)")
+    tune.add_argument("--horizon", type=_positive_int,
+                      help="rollout depth, for envs without a time limit")
+    tune.add_argument("--seed", type=int, default=0, help="seeds the TPE sampler")
+    tune.add_argument("--out", help="study folder (default tune/ENV)")
+    tune.set_defaults(run=_tune_command)
 
     bench = commands.add_parser("bench", help="run the benchmark suite, print ratios")
     bench.add_argument("--path", help="benchmark folder (default: the suite installed with pgfast)")
@@ -555,8 +738,9 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # One Ctrl-C gives one line and exit 130, never a traceback: later ones are held
-    # (training uses the same guard while it writes its checkpoint).
-    with Interrupts():
+    # (training uses the same guard while it writes its checkpoint), and as the program
+    # (not called in-process) they stay held until it has exited.
+    with Interrupts(hold_after=argv is None):
         try:
             return args.run(args)
         except (ImportError, gym_missing_dependency()) as exc:   # an optional extra

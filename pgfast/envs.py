@@ -16,10 +16,17 @@ no time limit by default (pass ``max_episode_steps``).
 Continuous actions outside a bounded Box are clipped by the dynamics, as
 Gymnasium's Pendulum and MountainCarContinuous do; non-finite actions, discrete
 indices out of range and wrong shapes raise ``ValueError``.
+
+The classic-control and MuJoCo envs render (``render_mode="rgb_array"`` or
+``"human"``) with Gymnasium's own drawing code: the native state is handed to
+Gymnasium's env of the same id, whose ``render()`` draws it (pygame for classic
+control, ``pip install "pgfast[render]"``; MuJoCo's renderer for MuJoCo), so a frame
+is Gymnasium's frame of that state.
 """
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -27,7 +34,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.classic_control import utils as _cc_utils
-from gymnasium.error import ClosedEnvironmentError, ResetNeeded
+from gymnasium.error import ClosedEnvironmentError, DependencyNotInstalled, ResetNeeded
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
@@ -38,6 +45,14 @@ from ._validation import as_array, check_finite_float, check_positive_int, check
 __all__ = ["NativeEnv", "NativeVectorEnv", "make_kernel", "make_vec", "native_ids", "spaces_of"]
 
 PREFIX = "pgfast/"
+RENDER_HINT = 'pip install "pgfast[render]"'
+# The classic-control envs drawn by Gymnasium's env of the same id (pygame); their
+# kernels hold the state in Gymnasium's layout (CartPole (x, ẋ, θ, θ̇), Acrobot
+# (θ₁, θ₂, θ̇₁, θ̇₂), the mountain cars (p, v), Pendulum (θ, θ̇)). The MuJoCo envs
+# render too, through MuJoCo's renderer (see NativeEnv.render).
+_DRAWN = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0",
+          "Pendulum-v1")
+_RENDERED = _DRAWN + _mujoco.ENV_NAMES
 
 
 def _box(low, high, dtype):
@@ -273,6 +288,36 @@ def _check_rewards(rewards, actions, name):
                          "arithmetic overflows (keep actions within the action space)")
 
 
+def _painter(name, render_mode, options):
+    """Gymnasium's env of the id `name` (and the env `options`), made to draw states in
+    `render_mode`."""
+    if not isinstance(render_mode, str):
+        raise TypeError(f"render_mode: expected None, 'rgb_array' or 'human', "
+                        f"got {type(render_mode).__name__}")
+    if render_mode not in NativeEnv.metadata["render_modes"]:
+        raise ValueError(f"render_mode: expected None, 'rgb_array' or 'human', "
+                         f"got {render_mode!r}")
+    if name not in _RENDERED:
+        raise ValueError(f"render_mode: {PREFIX}{name} does not render (the classic-control "
+                         f"and MuJoCo envs do), got {render_mode!r}")
+    if name in _DRAWN:
+        try:
+            import pygame  # noqa: F401  (Gymnasium imports it only when it first draws)
+        except ImportError:
+            raise DependencyNotInstalled(f"render_mode: drawing {name} needs pygame: "
+                                         f"{RENDER_HINT}") from None
+    elif sys.platform.startswith("linux") \
+            and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        if render_mode == "human":   # glfw would abort the process without a display
+            raise ValueError(f"render_mode: 'human' opens a window, and there is no display "
+                             f"(DISPLAY unset); use 'rgb_array' to render {name} offscreen")
+        # Offscreen through EGL, MuJoCo's advice for headless machines (Gymnasium's
+        # renderer would try glfw first, which fails without a display and leaves
+        # MuJoCo unable to draw). The variable is read when it first draws.
+        os.environ.setdefault("MUJOCO_GL", "egl")
+    return gymnasium.make(name, render_mode=render_mode, **options).unwrapped
+
+
 class NativeEnv(gymnasium.Env):
     """One native environment as a Gymnasium ``Env`` (use ``gymnasium.make("pgfast/...")``,
     which adds the registered TimeLimit).
@@ -285,17 +330,26 @@ class NativeEnv(gymnasium.Env):
     ----------
     env_id : str
         A native id, with or without the ``pgfast/`` prefix.
-    render_mode : None
-        Native envs do not render; anything but None is refused.
+    render_mode : {None, "rgb_array", "human"}
+        ``"rgb_array"``: ``render()`` returns the frame, an (H, W, 3) uint8 array;
+        ``"human"``: each reset and step draws it in a window. Drawn by Gymnasium's
+        env of the same id: the classic-control envs with pygame
+        (``pip install "pgfast[render]"``), the MuJoCo envs with MuJoCo's renderer
+        (offscreen through the OpenGL that ``MUJOCO_GL`` names: egl or osmesa; with
+        no display and ``MUJOCO_GL`` unset, ``rgb_array`` sets it to egl).
     **kwargs
         Environment parameters (Pendulum: ``g``).
 
     Raises
     ------
     ValueError
-        An unknown id, or a render mode.
+        An unknown id, or a render mode that is not one of the above or for an env
+        that does not render.
     TypeError
-        ``max_episode_steps`` (a time limit comes from ``gymnasium.make``).
+        ``max_episode_steps`` (a time limit comes from ``gymnasium.make``), or a
+        render mode that is not a string.
+    gymnasium.error.DependencyNotInstalled
+        A render mode without pygame.
 
     Examples
     --------
@@ -312,18 +366,24 @@ class NativeEnv(gymnasium.Env):
     (dtype('float32'), 1.0, False, False)
     """
 
-    metadata = {"render_modes": [], "render_fps": 50}
+    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 50}
 
     def __init__(self, env_id: str, render_mode: str | None = None, **kwargs: Any) -> None:
-        if render_mode is not None:
-            raise ValueError(f"render_mode: pgfast's native envs do not render, got {render_mode!r}")
         if "max_episode_steps" in kwargs:
             raise TypeError("max_episode_steps: a NativeEnv has no time limit of its own; "
                             "gymnasium.make(id, max_episode_steps=...) adds one")
         name, spec = _spec_of(env_id)
-        self.render_mode = None
         self._name, self._spec = name, spec
         self.kernel = _new_kernel(spec, 1, None, 0, kwargs)
+        self._painter = None if render_mode is None else _painter(name, render_mode, kwargs)
+        # The class lists every mode (gymnasium.make checks the class); an env that
+        # does not render says so in its own metadata.
+        self.metadata = {**self.metadata, "render_modes": self.metadata["render_modes"]
+                         if name in _RENDERED else []}
+        if self._painter is not None:
+            self.metadata["render_fps"] = self._painter.metadata["render_fps"]
+        self.render_mode = render_mode
+        self._last_action = None   # what Pendulum's picture shows as the torque arrow
         self.observation_space = spec.observation_space()
         self.action_space = spec.action_space()
         self._obs_dtype = self.observation_space.dtype
@@ -359,7 +419,10 @@ class NativeEnv(gymnasium.Env):
         obs = self.kernel.reset_slot(0, self.np_random).astype(self._obs_dtype)
         _check_reset_obs(obs, options)
         self._needs_reset = False
-        return obs, {}
+        self._last_action = None
+        if self.render_mode == "human":
+            self.render()
+        return obs.astype(self._obs_dtype), {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Apply one action.
@@ -397,15 +460,73 @@ class NativeEnv(gymnasium.Env):
         if code < 0:
             raise ValueError(f"action: {action!r} is outside the action space {self.action_space}")
         _check_rewards(reward, action, "action")
+        self._last_action = action
+        if self.render_mode == "human":
+            self.render()
         return obs.astype(self._obs_dtype), float(reward), bool(code), False, {}
 
+    def render(self) -> np.ndarray | None:
+        """Draw the current state as Gymnasium's env of the same id draws it.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            ``"rgb_array"``: the frame, (H, W, 3) uint8 (CartPole 400 x 600);
+            ``"human"``: None, the frame is shown in the window; no render mode: None.
+
+        Raises
+        ------
+        gymnasium.error.ResetNeeded
+            Before the first ``reset``.
+        RuntimeError
+            A MuJoCo env where no OpenGL context can be opened (it says what to install).
+
+        Examples
+        --------
+        >>> import gymnasium, pgfast
+        >>> env = gymnasium.make("pgfast/CartPole-v1", render_mode="rgb_array")
+        >>> _ = env.reset(seed=0)
+        >>> env.render().shape
+        (400, 600, 3)
+        """
+        if self._painter is None:
+            gymnasium.logger.warn(f"{PREFIX}{self._name}: render() without a render_mode; "
+                                  f"make the env with render_mode='rgb_array'")
+            return None
+        if self._needs_reset:
+            raise ResetNeeded(f"{PREFIX}{self._name}: call reset() before render()")
+        painter = self._painter
+        if self._name in _DRAWN:
+            painter.state = self.kernel.get_state()[0]
+            if self._name == "Pendulum-v1":   # the arrow of the last torque, as it clips it
+                painter.last_u = None if self._last_action is None else np.clip(
+                    self._last_action, -painter.max_torque, painter.max_torque).reshape(-1)[0]
+            return painter.render()
+        # MuJoCo: the whole mjData, as the last mj_step left it (the frames and positions
+        # MuJoCo's renderer reads), into Gymnasium's env of the same model, which renders
+        # with the OpenGL that MUJOCO_GL names (unset: glfw, then egl, osmesa; without a
+        # display _painter has chosen egl).
+        self.kernel.copy_data_into(0, painter.data)
+        try:
+            return painter.render()
+        except Exception as exc:   # no OpenGL: MuJoCo's and glfw's errors vary in kind
+            chosen = os.environ.get("MUJOCO_GL")
+            raise RuntimeError(
+                f"render: MuJoCo could not open an OpenGL context "
+                f"({'MUJOCO_GL=' + chosen if chosen else 'MUJOCO_GL unset: tried glfw, egl, osmesa'}"
+                f"): offscreen rendering needs EGL (Debian: libegl1) or OSMesa (libosmesa6), "
+                f"chosen with MUJOCO_GL=egl or MUJOCO_GL=osmesa "
+                f"({type(exc).__name__}: {exc})") from exc
+
     def close(self) -> None:
-        """Close the env: later ``reset`` and ``step`` calls raise.
+        """Close the env (and its window): later ``reset`` and ``step`` calls raise.
 
         Returns
         -------
         None
         """
+        if self._painter is not None:
+            self._painter.close()
         self._closed = True
 
 

@@ -164,3 +164,16 @@ def test_bad_input_is_one_line_naming_the_argument(argv, expected, tmp_path, cap
     last = err.strip().splitlines()[-1]   # argparse's own errors follow its usage
     assert last.startswith("pgfast train: error:") and expected in last
     assert "Traceback" not in err
+
+
+def test_train_help_lists_the_builtin_envs_and_marks_the_tuned(capsys):
+    from pgfast import mujoco
+
+    with pytest.raises(SystemExit):
+        cli_main(["train", "--help"])
+    epilog = capsys.readouterr().out.split("built-in environments")[1]
+    listed = epilog.split("):", 1)[1].split()
+    names = [env_id.removeprefix("pgfast/") for env_id in pgfast.native_ids()]
+    assert {n.rstrip("*") for n in listed} == set(names) | set(mujoco.ENV_NAMES)
+    assert {n[:-1] for n in listed if n.endswith("*")} == set(defaults.TABLE)
+    assert "generic settings" in epilog

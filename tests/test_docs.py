@@ -36,7 +36,8 @@ PAGES = sorted(p for p in DOCS.rglob("*.rst")
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 # Public modules not re-exported by pgfast (docs/conf.py's PUBLIC_MODULES).
 PUBLIC_MODULES = ["pgfast.reference", "pgfast.integrations.cleanrl", "pgfast.integrations.sb3",
-                  "pgfast.mujoco", "pgfast.distributed", "pgfast.artifacts"]
+                  "pgfast.mujoco", "pgfast.distributed", "pgfast.artifacts", "pgfast.export",
+                  "pgfast.loggers", "pgfast.video", "pgfast.tuning"]
 # It imports Stable-Baselines3 when imported (pgfast does not depend on it): its examples
 # and docstrings are checked where SB3 is installed, and skipped, saying so, elsewhere.
 SB3 = "pgfast.integrations.sb3"
@@ -47,7 +48,8 @@ SB3_MISSING = "pgfast.integrations.sb3 needs Stable-Baselines3: pip install stab
 DOCUMENTED = ["returns", "gradients", "regulator", "optim", "checkpoints", "problem", "envs",
               "rollout", "policies", "baselines", "estimators", "updates", "training",
               "defaults", "distributed", "reference", "integrations.cleanrl", "integrations.sb3",
-              "mujoco", "run", "statistics", "trajectories", "factory", "artifacts"]
+              "mujoco", "run", "statistics", "trajectories", "factory", "artifacts", "export",
+              "loggers", "video", "tuning"]
 # numpydoc.validate codes required of them (see numpydoc's validation docs):
 # GL08 no docstring, SS01 no summary, PR01/PR02 parameters missing/unknown,
 # RT01 no Returns section, EX01 no Examples section.
@@ -65,6 +67,12 @@ def _numpy_print_defaults():
     with np.printoptions(legacy=False):
         yield
 
+
+# Modules whose examples use an optional extra: {module: {extra: modules it installs}}.
+OPTIONAL_EXAMPLES = {"pgfast.export": {"onnx": ("onnx", "onnxruntime")},
+                     "pgfast.loggers": {"tensorboard": ("tensorboardX",)},
+                     "pgfast.video": {"video": ("imageio", "pygame")},
+                     "pgfast.tuning": {"tune": ("optuna",)}}
 
 # Examples that start a local Ray session (pip install "pgfast[ray]").
 NEEDS_RAY = {"pgfast.distributed", "scaling.rst"}
@@ -97,6 +105,22 @@ def test_page_examples_run(page, tmp_path, monkeypatch):
     test = doctest.DocTestParser().get_doctest(page.read_text(), {}, page.name, str(page), 0)
     results = _run_doctests([test], tmp_path, monkeypatch, needs_ray=page.name in NEEDS_RAY)
     assert results.failed == 0, f"{page.name}: {results.failed} of {results.attempted} failed"
+
+
+def test_build_options_agree_with_pyproject():
+    """install.rst and the README name each build variable with the value that changes
+    the build: never its default (pyproject.toml's [tool.scikit-build.cmake.define])."""
+    _need_docs()
+    tomllib = pytest.importorskip("tomllib", reason="tomllib (Python 3.11+) reads pyproject.toml")
+
+    defines = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["scikit-build"][
+        "cmake"]["define"]
+    defaults = {name: spec["default"] for name, spec in defines.items()}
+    assert defaults["PGFAST_NATIVE"] == "OFF"
+    for page in (DOCS / "install.rst", ROOT / "README.md"):
+        named = re.findall(r"(PGFAST_[A-Z_]+)=(\w+) pip install", page.read_text())
+        assert {name for name, _ in named} == set(defaults), page.name
+        assert [(n, v) for n, v in named if v == defaults[n]] == [], page.name
 
 
 def test_pages_have_no_untested_python():
@@ -150,6 +174,10 @@ def test_docstring_examples_run(module, tmp_path, monkeypatch):
         pytest.importorskip("stable_baselines3", reason=SB3_MISSING)
     if module == "pgfast.mujoco" and not pgfast.mujoco.available():
         pytest.skip(f"the examples make MuJoCo envs: {pgfast.mujoco.INSTALL_HINT}")
+    for extra, needs in OPTIONAL_EXAMPLES.get(module, {}).items():
+        if not all(importlib.util.find_spec(m) for m in needs):
+            pytest.skip(f"the examples need {' and '.join(needs)}: pip install "
+                        f"'pgfast[{extra}]'")
     mod = importlib.import_module(module)
     tests = [t for t in doctest.DocTestFinder(exclude_empty=True).find(mod, module)
              if t.examples]
@@ -227,6 +255,15 @@ def test_sphinx_builds_with_warnings_as_errors(tmp_path):
         names += [f"{module}.{n}" for n in _all_names(module)]
     missing = [n for n in names if not (html / "generated" / f"{n}.html").is_file()]
     assert missing == []
+    # The site reads offline: MathJax is served from the site itself, and nothing
+    # (script, stylesheet, font) is loaded from another host.
+    pages = {p: p.read_text(encoding="utf-8") for p in html.rglob("*.html")}
+    assert (html / "_static" / "tex-svg-full.js").stat().st_size > 100_000
+    assert '_static/tex-svg-full.js' in pages[html / "theory" / "estimators.html"]
+    remote = re.compile(r'<(script|link)[^>]*(src|href)="(https?:)?//')
+    assert [p.name for p, text in pages.items() if remote.search(text)] == []
+    # Commands keep ASCII hyphens: no option turned into an en dash ("–policy").
+    assert [p.name for p, text in pages.items() if re.search("\u2013[a-z]", text)] == []
 
 
 def _benchmark_json(path):
@@ -270,6 +307,7 @@ def test_make_figures_ratios_and_tables(tmp_path):
     page = make_figures.write_benchmarks_page([tmp_path / "b.json"], tmp_path / "out")
     text = page.read_text()
     assert "50×" in text and "Test CPU" in text and "abcdef1234" in text
+    assert "``pgfast train CartPole trpo``" in text   # a training run's command, literal
     for image in ("speed-bench_returns.png", "speed-bench_envs.png", "learning-curves.png"):
         assert (tmp_path / "out" / image).stat().st_size > 1000
         assert f"/_generated/{image}" in text

@@ -5,6 +5,8 @@ action, compare); the simple regulator's reference is a NumPy transcription of
 its definition drawing from the same Generator.
 """
 import importlib.machinery
+import importlib.util
+import sys
 import warnings
 
 import gymnasium as gym
@@ -251,7 +253,10 @@ def test_simple_regulator_transition_law_and_time_limit():
 def test_check_env_passes(env_id):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Gymnasium's advice about infinite bounds
-        check_env(gym.make(env_id).unwrapped)
+        # The MuJoCo envs' rendering is checked in tests/test_mujoco.py: check_env's
+        # would open a window in "human" mode, which needs a display.
+        check_env(gym.make(env_id).unwrapped,
+                  skip_render_check=env_id.removeprefix("pgfast/") in pgfast.mujoco.ENV_NAMES)
 
 
 def test_gymnasium_make_applies_the_time_limit():
@@ -438,9 +443,14 @@ def test_bad_constructor_arguments():
         make_kernel("CartPole-v1", 1).set_state([[0.0, np.nan, 0.0, 0.0]])
     with pytest.raises(ValueError, match="obs"):
         make_kernel("CartPole-v1", 2).reset_all(np.empty((3, 4)))
-    with pytest.raises(ValueError, match="render_mode"), warnings.catch_warnings():
+    with pytest.raises(ValueError, match="^render_mode: expected None"), \
+            warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Gymnasium warns before our error
-        gym.make("pgfast/CartPole-v1", render_mode="human")
+        gym.make("pgfast/CartPole-v1", render_mode="ansi")
+    with pytest.raises(ValueError, match="^render_mode: pgfast/SimpleRegulator-v0 does not"):
+        gym.make("pgfast/SimpleRegulator-v0", render_mode="rgb_array")
+    with pytest.raises(TypeError, match="^render_mode:"):
+        pgfast.NativeEnv("CartPole-v1", render_mode=1)
 
 
 def test_env_id_prefix_is_optional_and_kwargs_pass_through():
@@ -451,3 +461,72 @@ def test_env_id_prefix_is_optional_and_kwargs_pass_through():
     obs, *_ = low_g.step(np.zeros((1, 1), np.float32))
     assert obs[0, 2] == 0.0  # no gravity, no torque: θ̇ stays 0
     assert pgfast.make_vec is make_vec
+
+
+# --- rendering: Gymnasium's pictures of the native state -----------------------------------
+
+RENDERED = ["CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0",
+            "Pendulum-v1"]
+NEEDS_PYGAME = pytest.mark.skipif(importlib.util.find_spec("pygame") is None,
+                                  reason='drawing needs pygame: pip install "pgfast[render]"')
+
+
+@NEEDS_PYGAME
+@pytest.mark.parametrize("name", RENDERED)
+def test_rendered_frames_are_gymnasiums(name):
+    """The same seed and actions give the same frames as Gymnasium's env, frame by
+    frame over an episode (its state, and for Pendulum the torque arrow, drawn alike)."""
+    ours = gym.make(f"pgfast/{name}", render_mode="rgb_array")
+    theirs = gym.make(name, render_mode="rgb_array")
+    ours.reset(seed=7)
+    theirs.reset(seed=7)
+    theirs.action_space.seed(7)
+    frames = [ours.render()]
+    np.testing.assert_array_equal(frames[0], theirs.render())
+    for _ in range(60):
+        action = theirs.action_space.sample()
+        done = ours.step(action)[2:4]
+        theirs.step(action)
+        frames.append(ours.render())
+        np.testing.assert_array_equal(frames[-1], theirs.render())
+        if any(done):
+            break
+    assert frames[0].dtype == np.uint8 and frames[0].ndim == 3 and frames[0].shape[2] == 3
+    assert not all(np.array_equal(frames[0], f) for f in frames[1:])   # the picture moves
+    assert ours.metadata["render_fps"] == theirs.metadata["render_fps"]
+    ours.close()
+    theirs.close()
+
+
+@NEEDS_PYGAME
+def test_render_needs_a_reset_and_a_mode():
+    env = pgfast.NativeEnv("Pendulum-v1", render_mode="rgb_array")
+    with pytest.raises(ResetNeeded):
+        env.render()
+    env.reset(seed=0)
+    env.step(np.array([2.0], np.float32))
+    state, pushed = env.kernel.get_state(), env.render()
+    env.step(np.array([-2.0], np.float32))
+    env.kernel.set_state(state)   # the same state: only the torque arrow differs
+    assert not np.array_equal(env.render(), pushed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert pgfast.NativeEnv("Pendulum-v1").render() is None
+
+
+@NEEDS_PYGAME
+def test_human_mode_draws_on_reset_and_step(monkeypatch):
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")   # a window without a display
+    env = gym.make("pgfast/CartPole-v1", render_mode="human")
+    env.reset(seed=0)
+    env.step(0)
+    assert env.render() is None
+    env.close()
+
+
+def test_render_without_pygame_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pygame", None)
+    with pytest.raises(gym.error.DependencyNotInstalled,
+                       match=r'^render_mode: drawing CartPole-v1 needs pygame: '
+                             r'pip install "pgfast\[render\]"$'):
+        pgfast.NativeEnv("CartPole-v1", render_mode="rgb_array")

@@ -211,3 +211,18 @@ def test_torch_example_trains(reinforce):
     ex = load_torch_example()
     history = ex.train(iterations=2, reinforce=reinforce, num_envs=2, T=64)
     assert len(history) == 2 and all(np.isfinite(history))
+
+
+def test_sb3_trains_a_native_env_by_id():
+    """SB3 makes its env by id with render_mode="rgb_array": the native env renders."""
+    pytest.importorskip("stable_baselines3", reason="Stable-Baselines3 not installed")
+    pytest.importorskip("pygame", reason='drawing needs pygame: pip install "pgfast[render]"')
+    from stable_baselines3 import PPO
+
+    model = PPO("MlpPolicy", "pgfast/CartPole-v1", n_steps=64, batch_size=32, n_epochs=1,
+                seed=0, device="cpu")
+    model.learn(128)
+    assert model.num_timesteps == 128
+    env = model.get_env()
+    env.reset()
+    assert env.render().shape == (400, 600, 3)

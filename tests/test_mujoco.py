@@ -437,3 +437,63 @@ def test_the_oldest_supported_mujoco_runs_the_envs(tmp_path):
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"stepped with MuJoCo {oldest}" in result.stdout
+
+
+# --- rendering: MuJoCo's renderer, through Gymnasium's env of the same id ------------------
+
+def _render_or_skip(env):
+    """env.render(), or a skip saying what is missing where no OpenGL context opens."""
+    try:
+        return env.render()
+    except RuntimeError as exc:
+        if "could not open an OpenGL context" in str(exc):
+            pytest.skip(str(exc))
+        raise
+
+
+@needs_mujoco
+@pytest.mark.parametrize("name", pm.ENV_NAMES)
+def test_rendered_frames_are_gymnasiums(name):
+    """Same seed, same actions: the same frames as Gymnasium's env, step by step
+    (positions and frames as mj_step leaves them, drawn by MuJoCo's renderer)."""
+    _gymnasium(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = gym.make("pgfast/" + name, render_mode="rgb_array")
+        theirs = gym.make(name, render_mode="rgb_array", disable_env_checker=True)
+    ours.reset(seed=3)
+    theirs.reset(seed=3)
+    theirs.action_space.seed(3)
+    frames = [_render_or_skip(ours)]
+    np.testing.assert_array_equal(frames[0], theirs.render())
+    for _ in range(8):
+        action = theirs.action_space.sample()
+        ours.step(action)
+        theirs.step(action)
+        frames.append(ours.render())
+        np.testing.assert_array_equal(frames[-1], theirs.render())
+    assert frames[0].shape == (480, 480, 3) and frames[0].dtype == np.uint8
+    assert not all(np.array_equal(frames[0], f) for f in frames[1:])
+    ours.close()
+    theirs.close()
+
+
+@needs_mujoco
+def test_copy_data_into_refuses_another_model():
+    mujoco, ref = _gymnasium("Hopper-v5")
+    kernel = pgfast.make_kernel("Hopper-v5", 1, seed=0)
+    other = gym.make("InvertedPendulum-v5").unwrapped
+    with pytest.raises(ValueError, match="^target: the mjData of another model"):
+        kernel.copy_data_into(0, other.data)
+    with pytest.raises(TypeError, match="^target:"):
+        kernel.copy_data_into(0, np.zeros(3))
+
+
+@needs_mujoco
+def test_human_mode_without_a_display_is_refused(monkeypatch):
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the display check is Linux's (DISPLAY, WAYLAND_DISPLAY)")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(ValueError, match="^render_mode: 'human' opens a window"):
+        pgfast.NativeEnv("Hopper-v5", render_mode="human")

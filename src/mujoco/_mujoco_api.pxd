@@ -37,7 +37,10 @@ cdef extern from "mujoco/mujoco.h" nogil:
         int nu
         int na
         int nbody
+        int ngeom
         int nsite
+        int ncam
+        int nlight
         mjOption opt
         mjtNum* qpos0
         mjtNum* body_mass
@@ -69,6 +72,7 @@ cdef extern from "mujoco/mujoco.h" nogil:
     void mj_deleteModel(mjModel* m)
     mjData* mj_makeData(const mjModel* m)
     void mj_deleteData(mjData* d)
+    mjData* mj_copyData(mjData* dest, const mjModel* m, const mjData* src)
     void mj_resetData(const mjModel* m, mjData* d)
     void mj_step(const mjModel* m, mjData* d)
     void mj_forward(const mjModel* m, mjData* d)

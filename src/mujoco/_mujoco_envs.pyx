@@ -303,6 +303,24 @@ cdef class MujocoKernel(VecEnvKernel):
         mj_setState(self.model, self.data[i], &view[0], mjSTATE_INTEGRATION)
         mj_forward(self.model, self.data[i])
 
+    def copy_data_into(self, Py_ssize_t i, target):
+        """Copy slot i's whole mjData into `target`, a ``mujoco.MjData`` of the same
+        model (Gymnasium's env of the same id): positions and frames as the last
+        mj_step left them, which is what MuJoCo's renderer draws."""
+        import mujoco
+
+        self._check_slot(i)
+        if not isinstance(target, mujoco.MjData):
+            raise TypeError(f"target: expected a mujoco.MjData, got {type(target).__name__}")
+        m = target.model
+        cdef mjModel* own = self.model
+        if (m.nq, m.nv, m.nu, m.na, m.nbody, m.ngeom, m.nsite, m.ncam, m.nlight, m.nbuffer,
+                m.narena) != (own.nq, own.nv, own.nu, own.na, own.nbody, own.ngeom, own.nsite,
+                              own.ncam, own.nlight, own.nbuffer, own.narena):
+            raise ValueError("target: the mjData of another model (its sizes differ)")
+        # The sizes match, so the copy stays within target's buffers.
+        mj_copyData(<mjData*> <size_t> target._address, self.model, self.data[i])
+
     def observe_slot(self, Py_ssize_t i):
         """Slot i's current observation (float64)."""
         self._check_slot(i)
