@@ -1,8 +1,6 @@
 """Ctrl-C at random moments, on each rollout back-end, with the CPU busy: training
 stops within seconds and leaves a checkpoint that loads, whatever SIGINT's disposition
 was when the test run started (the child installs Python's handler itself)."""
-import importlib.util
-import os
 import signal
 import subprocess
 import sys
@@ -29,9 +27,10 @@ except KeyboardInterrupt:
     print("stopped", flush=True)
 """
 
-BACKENDS = [("CartPole-v1", 0), ("CartPole-v0", 0)]   # native loop; Gymnasium's, in Python
-if importlib.util.find_spec("ray") is not None:
-    BACKENDS.append(("CartPole-v1", 2))                 # Ray actors (started by the run)
+# The native loop and Gymnasium's envs, stepped in Python. With Ray actors as the
+# back-end, tests/test_distributed.py interrupts a run the same way (a Ray cluster per
+# trial would cost tens of seconds here).
+BACKENDS = [("CartPole-v1", 0), ("CartPole-v0", 0)]
 
 
 @pytest.fixture()
@@ -43,12 +42,11 @@ def busy_core():
     burner.wait()
 
 
-@pytest.mark.parametrize("env, workers", BACKENDS,
-                         ids=["native", "gymnasium", "ray"][:len(BACKENDS)])
+@pytest.mark.parametrize("env, workers", BACKENDS, ids=["native", "gymnasium"])
 def test_ctrl_c_at_random_moments_stops_within_seconds_with_a_checkpoint(
         tmp_path, env, workers, busy_core):
     rng = np.random.default_rng(len(env) + workers)
-    moments = rng.uniform(0.0, 1.0, size=2 if workers else 4)   # after training starts
+    moments = rng.uniform(0.0, 1.0, size=4)   # after training starts, within its first second
     for trial, moment in enumerate(moments):
         folder = tmp_path / f"run{trial}"
         child = subprocess.Popen([sys.executable, "-c", CHILD, env, str(workers), str(folder)],
@@ -65,6 +63,5 @@ def test_ctrl_c_at_random_moments_stops_within_seconds_with_a_checkpoint(
             pytest.fail(f"{env} (workers={workers}): still running 30 s after Ctrl-C")
         stopped_in = time.monotonic() - sent
         assert out.strip() == "stopped", err
-        # Ray's own shutdown of its local cluster is not the run's: allow it a few more.
-        assert stopped_in < (2.0 if not workers else 15.0), stopped_in
+        assert stopped_in < 2.0, stopped_in
         pgfast.load_checkpoint(folder)
