@@ -30,27 +30,40 @@ def _all_finite(arr) -> bool:
     return bool(np.isfinite(arr).all())
 
 
+def check_finite(arr: np.ndarray, name: str) -> np.ndarray:
+    """`arr` unchanged; a ValueError naming it when it holds a NaN or infinity."""
+    if not _all_finite(arr):
+        raise ValueError(f"{name}: expected finite values, found NaN or infinity")
+    return arr
+
+
 def as_float_array(x, name: str, dtype=np.float64, ndim=None, finite=True) -> np.ndarray:
-    """C-contiguous float array of `dtype`, converting integers and strided views."""
-    try:
-        arr = np.asarray(x)
-    except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"{name}: expected an array of numbers, got {type(x).__name__}") from exc
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
-    ):
-        raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
+    """C-contiguous float array of `dtype`, converting integers and strided views.
+
+    ``finite=False`` leaves the values unread, for a kernel whose result shows any
+    NaN or infinity among them (the caller then names them with check_finite).
+    """
+    if type(x) is np.ndarray and x.dtype == dtype and x.flags.c_contiguous:
+        arr = x   # the common case: nothing to convert or ask of the dtype
+    else:
+        try:
+            arr = np.asarray(x)
+        except Exception as exc:  # ragged lists and the like
+            raise TypeError(f"{name}: expected an array of numbers, "
+                            f"got {type(x).__name__}") from exc
+        if arr.dtype == object or not (
+            np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
+        ):
+            raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
+        if np.issubdtype(arr.dtype, np.complexfloating):
+            raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:
             want = " or ".join(str(n) for n in allowed)
             raise ValueError(f"{name}: expected a {want}-D array, got shape {arr.shape}")
     arr = np.ascontiguousarray(arr, dtype=dtype)
-    if finite and not _all_finite(arr):
-        raise ValueError(f"{name}: expected finite values, found NaN or infinity")
-    return arr
+    return check_finite(arr, name) if finite else arr
 
 
 def as_flags(x, name: str, shape: tuple) -> np.ndarray:
