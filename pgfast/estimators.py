@@ -240,9 +240,12 @@ class _ScoreEstimator(Estimator):
         return grad
 
     def _from_trajectories(self, theta, traj):
-        weights = self._weights(traj) * traj.alive
+        # w_k / m on the live steps; a weight per trajectory (m,) is spread over its
+        # steps by the same product, one pass (each fresh (d, m) array costs its
+        # page faults again on every call)
+        weights = traj.alive * (self._weights(traj) / traj.m)
         obs, act = traj.rows()
-        return self.policy.grad_log_prob(theta, obs, act, weights=weights.ravel() / traj.m)
+        return self.policy.grad_log_prob(theta, obs, act, weights=weights.ravel())
 
 
 class LikelihoodRatioGradient(_ScoreEstimator):
@@ -278,8 +281,8 @@ class LikelihoodRatioGradient(_ScoreEstimator):
     def __init__(self, problem, policy, m=64):
         super().__init__(problem, policy, m)
 
-    def _weights(self, traj):   # w_k = R(τ) on every step
-        return np.broadcast_to(traj.returns(self.problem.gamma), traj.rewards.shape)
+    def _weights(self, traj):   # w_k = R(τ) on every step: one weight per trajectory
+        return traj.returns(self.problem.gamma)
 
 
 class RewardToGoGradient(_ScoreEstimator):

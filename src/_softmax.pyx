@@ -22,7 +22,7 @@ cdef enum:
     _FUSED_MAX_OBS = 64
     _FUSED_BLOCK = 256
     _LANES = 8        # rows summed side by side in the score sum
-    _SPREAD = 2048    # doubles of spread factors per block of the score sum
+    _SPREAD = 2048    # doubles of a block of obs, copied by columns, in the score sum
 
 
 cdef class SoftmaxKernel(NetPolicy):
@@ -277,41 +277,44 @@ cdef inline bint _binary_score_sum(const double* theta, const double* obs,
     With t = z_1 − z_0, p_1 = σ(t) and ∂ log π/∂z = (a − p_1)·(−1, 1), so one pass
     sums only the column-1 gradients; column 0 is their negative.
 
-    Row i adds into lane i % _LANES of the sums (acc[(i % _LANES) D + j]), the lanes
-    added in order at the end: independent sums, and a fixed order whatever the
-    vector width. Within a block the rows' factors d_i are first spread to one per
-    value of obs (spread), so that the sum runs over obs's contiguous values, a
-    loop the compiler vectorises. Every value of obs and of the weights meets the
-    sum through a product, so a NaN or infinity among them makes grad non-finite.
+    Each block of rows is first copied column by column (xt), so that the loops
+    over its rows read contiguous values and vectorise: t_i = Δb + Σ_j x_ij Δw_j
+    in the order of j, as Net.forward sums, then the sigmoid, then the sums. Row i
+    adds into lane i % _LANES of each column's sum (acc[j _LANES + i % _LANES]),
+    the lanes added in order at the end: a fixed order whatever the vector width.
+    Every value of obs and of the weights meets the sum through a product, so a
+    NaN or infinity among them makes grad non-finite.
     """
-    cdef Py_ssize_t i, i0, m, j, l, g, full, lanes = _LANES, L = lanes * D
-    # rows per block: a multiple of _LANES whose spread factors fit in `spread`
-    cdef Py_ssize_t block = min(<Py_ssize_t> _FUSED_BLOCK, _SPREAD // (D * _LANES) * _LANES)
-    cdef double t, gb = 0.0, db
+    cdef Py_ssize_t i, i0, m, j, l, g, full, lanes = _LANES
+    # rows per block: a multiple of _LANES whose columns fit in xt
+    cdef Py_ssize_t block = min(<Py_ssize_t> _FUSED_BLOCK, _SPREAD // (D * lanes) * lanes)
+    cdef double s, gb = 0.0, db
     cdef int64_t bits = 0
     cdef double dw[_FUSED_MAX_OBS]
-    cdef double s[_FUSED_MAX_OBS]
     cdef double acc[_LANES * _FUSED_MAX_OBS]
     cdef double gbl[_LANES]
     cdef double d[_FUSED_BLOCK]
-    cdef double spread[_SPREAD]
+    cdef double xt[_SPREAD]
     cdef const double* x
     db = theta[2 * D + 1] - theta[2 * D]
     for j in range(D):
         dw[j] = theta[2 * j + 1] - theta[2 * j]
-    for l in range(L):
+    for l in range(lanes * D):
         acc[l] = 0.0
-    for l in range(_LANES):
+    for l in range(lanes):
         gbl[l] = 0.0
     i0 = 0
     while i0 < n:
         m = min(block, n - i0)
         x = obs + i0 * D
         for i in range(m):
-            t = db
             for j in range(D):
-                t += x[i * D + j] * dw[j]
-            d[i] = t
+                xt[j * block + i] = x[i * D + j]
+        for i in range(m):
+            d[i] = db
+        for j in range(D):
+            for i in range(m):
+                d[i] += xt[j * block + i] * dw[j]
         # the sigmoid's loop has no calls and vectorises
         for i in range(m):
             d[i] = weights[i0 + i] * (<double> actions[i0 + i] - sigmoid(d[i]))
@@ -319,28 +322,26 @@ cdef inline bint _binary_score_sum(const double* theta, const double* obs,
             for i in range(m):   # 0 and 1 set no other bit
                 bits |= actions[i0 + i]
         full = m - m % lanes
-        for i in range(full):
-            for j in range(D):
-                spread[i * D + j] = d[i]
+        for j in range(D):
+            for g in range(full // lanes):
+                for l in range(lanes):
+                    acc[j * lanes + l] += xt[j * block + g * lanes + l] * d[g * lanes + l]
         for g in range(full // lanes):
-            for l in range(L):
-                acc[l] += x[g * L + l] * spread[g * L + l]
             for l in range(lanes):
                 gbl[l] += d[g * lanes + l]
         for i in range(full, m):   # the last block's tail: the same lanes
             for j in range(D):
-                acc[(i - full) * D + j] += x[i * D + j] * d[i]
+                acc[j * lanes + i - full] += xt[j * block + i] * d[i]
             gbl[i - full] += d[i]
         i0 += m
     for j in range(D):
-        s[j] = 0.0
-    for l in range(_LANES):
-        for j in range(D):
-            s[j] += acc[l * D + j]
+        s = 0.0
+        for l in range(lanes):
+            s += acc[j * lanes + l]
+        grad[2 * j] = -s
+        grad[2 * j + 1] = s
+    for l in range(lanes):
         gb += gbl[l]
-    for j in range(D):
-        grad[2 * j] = -s[j]
-        grad[2 * j + 1] = s[j]
     grad[2 * D] = -gb
     grad[2 * D + 1] = gb
     return (bits & ~(<int64_t> 1)) == 0
