@@ -15,13 +15,24 @@ import numpy as np
 
 def float_dtype(*arrays) -> np.dtype:
     """float32 when every given float array is float32, else float64."""
-    kinds = [np.asarray(a).dtype for a in arrays if a is not None]
-    if kinds and all(k == np.float32 for k in kinds):
-        return np.dtype(np.float32)
-    return np.dtype(np.float64)
+    given = False
+    for a in arrays:
+        if a is not None:
+            if (a.dtype if type(a) is np.ndarray else np.asarray(a).dtype) != _FLOAT32:
+                return _FLOAT64
+            given = True
+    return _FLOAT32 if given else _FLOAT64
+
+
+_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+
+# Below this many values one isfinite pass is cheaper than the sum's error state.
+_SMALL = 4096
 
 
 def _all_finite(arr) -> bool:
+    if arr.size <= _SMALL:
+        return bool(np.isfinite(arr).all())
     # A NaN or infinity makes the sum non-finite, so a finite sum (one pass, no
     # temporary) clears the array; only an overflowing sum needs the full check.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -70,6 +81,9 @@ def as_flags(x, name: str, shape: tuple) -> np.ndarray:
     """Episode-boundary flags as a C-contiguous uint8 0/1 array of `shape`."""
     if x is None:
         return np.zeros(shape, dtype=np.uint8)
+    if type(x) is np.ndarray and x.dtype == np.bool_ and x.shape == shape \
+            and x.flags.c_contiguous:
+        return x.view(np.uint8)   # the common case: nothing to check or convert
     arr = np.asarray(x)
     if arr.shape != shape:
         raise ValueError(f"{name}: expected shape {shape} (that of rewards), got {arr.shape}")
@@ -84,7 +98,7 @@ def as_flags(x, name: str, shape: tuple) -> np.ndarray:
 
 def check_unit_interval(x, name: str) -> float:
     """A real number in [0, 1] (discount factors, GAE lambda)."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+    if type(x) is not float and (isinstance(x, bool) or not isinstance(x, numbers.Real)):
         raise TypeError(f"{name}: expected a real number in [0, 1], got {type(x).__name__}")
     x = float(x)
     if not 0.0 <= x <= 1.0:
@@ -242,7 +256,7 @@ def check_rngs(rng, name: str = "rng"):
 def check_finite_result(result, name: str, what: str):
     """`result` unchanged if finite; else a ValueError naming the input that caused
     it (finite inputs whose result overflows: magnitudes too extreme for float64)."""
-    if not _all_finite(np.asarray(result)):
+    if not _all_finite(result if type(result) is np.ndarray else np.asarray(result)):
         raise ValueError(f"{name}: {what} is not finite (NaN or infinity) although the "
                          f"inputs are; values of {name} too extreme for float64 arithmetic")
     return result

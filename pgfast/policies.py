@@ -331,18 +331,20 @@ class _Policy(_Network):
         grad = _check_out(out, (self.n_params,))
         if n == 0:
             grad[:] = 0.0
-        elif self._fused_score_sum(theta, obs, actions, weights, grad):
+            return grad
+        if self._fused_score_sum(theta, obs, actions, weights, grad):
             # Every value of obs and weights meets that sum in a product, so a NaN
             # or infinity among them shows in its P values: the N rows are read
             # once, by the kernel, and scanned again only to name the culprit.
             if not np.isfinite(grad).all():
                 check_finite(obs, "obs")
                 check_finite(weights, "weights")
-        else:
-            check_finite(obs, "obs")
-            check_finite(weights, "weights")
-            self.kernel.grad_log_prob_into(theta, obs, self._check_actions(actions, n),
-                                           weights, grad, np.empty((1, 1)))
+                check_finite_result(grad, "theta", "Σ w ∇log π")   # finite inputs overflowed
+            return grad
+        check_finite(obs, "obs")
+        check_finite(weights, "weights")
+        self.kernel.grad_log_prob_into(theta, obs, self._check_actions(actions, n), weights,
+                                       grad, np.empty((1, 1)))
         return check_finite_result(grad, "theta", "Σ w ∇log π")
 
     def _fused_score_sum(self, theta, obs, actions, weights, grad) -> bool:
