@@ -240,10 +240,7 @@ class _ScoreEstimator(Estimator):
         return grad
 
     def _from_trajectories(self, theta, traj):
-        # w_k / m on the live steps; a weight per trajectory (m,) is spread over its
-        # steps by the same product, one pass (each fresh (d, m) array costs its
-        # page faults again on every call)
-        weights = traj.alive * (self._weights(traj) / traj.m)
+        weights = self._weights(traj)   # w_k / m on the live steps, (d, m)
         obs, act = traj.rows()
         return self.policy.grad_log_prob(theta, obs, act, weights=weights.ravel())
 
@@ -281,8 +278,8 @@ class LikelihoodRatioGradient(_ScoreEstimator):
     def __init__(self, problem, policy, m=64):
         super().__init__(problem, policy, m)
 
-    def _weights(self, traj):   # w_k = R(τ) on every step: one weight per trajectory
-        return traj.returns(self.problem.gamma)
+    def _weights(self, traj):   # w_k = R(τ) on every step
+        return traj.on_steps(traj.returns(self.problem.gamma) / traj.m)
 
 
 class RewardToGoGradient(_ScoreEstimator):
@@ -319,7 +316,10 @@ class RewardToGoGradient(_ScoreEstimator):
         super().__init__(problem, policy, m)
 
     def _weights(self, traj):   # w_k = γ^(k−1) r_togo(k)
-        return traj.discounted_rewards_to_go(self.problem.gamma)
+        weights = traj.discounted_rewards_to_go(self.problem.gamma)
+        weights *= traj.alive   # in place: each fresh (d, m) array costs its page faults
+        weights /= traj.m
+        return weights
 
 
 class BaselineSubtractionGradient(_ScoreEstimator):
