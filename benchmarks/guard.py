@@ -6,13 +6,14 @@ run) is what the guard compares, never a time: the machine's load moves both
 sides alike, so a ratio survives a busy machine that a time does not. A ratio that
 fell by more than THRESHOLD (15 %) is named, and the script exits with status 1.
 
-    python benchmarks/guard.py run              # run the guarded cases, compare
-    python benchmarks/guard.py compare RUN.json # compare a pytest-benchmark JSON
-    python benchmarks/guard.py record RUN.json  # write guard.json from a run
+    python benchmarks/guard.py run [--runs 3]      # run the guarded cases, compare
+    python benchmarks/guard.py compare RUN.json... # compare pytest-benchmark JSONs
+    python benchmarks/guard.py record RUN.json...  # write guard.json from runs
 
 ``run`` calls pytest-benchmark under ``nice`` with every BLAS and OpenMP pool on one
-thread (pgfast's calls and the references then use one core each) and, with
-``--save RUN.json``, keeps the JSON. Run it before and after every change that
+thread (pgfast's calls and the references then use one core each); ``--runs K``
+repeats the run and keeps each pair's best ratio (the run least disturbed for it),
+and ``--save PREFIX`` keeps the JSON of each run. Run it before and after every change that
 touches a kernel, a wrapper or a decorator. A pair whose reference is not
 installed (PyTorch, EnvPool, Stable-Baselines3) is reported as skipped, not failed.
 """
@@ -83,24 +84,26 @@ def case_key(fullname: str) -> str:
     return f"{Path(path).name}::{test}"
 
 
-def ratios_of(run: dict) -> tuple[dict, dict]:
-    """The speed-up of every pair both of whose cases ran, and the reason for each
-    pair that did not (its reference's case missing: skipped or not installed)."""
-    times = {case_key(b["fullname"]): b["stats"][STAT] for b in run["benchmarks"]}
+def ratios_of(runs: list[dict]) -> tuple[dict, dict]:
+    """The speed-up of every pair both of whose cases ran, the best over the runs,
+    and the reason for each pair that did not (a case missing: skipped, say,
+    because its reference is not installed)."""
     ratios, missing = {}, {}
-    for name, (ours, reference) in PAIRS.items():
-        absent = [case for case in (ours, reference) if case not in times]
-        if absent:
-            missing[name] = "did not run: " + ", ".join(absent)
-        else:
-            ratios[name] = times[reference] / times[ours]
-    return ratios, missing
+    for run in runs:
+        times = {case_key(b["fullname"]): b["stats"][STAT] for b in run["benchmarks"]}
+        for name, (ours, reference) in PAIRS.items():
+            absent = [case for case in (ours, reference) if case not in times]
+            if absent:
+                missing[name] = "did not run: " + ", ".join(absent)
+            else:
+                ratios[name] = max(ratios.get(name, 0.0), times[reference] / times[ours])
+    return ratios, {name: why for name, why in missing.items() if name not in ratios}
 
 
-def compare(run: dict, recorded: dict) -> list[str]:
+def compare(runs: list[dict], recorded: dict) -> list[str]:
     """Print the table of ratios; return the names of those that fell by more than
     THRESHOLD."""
-    ratios, missing = ratios_of(run)
+    ratios, missing = ratios_of(runs)
     fell = []
     print(f"{'pair':64s} {'recorded':>10s} {'now':>10s} {'change':>8s}")
     for name in PAIRS:
@@ -123,29 +126,31 @@ def compare(run: dict, recorded: dict) -> list[str]:
     return fell
 
 
-def run_benchmarks(save: Path | None) -> dict:
+def run_benchmarks(save: str | None) -> dict:
     """Run every guarded case in one pytest-benchmark run; the JSON it wrote."""
     cases = sorted({case for pair in PAIRS.values() for case in pair})
     with tempfile.TemporaryDirectory() as tmp:
-        out = save or Path(tmp) / "run.json"
+        out = Path(save) if save else Path(tmp) / "run.json"
         command = ["nice", "-n", "10", sys.executable, "-m", "pytest", *cases,
                    "--benchmark-only", "--benchmark-min-rounds=5", "-q", "-p", "no:cacheprovider",
-                   f"--benchmark-json={out}"]
+                   f"--benchmark-json={out.resolve()}"]
         subprocess.run(command, cwd=HERE, env={**os.environ, **ONE_THREAD}, check=False)
-        return json.loads(Path(out).read_text())
+        return json.loads(out.read_text())
 
 
-def record(run: dict) -> None:
-    ratios, missing = ratios_of(run)
-    info = run.get("machine_info", {})
+def record(runs: list[dict]) -> None:
+    ratios, missing = ratios_of(runs)
+    info = runs[0].get("machine_info", {})
     GUARD_FILE.write_text(json.dumps({
         "about": "speed-ups (reference time / pgfast time, the min round of each, same "
-                 "run) checked by benchmarks/guard.py; a fall of more than 15 % is named",
+                 "run; the best of the runs) checked by benchmarks/guard.py; a fall of "
+                 "more than 15 % is named",
         "stat": STAT,
+        "runs": len(runs),
         "machine": f"{info.get('cpu', {}).get('brand_raw', platform.processor())}, "
                    f"{info.get('python_implementation', '')} {info.get('python_version', '')}",
-        "commit": run.get("commit_info", {}).get("id"),
-        "date": run.get("datetime"),
+        "commit": runs[0].get("commit_info", {}).get("id"),
+        "date": runs[0].get("datetime"),
         "ratios": {name: round(value, 4) for name, value in ratios.items()},
         "not_recorded": missing,
         "not_benchmarked": NOT_BENCHMARKED,
@@ -157,19 +162,22 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the guarded benchmarks and compare")
-    run.add_argument("--save", type=Path, help="keep the pytest-benchmark JSON here")
-    run.add_argument("--record", action="store_true", help="write guard.json from this run")
+    run.add_argument("--runs", type=int, default=1, help="repeat the run; best ratio per pair")
+    run.add_argument("--save", help="keep each run's JSON as SAVE-1.json, SAVE-2.json, ...")
+    run.add_argument("--record", action="store_true", help="write guard.json from the runs")
     for name in ("compare", "record"):
-        sub.add_parser(name).add_argument("json", type=Path, help="a pytest-benchmark JSON")
+        sub.add_parser(name).add_argument("json", type=Path, nargs="+",
+                                          help="pytest-benchmark JSON files (runs)")
     args = parser.parse_args(argv)
     if args.command == "run":
-        data = run_benchmarks(args.save)
+        runs = [run_benchmarks(f"{args.save}-{k + 1}.json" if args.save else None)
+                for k in range(args.runs)]
     else:
-        data = json.loads(args.json.read_text())
+        runs = [json.loads(path.read_text()) for path in args.json]
     if args.command == "record" or (args.command == "run" and args.record):
-        record(data)
+        record(runs)
         return 0
-    fell = compare(data, json.loads(GUARD_FILE.read_text()))
+    fell = compare(runs, json.loads(GUARD_FILE.read_text()))
     if fell:
         print("\nfell by more than 15 %: " + "; ".join(fell))
         return 1

@@ -256,3 +256,46 @@ def test_pgfast_bench_runs_from_any_folder(tmp_path):
     assert "reward_to_go (2048, 64) float64" in result.stdout
     assert "test_reward_to_go_pgfast" in result.stdout
     assert "test_reward_to_go_numpy_loop" in result.stdout
+
+
+# ---------------------------------------------------------------------------
+# The docstrings' examples run against the installed package
+# ---------------------------------------------------------------------------
+
+# Optional frameworks that some module or example may reach for; blocked below so
+# that the run sees a venv without them (`import torch` raises ImportError).
+OPTIONAL = ("torch", "jax", "jaxlib", "stable_baselines3", "cleanrl", "envpool", "ray", "onnx",
+            "onnxruntime", "optuna", "tensorboard", "imageio", "mujoco", "array_api_strict")
+
+RUN_BLOCKED = """
+import sys
+for name in {optional!r}:
+    sys.modules[name] = None   # import name -> ImportError, as if not installed
+import pytest
+sys.exit(pytest.main(["--doctest-modules", "--pyargs", "pgfast", "-q", "-p", "no:cacheprovider"]))
+"""
+
+
+@pytest.mark.slow
+def test_doctests_run_without_the_optional_frameworks(tmp_path):
+    """`pytest --doctest-modules --pyargs pgfast`, how a user runs the docstrings'
+    examples against an installed package: every module collects (the SB3 buffers'
+    module imports without SB3) and every example passes."""
+    result = subprocess.run([sys.executable, "-c", RUN_BLOCKED.format(optional=OPTIONAL)],
+                            cwd=tmp_path, capture_output=True, text=True,
+                            env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout and "error" not in result.stdout.lower(), result.stdout
+
+
+def test_sb3_buffers_without_sb3_are_refused_by_name():
+    if importlib.util.find_spec("stable_baselines3") is not None:
+        pytest.skip("Stable-Baselines3 is installed: its absence cannot be seen here")
+    from pgfast.integrations import sb3
+
+    with pytest.raises(ImportError, match="RolloutBuffer needs Stable-Baselines3: pip install"):
+        sb3.RolloutBuffer
+    with pytest.raises(ImportError, match="DictRolloutBuffer needs Stable-Baselines3"):
+        from pgfast.integrations.sb3 import DictRolloutBuffer  # noqa: F401
+    with pytest.raises(AttributeError):
+        sb3.something_else
