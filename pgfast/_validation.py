@@ -226,6 +226,9 @@ def check_folder(x, name: str) -> Path:
 # passed in, an array of that kind (pgfast/_arrays.py), which a static type cannot name.
 ArrayResult = Any
 
+# A folder argument (checkpoints, runs).
+FolderLike = str | os.PathLike
+
 # What an `rng` argument accepts, as numpy.random.default_rng does.
 RngLike = np.random.Generator | np.random.BitGenerator | np.random.SeedSequence | int | None
 

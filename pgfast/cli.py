@@ -264,7 +264,7 @@ def _write_curve(out, history, stop, args, config, threshold):
 
 def _eval_command(args) -> int:
     from .checkpoints import load_checkpoint
-    from .policies import from_config
+    from .policies import Policy, from_config
     from .problem import ObservationNormalizer
     from .training import evaluate
 
@@ -273,6 +273,9 @@ def _eval_command(args) -> int:
     if env is None:
         raise ValueError(f"checkpoint: {args.dir} does not record its environment")
     policy = from_config(saved["policy"])
+    if not isinstance(policy, Policy):
+        raise ValueError(f"checkpoint: {args.dir} records a {type(policy).__name__}, "
+                         "not a policy")
     kept = Path(args.dir) / POLICY_FILE
     if kept.exists():   # the best parameters, already acting on raw observations
         theta = _load_kept(kept, policy)

@@ -504,6 +504,10 @@ class _Policy(_Network):
 
 
 
+# The type every policy has (LinearSoftmax, MLPGaussian, ...), for annotations.
+Policy = _Policy
+
+
 class _SoftmaxPolicy(_Policy):
     discrete = True
 

@@ -15,16 +15,20 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import gymnasium as gym
 import numpy as np
+from numpy.typing import ArrayLike
 
+from ._envs import VecEnvKernel
 from ._threads import one_blas_thread
-from ._validation import (as_float_array, check_allocation, check_bool, check_policy_fits,
-                          check_positive_int, check_rngs)
+from ._validation import (RngLike, as_float_array, check_allocation, check_bool,
+                          check_policy_fits, check_positive_int, check_rngs)
 from ._arrays import as_numpy
+from .policies import Policy
 from .returns import episode_stats
 
 __all__ = ["Rollout", "rollout", "space_dims", "record_bytes", "slot_states", "slot_generators"]
@@ -322,8 +326,11 @@ def space_dims(observation_space, action_space):
     raise TypeError(f"env: unsupported action space {action_space}")
 
 
-def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
-            deterministic=False, first_episode=False) -> Rollout:
+def rollout(env: gym.Env | gym.vector.VectorEnv | VecEnvKernel, policy: Policy,
+            theta: ArrayLike, n_steps: int,
+            rng: RngLike | Sequence[np.random.Generator], *, time_limit: int | None = None,
+            num_threads: int = 1, deterministic: bool = False,
+            first_episode: bool = False) -> Rollout:
     """Run `policy` with parameters `theta` for `n_steps` steps in every env slot.
 
     Every slot starts from a fresh reset; episodes that end restart in place.
@@ -395,10 +402,9 @@ def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
     if time_limit is not None:
         time_limit = check_positive_int(time_limit, "time_limit")
     rng = check_rngs(rng)
-    from ._envs import VecEnvKernel
 
     distributed = getattr(env, "_pgfast_rollout", None)   # pgfast.distributed.RayVecEnv
-    if distributed is not None:
+    if distributed is not None and isinstance(env, gym.vector.VectorEnv):
         return distributed(policy, _check_thetas(policy, theta, env.num_envs), n_steps, rng,
                            time_limit=time_limit, num_threads=num_threads,
                            deterministic=deterministic, first_episode=first_episode)

@@ -12,23 +12,34 @@ import copy
 import signal
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
+from numpy.typing import ArrayLike
 from threadpoolctl import threadpool_limits
 
 from ._validation import (check_bool, check_finite_float, check_folder, check_positive_int,
                           check_rng, check_theta)
 from .checkpoints import load_checkpoint, save_checkpoint, write_checkpoint
 from .problem import Problem, check_problem
+from ._validation import FolderLike, RngLike   # annotations (get_type_hints reads them)
+from .policies import Policy
+from .updates import SupportsUpdate
 
 __all__ = ["train", "evaluate", "StopWhenSolved"]
 
 HISTORY_KEYS = ("iteration", "steps", "wall_time", "mean_return", "kl", "entropy")
 
 
-def train(update, theta, iterations=None, total_steps=None, rng=None, callback=None,
-          progress=True, checkpoint_dir=None, resume=False, metadata=None,
-          checkpoint_every=None, blas_threads=1):
+def train(update: SupportsUpdate, theta: ArrayLike, iterations: int | None = None,
+          total_steps: int | None = None, rng: RngLike = None,
+          callback: Callable[[int, np.ndarray, dict[str, Any]], object] | None = None,
+          progress: bool = True, checkpoint_dir: FolderLike | None = None,
+          resume: bool = False, metadata: dict[str, Any] | None = None,
+          checkpoint_every: int | None = None,
+          blas_threads: int | None = 1) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Run ``update.update`` until `iterations` or `total_steps` is reached.
 
     Parameters
@@ -120,7 +131,7 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
                         f"got {type(callback).__name__}")
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"metadata: expected a dict, got {type(metadata).__name__}")
-    history = {k: [] for k in HISTORY_KEYS}
+    history: dict[str, Any] = {k: [] for k in HISTORY_KEYS}
     if resume:
         if checkpoint_dir is None:
             raise ValueError("resume: needs checkpoint_dir")
@@ -180,7 +191,7 @@ def train(update, theta, iterations=None, total_steps=None, rng=None, callback=N
     return theta, history
 
 
-def _snapshot(update, rng):
+def _snapshot(update, rng) -> tuple[dict, dict]:
     """Copies of the update's checkpoint state and the generator's state."""
     state = {k: np.array(v) for k, v in update.state_dict().items()}
     return state, copy.deepcopy(rng.bit_generator.state)
@@ -213,7 +224,9 @@ def _progress_bar(progress, iterations, total_steps, done_iterations, steps):
     return tqdm(total=iterations, initial=done_iterations, unit="it")
 
 
-def evaluate(env, policy, theta, episodes=100, rng=None, deterministic=True, horizon=None):
+def evaluate(env: str | gym.Env | Problem, policy: Policy, theta: ArrayLike, episodes: int = 100,
+             rng: RngLike = None, deterministic: bool = True,
+             horizon: int | None = None) -> np.ndarray:
     """Per-episode (undiscounted) returns of `episodes` episodes under θ.
 
     Episodes run to termination or the env's time limit (or `horizon`), all in one

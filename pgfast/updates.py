@@ -10,6 +10,8 @@ defaults depart from it (each docstring says where).
 """
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 import numpy as np
 
 from ._validation import (MAX_REPEATS, check_bool, check_finite_float,
@@ -18,7 +20,7 @@ from ._validation import (MAX_REPEATS, check_bool, check_finite_float,
 from .baselines import ValueBaseline
 from .estimators import Estimator
 from .optim import Adam, clip_gradient, conjugate_gradient, scale_gradient
-from .policies import LinearValue
+from .policies import LinearValue, Policy
 from .problem import check_problem
 
 __all__ = [
@@ -28,6 +30,21 @@ __all__ = [
 
 
 # --- shared pieces ------------------------------------------------------------------
+
+class SupportsUpdate(Protocol):
+    """What :func:`pgfast.train` drives: every update here, or a user's own object
+    with a policy, one step ``update(theta, rng) -> (theta, info)`` (``info`` with
+    ``steps``, ``mean_return``, ``kl`` and ``entropy``) and its checkpoint state."""
+
+    policy: Policy
+
+    def update(self, theta: np.ndarray, rng: np.random.Generator
+               ) -> tuple[np.ndarray, dict[str, Any]]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
 
 class _Checkpointed:
     """The state a checkpoint keeps besides θ: the Adam moments (``self.adam``) and

@@ -299,3 +299,16 @@ def test_sb3_buffers_without_sb3_are_refused_by_name():
         from pgfast.integrations.sb3 import DictRolloutBuffer  # noqa: F401
     with pytest.raises(AttributeError):
         sb3.something_else
+
+
+def test_train_evaluate_and_rollout_are_fully_annotated():
+    """typing.get_type_hints resolves a hint for every parameter and the return
+    (py.typed promises them; mypy then checks the callers)."""
+    import inspect
+    import typing
+
+    import pgfast
+
+    for func in (pgfast.train, pgfast.evaluate, pgfast.rollout):
+        hints = typing.get_type_hints(func)
+        assert set(hints) == set(inspect.signature(func).parameters) | {"return"}, func.__name__
