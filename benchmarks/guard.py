@@ -10,10 +10,12 @@ fell by more than THRESHOLD (15 %) is named, and the script exits with status 1.
     python benchmarks/guard.py compare RUN.json... # compare pytest-benchmark JSONs
     python benchmarks/guard.py record RUN.json...  # write guard.json from runs
 
-``run`` calls pytest-benchmark under ``nice`` with every BLAS and OpenMP pool on one
-thread (pgfast's calls and the references then use one core each); ``--runs K``
-repeats the run and keeps each pair's best ratio (the run least disturbed for it),
-and ``--save PREFIX`` keeps the JSON of each run. Run it before and after every change that
+``run`` calls pytest-benchmark under ``nice`` with every BLAS and OpenMP pool (and
+PyTorch) on one thread, timing CPU time (``time.process_time``): on a machine shared
+with other work a call that is preempted does not count the time it waited, so a
+long reference is not inflated more than a short kernel, as it is in wall time.
+``--runs K`` repeats the run and keeps each pair's median ratio; ``--save PREFIX``
+keeps the JSON of each run. Run it before and after every change that
 touches a kernel, a wrapper or a decorator. A pair whose reference is not
 installed (PyTorch, EnvPool, Stable-Baselines3) is reported as skipped, not failed.
 """
@@ -23,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,7 +34,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 GUARD_FILE = HERE / "guard.json"
 THRESHOLD = 0.15
-STAT = "min"   # the least disturbed round of each case
+# The median round: in CPU time a preempted round costs nothing extra, and the
+# median is steadier than the min, which catches an occasional lucky round of a
+# short case (np.copy without its page faults).
+STAT = "median"
 
 # name -> (pgfast's case, the reference's case), as "file::test[params]"
 PAIRS = {
@@ -85,10 +91,10 @@ def case_key(fullname: str) -> str:
 
 
 def ratios_of(runs: list[dict]) -> tuple[dict, dict]:
-    """The speed-up of every pair both of whose cases ran, the best over the runs,
-    and the reason for each pair that did not (a case missing: skipped, say,
-    because its reference is not installed)."""
-    ratios, missing = {}, {}
+    """The speed-up of every pair both of whose cases ran (its median over the runs,
+    each run's ratio from that run alone) and the reason for each pair that did not
+    (a case missing: skipped, say, because its reference is not installed)."""
+    per_run, missing = {}, {}
     for run in runs:
         times = {case_key(b["fullname"]): b["stats"][STAT] for b in run["benchmarks"]}
         for name, (ours, reference) in PAIRS.items():
@@ -96,7 +102,8 @@ def ratios_of(runs: list[dict]) -> tuple[dict, dict]:
             if absent:
                 missing[name] = "did not run: " + ", ".join(absent)
             else:
-                ratios[name] = max(ratios.get(name, 0.0), times[reference] / times[ours])
+                per_run.setdefault(name, []).append(times[reference] / times[ours])
+    ratios = {name: statistics.median(values) for name, values in per_run.items()}
     return ratios, {name: why for name, why in missing.items() if name not in ratios}
 
 
@@ -132,7 +139,8 @@ def run_benchmarks(save: str | None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(save) if save else Path(tmp) / "run.json"
         command = ["nice", "-n", "10", sys.executable, "-m", "pytest", *cases,
-                   "--benchmark-only", "--benchmark-min-rounds=5", "-q", "-p", "no:cacheprovider",
+                   "--benchmark-only", "--benchmark-timer=time.process_time",
+                   "--benchmark-min-rounds=5", "-q", "-p", "no:cacheprovider",
                    f"--benchmark-json={out.resolve()}"]
         subprocess.run(command, cwd=HERE, env={**os.environ, **ONE_THREAD}, check=False)
         return json.loads(out.read_text())
@@ -142,9 +150,9 @@ def record(runs: list[dict]) -> None:
     ratios, missing = ratios_of(runs)
     info = runs[0].get("machine_info", {})
     GUARD_FILE.write_text(json.dumps({
-        "about": "speed-ups (reference time / pgfast time, the min round of each, same "
-                 "run; the best of the runs) checked by benchmarks/guard.py; a fall of "
-                 "more than 15 % is named",
+        "about": "speed-ups (reference CPU time / pgfast CPU time, the median round of "
+                 "each, same run; the median over the runs) checked by benchmarks/guard.py; "
+                 "a fall of more than 15 % is named",
         "stat": STAT,
         "runs": len(runs),
         "machine": f"{info.get('cpu', {}).get('brand_raw', platform.processor())}, "
