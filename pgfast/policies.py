@@ -318,9 +318,9 @@ class _Policy(_Network):
         n = obs.shape[0]
         actions = self._check_actions(actions, n)
         rows = _check_out(out, (n, self.n_params))
-        if n:
-            self.kernel.grad_log_prob_into(theta, obs, actions, None, np.empty(1), rows,
-                                           num_threads)
+        if n and self.kernel.grad_log_prob_into(theta, obs, actions, None, np.empty(1), rows,
+                                                num_threads):
+            return rows   # bounded as the kernel wrote them: no pass over the (N, P) rows
         return check_finite_result(rows, "theta", "∇log π")
 
     def _score_sum(self, theta, obs, actions, weights, out):

@@ -206,6 +206,29 @@ def test_score_sum_names_a_bad_int_action(bad):
         policy.grad_log_prob(np.zeros(policy.n_params), obs, actions, weights=np.ones(77))
 
 
+@pytest.mark.parametrize("num_threads", [1, 2])
+def test_rows_that_overflow_are_refused(num_threads):
+    """The per-sample rows are not read again when the kernel bounded them as it
+    wrote them; rows that overflow (finite inputs, products beyond float64) still
+    raise, from either bound: a hidden δ times a large input, or 1/σ² itself."""
+    policy = pgfast.MLPSoftmax(3, 2, hidden=(4,))
+    params = policy.unpack(policy.init(np.random.default_rng(0)))
+    params["W0"] *= 1e-11   # tanh stays unsaturated for inputs of 1e10
+    params["W1"][:] = [1e300, -1e300]   # δ of the hidden layer ≈ 1e300
+    obs = np.full((5, 3), 1e10)
+    theta = policy.pack(params)
+    with pytest.raises(ValueError, match="theta: ∇log π is not finite"):
+        policy.grad_log_prob(theta, obs, [0, 1, 0, 1, 1], num_threads=num_threads)
+    params["W1"][:] = 1.0   # the same inputs, bounded rows: returned unread
+    rows = policy.grad_log_prob(policy.pack(params), obs, [0, 1, 0, 1, 1],
+                                num_threads=num_threads)
+    assert np.isfinite(rows).all()
+    gaussian = pgfast.LinearGaussian(3, 1)
+    theta = gaussian.pack({"W0": np.zeros((3, 1)), "b0": np.zeros(1), "log_std": [-400.0]})
+    with pytest.raises(ValueError, match="theta: ∇log π is not finite"):
+        gaussian.grad_log_prob(theta, np.ones((4, 3)), np.ones((4, 1)), num_threads=num_threads)
+
+
 def test_grad_log_prob_rows_whatever_the_thread_count(policy):
     rng = np.random.default_rng(25)
     theta = random_theta(policy, rng)
