@@ -24,7 +24,9 @@ def float_dtype(*arrays) -> np.dtype:
     return _FLOAT32 if given else _FLOAT64
 
 
+# dtypes as objects: comparing with np.float64 itself converts it on every call
 _FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+_BOOL, _UINT8 = np.dtype(np.bool_), np.dtype(np.uint8)
 
 # Below this many values one isfinite pass is cheaper than the sum's error state.
 _SMALL = 4096
@@ -48,13 +50,14 @@ def check_finite(arr: np.ndarray, name: str) -> np.ndarray:
     return arr
 
 
-def as_float_array(x, name: str, dtype=np.float64, ndim=None, finite=True) -> np.ndarray:
+def as_float_array(x, name: str, dtype=_FLOAT64, ndim=None, finite=True) -> np.ndarray:
     """C-contiguous float array of `dtype`, converting integers and strided views.
 
     ``finite=False`` leaves the values unread, for a kernel whose result shows any
     NaN or infinity among them (the caller then names them with check_finite).
     """
-    if type(x) is np.ndarray and x.dtype == dtype and x.flags.c_contiguous:
+    ready = type(x) is np.ndarray and x.dtype == dtype and x.flags.c_contiguous and x.ndim
+    if ready:
         arr = x   # the common case: nothing to convert or ask of the dtype
     else:
         try:
@@ -69,11 +72,12 @@ def as_float_array(x, name: str, dtype=np.float64, ndim=None, finite=True) -> np
         if np.issubdtype(arr.dtype, np.complexfloating):
             raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
     if ndim is not None:
-        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        allowed = (ndim,) if type(ndim) is int else ndim
         if arr.ndim not in allowed:
             want = " or ".join(str(n) for n in allowed)
             raise ValueError(f"{name}: expected a {want}-D array, got shape {arr.shape}")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not ready:   # (0-D arrays come out 1-D)
+        arr = np.ascontiguousarray(arr, dtype=dtype)
     return check_finite(arr, name) if finite else arr
 
 
@@ -81,9 +85,9 @@ def as_flags(x, name: str, shape: tuple) -> np.ndarray:
     """Episode-boundary flags as a C-contiguous uint8 0/1 array of `shape`."""
     if x is None:
         return np.zeros(shape, dtype=np.uint8)
-    if type(x) is np.ndarray and x.dtype == np.bool_ and x.shape == shape \
+    if type(x) is np.ndarray and x.dtype == _BOOL and x.shape == shape \
             and x.flags.c_contiguous:
-        return x.view(np.uint8)   # the common case: nothing to check or convert
+        return x.view(_UINT8)   # the common case: nothing to check or convert
     arr = np.asarray(x)
     if arr.shape != shape:
         raise ValueError(f"{name}: expected shape {shape} (that of rewards), got {arr.shape}")
