@@ -1,11 +1,17 @@
 """pgfast's gradient array functions next to straightforward NumPy, same group.
 
     pytest benchmarks/bench_gradients.py --benchmark-only -q
+
+The "checks only" cases run the call with its kernels stubbed out: what the
+checks, conversions and decorators cost alone (target: at most 5 % of the call).
 """
+import types
+
 import numpy as np
 import pytest
 
 import pgfast
+import pgfast.gradients
 
 # --------------------------------------------------------------------------- regression
 
@@ -32,6 +38,14 @@ def _group(request, name):
 
 def test_regression_pgfast(benchmark, regression_batch, request):
     benchmark.group = _group(request, "regression_gradient")
+    benchmark(pgfast.regression_gradient, *regression_batch)
+
+
+def test_regression_checks_only(benchmark, regression_batch, request, monkeypatch):
+    benchmark.group = _group(request, "regression_gradient")
+    # pinv_solve's "no failure" answer, nothing solved (out stays zero)
+    monkeypatch.setattr(pgfast.gradients, "_linalg",
+                        types.SimpleNamespace(pinv_solve=lambda *args: -1))
     benchmark(pgfast.regression_gradient, *regression_batch)
 
 
@@ -113,6 +127,31 @@ def test_lr_pgfast(benchmark, score_buffer, request):
     benchmark.group = _group(request, "likelihood_ratio_gradient")
     scores, rewards, gamma, term, trunc, mode = score_buffer
     benchmark(pgfast.likelihood_ratio_gradient, scores, rewards, gamma, term, trunc, mode=mode)
+
+
+def test_lr_checks_only(benchmark, score_buffer, request, monkeypatch):
+    """The call with its returns and score kernels stubbed out (one trajectory
+    counted, so the mean is defined)."""
+    benchmark.group = _group(request, "likelihood_ratio_gradient")
+    monkeypatch.setattr(pgfast.gradients, "_returns", types.SimpleNamespace(
+        reward_to_go=lambda *args: True, discount_powers=lambda *args: None,
+        count_episode_ends=lambda *args: 0))
+    monkeypatch.setattr(pgfast.gradients, "_scores", types.SimpleNamespace(
+        weighted_score_sums=_zero_total, baseline_sums=_zero_totals))
+    scores, rewards, gamma, term, trunc, mode = score_buffer
+    benchmark(pgfast.likelihood_ratio_gradient, scores, rewards, gamma, term, trunc, mode=mode)
+
+
+def _zero_total(scores, togo, powers, term, trunc, whole, per_trajectory, total):
+    total[:] = 0.0
+    return 1
+
+
+def _zero_totals(scores, togo, powers, term, trunc, weighted, plain, weighted_total,
+                 plain_total, ratio_sum, ratio_count):
+    for a in (weighted_total, plain_total, ratio_sum, ratio_count):
+        a[:] = 0
+    return 1
 
 
 def test_lr_numpy(benchmark, score_buffer, request):

@@ -2,11 +2,20 @@
 time) and next to np.copy of the rewards (the memory-bandwidth floor).
 
     pytest benchmarks/bench_returns.py --benchmark-only
+
+The "checks only" cases run the call with its kernel stubbed out: what the
+checks, conversions and decorators cost alone (target: at most 5 % of the call).
 """
+import types
+
 import numpy as np
 import pytest
 
 import pgfast
+import pgfast.returns
+
+# pgfast.returns' kernels, computing nothing: each reports finite results
+NO_KERNELS = types.SimpleNamespace(gae=lambda *args: True, reward_to_go=lambda *args: True)
 
 T, B = 2048, 64
 
@@ -68,6 +77,15 @@ def test_gae_numpy_loop(benchmark, buffer):
 
 
 @pytest.mark.benchmark(group="gae (2048, 64) float64")
+def test_gae_checks_only(benchmark, buffer, monkeypatch):
+    b = buffer
+    out = np.empty((T, B))
+    monkeypatch.setattr(pgfast.returns, "_returns", NO_KERNELS)
+    benchmark(pgfast.gae, b["rewards"], b["values"], b["next_values"], 0.99, 0.95,
+              b["terminated"], b["truncated"], out=out)
+
+
+@pytest.mark.benchmark(group="gae (2048, 64) float64")
 def test_gae_np_copy_floor(benchmark, buffer):
     benchmark(np.copy, buffer["rewards"])
 
@@ -88,6 +106,15 @@ def test_reward_to_go_numpy_loop(benchmark, buffer):
     want = pgfast.reward_to_go(b["rewards"], 0.99, b["terminated"], b["truncated"],
                                next_values=b["next_values"])
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.benchmark(group="reward_to_go (2048, 64) float64")
+def test_reward_to_go_checks_only(benchmark, buffer, monkeypatch):
+    b = buffer
+    out = np.empty((T, B))
+    monkeypatch.setattr(pgfast.returns, "_returns", NO_KERNELS)
+    benchmark(pgfast.reward_to_go, b["rewards"], 0.99, b["terminated"], b["truncated"],
+              next_values=b["next_values"], out=out)
 
 
 @pytest.mark.benchmark(group="reward_to_go (2048, 64) float64")

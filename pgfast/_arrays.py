@@ -133,21 +133,28 @@ def arrays_in_out(*floats, other=(), out=None):
     def decorate(func):
         params = list(inspect.signature(func).parameters)
         where = tuple((name, params.index(name), role) for name, role in roles)
+        float_where = tuple((name, i) for name, i, role in where if role == _FLOAT)
+        other_where = tuple((name, i) for name, i, role in where if role != _FLOAT)
 
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
+            # The NumPy fast path: nothing to convert, a few type checks per argument.
             n = len(args)
-            all_float32 = any_float = False
-            for name, i, role in where:   # the NumPy fast path: nothing to convert
+            float32 = None   # every float ndarray float32? (None: no float ndarray)
+            for name, i in float_where:
+                x = args[i] if i < n else kwargs.get(name)
+                if type(x) is np.ndarray:
+                    if float32 is not False:
+                        float32 = x.dtype == _FLOAT32
+                elif x is not None and _library(x) is not None:
+                    return _call_converted(func, where, args, kwargs)
+            for name, i in other_where:
                 x = args[i] if i < n else kwargs.get(name)
                 if x is not None and type(x) is not np.ndarray and _library(x) is not None:
                     return _call_converted(func, where, args, kwargs)
-                if role == _FLOAT and type(x) is np.ndarray:
-                    all_float32 = (x.dtype == _FLOAT32) and (all_float32 or not any_float)
-                    any_float = True
             result = func(*args, **kwargs)
             # float32 in, float32 out (the kernels compute in float64 either way)
-            return _numpy_float32(result) if all_float32 else result
+            return _numpy_float32(result) if float32 else result
 
         return wrapper
 

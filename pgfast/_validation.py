@@ -17,11 +17,21 @@ import numpy as np
 
 def float_dtype(*arrays) -> np.dtype:
     """float32 when every given float array is float32, else float64."""
-    kinds = [a.dtype if type(a) is np.ndarray else _dtype_of(a) for a in arrays
-             if a is not None]
-    if kinds and all(k == np.float32 for k in kinds):
-        return np.dtype(np.float32)
-    return np.dtype(np.float64)
+    given = False
+    for a in arrays:
+        if a is not None:
+            if (a.dtype if type(a) is np.ndarray else _dtype_of(a)) != _FLOAT32:
+                return _FLOAT64
+            given = True
+    return _FLOAT32 if given else _FLOAT64
+
+
+# dtypes as objects: comparing with np.float64 itself converts it on every call
+_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+_BOOL, _UINT8 = np.dtype(np.bool_), np.dtype(np.uint8)
+
+# Below this many values one isfinite pass is cheaper than the sum's error state.
+_SMALL = 4096
 
 
 def _dtype_of(x):
@@ -63,6 +73,8 @@ def check_work_memory(what: str, result_bytes: int, inputs) -> None:
 
 
 def _all_finite(arr) -> bool:
+    if arr.size <= _SMALL:
+        return bool(np.isfinite(arr).all())
     # A NaN or infinity makes the sum non-finite, so a finite sum (one pass, no
     # temporary) clears the array; only an overflowing sum needs the full check.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -71,39 +83,57 @@ def _all_finite(arr) -> bool:
     return bool(np.isfinite(arr).all())
 
 
-def as_float_array(x, name: str, dtype=np.float64, ndim=None, finite=True) -> np.ndarray:
-    """C-contiguous float array of `dtype`, converting integers and strided views."""
-    try:
-        arr = np.asarray(x)
-    except ValueError:   # ragged nested lists
-        arr = as_array(x, name)
-    except Exception as exc:  # objects NumPy cannot read at all
-        raise TypeError(f"{name}: expected an array of numbers, got {type(x).__name__}") from exc
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
-    ):
-        raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
+def check_finite(arr: np.ndarray, name: str) -> np.ndarray:
+    """`arr` unchanged; a ValueError naming it when it holds a NaN or infinity."""
+    if not _all_finite(arr):
+        raise ValueError(f"{name}: expected finite values, found NaN or infinity")
+    return arr
+
+
+def as_float_array(x, name: str, dtype=_FLOAT64, ndim=None, finite=True) -> np.ndarray:
+    """C-contiguous float array of `dtype`, converting integers and strided views.
+
+    ``finite=False`` leaves the values unread, for a kernel whose result shows any
+    NaN or infinity among them (the caller then names them with check_finite).
+    """
+    ready = type(x) is np.ndarray and x.dtype == dtype and x.flags.c_contiguous and x.ndim
+    if ready:
+        arr = x   # the common case: nothing to convert or ask of the dtype
+    else:
+        try:
+            arr = np.asarray(x)
+        except ValueError:   # ragged nested lists
+            arr = as_array(x, name)
+        except Exception as exc:  # objects NumPy cannot read at all
+            raise TypeError(f"{name}: expected an array of numbers, "
+                            f"got {type(x).__name__}") from exc
+        if arr.dtype == object or not (
+            np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
+        ):
+            raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
+        if np.issubdtype(arr.dtype, np.complexfloating):
+            raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
     if ndim is not None:
-        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        allowed = (ndim,) if type(ndim) is int else ndim
         if arr.ndim not in allowed:
             want = " or ".join(str(n) for n in allowed)
             raise ValueError(f"{name}: expected a {want}-D array, got shape {arr.shape}")
-    copied = copy_nbytes(arr, dtype)
-    if copied >= _SMALL_ALLOCATION:   # (the message is only formatted for large copies)
-        check_allocation(copied, name, f"a contiguous {np.dtype(dtype)} copy of shape "
-                                       f"{arr.shape}")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
-    if finite and not _all_finite(arr):
-        raise ValueError(f"{name}: expected finite values, found NaN or infinity")
-    return arr
+    if not ready:   # (0-D arrays come out 1-D)
+        copied = copy_nbytes(arr, dtype)
+        if copied >= _SMALL_ALLOCATION:   # (the message is only formatted for large copies)
+            check_allocation(copied, name, f"a contiguous {np.dtype(dtype)} copy of shape "
+                                           f"{arr.shape}")
+        arr = np.ascontiguousarray(arr, dtype=dtype)
+    return check_finite(arr, name) if finite else arr
 
 
 def as_flags(x, name: str, shape: tuple) -> np.ndarray:
     """Episode-boundary flags as a C-contiguous uint8 0/1 array of `shape`."""
     if x is None:
         return np.zeros(shape, dtype=np.uint8)
+    if type(x) is np.ndarray and x.dtype == _BOOL and x.shape == shape \
+            and x.flags.c_contiguous:
+        return x.view(_UINT8)   # the common case: nothing to check or convert
     arr = as_array(x, name)
     if arr.shape != shape:
         raise ValueError(f"{name}: expected shape {shape} (that of rewards), got {arr.shape}")
@@ -118,7 +148,7 @@ def as_flags(x, name: str, shape: tuple) -> np.ndarray:
 
 def check_unit_interval(x, name: str) -> float:
     """A real number in [0, 1] (discount factors, GAE lambda)."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+    if type(x) is not float and (isinstance(x, bool) or not isinstance(x, numbers.Real)):
         raise TypeError(f"{name}: expected a real number in [0, 1], got {type(x).__name__}")
     x = float(x)
     if not 0.0 <= x <= 1.0:
@@ -309,6 +339,9 @@ def check_folder(x, name: str) -> Path:
 # passed in, an array of that kind (pgfast/_arrays.py), which a static type cannot name.
 ArrayResult = Any
 
+# A folder argument (checkpoints, runs).
+FolderLike = str | os.PathLike
+
 # What an `rng` argument accepts, as numpy.random.default_rng does.
 RngLike = np.random.Generator | np.random.BitGenerator | np.random.SeedSequence | int | None
 
@@ -339,7 +372,7 @@ def check_rngs(rng, name: str = "rng"):
 def check_finite_result(result, name: str, what: str):
     """`result` unchanged if finite; else a ValueError naming the input that caused
     it (finite inputs whose result overflows: magnitudes too extreme for float64)."""
-    if not _all_finite(np.asarray(result)):
+    if not _all_finite(result if type(result) is np.ndarray else np.asarray(result)):
         raise ValueError(f"{name}: {what} is not finite (NaN or infinity) although the "
                          f"inputs are; values of {name} too extreme for float64 arithmetic")
     return result

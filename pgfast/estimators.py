@@ -322,9 +322,9 @@ class _ScoreEstimator(Estimator):
         return grad
 
     def _from_trajectories(self, theta, traj):
-        weights = self._weights(traj) * traj.alive
+        weights = self._weights(traj)   # w_k / m on the live steps, (d, m)
         obs, act = traj.rows()
-        return self.policy.grad_log_prob(theta, obs, act, weights=weights.ravel() / traj.m)
+        return self.policy.grad_log_prob(theta, obs, act, weights=weights.ravel())
 
 
 class LikelihoodRatioGradient(_ScoreEstimator):
@@ -361,7 +361,7 @@ class LikelihoodRatioGradient(_ScoreEstimator):
         super().__init__(problem, policy, m)
 
     def _weights(self, traj):   # w_k = R(τ) on every step
-        return np.broadcast_to(traj.returns(self.problem.gamma), traj.rewards.shape)
+        return traj.on_steps(traj.returns(self.problem.gamma) / traj.m)
 
 
 class RewardToGoGradient(_ScoreEstimator):
@@ -398,7 +398,10 @@ class RewardToGoGradient(_ScoreEstimator):
         super().__init__(problem, policy, m)
 
     def _weights(self, traj):   # w_k = γ^(k−1) r_togo(k)
-        return traj.discounted_rewards_to_go(self.problem.gamma)
+        weights = traj.discounted_rewards_to_go(self.problem.gamma)
+        weights *= traj.alive   # in place: each fresh (d, m) array costs its page faults
+        weights /= traj.m
+        return weights
 
 
 class BaselineSubtractionGradient(_ScoreEstimator):

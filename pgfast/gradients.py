@@ -27,8 +27,8 @@ from . import _linalg, _returns, _scores
 from numpy.typing import ArrayLike
 
 from ._validation import (ArrayResult, as_flags, as_float_array, check_allocation,
-                          check_finite_result, check_unit_interval, check_work_memory,
-                          float_dtype)
+                          check_finite, check_finite_result, check_unit_interval,
+                          check_work_memory, float_dtype)
 from ._arrays import arrays_in_out
 
 __all__ = ["regression_gradient", "likelihood_ratio_gradient", "optimal_baseline"]
@@ -142,8 +142,10 @@ def regression_gradient(dtheta: ArrayLike, du: ArrayLike,
 _FLOAT64 = np.dtype(np.float64)
 
 
-def _score_inputs(grad_log_probs, rewards, gamma, terminated, truncated):
-    """Validated (T, B, P) scores, (T, B) rewards and flags, gamma, result dtype."""
+def _score_inputs(grad_log_probs, rewards, gamma, terminated, truncated, finite=True):
+    """Validated (T, B, P) scores, (T, B) rewards and flags, gamma, result dtype
+    (``finite=False``: values unread, for a caller whose result shows a NaN or
+    infinity among them and then names it with check_finite)."""
     gamma = check_unit_interval(gamma, "gamma")
     dtype = float_dtype(grad_log_probs, rewards)
     # Before any copy: the inputs' contiguous copies, then r_togo and γ^(k−1) (8 bytes
@@ -154,8 +156,8 @@ def _score_inputs(grad_log_probs, rewards, gamma, terminated, truncated):
                        ("rewards", rewards, _FLOAT64)))
     # float32 scores (the usual output of autodiff frameworks) are read without a copy.
     scores = as_float_array(grad_log_probs, "grad_log_probs",
-                            dtype=float_dtype(grad_log_probs), ndim=(2, 3))
-    r = as_float_array(rewards, "rewards", dtype=np.float64, ndim=(1, 2))
+                            dtype=float_dtype(grad_log_probs), ndim=(2, 3), finite=finite)
+    r = as_float_array(rewards, "rewards", dtype=np.float64, ndim=(1, 2), finite=finite)
     if scores.ndim != r.ndim + 1 or scores.shape[:-1] != r.shape:
         want = "(T, P)" if r.ndim == 1 else "(T, B, P)"
         raise ValueError(
@@ -268,8 +270,11 @@ def likelihood_ratio_gradient(grad_log_probs: ArrayLike, rewards: ArrayLike, gam
     """
     if mode not in _MODES:
         raise ValueError(f"mode: expected one of {_MODES}, got {mode!r}")
+    # Every score and reward meets the kernels' sums in a product (rewards through
+    # r_togo), so a NaN or infinity among them makes the gradient non-finite: the
+    # inputs are read once, by the kernels, and scanned only to name the culprit.
     scores, r, term, trunc, gamma, dtype = _score_inputs(
-        grad_log_probs, rewards, gamma, terminated, truncated)
+        grad_log_probs, rewards, gamma, terminated, truncated, finite=False)
     togo, powers = _togo_and_powers(r, term, trunc, gamma)
     P = scores.shape[2]
     rows = 0
@@ -279,6 +284,7 @@ def likelihood_ratio_gradient(grad_log_probs: ArrayLike, rewards: ArrayLike, gam
                          "return_per_trajectory", f"{rows} per-trajectory terms of {P} "
                                                   "parameters")
     if P == 0:   # no parameters: nothing for the kernels to read
+        check_finite(r, "rewards")
         gradient, per_trajectory = np.zeros(0), np.zeros((rows, 0))
     elif mode == "baseline":
         weighted = np.empty((rows, P))
@@ -287,9 +293,10 @@ def likelihood_ratio_gradient(grad_log_probs: ArrayLike, rewards: ArrayLike, gam
         ratio_count = np.empty(P, dtype=np.int64)
         n_traj = _scores.baseline_sums(scores, togo, powers, term, trunc, weighted, plain,
                                        weighted_total, plain_total, ratio_sum, ratio_count)
-        b = _baseline_from(ratio_sum, ratio_count)
-        gradient = (weighted_total - b * plain_total) / n_traj
-        per_trajectory = weighted - b * plain
+        with np.errstate(invalid="ignore", over="ignore"):   # a NaN is named below
+            b = _baseline_from(ratio_sum, ratio_count)
+            gradient = (weighted_total - b * plain_total) / n_traj
+            per_trajectory = weighted - b * plain
     else:
         per_trajectory = np.empty((rows, P))
         total = np.empty(P)
@@ -297,7 +304,11 @@ def likelihood_ratio_gradient(grad_log_probs: ArrayLike, rewards: ArrayLike, gam
                                              mode == "trajectory", per_trajectory, total)
         gradient = total / n_traj
     names = "grad_log_probs, rewards"
-    gradient = check_finite_result(gradient.astype(dtype, copy=False), names, "the gradient")
+    if not np.isfinite(gradient).all():
+        check_finite(scores, "grad_log_probs")
+        check_finite(r, "rewards")
+        check_finite_result(gradient, names, "the gradient")   # finite inputs overflowed
+    gradient = gradient.astype(dtype, copy=False)
     if return_per_trajectory:
         return gradient, check_finite_result(per_trajectory.astype(dtype, copy=False), names,
                                              "a trajectory's term")

@@ -31,7 +31,8 @@ from numpy.typing import ArrayLike
 from . import _gaussian, _net, _softmax
 from ._threads import blas_limited, one_blas_thread
 from ._validation import (ArrayResult, RngLike, as_array, as_float_array, check_allocation,
-                          check_bool, check_finite_from, check_positive_int, check_rng)
+                          check_bool, check_finite, check_finite_from, check_positive_int,
+                          check_rng)
 from ._arrays import arrays_in_out
 
 __all__ = [
@@ -178,8 +179,8 @@ class _Network:
                              f"(n_params), got length {theta.shape[0]}")
         return theta
 
-    def _check_obs(self, obs: ArrayLike, name: str = "obs") -> np.ndarray:
-        obs = as_float_array(obs, name, ndim=(1, 2))
+    def _check_obs(self, obs: ArrayLike, name: str = "obs", finite: bool = True) -> np.ndarray:
+        obs = as_float_array(obs, name, ndim=(1, 2), finite=finite)
         if obs.ndim == 1:
             obs = obs[None, :]
         if obs.shape[1] != self.obs_dim:
@@ -187,8 +188,8 @@ class _Network:
                              f"(obs_dim), got shape {obs.shape}")
         return obs
 
-    def _check_rows(self, x: ArrayLike, name: str, n: int) -> np.ndarray:
-        x = as_float_array(x, name, ndim=1)
+    def _check_rows(self, x: ArrayLike, name: str, n: int, finite: bool = True) -> np.ndarray:
+        x = as_float_array(x, name, ndim=1, finite=finite)
         if x.shape[0] != n:
             raise ValueError(f"{name}: expected shape ({n},) (one per observation), "
                              f"got {x.shape}")
@@ -312,25 +313,48 @@ class _Policy(_Network):
             (N, P) matrix. ∇π = π ∇log π gives the gradient of the probability.
         """
         theta = self._check_theta(theta)
+        num_threads = check_positive_int(num_threads, "num_threads")
+        if weights is not None:
+            return self._score_sum(theta, obs, actions, weights, out)
         obs = self._check_obs(obs)
         n = obs.shape[0]
         actions = self._check_actions(actions, n)
-        num_threads = check_positive_int(num_threads, "num_threads")
-        if weights is None:
-            rows = _check_out(out, (n, self.n_params))
-            if n:
-                self.kernel.grad_log_prob_into(theta, obs, actions, None, np.empty(1), rows,
-                                               num_threads)
-            return check_finite_from(rows, "∇log π", theta=theta, obs=obs, actions=actions)
-        weights = self._check_rows(weights, "weights", n)
+        rows = _check_out(out, (n, self.n_params))
+        if n and self.kernel.grad_log_prob_into(theta, obs, actions, None, np.empty(1), rows,
+                                                num_threads):
+            return rows   # bounded as the kernel wrote them: no pass over the (N, P) rows
+        return check_finite_from(rows, "∇log π", theta=theta, obs=obs, actions=actions)
+
+    def _score_sum(self, theta, obs, actions, weights, out):
+        """grad_log_prob with weights: Σ_i w_i ∇θ log π_θ(a_i | s_i), θ checked."""
+        obs = self._check_obs(obs, finite=False)
+        n = obs.shape[0]
+        weights = self._check_rows(weights, "weights", n, finite=False)
         grad = _check_out(out, (self.n_params,))
-        if n:
-            self.kernel.grad_log_prob_into(theta, obs, actions, weights, grad,
-                                           np.empty((1, 1)))
-        else:
+        if n == 0:
             grad[:] = 0.0
+            return grad
+        if self._fused_score_sum(theta, obs, actions, weights, grad):
+            # Every value of obs and weights meets that sum in a product, so a NaN
+            # or infinity among them shows in its P values: the N rows are read
+            # once, by the kernel, and scanned again only to name the culprit.
+            if not np.isfinite(grad).all():
+                check_finite(obs, "obs")
+                check_finite(weights, "weights")
+                check_finite_from(grad, "Σ w ∇log π", theta=theta, obs=obs, actions=actions,
+                                  weights=weights)   # finite inputs overflowed
+            return grad
+        check_finite(obs, "obs")
+        check_finite(weights, "weights")
+        self.kernel.grad_log_prob_into(theta, obs, self._check_actions(actions, n), weights,
+                                       grad, np.empty((1, 1)))
         return check_finite_from(grad, "Σ w ∇log π", theta=theta, obs=obs, actions=actions,
                                  weights=weights)
+
+    def _fused_score_sum(self, theta, obs, actions, weights, grad) -> bool:
+        """grad ← the weighted score sum in one kernel pass that also checks the
+        actions, where the policy has one; False otherwise (nothing checked)."""
+        return False
 
     @arrays_in_out("theta_old", "theta_new", "obs")
     @blas_limited()
@@ -487,6 +511,10 @@ class _Policy(_Network):
 
 
 
+# The type every policy has (LinearSoftmax, MLPGaussian, ...), for annotations.
+Policy = _Policy
+
+
 class _SoftmaxPolicy(_Policy):
     discrete = True
 
@@ -519,6 +547,14 @@ class _SoftmaxPolicy(_Policy):
             raise ValueError(f"actions: expected integers in [0, {self.n_actions}) "
                              f"(n_actions), got {bad.item()!r}")
         return np.ascontiguousarray(arr, dtype=np.float64).reshape(n, 1)
+
+    def _fused_score_sum(self, theta, obs, actions, weights, grad):
+        # int64 indices (what rollouts record) go to the linear two-action kernel as
+        # they are: no copy to doubles; it ORs them together to check they are 0 or 1
+        # (False otherwise, and _check_actions then names the bad one).
+        return (type(actions) is np.ndarray and actions.dtype == np.int64
+                and actions.shape == (obs.shape[0],) and actions.flags.c_contiguous
+                and self.kernel.index_score_sum(theta, obs, actions, weights, grad))
 
     def _metric_factors(self, theta, obs):
         z = np.empty((obs.shape[0], self.n_actions))

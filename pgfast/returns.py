@@ -73,8 +73,10 @@ def _check_out(out, shape, dtype) -> np.ndarray:
 
 
 def _flags_2d(terminated, truncated, shape2d, shape):
-    term = as_flags(terminated, "terminated", shape).reshape(shape2d)
-    trunc = as_flags(truncated, "truncated", shape).reshape(shape2d)
+    term = as_flags(terminated, "terminated", shape)
+    trunc = as_flags(truncated, "truncated", shape)
+    if shape2d != shape:   # 1-D buffers as one column
+        term, trunc = term.reshape(shape2d), trunc.reshape(shape2d)
     return term, trunc
 
 

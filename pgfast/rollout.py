@@ -15,16 +15,21 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import gymnasium as gym
 import numpy as np
+from numpy.typing import ArrayLike
 
+from ._envs import VecEnvKernel
 from ._threads import one_blas_thread
-from ._validation import (as_float_array, check_allocation, check_bool, check_is_policy,
+from ._validation import (RngLike, as_float_array, check_allocation, check_bool,
+                          check_is_policy,
                           check_policy_fits, check_positive_int, check_rngs)
 from ._arrays import as_numpy
+from .policies import Policy
 from .returns import episode_stats
 
 __all__ = ["Rollout", "RolloutBackend", "rollout", "space_dims", "record_bytes", "slot_states",
@@ -395,8 +400,12 @@ class RolloutBackend:
         """
 
 
-def rollout(env, policy, theta, n_steps, rng, *, time_limit=None, num_threads=1,
-            deterministic=False, first_episode=False) -> Rollout:
+def rollout(env: gym.Env | gym.vector.VectorEnv | VecEnvKernel | RolloutBackend,
+            policy: Policy,
+            theta: ArrayLike, n_steps: int,
+            rng: RngLike | Sequence[np.random.Generator], *, time_limit: int | None = None,
+            num_threads: int = 1, deterministic: bool = False,
+            first_episode: bool = False) -> Rollout:
     """Run `policy` with parameters `theta` for `n_steps` steps in every env slot.
 
     Every slot starts from a fresh reset; episodes that end restart in place.

@@ -10,22 +10,34 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
+from numpy.typing import ArrayLike
 from threadpoolctl import threadpool_limits
 
 from ._signals import Interrupts
-from ._validation import (callback_verdict, check_bool, check_callback, check_finite_float,
-                          check_folder, check_positive_int, check_rng, check_theta)
+from ._validation import (FolderLike, RngLike, callback_verdict, check_bool, check_callback,
+                          check_finite_float, check_folder, check_positive_int, check_rng,
+                          check_theta)
 from .checkpoints import has_checkpoint, load_checkpoint, write_checkpoint
+from .policies import Policy
 from .problem import Problem, check_problem
 from .run import RunState, history_arrays
+from .updates import SupportsUpdate
 
 __all__ = ["train", "evaluate", "StopWhenSolved"]
 
-def train(update, theta, iterations=None, total_steps=None, rng=None, callback=None,
-          progress=True, checkpoint_dir=None, resume=False, metadata=None,
-          checkpoint_every=None, blas_threads=1, overwrite=False):
+
+def train(update: SupportsUpdate, theta: ArrayLike, iterations: int | None = None,
+          total_steps: int | None = None, rng: RngLike = None,
+          callback: Callable[[int, np.ndarray, dict[str, Any]], object] | None = None,
+          progress: bool = True, checkpoint_dir: FolderLike | None = None,
+          resume: bool = False, metadata: dict[str, Any] | None = None,
+          checkpoint_every: int | None = None, blas_threads: int | None = 1,
+          overwrite: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Run ``update.update`` until `iterations` or `total_steps` is reached.
 
     Parameters
@@ -194,7 +206,9 @@ def _progress_bar(progress, iterations, total_steps, done_iterations, steps):
     return tqdm(total=iterations, initial=done_iterations, unit="it")
 
 
-def evaluate(env, policy, theta, episodes=100, rng=None, deterministic=True, horizon=None):
+def evaluate(env: str | gym.Env | Problem, policy: Policy, theta: ArrayLike, episodes: int = 100,
+             rng: RngLike = None, deterministic: bool = True,
+             horizon: int | None = None) -> np.ndarray:
     """Per-episode (undiscounted) returns of `episodes` episodes under θ.
 
     Episodes run to termination or the env's time limit (or `horizon`), all in one

@@ -8,6 +8,7 @@ from functools import cached_property
 
 import numpy as np
 
+from . import _returns
 from .returns import discount_powers, reward_to_go
 from .rollout import Rollout
 
@@ -139,6 +140,24 @@ class Trajectories:
         """
         no_flags = np.zeros(self.rewards.shape, bool)
         return discount_powers(no_flags, None, gamma) * reward_to_go(self.rewards, gamma)
+
+    def on_steps(self, values: np.ndarray) -> np.ndarray:
+        """A value per trajectory on each of its live steps.
+
+        Parameters
+        ----------
+        values : ndarray, shape (m,)
+            values[j] for trajectory j.
+
+        Returns
+        -------
+        ndarray, shape (d, m)
+            ``alive * values``: 0 after an episode's end.
+        """
+        out = np.empty(self.alive.shape)
+        _returns.spread_columns(np.ascontiguousarray(values, dtype=np.float64),
+                                np.ascontiguousarray(self.alive).view(np.uint8), out)
+        return out
 
     def step_weights(self) -> np.ndarray:
         """1 / (n_τ m) on each live step, so a weighted sum is the mean over a

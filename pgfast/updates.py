@@ -10,6 +10,8 @@ defaults depart from it (each docstring says where).
 """
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 import numpy as np
 
 from ._validation import (MAX_REPEATS, check_bool, check_finite_float,
@@ -19,7 +21,7 @@ from ._validation import (MAX_REPEATS, check_bool, check_finite_float,
 from .baselines import ValueBaseline
 from .estimators import Estimator
 from .optim import Adam, clip_gradient, conjugate_gradient, scale_gradient
-from .policies import LinearValue
+from .policies import LinearValue, Policy
 from .problem import check_problem
 
 __all__ = [
@@ -31,6 +33,21 @@ __all__ = [
 LAM = 0.95   # GAE's λ wherever one is not given (the value SB3 and CleanRL use)
 
 # --- shared pieces ------------------------------------------------------------------
+
+class SupportsUpdate(Protocol):
+    """What :func:`pgfast.train` drives: every update here, or a user's own object
+    with a policy, one step ``update(theta, rng) -> (theta, info)`` (``info`` with
+    ``steps``, ``mean_return``, ``kl`` and ``entropy``) and its checkpoint state."""
+
+    policy: Policy
+
+    def update(self, theta: np.ndarray, rng: np.random.Generator
+               ) -> tuple[np.ndarray, dict[str, Any]]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
 
 class Update:
     """The base of every policy update: ``update(theta, rng) -> (new_theta, info)``.

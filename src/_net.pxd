@@ -16,10 +16,10 @@ cdef class Net:
                       double* hid, double* z, bint blas=*) noexcept nogil
     cdef void forward_batch(self, const double* theta, const double* x, Py_ssize_t n,
                             double* hid, double* z)
-    cdef void backward(self, const double* theta, const double* x, Py_ssize_t n,
+    cdef bint backward(self, const double* theta, const double* x, Py_ssize_t n,
                        const double* hid, const double* dz, double* scratch,
                        double* grad, Py_ssize_t ld, int num_threads=*) noexcept nogil
-    cdef void _score_row(self, const double* x, Py_ssize_t n, const double* hid,
+    cdef bint _score_row(self, const double* x, Py_ssize_t n, const double* hid,
                          const double* dz, const double* delta, Py_ssize_t i,
                          double* g) noexcept nogil
     cdef void jvp(self, const double* theta, const double* v, const double* x,

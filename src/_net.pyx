@@ -17,6 +17,8 @@ n * (h_0 + ... + h_{l-1}), so a whole layer is one BLAS call.
 import numpy as np
 
 from cython.parallel cimport prange
+from libc.float cimport DBL_MAX
+from libc.math cimport fabs
 from libc.stdlib cimport malloc, free
 
 from pgfast._common cimport MAX_ELEMENTS, alloc_doubles, as_size, check_len, check_shape, checked_mul
@@ -116,17 +118,18 @@ cdef class Net:
                 np.tanh(block, out=block)
             inp = outp
 
-    cdef void backward(self, const double* theta, const double* x, Py_ssize_t n,
+    cdef bint backward(self, const double* theta, const double* x, Py_ssize_t n,
                        const double* hid, const double* dz, double* scratch,
                        double* grad, Py_ssize_t ld, int num_threads=1) noexcept nogil:
         """Vector-Jacobian product for the output cotangents dz (n, out_dim).
 
         ld == 0: grad (n_params,) += Σ_i J_iᵀ dz_i.  ld > 0: row i of grad (stride ld)
         is set to J_iᵀ dz_i in the network's columns, the per-sample gradient,
-        the rows split over num_threads threads.
+        the rows split over num_threads threads; returns False unless every row is
+        bounded, so surely finite (see _score_row); True for ld == 0.
         scratch: n sum_hidden doubles (δ of every hidden layer, laid out like hid).
         """
-        cdef Py_ssize_t l, i, k, nin, nout
+        cdef Py_ssize_t l, i, k, nin, nout, unbounded = 0
         cdef int threads
         cdef const double* cur = dz
         cdef const double* inp
@@ -155,21 +158,35 @@ cdef class Net:
             # (and takes the page faults of a fresh matrix in parallel).
             threads = num_threads   # a plain local: prange cannot name an optional argument
             for i in prange(n, num_threads=threads, schedule="static"):
-                self._score_row(x, n, hid, dz, scratch, i, grad + i * ld)
+                unbounded += not self._score_row(x, n, hid, dz, scratch, i, grad + i * ld)
+        return unbounded == 0
 
-    cdef void _score_row(self, const double* x, Py_ssize_t n, const double* hid,
+    cdef bint _score_row(self, const double* x, Py_ssize_t n, const double* hid,
                          const double* dz, const double* delta, Py_ssize_t i,
                          double* g) noexcept nogil:
-        """g ← [x_i ⊗ δ0_i, δ0_i, h1_i ⊗ δ1_i, δ1_i, ...], row i's score."""
+        """g ← [x_i ⊗ δ0_i, δ0_i, h1_i ⊗ δ1_i, δ1_i, ...], row i's score.
+
+        Returns True when Σ|δ| and Σ|x| Σ|δ| of every layer are finite, which bounds
+        each value written: the row is then finite, found from O(in + out) sums per
+        layer instead of a pass over its in·out values (False: the caller checks)."""
         cdef Py_ssize_t l, j, k, nin, nout, L = self.n_layers
         cdef const double* xi
         cdef const double* di
-        cdef double xj
+        cdef double xj, sx, sd
+        cdef bint bounded = True
         for l in range(L):
             nin = self.sizes[l]
             nout = self.sizes[l + 1]
             xi = (x if l == 0 else hid + n * self.h_off[l - 1]) + i * nin
             di = (dz if l == L - 1 else delta + n * self.h_off[l]) + i * nout
+            sx = 0.0
+            sd = 0.0
+            for j in range(nin):
+                sx += fabs(xi[j])
+            for k in range(nout):
+                sd += fabs(di[k])
+            # NaN fails both comparisons
+            bounded = bounded and sd <= DBL_MAX and sx * sd <= DBL_MAX
             for j in range(nin):
                 xj = xi[j]
                 for k in range(nout):
@@ -178,6 +195,7 @@ cdef class Net:
             for k in range(nout):
                 g[k] = di[k]
             g += nout
+        return bounded
 
     cdef void jvp(self, const double* theta, const double* v, const double* x,
                   Py_ssize_t n, const double* hid, double* scratch,

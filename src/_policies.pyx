@@ -16,6 +16,8 @@ Flat parameter layout: the network's [W0, b0, ..., W_{L-1}, b_{L-1}], then the
 head's own parameters (Gaussian: log_std, when learned).
 """
 from cython.parallel cimport prange
+from libc.float cimport DBL_MAX
+from libc.math cimport fabs
 from libc.stdlib cimport free, malloc
 from numpy.random cimport bitgen_t
 from numpy.random.c_distributions cimport random_standard_normal, random_standard_uniform
@@ -278,7 +280,11 @@ cdef class NetPolicy(PolicyKernel):
                            double[:, ::1] rows, num_threads=1):
         """weights None: rows (n, n_params) ← ∇θ log π(a_i | s_i), written by
         num_threads threads (grad unused). Otherwise grad (n_params,) ←
-        Σ_i w_i ∇θ log π(a_i | s_i), without rows (unused)."""
+        Σ_i w_i ∇θ log π(a_i | s_i), without rows (unused).
+
+        Returns True when the rows are surely finite (bounded as they were written,
+        see Net._score_row); False where the caller must check them (and always
+        with weights, whose P sums the caller checks)."""
         cdef Py_ssize_t i, k, n = obs.shape[0], m = self.net.out_dim
         cdef Py_ssize_t P = self.n_params, p_net = self.net.n_params, ne = self.n_extra
         cdef int threads = as_threads(num_threads)
@@ -290,13 +296,13 @@ cdef class NetPolicy(PolicyKernel):
         cdef double* z = NULL
         cdef double* extra = NULL
         cdef double* scratch = NULL
-        cdef bint done = False
+        cdef bint done = False, bounded = False
         self._check(theta, obs)
         check_shape("actions", actions.shape[0], actions.shape[1], n, self.act_dim)
         if weights is None:
             check_shape("rows", rows.shape[0], rows.shape[1], n, P)
             if n == 0:
-                return
+                return False
             rp = &rows[0, 0]
         else:
             w = weights
@@ -306,12 +312,12 @@ cdef class NetPolicy(PolicyKernel):
             for i in range(P):
                 gp[i] = 0.0
             if n == 0:
-                return
+                return False
             wp = &w[0]
         with nogil:
             done = self.fused_scores(&theta[0], &obs[0, 0], &actions[0, 0], wp, n, gp, rp, P)
         if done:
-            return
+            return False
         try:
             hid = alloc_doubles(n * self.net.sum_hidden)
             z = alloc_doubles(2 * n * m)
@@ -321,11 +327,12 @@ cdef class NetPolicy(PolicyKernel):
             with nogil:
                 self.head_score(&theta[0], z, &actions[0, 0], wp, n, z + n * m, extra, NULL)
                 if wp == NULL:
-                    self.net.backward(&theta[0], &obs[0, 0], n, hid, z + n * m, scratch,
-                                      rp, P, threads)
+                    bounded = self.net.backward(&theta[0], &obs[0, 0], n, hid, z + n * m,
+                                                scratch, rp, P, threads)
                     for i in range(n):
                         for k in range(ne):
                             rp[i * P + p_net + k] = extra[i * ne + k]
+                            bounded = bounded and fabs(extra[i * ne + k]) <= DBL_MAX
                 else:
                     self.net.backward(&theta[0], &obs[0, 0], n, hid, z + n * m, scratch,
                                       gp, 0)
@@ -337,6 +344,7 @@ cdef class NetPolicy(PolicyKernel):
             free(z)
             free(extra)
             free(scratch)
+        return bounded
 
     def kl_into(self, const double[::1] theta_old, const double[::1] theta_new,
                 const double[:, ::1] obs, double[::1] kl, grad):

@@ -150,6 +150,21 @@ def discount_powers(
                     out[t, b] = out[t - 1, b] * gamma
 
 
+def spread_columns(
+    const double[::1] values,                # IN  (B,)
+    const unsigned char[:, ::1] mask,        # IN  (T, B) 0/1
+    double[:, ::1] out,                      # OUT (T, B)
+):
+    """out[t, b] ← values[b] · mask[t, b]: a value per trajectory on its steps (as
+    NumPy's ``mask * values``, bit for bit; one pass where NumPy's broadcast over
+    short rows takes two)."""
+    cdef Py_ssize_t T = mask.shape[0], B = mask.shape[1], t, b
+    with nogil:
+        for t in range(T):
+            for b in range(B):
+                out[t, b] = values[b] * mask[t, b]
+
+
 def count_episode_ends(
     const unsigned char[:, ::1] terminated,  # IN  (T, B)
     const unsigned char[:, ::1] truncated,   # IN  (T, B)

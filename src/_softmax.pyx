@@ -8,17 +8,21 @@ The linear policy with two actions (CartPole's) has one-pass score kernels and
 a sampling loop with no call per row, the fused rollout's inner loop.
 """
 from libc.math cimport fabs, log, log1p, exp
+from libc.stdint cimport int64_t
 from numpy.random cimport bitgen_t
 from numpy.random.c_distributions cimport random_standard_uniform
 
 from pgfast._math cimport (argmax, exp_neg_abs, log1p_unit, logsumexp, select, sigmoid,
                            softmax_row)
+from pgfast._common cimport check_len
 from pgfast._policies cimport NetPolicy, net_of, shared_theta
 
 # Widest observation the one-pass linear-softmax score sum keeps on the stack.
 cdef enum:
     _FUSED_MAX_OBS = 64
     _FUSED_BLOCK = 256
+    _LANES = 8        # rows summed side by side in the score sum
+    _SPREAD = 2048    # doubles of a block of obs, copied by columns, in the score sum
 
 
 cdef class SoftmaxKernel(NetPolicy):
@@ -60,17 +64,40 @@ cdef class SoftmaxKernel(NetPolicy):
         cdef Py_ssize_t D = self.obs_dim
         if self.net.n_layers != 1 or self.n_actions != 2 or D > _FUSED_MAX_OBS:
             return False
-        if D == 2:
-            _binary_scores(theta, obs, actions, weights, n, 2, grad, rows, ld)
+        if weights != NULL:
+            _binary_score_sum_of(theta, obs, actions, weights, n, D, grad)
+        elif D == 2:
+            _binary_score_rows(theta, obs, actions, n, 2, rows, ld)
         elif D == 3:
-            _binary_scores(theta, obs, actions, weights, n, 3, grad, rows, ld)
+            _binary_score_rows(theta, obs, actions, n, 3, rows, ld)
         elif D == 4:
-            _binary_scores(theta, obs, actions, weights, n, 4, grad, rows, ld)
+            _binary_score_rows(theta, obs, actions, n, 4, rows, ld)
         elif D == 6:
-            _binary_scores(theta, obs, actions, weights, n, 6, grad, rows, ld)
+            _binary_score_rows(theta, obs, actions, n, 6, rows, ld)
         else:
-            _binary_scores(theta, obs, actions, weights, n, D, grad, rows, ld)
+            _binary_score_rows(theta, obs, actions, n, D, rows, ld)
         return True
+
+    def index_score_sum(self, const double[::1] theta, const double[:, ::1] obs,
+                        const int64_t[::1] actions, const double[::1] weights,
+                        double[::1] grad):
+        """grad ← Σ_i w_i ∇θ log π(a_i | s_i) reading the actions as int64 indices
+        (no copy to doubles), for the policies with a one-pass score sum (linear,
+        two actions). Returns False, grad then meaningless, for the other policies,
+        an empty batch or an action that is not 0 or 1: the caller checks and falls
+        back to grad_log_prob_into."""
+        cdef Py_ssize_t n = obs.shape[0], D = self.obs_dim
+        cdef bint ok
+        if self.net.n_layers != 1 or self.n_actions != 2 or D > _FUSED_MAX_OBS or n == 0:
+            return False
+        self._check(theta, obs)
+        check_len("actions", actions.shape[0], n)
+        check_len("weights", weights.shape[0], n)
+        check_len("grad", grad.shape[0], self.n_params)
+        with nogil:
+            ok = _binary_score_sum_of(&theta[0], &obs[0, 0], &actions[0], &weights[0], n, D,
+                                      &grad[0])
+        return ok
 
     cdef void head_kl(self, const double* theta_old, const double* z_old,
                       const double* theta_new, const double* z_new, Py_ssize_t n,
@@ -219,68 +246,105 @@ cdef class SoftmaxKernel(NetPolicy):
             actions[i] = argmax(z + i * self.n_actions, self.n_actions)
 
 
-cdef inline void _binary_scores(const double* theta, const double* obs,
-                                const double* actions, const double* weights,
-                                Py_ssize_t n, Py_ssize_t D, double* grad, double* rows,
-                                Py_ssize_t ld) noexcept nogil:
-    """NetPolicy.fused_scores for a linear softmax with two actions."""
-    if weights != NULL:
-        _binary_score_sum(theta, obs, actions, weights, n, D, grad)
-    else:
-        _binary_score_rows(theta, obs, actions, n, D, rows, ld)
+ctypedef fused action_t:
+    double
+    int64_t
 
 
-cdef inline void _binary_score_sum(const double* theta, const double* obs,
-                                   const double* actions, const double* weights,
+cdef bint _binary_score_sum_of(const double* theta, const double* obs,
+                               const action_t* actions, const double* weights,
+                               Py_ssize_t n, Py_ssize_t D, double* grad) noexcept nogil:
+    """_binary_score_sum with the classic-control widths as constants, so that the
+    compiler keeps the per-column values in registers."""
+    if D == 2:
+        return _binary_score_sum(theta, obs, actions, weights, n, 2, grad)
+    if D == 3:
+        return _binary_score_sum(theta, obs, actions, weights, n, 3, grad)
+    if D == 4:
+        return _binary_score_sum(theta, obs, actions, weights, n, 4, grad)
+    if D == 6:
+        return _binary_score_sum(theta, obs, actions, weights, n, 6, grad)
+    return _binary_score_sum(theta, obs, actions, weights, n, D, grad)
+
+
+cdef inline bint _binary_score_sum(const double* theta, const double* obs,
+                                   const action_t* actions, const double* weights,
                                    Py_ssize_t n, Py_ssize_t D, double* grad) noexcept nogil:
     """grad ← Σ_i w_i ∇θ log π(a_i | s_i) for a linear softmax with two actions.
+    Returns False when an action index (int64) is not 0 or 1; grad is then
+    meaningless.
 
     With t = z_1 − z_0, p_1 = σ(t) and ∂ log π/∂z = (a − p_1)·(−1, 1), so one pass
-    sums only the column-1 gradients; column 0 is their negative. Local arrays,
-    not grad's interleaved slots, so that loads never straddle the store of the
-    previous row (a store-forwarding stall).
+    sums only the column-1 gradients; column 0 is their negative.
+
+    Each block of rows is first copied column by column (xt), so that the loops
+    over its rows read contiguous values and vectorise: t_i = Δb + Σ_j x_ij Δw_j
+    in the order of j, as Net.forward sums, then the sigmoid, then the sums. Row i
+    adds into lane i % _LANES of each column's sum (acc[j _LANES + i % _LANES]),
+    the lanes added in order at the end: a fixed order whatever the vector width.
+    Every value of obs and of the weights meets the sum through a product, so a
+    NaN or infinity among them makes grad non-finite.
     """
-    cdef Py_ssize_t i, i0, m, j
-    cdef double t, db, gb = 0.0, gb2 = 0.0
+    cdef Py_ssize_t i, i0, m, j, l, g, full, lanes = _LANES
+    # rows per block: a multiple of _LANES whose columns fit in xt
+    cdef Py_ssize_t block = min(<Py_ssize_t> _FUSED_BLOCK, _SPREAD // (D * lanes) * lanes)
+    cdef double s, gb = 0.0, db
+    cdef int64_t bits = 0
     cdef double dw[_FUSED_MAX_OBS]
-    cdef double acc[_FUSED_MAX_OBS]
-    cdef double acc2[_FUSED_MAX_OBS]
+    cdef double acc[_LANES * _FUSED_MAX_OBS]
+    cdef double gbl[_LANES]
     cdef double d[_FUSED_BLOCK]
+    cdef double xt[_SPREAD]
     cdef const double* x
     db = theta[2 * D + 1] - theta[2 * D]
     for j in range(D):
         dw[j] = theta[2 * j + 1] - theta[2 * j]
-        acc[j] = 0.0
-        acc2[j] = 0.0
-    # blocks of rows: the middle loop (the sigmoid) has no calls and vectorises
+    for l in range(lanes * D):
+        acc[l] = 0.0
+    for l in range(lanes):
+        gbl[l] = 0.0
     i0 = 0
     while i0 < n:
-        m = min(<Py_ssize_t> _FUSED_BLOCK, n - i0)
+        m = min(block, n - i0)
         x = obs + i0 * D
         for i in range(m):
-            t = db
             for j in range(D):
-                t += x[i * D + j] * dw[j]
-            d[i] = t
+                xt[j * block + i] = x[i * D + j]
         for i in range(m):
-            d[i] = weights[i0 + i] * (actions[i0 + i] - sigmoid(d[i]))
-        # even and odd rows into separate sums: two independent dependency chains
-        for i in range(0, m - 1, 2):
+            d[i] = db
+        for j in range(D):
+            for i in range(m):
+                d[i] += xt[j * block + i] * dw[j]
+        # the sigmoid's loop has no calls and vectorises
+        for i in range(m):
+            d[i] = weights[i0 + i] * (<double> actions[i0 + i] - sigmoid(d[i]))
+        if action_t is int64_t:
+            for i in range(m):   # 0 and 1 set no other bit
+                bits |= actions[i0 + i]
+        full = m - m % lanes
+        for j in range(D):
+            for g in range(full // lanes):
+                for l in range(lanes):
+                    acc[j * lanes + l] += xt[j * block + g * lanes + l] * d[g * lanes + l]
+        for g in range(full // lanes):
+            for l in range(lanes):
+                gbl[l] += d[g * lanes + l]
+        for i in range(full, m):   # the last block's tail: the same lanes
             for j in range(D):
-                acc[j] += x[i * D + j] * d[i]
-                acc2[j] += x[(i + 1) * D + j] * d[i + 1]
-            gb += d[i]
-            gb2 += d[i + 1]
-        if m % 2:
-            for j in range(D):
-                acc[j] += x[(m - 1) * D + j] * d[m - 1]
-            gb += d[m - 1]
+                acc[j * lanes + i - full] += xt[j * block + i] * d[i]
+            gbl[i - full] += d[i]
         i0 += m
     for j in range(D):
-        grad[2 * j] = -(acc[j] + acc2[j])
-        grad[2 * j + 1] = acc[j] + acc2[j]
-    grad[2 * D] = -(gb + gb2)
-    grad[2 * D + 1] = gb + gb2
+        s = 0.0
+        for l in range(lanes):
+            s += acc[j * lanes + l]
+        grad[2 * j] = -s
+        grad[2 * j + 1] = s
+    for l in range(lanes):
+        gb += gbl[l]
+    grad[2 * D] = -gb
+    grad[2 * D + 1] = gb
+    return (bits & ~(<int64_t> 1)) == 0
 
 
 cdef inline void _binary_score_rows(const double* theta, const double* obs,

@@ -170,3 +170,19 @@ def test_bad_input(problem, policy):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         pgfast.RegressionGradient(problem, policy, m=3)
+
+
+def test_on_steps_is_alive_times_values():
+    """Trajectories.on_steps (the trajectory-return weights' one pass) equals NumPy's
+    broadcast product bit for bit, NaN and infinity included."""
+    problem = pgfast.Problem("CartPole-v1", gamma=0.99, horizon=60)
+    policy = pgfast.LinearSoftmax(4, 2)
+    rng = np.random.default_rng(5)
+    traj = problem.rollouts(policy, policy.init(rng), 9, rng)
+    values = rng.standard_normal(9)
+    values[3], values[5] = np.nan, -np.inf
+    assert not traj.alive.all()   # some episodes end within the depth
+    with np.errstate(invalid="ignore"):   # inf * 0: NaN, as on_steps gives
+        want = traj.alive * values
+    np.testing.assert_array_equal(traj.on_steps(values), want)
+

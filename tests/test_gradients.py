@@ -362,6 +362,35 @@ def test_lr_bad_input(kwargs, err, match):
             pgfast.optimal_baseline(**args)
 
 
+@pytest.mark.parametrize("mode", ["trajectory", "reward_to_go", "baseline"])
+@pytest.mark.parametrize("gamma", [0.0, 0.9, 1.0])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_lr_names_a_non_finite_input_wherever_it_is(mode, gamma, bad):
+    """Scores and rewards are read once, by the kernels, and a NaN or infinity is
+    named from the gradient it spoils: anywhere in the buffer, beside zero scores
+    and zero rewards (inf * 0), at episode starts and ends, with γ = 0 and 1."""
+    rng = np.random.default_rng(30)
+    T, B, P = 9, 3, 2
+    term = np.zeros((T, B), bool)
+    term[3, 1] = term[6, 0] = True
+    for t, b in [(0, 0), (3, 1), (4, 1), (8, 2), (5, 0)]:
+        for zero in (False, True):
+            scores = rng.standard_normal((T, B, P))
+            rewards = rng.standard_normal((T, B))
+            if zero:
+                scores[t, b] = 0.0
+                rewards[t, b] = 0.0
+            s_bad, r_bad = scores.copy(), rewards.copy()
+            s_bad[t, b, 1] = bad
+            r_bad[t, b] = bad
+            with pytest.raises(ValueError, match="grad_log_probs: expected finite values"):
+                pgfast.likelihood_ratio_gradient(s_bad, rewards, gamma, term, mode=mode)
+            with pytest.raises(ValueError, match="rewards: expected finite values"):
+                pgfast.likelihood_ratio_gradient(scores, r_bad, gamma, term, mode=mode)
+    with pytest.raises(ValueError, match="rewards: expected finite values"):
+        pgfast.likelihood_ratio_gradient(np.ones((3, 0)), [1.0, bad, 2.0], gamma, mode=mode)
+
+
 def test_kernels_are_compiled():
     from pgfast import _linalg, _scores
     for module in (_linalg, _scores):

@@ -149,6 +149,86 @@ def test_one_pass_binary_softmax_sum_matches_rows(obs_dim):
     np.testing.assert_allclose(rows, want_rows, rtol=1e-12, atol=1e-12)
 
 
+def test_score_sum_same_bits_whatever_the_action_dtype():
+    """int64 indices take the one-pass kernel as they are, other dtypes and strided
+    views are converted first: the same sum, bit for bit."""
+    policy = pgfast.LinearSoftmax(4, 2)
+    rng = np.random.default_rng(21)
+    theta = 3.0 * rng.standard_normal(policy.n_params)
+    obs, actions = random_batch(policy, rng, n=1001)
+    w = rng.standard_normal(1001)
+    got = policy.grad_log_prob(theta, obs, actions, weights=w)
+    for other in (actions.astype(np.float64), actions.astype(np.int32), actions.tolist(),
+                  np.repeat(actions, 2)[::2]):
+        np.testing.assert_array_equal(policy.grad_log_prob(theta, obs, other, weights=w), got)
+
+
+@pytest.mark.parametrize("make", [lambda: pgfast.LinearSoftmax(4, 2),
+                                  lambda: pgfast.LinearSoftmax(3, 4),
+                                  lambda: pgfast.MLPSoftmax(4, 2, hidden=(5,)),
+                                  lambda: pgfast.LinearGaussian(4, 2)],
+                         ids=["one-pass", "linear-4-actions", "mlp", "gaussian"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_score_sum_names_a_non_finite_input(make, bad):
+    """The one-pass sum reads obs and weights once and names a NaN or infinity from
+    its result; a zero weight on the bad row (inf * 0) is caught as well. Finite
+    inputs whose sum overflows (linear policies) are blamed on their magnitude."""
+    policy = make()
+    rng = np.random.default_rng(22)
+    theta = random_theta(policy, rng)
+    obs, actions = random_batch(policy, rng, n=300)
+    w = rng.standard_normal(300)
+    for row in (0, 137, 299):
+        for zero_weight in (False, True):
+            o, ww = obs.copy(), w.copy()
+            o[row, row % policy.obs_dim] = bad
+            ww[row] = 0.0 if zero_weight else ww[row]
+            with pytest.raises(ValueError, match="obs: expected finite values"):
+                policy.grad_log_prob(theta, o, actions, weights=ww)
+        ww = w.copy()
+        ww[row] = bad
+        with pytest.raises(ValueError, match="weights: expected finite values"):
+            policy.grad_log_prob(theta, obs, actions, weights=ww)
+    if not policy.hidden:   # (tanh layers saturate rather than overflow)
+        with pytest.raises(ValueError, match="theta: Σ w ∇log π is not finite"):
+            policy.grad_log_prob(theta, 1e300 * obs, actions, weights=1e300 * w)
+
+
+@pytest.mark.parametrize("bad", [2, -1, 1 << 40, -(1 << 62)])
+def test_score_sum_names_a_bad_int_action(bad):
+    """The one-pass kernel's check of int64 actions (an OR of the indices) refuses
+    every index but 0 and 1, and the error names it."""
+    policy = pgfast.LinearSoftmax(4, 2)
+    rng = np.random.default_rng(23)
+    obs, actions = random_batch(policy, rng, n=77)
+    actions[76] = bad
+    with pytest.raises(ValueError, match=rf"actions: expected integers in \[0, 2\) .* got {bad}"):
+        policy.grad_log_prob(np.zeros(policy.n_params), obs, actions, weights=np.ones(77))
+
+
+@pytest.mark.parametrize("num_threads", [1, 2])
+def test_rows_that_overflow_are_refused(num_threads):
+    """The per-sample rows are not read again when the kernel bounded them as it
+    wrote them; rows that overflow (finite inputs, products beyond float64) still
+    raise, from either bound: a hidden δ times a large input, or 1/σ² itself."""
+    policy = pgfast.MLPSoftmax(3, 2, hidden=(4,))
+    params = policy.unpack(policy.init(np.random.default_rng(0)))
+    params["W0"] *= 1e-11   # tanh stays unsaturated for inputs of 1e10
+    params["W1"][:] = [1e300, -1e300]   # δ of the hidden layer ≈ 1e300
+    obs = np.full((5, 3), 1e10)
+    theta = policy.pack(params)
+    with pytest.raises(ValueError, match="^theta, obs, actions: ∇log π is not finite"):
+        policy.grad_log_prob(theta, obs, [0, 1, 0, 1, 1], num_threads=num_threads)
+    params["W1"][:] = 1.0   # the same inputs, bounded rows: returned unread
+    rows = policy.grad_log_prob(policy.pack(params), obs, [0, 1, 0, 1, 1],
+                                num_threads=num_threads)
+    assert np.isfinite(rows).all()
+    gaussian = pgfast.LinearGaussian(3, 1)
+    theta = gaussian.pack({"W0": np.zeros((3, 1)), "b0": np.zeros(1), "log_std": [-400.0]})
+    with pytest.raises(ValueError, match="^theta, obs, actions: ∇log π is not finite"):
+        gaussian.grad_log_prob(theta, np.ones((4, 3)), np.ones((4, 1)), num_threads=num_threads)
+
+
 def test_grad_log_prob_rows_whatever_the_thread_count(policy):
     rng = np.random.default_rng(25)
     theta = random_theta(policy, rng)
