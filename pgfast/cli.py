@@ -79,16 +79,31 @@ def _train_command(args) -> int:
     if args.overwrite:
         for name in RUN_FILES:
             (out / name).unlink(missing_ok=True)
+    logger = None
+    if args.tensorboard:
+        from .loggers import TensorBoardLogger
+
+        # A resumed run appends to its curves (what an earlier session logged past
+        # the checkpoint is dropped, as the run replays it).
+        purge = _steps_done(saved) + 1 if saved is not None else None
+        try:
+            logger = TensorBoardLogger(args.tensorboard, purge_step=purge)
+        except ImportError as exc:
+            raise ValueError(f"--tensorboard: {exc}") from None
     started, cpu = time.perf_counter(), time.process_time()
     try:
         theta, history = train(update, theta, total_steps=config["steps"], rng=rng,
                                callback=stop, progress=not args.quiet, checkpoint_dir=out,
                                resume=args.resume, metadata=metadata,
-                               checkpoint_every=args.checkpoint_every)
+                               checkpoint_every=args.checkpoint_every, logger=logger)
     except KeyboardInterrupt:
         print(f"\ninterrupted: checkpoint written to {out}; continue with: "
-              f"pgfast train --resume --out {shlex.quote(str(out))}")
+              f"pgfast train --resume --out {shlex.quote(str(out))}"
+              + (f" --tensorboard {shlex.quote(args.tensorboard)}" if logger else ""))
         return 130
+    finally:
+        if logger is not None:
+            logger.close()
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     _write_results(out, args, config, threshold, problem, policy, stop, theta, history,
                    wall, cpu)
@@ -663,6 +678,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=_positive_int, default=20,
                        help="updates between checkpoints (also at the end, Ctrl-C, SIGTERM)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--tensorboard", metavar="DIR",
+                       help="write the history and evaluations as TensorBoard scalars, with "
+                            "SB3's names (pip install 'pgfast[tensorboard]'); a resumed run "
+                            "appends")
     train.add_argument("--workers", type=_positive_int,
                        help="roll out on this many Ray actors (pip install 'pgfast[ray]'); "
                             "the same results as without")

@@ -37,7 +37,8 @@ def train(update: SupportsUpdate, theta: ArrayLike, iterations: int | None = Non
           progress: bool = True, checkpoint_dir: FolderLike | None = None,
           resume: bool = False, metadata: dict[str, Any] | None = None,
           checkpoint_every: int | None = None, blas_threads: int | None = 1,
-          overwrite: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+          overwrite: bool = False,
+          logger: Any | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Run ``update.update`` until `iterations` or `total_steps` is reached.
 
     Parameters
@@ -75,6 +76,10 @@ def train(update: SupportsUpdate, theta: ArrayLike, iterations: int | None = Non
     overwrite : bool
         Replace a run already in `checkpoint_dir` (without it, and without
         `resume`, a folder holding a run is refused).
+    logger : object with ``log(step, scalars)``, optional
+        Given each update's history row (at its cumulative environment steps) and each
+        new evaluation of a :class:`StopWhenSolved` callback (``eval_mean_return``),
+        e.g. :class:`pgfast.loggers.TensorBoardLogger`; whoever made it closes it.
     metadata : dict, optional
         JSON-serialisable data stored with the checkpoint (e.g. the command line).
     checkpoint_every : int, optional
@@ -136,6 +141,9 @@ def train(update: SupportsUpdate, theta: ArrayLike, iterations: int | None = Non
     progress, resume = check_bool(progress, "progress"), check_bool(resume, "resume")
     overwrite = check_bool(overwrite, "overwrite")
     callback = check_callback(callback)
+    if logger is not None and not callable(getattr(logger, "log", None)):
+        raise TypeError(f"logger: expected an object with log(step, scalars), got "
+                        f"{type(logger).__name__}")
     if metadata is not None and not isinstance(metadata, dict):
         raise TypeError(f"metadata: expected a dict, got {type(metadata).__name__}")
     if checkpoint_dir is not None:
@@ -174,9 +182,12 @@ def train(update: SupportsUpdate, theta: ArrayLike, iterations: int | None = Non
                     if bar is not None:
                         bar.update(1 if total_steps is None else int(info["steps"]))
                         bar.set_postfix(mean_return=f"{info['mean_return']:.1f}")
+                    evaluated = len(getattr(callback, "evaluations", ()))
                     if callback is not None:
                         verdict = callback(run.iterations, run.theta, info)
                         run.stopped = not callback_verdict(verdict)
+                    if logger is not None:
+                        _log(logger, run, callback, evaluated)
                     last = run.snapshot()
                     if checkpoint_every and checkpoint_dir is not None \
                             and run.iterations % checkpoint_every == 0:
@@ -194,6 +205,14 @@ def train(update: SupportsUpdate, theta: ArrayLike, iterations: int | None = Non
     if checkpoint_dir is not None:
         save(last)
     return run.theta, history_arrays(run.history)
+
+
+def _log(logger, run, callback, evaluated):
+    """The update's history row, and an evaluation the callback has just added."""
+    logger.log(run.steps, {k: v[-1] for k, v in run.history.items() if k != "steps"})
+    evaluations = getattr(callback, "evaluations", ())
+    if len(evaluations) > evaluated:
+        logger.log(run.steps, {"eval_mean_return": evaluations[-1][2]})
 
 
 def _progress_bar(progress, iterations, total_steps, done_iterations, steps):

@@ -115,3 +115,39 @@ def test_missing_tensorboardx_names_the_extra(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match=r'^TensorBoardLogger needs tensorboardX: '
                                           r'pip install "pgfast\[tensorboard\]"$'):
         TensorBoardLogger(tmp_path)
+
+
+@NEEDS_TENSORBOARD
+def test_pgfast_train_tensorboard_logs_the_whole_run_across_a_resume(tmp_path, monkeypatch):
+    """`pgfast train --tensorboard DIR` interrupted, then resumed: one curve per tag over
+    the whole run (no step twice), the history's values, and the evaluations."""
+    from pgfast.cli import main as cli_main
+
+    run, board = tmp_path / "run", tmp_path / "tb"
+    calls = []
+    real = pgfast.ClampedSurrogateUpdate.update
+
+    def update_then_interrupt(self, theta, rng):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(self, theta, rng)
+
+    monkeypatch.setattr(pgfast.ClampedSurrogateUpdate, "update", update_then_interrupt)
+    base = ["train", "--quiet", "--out", str(run), "--tensorboard", str(board),
+            "--steps", "6000", "--eval-episodes", "2"]
+    assert cli_main(base) == 130
+    monkeypatch.setattr(pgfast.ClampedSurrogateUpdate, "update", real)
+    assert cli_main(["train", "--quiet", "--resume", "--out", str(run),
+                     "--tensorboard", str(board)]) == 0
+    scalars = _read(board)
+    _, saved = pgfast.load_checkpoint(run)
+    history = saved["history"]
+    steps, values = scalars["rollout/ep_rew_mean"]
+    np.testing.assert_array_equal(steps, history["steps"])   # each update once, in order
+    np.testing.assert_allclose(values, history["mean_return"], rtol=1e-6)
+    eval_steps, eval_values = scalars["eval/mean_reward"]
+    evaluations = saved["callback"]["evaluations"]
+    np.testing.assert_array_equal(eval_steps, evaluations[:, 1])
+    np.testing.assert_allclose(eval_values, evaluations[:, 2], rtol=1e-6)
+    assert {"train/approx_kl", "train/entropy_loss", "time/fps"} <= set(scalars)
