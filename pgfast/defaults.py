@@ -28,6 +28,8 @@ Keys of a settings dict (every one can be overridden, ``pgfast train --set k=v``
     log_std       initial log σ of a Gaussian policy
     eval_every    updates between the stop-when-solved evaluations (of 10 episodes each)
     confidence    standard errors a 100-episode confirmation must clear the threshold by
+                  (2: the kept policy clears it, rather than passing by a hair on one of
+                  the many evaluations of a run)
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ GENERIC = {
     "alpha": 3e-3, "k_max": 10,
     "minibatches": 1, "anneal": False, "fisher_subsample": 1, "value_lr": 1e-3,
     "value_epochs": 5, "value_minibatch": 256, "log_std": 0.0, "eval_every": 1,
-    "confidence": 1.0,
+    "confidence": 2.0,
 }
 
 # The policy kind `pgfast train ENV` uses when --policy is not given.
@@ -95,9 +97,12 @@ TABLE = {
     },
     "Pendulum-v1": {
         "linear": {"update": "trpo", "steps": 300_000, "normalize": True, "gamma": 0.9},
-        "mlp": {"update": "trpo", "steps": 300_000, "normalize": True, "gamma": 0.9,
+        # γ = 0.95 and rewards over the running σ of the return (seeds 1000-1009: 9 of
+        # 10 solved, median -180, worst -206; with γ = 0.9 and unscaled rewards 5 of 10,
+        # median -200, as an Optuna search's best, λ = 0.99 and ε = 0.0037, did: 6 of 10).
+        "mlp": {"update": "trpo", "steps": 300_000, "normalize": True, "gamma": 0.95,
                 "lam": 0.95, "epsilon": 0.02, "fisher_subsample": 5, "value_epochs": 10,
-                "value_minibatch": 64,
+                "value_minibatch": 64, "scale_rewards": True,
                 "ppo": {"alpha": 1e-3, "minibatches": 32, "anneal": True}},
     },
     # The book's problem: a linear Gaussian policy is its exact family (no threshold:
