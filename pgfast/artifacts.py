@@ -1,6 +1,7 @@
 """What ``pgfast train`` leaves in a run folder beside the checkpoint: the kept
-policy (``policy.npz``), its evaluation (``evaluation.json``) and the learning curve
-(``curve.csv``, ``curve.png``). Each is written atomically and read back checked.
+policy (``policy.npz``), its evaluation (``evaluation.json``), the learning curve
+(``curve.csv``, ``curve.png``) and a short video (``video.mp4``, written by
+:mod:`pgfast.video`). Each is written atomically and read back checked.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ __all__ = ["POLICY_FILE", "EVALUATION_FILE", "RUN_FILES", "write_kept_policy",
 
 POLICY_FILE = "policy.npz"          # the kept parameters, acting on raw observations
 EVALUATION_FILE = "evaluation.json"
-RUN_FILES = (CHECKPOINT_FILE, POLICY_FILE, EVALUATION_FILE, "curve.csv", "curve.png")
+RUN_FILES = (CHECKPOINT_FILE, POLICY_FILE, EVALUATION_FILE, "curve.csv", "curve.png",
+             "video.mp4", "video.gif")
 
 
 def write_kept_policy(folder, policy, theta):

@@ -119,6 +119,33 @@ RESUMED_FLAGS = ("env", "policy", "seed", "horizon", "no_stop", "eval_episodes",
 
 
 
+VIDEO_FRAMES = 200   # a short video: the kept policy's first steps
+
+
+def _write_video(out, args, policy, theta):
+    """``video.mp4`` (a GIF without ffmpeg): one episode of the kept policy, its first
+    VIDEO_FRAMES steps, when the env renders and the video extra is installed; else
+    one line saying why there is none."""
+    import gymnasium
+
+    from .video import record_video
+
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")   # off-screen: no SDL display probe
+    try:
+        import imageio_ffmpeg  # noqa: F401  (MP4)
+        name = "video.mp4"
+    except ImportError:
+        name = "video.gif"
+    try:
+        record_video(args.env, policy, theta, out / name, episodes=1,
+                     rng=np.random.default_rng([args.seed, 3]),
+                     max_episode_steps=min(args.horizon or VIDEO_FRAMES, VIDEO_FRAMES))
+    except (ImportError, gymnasium.error.DependencyNotInstalled, ValueError,
+            RuntimeError) as exc:
+        print(f"no {name} ({str(exc).splitlines()[0]}); --no-video skips it")
+
+
 def _run_folder(args, config=None):
     if args.out:
         return Path(args.out)
@@ -204,6 +231,8 @@ def _write_results(out, args, config, threshold, problem, policy, stop, theta, h
     if not write_curve(out, history, stop.evaluations if stop is not None else [], title,
                        threshold):
         print("matplotlib is not installed: no curve.png (pip install 'pgfast[plot]')")
+    if not args.no_video:
+        _write_video(out, args, policy, raw)
     write_evaluation(out, summary)   # last: its presence says the run's files are whole
     if stop is not None and stop.solved:
         print(f"solved after {summary['train_steps']} steps ({summary['updates']} updates) "
@@ -678,6 +707,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=_positive_int, default=20,
                        help="updates between checkpoints (also at the end, Ctrl-C, SIGTERM)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--no-video", action="store_true",
+                       help="no video.mp4 of the kept policy in the run folder (it needs "
+                            "pip install 'pgfast[video]' and an env that renders)")
     train.add_argument("--tensorboard", metavar="DIR",
                        help="write the history and evaluations as TensorBoard scalars, with "
                             "SB3's names (pip install 'pgfast[tensorboard]'); a resumed run "

@@ -154,7 +154,7 @@ def settings(env, policy="linear", overrides=None):
     >>> from pgfast import factory
     >>> config, sources = factory.settings("Pendulum-v1", "mlp", {"update": "ppo"})
     >>> config["update"], config["alpha"], sources["alpha"], config["gamma"]
-    ('ppo', 0.001, 'table', 0.9)
+    ('ppo', 0.001, 'table', 0.95)
     >>> factory.settings("CartPole-v1", "linear", {"m": 8})[1]["m"]
     'override'
     """

@@ -50,3 +50,25 @@ def test_cli_bench_without_suite_is_a_usage_error(tmp_path, capsys):
         cli_main(["bench", "--path", str(tmp_path / "nowhere")])
     assert exit_info.value.code == 2
     assert "no benchmark suite" in capsys.readouterr().err
+
+
+def test_train_writes_a_short_video_of_the_kept_policy(tmp_path, capsys):
+    pytest.importorskip("imageio", reason='the video needs pip install "pgfast[video]"')
+    pytest.importorskip("pygame", reason='drawing CartPole needs pip install "pgfast[video]"')
+    out = tmp_path / "run"
+    assert cli_main(["train", "--quiet", "--out", str(out), "--eval-episodes", "3"]) == 0
+    video = [p for p in out.iterdir() if p.stem == "video"]
+    assert len(video) == 1 and video[0].stat().st_size > 1000
+    import imageio.v3 as iio
+
+    frames = iio.imread(video[0])
+    assert 1 < len(frames) <= 201 and frames.shape[-1] == 3   # the reset, then 200 steps
+    assert cli_main(["train", "--quiet", "--out", str(tmp_path / "plain"), "--no-video",
+                     "--eval-episodes", "3"]) == 0
+    assert not any(p.stem == "video" for p in (tmp_path / "plain").iterdir())
+    # An env that does not render: one line, and the run is whole.
+    assert cli_main(["train", "pgfast/SimpleRegulator-v0", "--horizon", "20", "--steps", "500",
+                     "--quiet", "--out", str(tmp_path / "regulator"),
+                     "--eval-episodes", "3"]) == 0
+    assert "no video.mp4 (render_mode" in capsys.readouterr().out
+    assert (tmp_path / "regulator" / "evaluation.json").exists()

@@ -128,7 +128,7 @@ def test_config_lists_the_settings_and_their_sources(capsys):
     assert cli_main(["train", "Pendulum-v1", "--config", "--set", "m=8"]) == 0
     out = capsys.readouterr().out
     assert "--policy mlp" in out   # Pendulum's default policy kind
-    assert "gamma              0.9          (table)" in out
+    assert "gamma              0.95         (table)" in out
     assert "m                  8            (override)" in out
     assert "threshold          -200.0" in out
 
