@@ -95,7 +95,8 @@ def _train_command(args) -> int:
         theta, history = train(update, theta, total_steps=config["steps"], rng=rng,
                                callback=stop, progress=not args.quiet, checkpoint_dir=out,
                                resume=args.resume, metadata=metadata,
-                               checkpoint_every=args.checkpoint_every, logger=logger)
+                               checkpoint_every=args.checkpoint_every, logger=logger,
+                               num_threads=args.threads)
     except KeyboardInterrupt:
         print(f"\ninterrupted: checkpoint written to {out}; continue with: "
               f"pgfast train --resume --out {shlex.quote(str(out))}"
@@ -707,6 +708,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=_positive_int, default=20,
                        help="updates between checkpoints (also at the end, Ctrl-C, SIGTERM)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--threads", type=_positive_int, default=1,
+                       help="threads for the rollouts of one run (the same results on any "
+                            "count; default 1)")
     train.add_argument("--no-video", action="store_true",
                        help="no video.mp4 of the kept policy in the run folder (it needs "
                             "pip install 'pgfast[video]' and an env that renders)")

@@ -49,6 +49,9 @@ class Problem:
         same numbers, bit for bit, as without, for a native id.
     address : str, optional
         The Ray cluster of `workers` ("host:port"); default: a local one.
+    num_threads : int
+        Threads the native rollout loop splits its env slots over (OpenMP); the
+        trajectories are the same bit for bit for any count.
     normalize_observations : bool
         Keep running statistics of the observations (``obs_normalizer``) and give
         the policy (s − μ)/σ: θ then acts on normalised observations, and the
@@ -89,8 +92,9 @@ class Problem:
     """
 
     def __init__(self, env, gamma=1.0, horizon=None, normalize_observations=False, *,
-                 workers=None, address=None):
+                 workers=None, address=None, num_threads=1):
         self.gamma = check_unit_interval(gamma, "gamma")
+        self.num_threads = check_positive_int(num_threads, "num_threads")
         self.env = env
         self._envs_by_size = {}   # an id's vector envs, made once per slot count
         if workers is not None and not isinstance(env, str):
@@ -281,6 +285,7 @@ class Problem:
             if theta.ndim == 2 and rows < slots:   # pad the last chunk, keep `rows` slots
                 part = np.vstack([part, np.repeat(part[-1:], slots - rows, axis=0)])
             chunks.append((rollout(env, policy, part, d, rng, time_limit=d,
+                                   num_threads=self.num_threads,
                                    deterministic=deterministic, first_episode=True), rows))
         traj = first_episodes(chunks)
         if normalizer is not None:

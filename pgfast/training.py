@@ -37,8 +37,8 @@ def train(update: SupportsUpdate, theta: ArrayLike, iterations: int | None = Non
           progress: bool = True, checkpoint_dir: FolderLike | None = None,
           resume: bool = False, metadata: dict[str, Any] | None = None,
           checkpoint_every: int | None = None, blas_threads: int | None = 1,
-          overwrite: bool = False,
-          logger: Any | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+          overwrite: bool = False, logger: Any | None = None,
+          num_threads: int | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Run ``update.update`` until `iterations` or `total_steps` is reached.
 
     Parameters
@@ -80,6 +80,9 @@ def train(update: SupportsUpdate, theta: ArrayLike, iterations: int | None = Non
         Given each update's history row (at its cumulative environment steps) and each
         new evaluation of a :class:`StopWhenSolved` callback (``eval_mean_return``),
         e.g. :class:`pgfast.loggers.TensorBoardLogger`; whoever made it closes it.
+    num_threads : int, optional
+        Threads for the update's rollouts (sets its problem's ``num_threads``): the
+        same run bit for bit on any count.
     metadata : dict, optional
         JSON-serialisable data stored with the checkpoint (e.g. the command line).
     checkpoint_every : int, optional
@@ -141,6 +144,8 @@ def train(update: SupportsUpdate, theta: ArrayLike, iterations: int | None = Non
     progress, resume = check_bool(progress, "progress"), check_bool(resume, "resume")
     overwrite = check_bool(overwrite, "overwrite")
     callback = check_callback(callback)
+    if num_threads is not None:
+        update.problem.num_threads = check_positive_int(num_threads, "num_threads")
     if logger is not None and not callable(getattr(logger, "log", None)):
         raise TypeError(f"logger: expected an object with log(step, scalars), got "
                         f"{type(logger).__name__}")

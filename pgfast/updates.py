@@ -40,6 +40,7 @@ class SupportsUpdate(Protocol):
     ``steps``, ``mean_return``, ``kl`` and ``entropy``) and its checkpoint state."""
 
     policy: Policy
+    problem: Any
 
     def update(self, theta: np.ndarray, rng: np.random.Generator
                ) -> tuple[np.ndarray, dict[str, Any]]: ...

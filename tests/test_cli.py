@@ -72,3 +72,14 @@ def test_train_writes_a_short_video_of_the_kept_policy(tmp_path, capsys):
                      "--eval-episodes", "3"]) == 0
     assert "no video.mp4 (render_mode" in capsys.readouterr().out
     assert (tmp_path / "regulator" / "evaluation.json").exists()
+
+
+def test_train_threads_gives_the_same_run(tmp_path):
+    summaries = []
+    for threads in ("1", "2"):
+        out = tmp_path / threads
+        assert cli_main(["train", "--quiet", "--no-video", "--out", str(out), "--threads",
+                         threads, "--eval-episodes", "5"]) == 0
+        summary = json.loads((out / "evaluation.json").read_text())
+        summaries.append({k: v for k, v in summary.items() if "seconds" not in k})
+    assert summaries[0] == summaries[1]

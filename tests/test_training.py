@@ -297,3 +297,22 @@ def test_stop_when_solved_folds_the_best_with_the_statistics_it_was_evaluated_un
     np.testing.assert_array_equal(stop.best_raw_theta, folded[best])
     assert not np.allclose(problem.obs_normalizer.fold(policy, stop.best_theta),
                            stop.best_raw_theta)
+
+
+@pytest.mark.parametrize("env, policy", [("CartPole-v1", pgfast.LinearSoftmax(4, 2)),
+                                         ("Pendulum-v1", pgfast.MLPGaussian(3, 1, hidden=8))])
+def test_one_run_on_two_threads_is_the_run_on_one(env, policy):
+    """train(num_threads=2) splits each batch's env slots over two threads: the same
+    θ and history, bit for bit."""
+    runs = []
+    for threads in (1, 2):
+        problem = pgfast.Problem(env, gamma=0.99, normalize_observations=True)
+        update = pgfast.TrustRegionUpdate(problem, policy, m=8)
+        rng = np.random.default_rng(0)
+        theta, history = pgfast.train(update, policy.init(rng), iterations=4, rng=rng,
+                                      progress=False, num_threads=threads)
+        assert problem.num_threads == threads
+        runs.append((theta, history))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    for key in ("steps", "mean_return", "kl", "entropy"):
+        np.testing.assert_array_equal(runs[0][1][key], runs[1][1][key])
