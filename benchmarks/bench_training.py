@@ -67,7 +67,8 @@ def solve(env, kind, seed, overrides=None):
     return {
         "env": env, "policy": kind, "update": config["update"], "seed": seed,
         "eval": float(returns.mean()), "threshold": threshold,
-        "solved": bool(returns.mean() >= threshold), "stopped": stop.solved,
+        "solved": threshold is not None and bool(returns.mean() >= threshold),
+        "stopped": stop.solved,
         "steps": int(history["steps"][-1]), "train_s": float(history["wall_time"][-1]),
         "wall_s": wall, "cpu_s": cpu,
         "steps_per_cpu_s": float(history["steps"][-1]) / max(cpu, 1e-9),
@@ -134,8 +135,9 @@ def plot(results, out):
         ax.plot(grid, np.nanmean(ys, axis=0), label=f"mean of {len(results)} seeds")
         ax.fill_between(grid, np.nanmin(ys, axis=0), np.nanmax(ys, axis=0), alpha=0.3,
                         label="min-max")
-        ax.axhline(r0["threshold"], color="k", ls="--", lw=0.8,
-                   label=f"solved ({r0['threshold']:g})")
+        if r0["threshold"] is not None:
+            ax.axhline(r0["threshold"], color="k", ls="--", lw=0.8,
+                       label=f"solved ({r0['threshold']:g})")
         ax.set_xlabel(label)
     axes[0].set_ylabel("evaluation return (deterministic)")
     axes[0].legend(fontsize=8, loc="lower right")

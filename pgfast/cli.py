@@ -62,13 +62,15 @@ def _train_command(args) -> int:
               f"{len(saved['history']['steps'])} updates ({_steps_done(saved)} steps)")
     rng = np.random.default_rng(args.seed)
     theta = policy.init(rng)
+    # Without a threshold the rule never stops the run, but still keeps its best θ.
     stop = None
-    if threshold is not None and not args.no_stop:
+    if not args.no_stop:
         stop = StopWhenSolved(problem, policy, threshold, np.random.default_rng([args.seed, 1]),
                               every=config["eval_every"], confidence=config["confidence"])
     print(f"pgfast train: {config['update']} on {args.env}, {type(policy).__name__} "
           f"({policy.n_params} parameters), up to {config['steps']} steps"
-          + (f", stopping at a mean return of {threshold:g}" if stop else "") + f" -> {out}")
+          + (f", stopping at a mean return of {threshold:g}" if stop and threshold is not None
+             else "") + f" -> {out}")
     if not factory.tuned(args.env):
         print(f"pgfast train: {args.env} has no tuned entry; these settings are generic"
               + (" (the continuous-control recipe of pgfast.defaults.CONTINUOUS)"
@@ -238,9 +240,11 @@ def _write_results(out, args, config, threshold, problem, policy, stop, theta, h
     if stop is not None and stop.solved:
         print(f"solved after {summary['train_steps']} steps ({summary['updates']} updates) "
               f"in {wall:.2f} s ({cpu:.2f} s of CPU)")
-    elif stop is not None:
-        print(f"not solved within {config['steps']} steps ({wall:.2f} s); "
-              f"keeping the best parameters seen (evaluation {stop.best_score:.1f})")
+    elif stop is not None and stop.best_theta is not None:
+        verdict = f"not solved within {config['steps']} steps" if threshold is not None \
+            else f"trained {summary['train_steps']} steps"
+        print(f"{verdict} ({wall:.2f} s); keeping the best parameters seen "
+              f"(evaluation {stop.best_score:.1f})")
     else:
         print(f"trained {summary['train_steps']} steps in {wall:.2f} s")
     print(f"evaluation over {summary['episodes']} episodes: mean return "

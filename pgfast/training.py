@@ -317,8 +317,9 @@ class StopWhenSolved:
         The problem being trained (its returns are summed undiscounted here).
     policy : pgfast policy
         The policy being trained.
-    threshold : float
-        The mean return at which the task counts as solved.
+    threshold : float or None
+        The mean return at which the task counts as solved; None (an env without
+        one) evaluates and keeps the best θ without ever stopping.
     rng : numpy.random.Generator
         The evaluations' own generator.
     every : int
@@ -359,7 +360,8 @@ class StopWhenSolved:
                  confirm_episodes=100, confidence=1.0):
         check_problem(problem, policy)
         self.problem, self.policy = problem, policy
-        self.threshold = check_finite_float(threshold, "threshold")
+        self.threshold = None if threshold is None else check_finite_float(threshold,
+                                                                            "threshold")
         self.rng = check_rng(rng)
         self.every = check_positive_int(every, "every")
         self.episodes = check_positive_int(episodes, "episodes")
@@ -443,7 +445,7 @@ class StopWhenSolved:
             return None
         returns = self.returns(theta, self.episodes)
         solved = False
-        if returns.mean() >= self.threshold:
+        if self.threshold is not None and returns.mean() >= self.threshold:
             returns = self.returns(theta, self.confirm_episodes)
             error = returns.std() / np.sqrt(returns.size)
             solved = returns.mean() - self.confidence * error >= self.threshold

@@ -316,3 +316,16 @@ def test_one_run_on_two_threads_is_the_run_on_one(env, policy):
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     for key in ("steps", "mean_return", "kl", "entropy"):
         np.testing.assert_array_equal(runs[0][1][key], runs[1][1][key])
+
+
+def test_stop_rule_without_a_threshold_keeps_the_best_and_never_stops(setup):
+    problem, policy = setup
+    update = pgfast.TrustRegionUpdate(problem, policy, m=4)
+    stop = pgfast.StopWhenSolved(problem, policy, None, np.random.default_rng(1), every=2,
+                                 episodes=3)
+    rng = np.random.default_rng(0)
+    _, history = pgfast.train(update, policy.init(rng), iterations=6, rng=rng,
+                              progress=False, callback=stop)
+    assert len(history["iteration"]) == 6 and not stop.solved
+    assert [e[0] for e in stop.evaluations] == [2, 4, 6]
+    assert stop.best_score == max(e[2] for e in stop.evaluations)
