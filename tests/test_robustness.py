@@ -193,7 +193,7 @@ def test_training_entry_points_check_their_arguments(cartpole, softmax, tmp_path
     with pytest.raises(TypeError, match="^callback:"):
         pgfast.train(update, theta, iterations=1, rng=rng, progress=False, callback="stop")
     with pytest.raises(TypeError, match="^threshold:"):
-        pgfast.StopWhenSolved(cartpole, softmax, None, rng)
+        pgfast.StopWhenSolved(cartpole, softmax, "475", rng)   # None: no threshold
     with pytest.raises(TypeError, match="^rng:"):
         pgfast.save_checkpoint(tmp_path, theta, update, {}, 0)
     with pytest.raises(TypeError, match="^history:"):
