@@ -339,14 +339,20 @@ def load_checkpoint(directory, update=None):
     if len(lengths) > 1:
         raise ValueError(f"checkpoint: {path} holds a history of uneven length")
     if update is not None:
-        if saved["update"] != type(update).__name__:
-            raise ValueError(f"checkpoint: written by {saved['update']}, "
-                             f"not {type(update).__name__}")
-        if saved["policy"] != json.loads(json.dumps(update.policy.config())):
-            raise ValueError(f"checkpoint: policy {saved['policy']} does not match "
-                             f"{update.policy.config()}")
-        if theta.shape != (update.policy.n_params,):
-            raise ValueError("checkpoint: theta does not fit the policy")
+        check_written_for(saved, update)
         update.load_state_dict(saved["state"])
         update.problem.load_state_dict(saved["problem"])
     return theta, saved
+
+
+def check_written_for(saved, update):
+    """Raise unless the checkpoint `saved` (from :func:`load_checkpoint`) was written
+    for `update`'s class and policy."""
+    if saved["update"] != type(update).__name__:
+        raise ValueError(f"checkpoint: written by {saved['update']}, "
+                         f"not {type(update).__name__}")
+    if saved["policy"] != json.loads(json.dumps(update.policy.config())):
+        raise ValueError(f"checkpoint: policy {saved['policy']} does not match "
+                         f"{update.policy.config()}")
+    if saved["run"]["theta"].shape != (update.policy.n_params,):
+        raise ValueError("checkpoint: theta does not fit the policy")

@@ -613,17 +613,6 @@ def _load_buffer(path):
     return arrays
 
 
-def _seed(text):
-    """--seed: an integer >= 0 (NumPy's seeds)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
 def _missing_extra(exc) -> str:
     """One line for an optional library that is not installed: which one, and what
     installs it (the error, or the one it was raised from, names the module)."""
@@ -640,14 +629,22 @@ _EXTRAS = {"mujoco": 'the MuJoCo envs need it: pip install "pgfast[mujoco]"',
            "imageio": 'Gymnasium\'s MuJoCo envs need it: pip install "gymnasium[mujoco]"'}
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _int_at_least(minimum, what):
+    """An argparse type: an integer >= `minimum`, refused as "expected `what`"."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1, "a positive integer")
+_seed = _int_at_least(0, "an integer >= 0")   # NumPy's seeds
 
 
 def _builtin_envs():

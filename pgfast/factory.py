@@ -3,11 +3,13 @@ the caller's overrides, each with where it came from), its solved threshold, and
 problem, policy and update those settings describe."""
 from __future__ import annotations
 
+import functools
+
 import gymnasium
 
 from . import updates
 from .defaults import CONTINUOUS, GENERIC, POLICY, TABLE, TARGETS, UPDATES
-from .envs import is_native, spaces_of
+from .envs import PREFIX, is_native, spaces_of
 from .estimators import RewardToGoGradient
 from .policies import LinearValue, MLPValue, policy_for
 from .problem import Problem
@@ -16,7 +18,8 @@ __all__ = ["settings", "threshold", "policy_kind", "build", "tuned"]
 
 
 def _name(env):
-    return env[len("pgfast/"):] if env.startswith("pgfast/") else env
+    """The id without pgfast's prefix ("pgfast/CartPole-v1" -> "CartPole-v1")."""
+    return env[len(PREFIX):] if env.startswith(PREFIX) else env
 
 
 def tuned(env):
@@ -42,6 +45,7 @@ def tuned(env):
     return _name(env) in TABLE
 
 
+@functools.lru_cache(maxsize=64)   # settings and policy_kind both ask; a probe makes an env
 def _continuous(env):
     """Whether `env` acts with continuous (Box) actions; False for an unknown id (the
     env check reports it later)."""
@@ -85,7 +89,7 @@ def threshold(env):
     except Exception:   # an unregistered id: the env check reports it later
         value = None
     if value is None:
-        value = TARGETS.get(env[len("pgfast/"):] if env.startswith("pgfast/") else env)
+        value = TARGETS.get(_name(env))
     return None if value is None else float(value)
 
 

@@ -22,7 +22,7 @@ from ._signals import Interrupts
 from ._validation import (FolderLike, RngLike, callback_verdict, check_bool, check_callback,
                           check_finite_float, check_folder, check_positive_int, check_rng,
                           check_theta)
-from .checkpoints import has_checkpoint, load_checkpoint, write_checkpoint
+from .checkpoints import check_written_for, has_checkpoint, load_checkpoint, write_checkpoint
 from .policies import Policy
 from .problem import Problem, check_problem
 from .run import RunState, history_arrays
@@ -164,8 +164,9 @@ def train(update: SupportsUpdate, theta: ArrayLike, iterations: int | None = Non
 
     run = RunState(update, theta, rng, callback)
     if resume:
-        _, saved = load_checkpoint(checkpoint_dir, update=update)
-        run.load_state_dict(saved["run"])
+        _, saved = load_checkpoint(checkpoint_dir)
+        check_written_for(saved, update)
+        run.load_state_dict(saved["run"])   # the update's and problem's state among it
     else:
         run.theta = check_theta(theta, update.policy.n_params)
 
