@@ -5,6 +5,8 @@
 One round = STEPS steps of B = 256 envs with pre-drawn random actions (autoresets
 included); steps/s = B * STEPS / time.
 """
+import types
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -36,6 +38,21 @@ def test_native_vector_env(benchmark):
     actions = random_actions(vec, STEPS)
     benchmark(run, vec, actions)
     report(benchmark)
+
+
+@pytest.mark.benchmark(group="CartPole-v1 step, B=256")
+def test_native_vector_env_checks_only(benchmark, monkeypatch):
+    """step() with the kernel call stubbed out: its checks and allocations alone
+    (target: at most 5 % of the step)."""
+    def no_step(kernel, actions, obs, rewards, *rest):
+        rewards.fill(0.0)
+        return -1   # every action in the space
+
+    vec = pgfast.make_vec("CartPole-v1", num_envs=B, seed=0)
+    vec.reset()
+    actions = random_actions(vec, STEPS)
+    monkeypatch.setattr(pgfast.envs, "_rollout", types.SimpleNamespace(step_all=no_step))
+    benchmark(run, vec, actions)
 
 
 @pytest.mark.benchmark(group="CartPole-v1 step, B=256")

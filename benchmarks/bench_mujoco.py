@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import pgfast
+import pgfast._rollout
 from pgfast import mujoco as pm
 
 pytestmark = pytest.mark.skipif(not pm.available(),
@@ -56,6 +57,20 @@ def test_hopper_pgfast_fused(benchmark, num_threads):
                             kwargs={"num_threads": num_threads}, rounds=5, iterations=1)
     _record(benchmark)
     assert ro.rewards.shape == (T, B) and np.isfinite(ro.rewards).all()
+
+
+@pytest.mark.benchmark(group=GROUP)
+def test_hopper_checks_only(benchmark, monkeypatch):
+    """The fused loop stubbed out: the call's checks and allocations alone."""
+    def no_rollout(*args):   # finite rewards and log-probabilities, as the checks read them
+        args[7].fill(0.0)
+        args[10].fill(0.0)
+
+    policy, theta = _policy()
+    env = pgfast.make_vec("Hopper-v5", num_envs=B)
+    rngs = np.random.default_rng(0).spawn(B)
+    monkeypatch.setattr(pgfast._rollout, "rollout", no_rollout)
+    benchmark(pgfast.rollout, env, policy, theta, T, rngs)
 
 
 @pytest.mark.benchmark(group=GROUP)

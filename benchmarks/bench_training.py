@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import time
 from pathlib import Path
 
@@ -36,8 +37,10 @@ CASES = [("CartPole-v1", "linear", None), ("CartPole-v1", "mlp", None),
          ("CartPole-v1", "mlp", "ppo"), ("Acrobot-v1", "linear", None),
          ("MountainCar-v0", "mlp", None), ("MountainCarContinuous-v0", "linear", None),
          ("Pendulum-v1", "mlp", None)]
-# 1M steps each (about 1-2 minutes a seed): run only when named with --envs.
-MUJOCO_CASES = [("Hopper-v5", "mlp", None), ("HalfCheetah-v5", "mlp", None)]
+# 1M steps each (about 1-3 minutes a seed; Humanoid 3M): run only when named with --envs.
+MUJOCO_CASES = [(env, "mlp", None) for env in (
+    "Hopper-v5", "Walker2d-v5", "HalfCheetah-v5", "Ant-v5", "Swimmer-v5", "InvertedPendulum-v5",
+    "InvertedDoublePendulum-v5", "Reacher-v5", "Humanoid-v5")]
 
 
 def solve(env, kind, seed, overrides=None):
@@ -191,8 +194,12 @@ def main():
         if (args.envs and env not in args.envs) or (not args.envs and
                                                    (env, kind, update) in MUJOCO_CASES):
             continue
-        runs = [solve(env, kind, seed, {**settings, **({"update": update} if update else {})})
-                for seed in range(args.first_seed, args.first_seed + args.seeds)]
+        runs = []
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            runs.append(solve(env, kind, seed,
+                              {**settings, **({"update": update} if update else {})}))
+            with open(Path(args.out) / "runs.jsonl", "a") as log:   # each run as it ends
+                log.write(json.dumps(runs[-1]) + "\n")
         print(table(runs), flush=True)
         print(summary(runs), flush=True)
         print(f"figure: {plot(runs, args.out)}", flush=True)

@@ -133,24 +133,19 @@ def arrays_in_out(*floats, other=(), out=None):
     def decorate(func):
         params = list(inspect.signature(func).parameters)
         where = tuple((name, params.index(name), role) for name, role in roles)
-        float_where = tuple((name, i) for name, i, role in where if role == _FLOAT)
-        other_where = tuple((name, i) for name, i, role in where if role != _FLOAT)
+        where_float = tuple((name, i, role == _FLOAT) for name, i, role in where)
 
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
-            # The NumPy fast path: nothing to convert, a few type checks per argument.
+            # The NumPy fast path: nothing to convert, one type check per argument.
             n = len(args)
             float32 = None   # every float ndarray float32? (None: no float ndarray)
-            for name, i in float_where:
+            for name, i, is_float in where_float:
                 x = args[i] if i < n else kwargs.get(name)
                 if type(x) is np.ndarray:
-                    if float32 is not False:
+                    if is_float and float32 is not False:
                         float32 = x.dtype == _FLOAT32
                 elif x is not None and _library(x) is not None:
-                    return _call_converted(func, where, args, kwargs)
-            for name, i in other_where:
-                x = args[i] if i < n else kwargs.get(name)
-                if x is not None and type(x) is not np.ndarray and _library(x) is not None:
                     return _call_converted(func, where, args, kwargs)
             result = func(*args, **kwargs)
             # float32 in, float32 out (the kernels compute in float64 either way)

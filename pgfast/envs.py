@@ -252,29 +252,28 @@ def _new_kernel(spec, num_envs, seed, max_episode_steps, options):
 
 
 def _check_actions(actions, space, kernel, name):
-    """Actions as a C-contiguous float64 (n, act_dim) array for the kernel.
-
-    Discrete: integers in [0, n) of the batch shape; continuous: finite floats of
-    the space's shape (out-of-bound values are clipped by the dynamics).
-    """
+    """Actions as a C-contiguous float64 (n, act_dim) array for the kernel, of the
+    space's dtype kind and shape. Their values are the kernel's to check (it refuses an
+    invalid one before stepping anything); _check_action_values names it."""
     arr = as_array(actions, name)
-    discrete = kernel.n_actions > 0
-    shape = space.shape
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer)
-                                   or np.issubdtype(arr.dtype, np.floating)):
-        kind = "integers" if discrete else "floats"
+    if arr.dtype.kind not in "iuf":   # (signed, unsigned integers, floats)
+        kind = "integers" if kernel.n_actions > 0 else "floats"
         raise TypeError(f"{name}: expected {kind}, got dtype {arr.dtype}")
-    if arr.shape != shape:
-        raise ValueError(f"{name}: expected shape {shape} for {space}, got {arr.shape}")
-    out = np.ascontiguousarray(arr, dtype=np.float64).reshape(-1, kernel.act_dim)
-    if discrete:
-        bad = ~((out >= 0) & (out < kernel.n_actions) & (out == np.floor(out)))
+    if arr.shape != space.shape:
+        raise ValueError(f"{name}: expected shape {space.shape} for {space}, got {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=np.float64).reshape(-1, kernel.act_dim)
+
+
+def _check_action_values(rows, actions, kernel, name):
+    """A ValueError naming the first invalid action (rows from _check_actions):
+    discrete ones outside the integers [0, n), continuous ones not finite."""
+    if kernel.n_actions > 0:
+        bad = ~((rows >= 0) & (rows < kernel.n_actions) & (rows == np.floor(rows)))
         if bad.any():
-            raise ValueError(f"{name}: expected integers in [0, {kernel.n_actions}), "
-                             f"got {arr.reshape(-1)[np.flatnonzero(bad)[0]]!r}")
-    elif not np.isfinite(out).all():
+            raise ValueError(f"{name}: expected integers in [0, {kernel.n_actions}), got "
+                             f"{np.asarray(actions).reshape(-1)[np.flatnonzero(bad)[0]]!r}")
+    elif not np.isfinite(rows).all():
         raise ValueError(f"{name}: expected finite values, found NaN or infinity")
-    return out
 
 
 def _check_rewards(rewards, actions, name):
@@ -455,8 +454,9 @@ class NativeEnv(gymnasium.Env):
             raise ClosedEnvironmentError(f"{PREFIX}{self._name}: step() on a closed env")
         if self._needs_reset:
             raise ResetNeeded(f"{PREFIX}{self._name}: call reset() before step()")
-        a = _check_actions(action, self.action_space, self.kernel, "action")[0]
-        obs, reward, code = self.kernel.step_slot(0, a, self.np_random)
+        rows = _check_actions(action, self.action_space, self.kernel, "action")
+        _check_action_values(rows, action, self.kernel, "action")   # one action: cheap
+        obs, reward, code = self.kernel.step_slot(0, rows[0], self.np_random)
         if code < 0:
             raise ValueError(f"action: {action!r} is outside the action space {self.action_space}")
         _check_rewards(reward, action, "action")
@@ -692,7 +692,8 @@ class NativeVectorEnv(VectorEnv):
         truncated = np.empty(B, dtype=np.bool_)
         bad = _rollout.step_all(self.kernel, a, obs, rewards, terminated.view(np.uint8),
                                 truncated.view(np.uint8), self._elapsed, self._needs_reset)
-        if bad >= 0:
+        if bad >= 0:   # the kernel refused one before stepping any
+            _check_action_values(a, actions, self.kernel, "actions")
             raise ValueError(f"actions: entry {bad} ({np.asarray(actions)[bad]!r}) is outside "
                              f"the action space {self.single_action_space}")
         _check_rewards(rewards, actions, "actions")

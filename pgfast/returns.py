@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike
 
 from ._validation import (ArrayResult, as_array, as_flags, as_float_array,
                           check_finite_from, check_finite_result, check_unit_interval,
-                          check_work_memory, float_dtype)
+                          check_work_memory, float_dtype, _SMALL_ALLOCATION)
 from ._arrays import arrays_in_out
 
 __all__ = ["reward_to_go", "gae", "discount_powers", "episode_stats"]
@@ -32,10 +32,12 @@ def _as_2d(x, name, dtype, finite=False):
 
 
 def _as_like(x, name, dtype, shape):
-    arr = as_float_array(x, name, dtype=dtype, finite=False)
+    # An array's shape is checked before its copy, so every copy is of rewards' size
+    # (which _check_memory counts).
+    arr = x if isinstance(x, np.ndarray) else as_float_array(x, name, dtype=dtype, finite=False)
     if arr.shape != shape:
         raise ValueError(f"{name}: expected shape {shape} (that of rewards), got {arr.shape}")
-    return arr
+    return as_float_array(arr, name, dtype=dtype, finite=False)
 
 
 def _check_memory(what, shape_of, result_itemsize, *inputs):
@@ -43,6 +45,8 @@ def _check_memory(what, shape_of, result_itemsize, *inputs):
     copies (a broadcast view of 2**31 rows copies every row), the result and the two
     one-byte flag arrays, all of the size of `shape_of` (rewards, or terminated)."""
     n = shape_of.size if isinstance(shape_of, np.ndarray) else 0   # a list is held already
+    if n * (8 * len(inputs) + result_itemsize + 2) < _SMALL_ALLOCATION:
+        return   # even were every input copied (the common case: the call is small)
     check_work_memory(what, n * (result_itemsize + 2), inputs)
 
 

@@ -378,10 +378,7 @@ def _view(shape, dtype=np.float64):
 
 @pytest.mark.parametrize("name, call", [
     ("rewards", lambda: pgfast.reward_to_go(_view((ROWS,)), 0.9)),
-    ("next_values", lambda: pgfast.reward_to_go(np.zeros(3), 0.9,
-                                                next_values=_view((ROWS,)))),
     ("rewards", lambda: pgfast.gae(_view((ROWS,)), _view((ROWS,)), _view((ROWS,)), 0.9, 0.9)),
-    ("values", lambda: pgfast.gae(np.zeros(3), _view((ROWS,)), np.zeros(3), 0.9, 0.9)),
     ("rewards", lambda: pgfast.episode_stats(_view((ROWS,)), _view((ROWS,), bool))),
     ("terminated", lambda: pgfast.discount_powers(_view((ROWS,), bool), None, 0.9)),
     *((("grad_log_probs", lambda mode=mode: pgfast.likelihood_ratio_gradient(
@@ -397,6 +394,14 @@ def test_huge_broadcast_views_are_refused_before_any_copy(name, call):
     until it was killed. The size check counts the elements a view shows."""
     with pytest.raises(ValueError, match=f"^{name}: .*GiB, more than the"):
         call()
+
+
+def test_a_huge_view_of_another_shape_is_refused_by_its_shape_before_any_copy():
+    """(A view of rewards' shape is counted with rewards, above.)"""
+    with pytest.raises(ValueError, match=r"^values: expected shape \(3,\)"):
+        pgfast.gae(np.zeros(3), _view((ROWS,)), np.zeros(3), 0.9, 0.9)
+    with pytest.raises(ValueError, match=r"^next_values: expected shape \(3,\)"):
+        pgfast.reward_to_go(np.zeros(3), 0.9, next_values=_view((ROWS,)))
 
 
 def test_the_memory_check_honours_the_address_space_limit(tmp_path):
