@@ -220,7 +220,7 @@ def _write_results(out, args, config, threshold, problem, policy, stop, theta, h
     else:
         raw = theta if problem.obs_normalizer is None else problem.obs_normalizer.fold(policy, theta)
     write_kept_policy(out, policy, raw)
-    eval_problem = Problem(args.env, gamma=1.0, horizon=args.horizon)
+    eval_problem = Problem(args.env, gamma=1.0, horizon=args.horizon, num_threads=args.threads)
     returns = evaluate(eval_problem, policy, raw, episodes=args.eval_episodes,
                        rng=np.random.default_rng([args.seed, 2]))
     summary = {"episodes": int(returns.size), "mean_return": float(returns.mean()),
