@@ -92,6 +92,16 @@ def test_pendulum_pgfast_fused(benchmark):
 
 
 @pytest.mark.benchmark(group="rollout Pendulum-v1 x MLPGaussian(64, 64), B=64, T=200")
+def test_pendulum_checks_only(benchmark, monkeypatch):
+    policy = pgfast.MLPGaussian(3, 1, hidden=(64, 64))
+    theta = policy.init(np.random.default_rng(0))
+    env = pgfast.make_vec("Pendulum-v1", num_envs=64)
+    rngs = np.random.default_rng(0).spawn(64)
+    monkeypatch.setattr(pgfast._rollout, "rollout", no_rollout)
+    benchmark(pgfast.rollout, env, policy, theta, 200, rngs)
+
+
+@pytest.mark.benchmark(group="rollout Pendulum-v1 x MLPGaussian(64, 64), B=64, T=200")
 def test_pendulum_gymnasium_sync_vector_env(benchmark):
     policy = pgfast.MLPGaussian(3, 1, hidden=(64, 64))
     params = policy.unpack(policy.init(np.random.default_rng(0)))
