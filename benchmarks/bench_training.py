@@ -16,7 +16,8 @@ epochs, every step in the Fisher products): the ratio is the speed-up.
     python benchmarks/bench_training.py --envs Hopper-v5 HalfCheetah-v5 --seeds 3 --no-throughput
 
 prints the markdown table and writes a learning-curve figure per env and policy
-(mean and range over the seeds, against steps and against seconds) to DIR.
+(median and range over the seeds, against steps and against seconds) and every run as
+one JSON line (runs.jsonl, appended as each run ends) to DIR.
 ``pytest benchmarks/bench_training.py --benchmark-only`` runs the CartPole cases.
 """
 from __future__ import annotations
@@ -116,7 +117,7 @@ def summary(runs):
 
 
 def plot(results, out):
-    """Mean and range over seeds of the evaluation return, against steps and seconds
+    """Median and range over seeds of the evaluation return, against steps and seconds
     (a run that stopped keeps its last evaluation)."""
     import matplotlib
 
@@ -135,7 +136,7 @@ def plot(results, out):
             idx = np.searchsorted(x, grid, side="right") - 1
             ys.append(np.where(idx >= 0, y[np.maximum(idx, 0)], y[0]))   # before: first
         ys = np.array(ys)
-        ax.plot(grid, np.nanmean(ys, axis=0), label=f"mean of {len(results)} seeds")
+        ax.plot(grid, np.nanmedian(ys, axis=0), label=f"median of {len(results)} seeds")
         ax.fill_between(grid, np.nanmin(ys, axis=0), np.nanmax(ys, axis=0), alpha=0.3,
                         label="min-max")
         if r0["threshold"] is not None:
@@ -173,6 +174,16 @@ def test_mlp_throughput(benchmark, update):
     benchmark.extra_info.update(steps_per_cpu_s=ours[0], plain_steps_per_cpu_s=plain[0])
 
 
+def report(logs, out):
+    runs = [json.loads(line) for log in logs for line in Path(log).read_text().splitlines()]
+    Path(out).mkdir(parents=True, exist_ok=True)
+    cases = sorted({(r["env"], r["policy"], r["update"]) for r in runs})
+    for case in cases:
+        group = sorted((r for r in runs if (r["env"], r["policy"], r["update"]) == case),
+                       key=lambda r: r["seed"])
+        print(table(group), summary(group), f"figure: {plot(group, out)}", sep="\n")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--envs", nargs="*",
@@ -185,7 +196,12 @@ def main():
     parser.add_argument("--no-throughput", action="store_true")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a setting for every case (a Python literal)")
+    parser.add_argument("--report", nargs="+", metavar="RUNS.jsonl",
+                        help="no training: the tables, summaries and figures of runs logged "
+                             "before (by env, policy and update, in seed order)")
     args = parser.parse_args()
+    if args.report:
+        return report(args.report, args.out)
     settings = {key: ast.literal_eval(value)
                 for key, _, value in (item.partition("=") for item in args.set)}
     Path(args.out).mkdir(parents=True, exist_ok=True)
