@@ -66,12 +66,9 @@ def check_work_memory(what: str, result_bytes: int, inputs) -> None:
     """Refuse, before any copy, a call whose input copies (``inputs``: (name, array,
     dtype) triples) plus ``result_bytes`` exceed the memory available, naming the input
     with the largest copy (the first input when none is copied)."""
-    total = result_bytes
-    for _, x, dtype in inputs:   # copy_nbytes inlined: this runs on every call
-        if isinstance(x, np.ndarray) and not (x.dtype == dtype and x.flags.c_contiguous):
-            total += x.size * np.dtype(dtype).itemsize
+    copies = [copy_nbytes(x, dtype) for _, x, dtype in inputs]
+    total = result_bytes + sum(copies)
     if total >= _SMALL_ALLOCATION:
-        copies = [copy_nbytes(x, dtype) for _, x, dtype in inputs]
         check_allocation(total, inputs[copies.index(max(copies))][0], what)
 
 
