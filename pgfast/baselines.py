@@ -152,7 +152,7 @@ class ValueBaseline:
         self.return_stats.update(so_far[traj.alive][:, None])
         return traj.rewards / np.sqrt(self.return_stats.var[0] + self.return_stats.EPS)
 
-    def fit(self, traj, targets, rng=None):
+    def fit(self, traj, targets, rng=None, num_threads=1):
         """Refit V_φ to `targets` on the batch's live steps.
 
         Parameters
@@ -163,6 +163,9 @@ class ValueBaseline:
             The values to fit (from :meth:`advantages`).
         rng : numpy.random.Generator, optional
             Shuffles the minibatches when ``value_minibatch`` is set.
+        num_threads : int
+            Threads that share each minibatch's rows (OpenMP), in blocks fixed by
+            the minibatch's size: φ is the same bit for bit for any count.
 
         Returns
         -------
@@ -195,6 +198,7 @@ class ValueBaseline:
             self.value_fn.loss_and_grad(phi, obs[:1], y[:1])
             y = np.ascontiguousarray(y, dtype=np.float64)
             n, size = len(y), self.value_minibatch
+            num_threads = check_positive_int(num_threads, "num_threads")
             grad = np.empty(self.value_fn.n_params)
             with one_blas_thread():   # the same φ whatever the BLAS thread count
                 for _ in range(self.value_epochs):
@@ -202,14 +206,14 @@ class ValueBaseline:
                     for start in range(0, n, size):
                         batch = order[start:start + size]
                         self.value_fn.kernel.squared_error_grad(phi, obs[batch], y[batch],
-                                                                grad)
+                                                                grad, num_threads)
                         phi = self.adam.step(phi, -grad, check_input=False)
             if not np.isfinite(phi).all():   # one check per fit, not per minibatch
                 raise ValueError("value_lr: the value fit diverged (non-finite φ); "
                                  "lower the value step size")
         self.params = phi
 
-    def advantages_then_fit(self, traj, gamma, rng):
+    def advantages_then_fit(self, traj, gamma, rng, num_threads=1):
         """The batch's advantages under the current V, then V refitted to its targets.
 
         Parameters
@@ -220,6 +224,8 @@ class ValueBaseline:
             The discount γ.
         rng : numpy.random.Generator
             Draws the initial φ and shuffles minibatches.
+        num_threads : int
+            Threads of the minibatch fit (:meth:`fit`).
 
         Returns
         -------
@@ -227,7 +233,7 @@ class ValueBaseline:
             The advantages, computed before the refit.
         """
         adv, targets = self.advantages(traj, gamma, rng)
-        self.fit(traj, targets, rng)
+        self.fit(traj, targets, rng, num_threads)
         return adv
 
     def state_dict(self):

@@ -273,6 +273,10 @@ def _parse_set(item):
 
 
 def _parse_like(text, example, key):
+    if example is None:   # an optional count (batch_steps): a count, or "none" for off
+        if text.lower() == "none":
+            return None
+        example = 0
     try:
         if isinstance(example, bool):
             if text.lower() not in ("true", "false", "1", "0"):

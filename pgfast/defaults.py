@@ -15,6 +15,7 @@ Keys of a settings dict (every one can be overridden, ``pgfast train --set k=v``
     steps         environment-step budget
     gamma, lam    discount and GAE λ
     m             trajectories per update
+    batch_steps   or, when set, as many more whole episodes as make about this many steps
     hidden        MLP widths of the policy (and its value function) when policy="mlp"
     normalize     running observation normalisation (Problem(normalize_observations=))
     scale_rewards rewards over the running σ of the discounted return, for the value
@@ -43,7 +44,7 @@ GENERIC = {
     "alpha": 3e-3, "k_max": 10,
     "minibatches": 1, "anneal": False, "fisher_subsample": 1, "value_lr": 1e-3,
     "value_epochs": 5, "value_minibatch": 256, "log_std": 0.0, "eval_every": 1,
-    "confidence": 2.0,
+    "confidence": 2.0, "batch_steps": None,
 }
 
 # The policy kind `pgfast train ENV` uses when --policy is not given.

@@ -248,12 +248,14 @@ def build(env, policy_kind, config, horizon=None, workers=None, address=None):
     if name in ("trpo", "natural"):
         cls = updates.TrustRegionUpdate if name == "trpo" else updates.NaturalPolicyUpdate
         update = cls(problem, policy, m, config["epsilon"], value_fn=value_fn, **value,
-                     fisher_subsample=config["fisher_subsample"])
+                     fisher_subsample=config["fisher_subsample"],
+                     batch_steps=config["batch_steps"])
     elif name == "ppo":
         update = updates.ClampedSurrogateUpdate(
             problem, policy, m, config["clip"], alpha=config["alpha"], k_max=config["k_max"],
             value_fn=value_fn, **value, minibatches=config["minibatches"],
-            anneal_steps=config["steps"] if config["anneal"] else None)
+            anneal_steps=config["steps"] if config["anneal"] else None,
+            batch_steps=config["batch_steps"])
     elif name == "restricted":
         update = updates.RestrictedPolicyUpdate(problem, policy, m)
     else:

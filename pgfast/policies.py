@@ -430,10 +430,11 @@ class _Policy(_Network):
         M_i = diag(p) − p pᵀ (softmax) or diag(1/σ²) (Gaussian). Computed with one
         forward-mode and one reverse-mode pass: no (P, P) matrix.
 
-        num_threads > 1 splits the batch into that many blocks of rows, one per
-        OpenMP thread, each summed on its own (equal to the one-thread product up to
-        rounding). The matrix products inside then run concurrently, so give BLAS
-        one thread (``OPENBLAS_NUM_THREADS=1``) to keep the two from competing.
+        The rows are summed in blocks fixed by N alone (at least 128 rows, at most
+        64 blocks), each on its own, and the sums added in block order; num_threads
+        OpenMP threads share the blocks, so the product is the same bit for bit for
+        any count. The matrix products inside then run concurrently, so give BLAS one
+        thread (``OPENBLAS_NUM_THREADS=1``) to keep the two from competing.
         """
         theta = self._check_theta(theta)
         obs = self._check_obs(obs)
@@ -445,11 +446,11 @@ class _Policy(_Network):
 
     @staticmethod
     def _check_threads(num_threads, n):
-        """num_threads validated, at most one per observation row."""
+        """num_threads validated, for a batch of at least one row."""
         num_threads = check_positive_int(num_threads, "num_threads")
         if n == 0:
             raise ValueError("obs: expected at least one observation, got 0")
-        return min(num_threads, n)
+        return num_threads
 
     @arrays_in_out("theta", "obs")
     @blas_limited()

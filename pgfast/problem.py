@@ -91,12 +91,14 @@ class Problem:
     ((4,), np.int64(2))
     """
 
+    KEPT_SIZES = 4   # vector envs of an id kept, by slot count
+
     def __init__(self, env, gamma=1.0, horizon=None, normalize_observations=False, *,
                  workers=None, address=None, num_threads=1):
         self.gamma = check_unit_interval(gamma, "gamma")
         self.num_threads = check_positive_int(num_threads, "num_threads")
         self.env = env
-        self._envs_by_size = {}   # an id's vector envs, made once per slot count
+        self._envs_by_size = {}   # an id's vector envs by slot count, most recent last
         if workers is not None and not isinstance(env, str):
             raise ValueError("workers: give an env id, or pass a "
                              "pgfast.distributed.RayVecEnv as env")
@@ -207,14 +209,18 @@ class Problem:
         -------
         env
             For an id, a vector env of that many slots (native when pgfast implements
-            the id), made once and kept; an env object given to the constructor, as
+            the id), kept for the next call of that size (the last few sizes: batches
+            counted in steps vary theirs); an env object given to the constructor, as
             it is.
         """
         if self.env_id is None:
             return self.env
-        if num_envs not in self._envs_by_size:
-            self._envs_by_size[num_envs] = self._make(num_envs)
-        return self._envs_by_size[num_envs]
+        envs = self._envs_by_size
+        env = envs.pop(num_envs) if num_envs in envs else self._make(num_envs)
+        envs[num_envs] = env   # the most recently used last
+        if len(envs) > self.KEPT_SIZES:
+            envs.pop(next(iter(envs)))
+        return env
 
     def check_batch(self, m, name="m"):
         """Raise, naming `name`, unless m trajectories of depth d fit in memory.

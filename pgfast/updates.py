@@ -10,6 +10,7 @@ defaults depart from it (each docstring says where).
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Protocol
 
 import numpy as np
@@ -195,11 +196,59 @@ class Update:
 
 
 class _BatchUpdate(Update):
-    """An update built on m rollouts per step: the batch diagnostics and advantages."""
+    """An update built on m rollouts per step: the batch diagnostics and advantages.
 
-    def __init__(self, problem, policy, m):
+    With `batch_steps`, a batch holds at least m whole episodes and enough to reach
+    about that many steps at the last batch's mean episode length (rl-baselines3-zoo
+    counts its batches in steps): a few short episodes early in a run make a noisy
+    step, and many long ones late make few steps.
+    """
+
+    def __init__(self, problem, policy, m, batch_steps=None):
         super().__init__(problem, policy)
         self.m = check_positive_int(m, "m")
+        self.batch_steps = None if batch_steps is None \
+            else check_positive_int(batch_steps, "batch_steps")
+        self.mean_length = None   # of the last batch's episodes, for the next batch's size
+
+    def batch_size(self):
+        """Trajectories in the next batch.
+
+        Returns
+        -------
+        int
+            m, or with `batch_steps` at least ⌈batch_steps / mean length of the last
+            batch's episodes⌉ (m for the first batch).
+        """
+        if self.batch_steps is None or self.mean_length is None:
+            return self.m
+        return max(self.m, math.ceil(self.batch_steps / self.mean_length))
+
+    def state_dict(self):
+        """What a checkpoint keeps besides θ.
+
+        Returns
+        -------
+        dict
+            The base's, and ``mean_length`` (which sizes the next batch) when
+            counting batches in steps.
+        """
+        state = super().state_dict()
+        if self.mean_length is not None:
+            state["mean_length"] = self.mean_length
+        return state
+
+    def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned.
+
+        Parameters
+        ----------
+        state : dict
+            From :meth:`state_dict` (or a checkpoint).
+        """
+        super().load_state_dict(state)
+        if "mean_length" in state:
+            self.mean_length = float(state["mean_length"])
 
     def step(self, theta, rng):
         """A batch of rollouts at θ (or the estimator's), then the step.
@@ -220,8 +269,10 @@ class _BatchUpdate(Update):
             ``surrogate_improvement``, ``backtracks`` and the update's own (see the
             module's docstring).
         """
-        traj = self.problem.rollouts(self.policy, theta, self.m, rng,
+        traj = self.problem.rollouts(self.policy, theta, self.batch_size(), rng,
                                      update_statistics=True)
+        if self.batch_steps is not None:
+            self.mean_length = traj.n_steps / traj.m
         return self._step_on(theta, traj, rng)
 
     def _step_on(self, theta, traj, rng):
@@ -245,7 +296,8 @@ class _BatchUpdate(Update):
         """GAE advantages from the value baseline (refitted after), or the book's
         R(τ, k) = γ^(k−1) r_togo(k) without one; (d, m)."""
         if self.baseline is not None:
-            return self.baseline.advantages_then_fit(traj, self.problem.gamma, rng)
+            return self.baseline.advantages_then_fit(traj, self.problem.gamma, rng,
+                                                     self.problem.num_threads)
         return traj.discounted_rewards_to_go(self.problem.gamma)
 
 
@@ -476,7 +528,7 @@ class RestrictedPolicyUpdate(_BatchUpdate):
 
     def _step_on(self, theta, traj, rng):
         u = trajectory_scores(self.policy, theta, traj).T @ traj.returns(self.problem.gamma)
-        u /= self.m
+        u /= traj.m
         norm2 = float(u @ u)
         new = theta + u * np.sqrt(2 * self.epsilon / norm2) if norm2 > 0 else theta
         return new, self._info(theta, new, traj)
@@ -540,6 +592,9 @@ class NaturalPolicyUpdate(_BatchUpdate):
         Book mode: subtract the batch's mean return from R(τ).
     fisher_subsample : int
         Estimate the analytic Fisher on every k-th step.
+    batch_steps : int, optional
+        Count batches in steps: at least m whole episodes, and as many as reach about
+        this many steps at the last batch's mean episode length.
 
     Raises
     ------
@@ -564,8 +619,9 @@ class NaturalPolicyUpdate(_BatchUpdate):
     def __init__(self, problem, policy, m=32, epsilon=0.01, *, advantages="gae",
                  value_fn=None, lam=None, value_epochs=None, value_lr=None,
                  value_minibatch=None, scale_rewards=None, fisher="analytic", solver="auto",
-                 damping=1e-3, cg_iterations=15, baseline=True, fisher_subsample=1):
-        super().__init__(problem, policy, m)
+                 damping=1e-3, cg_iterations=15, baseline=True, fisher_subsample=1,
+                 batch_steps=None):
+        super().__init__(problem, policy, m, batch_steps)
         self.epsilon = check_positive_float(epsilon, "epsilon")
         if fisher not in ("empirical", "analytic"):
             raise ValueError(f"fisher: expected 'empirical' or 'analytic', got {fisher!r}")
@@ -619,7 +675,8 @@ class NaturalPolicyUpdate(_BatchUpdate):
         if self.solver == "dense":
             F = scale * self.policy.fisher(theta, obs) + self.damping * np.eye(P)
             return np.linalg.lstsq(F, grad, rcond=None)[0]
-        fvp = self.policy.fisher_operator(theta, obs)   # one forward pass for all CG steps
+        # One forward pass for all CG steps, on the problem's threads (bit for bit).
+        fvp = self.policy.fisher_operator(theta, obs, num_threads=self.problem.num_threads)
         return conjugate_gradient(lambda v: scale * fvp(v) + self.damping * v, grad,
                                   self.cg_iterations, check_input=False)
 
@@ -761,7 +818,7 @@ class TrustRegionUpdate(NaturalPolicyUpdate):
         The most shrinks before the update gives up (at most 10,000).
     advantages, value_fn, lam, value_epochs, value_lr, value_minibatch, scale_rewards
         As for :class:`NaturalPolicyUpdate`.
-    fisher, solver, damping, cg_iterations, fisher_subsample
+    fisher, solver, damping, cg_iterations, fisher_subsample, batch_steps
         As for :class:`NaturalPolicyUpdate`.
 
     Raises
@@ -788,12 +845,13 @@ class TrustRegionUpdate(NaturalPolicyUpdate):
                  max_backtracks=10, advantages="gae", value_fn=None, lam=None,
                  value_epochs=None, value_lr=None, value_minibatch=None, scale_rewards=None,
                  fisher="analytic", solver="auto", damping=1e-3, cg_iterations=15,
-                 fisher_subsample=1):
+                 fisher_subsample=1, batch_steps=None):
         super().__init__(problem, policy, m, epsilon, advantages=advantages, value_fn=value_fn,
                          lam=lam, value_epochs=value_epochs, value_lr=value_lr,
                          value_minibatch=value_minibatch, scale_rewards=scale_rewards,
                          fisher=fisher, solver=solver, damping=damping,
-                         cg_iterations=cg_iterations, fisher_subsample=fisher_subsample)
+                         cg_iterations=cg_iterations, fisher_subsample=fisher_subsample,
+                         batch_steps=batch_steps)
         self.backtrack_ratio = check_unit_interval(backtrack_ratio, "backtrack_ratio")
         if not 0 < self.backtrack_ratio < 1:
             raise ValueError(
@@ -883,6 +941,9 @@ class ClampedSurrogateUpdate(_BatchUpdate):
         The entropy bonus c (≥ 0).
     anneal_steps : int, optional
         Environment steps over which α decays linearly to 0.
+    batch_steps : int, optional
+        Count batches in steps: at least m whole episodes, and as many as reach about
+        this many steps at the last batch's mean episode length.
     **renamed
         ``epsilon`` and ``normalize`` (deprecated).
 
@@ -909,13 +970,13 @@ class ClampedSurrogateUpdate(_BatchUpdate):
                  advantages="gae", value_fn=None, lam=None, value_epochs=None, value_lr=None,
                  value_minibatch=None, scale_rewards=None, normalize_advantages=True,
                  minibatches=1, optimizer="adam", max_grad_norm=None, target_kl=None,
-                 entropy_coef=0.0, anneal_steps=None, **renamed):
+                 entropy_coef=0.0, anneal_steps=None, batch_steps=None, **renamed):
         old = renamed_arguments(renamed, {"epsilon": "clip",
                                           "normalize": "normalize_advantages"},
                                 "ClampedSurrogateUpdate")
         clip = old.get("clip", clip)
         normalize_advantages = old.get("normalize_advantages", normalize_advantages)
-        super().__init__(problem, policy, m)
+        super().__init__(problem, policy, m, batch_steps)
         self.entropy_coef = check_finite_float(entropy_coef, "entropy_coef", minimum=0.0)
         self.clip = check_positive_float(clip, "clip")
         self.alpha = check_positive_float(alpha, "alpha")

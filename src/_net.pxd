@@ -22,6 +22,10 @@ cdef class Net:
     cdef bint _score_row(self, const double* x, Py_ssize_t n, const double* hid,
                          const double* dz, const double* delta, Py_ssize_t i,
                          double* g) noexcept nogil
+    cdef void _squared_error_block(self, const double* theta, const double* x,
+                                   const double* y, Py_ssize_t nb, Py_ssize_t n, double* hid,
+                                   double* z, double* scratch, double* grad,
+                                   double* loss) noexcept nogil
     cdef void jvp(self, const double* theta, const double* v, const double* x,
                   Py_ssize_t n, const double* hid, double* scratch,
                   double* tz) noexcept nogil

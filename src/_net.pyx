@@ -21,7 +21,8 @@ from libc.float cimport DBL_MAX
 from libc.math cimport fabs
 from libc.stdlib cimport malloc, free
 
-from pgfast._common cimport MAX_ELEMENTS, alloc_doubles, as_size, check_len, check_shape, checked_mul
+from pgfast._common cimport (MAX_ELEMENTS, alloc_doubles, as_size, as_threads, check_len,
+                             check_shape, checked_mul)
 from pgfast._math cimport fast_tanh, gemm_acc, gemm_nt, gemm_tn_acc
 
 
@@ -256,38 +257,86 @@ cdef class Net:
             free(hid)
 
     def squared_error_grad(self, const double[::1] theta, const double[:, ::1] obs,
-                           const double[::1] targets, double[::1] grad):
-        """Mean of ½ (z_i − y_i)² over rows (out_dim 1); grad (n_params,) ← its gradient."""
-        cdef Py_ssize_t i, n = obs.shape[0]
+                           const double[::1] targets, double[::1] grad, num_threads=1):
+        """Mean of ½ (z_i − y_i)² over rows (out_dim 1); grad (n_params,) ← its gradient.
+
+        The rows are summed in blocks fixed by n alone (_loss_rows), each on its own,
+        the sums added in block order; num_threads threads share the blocks, so the
+        loss and gradient are the same bit for bit for any count."""
+        cdef Py_ssize_t i, k, r0, nb, n = obs.shape[0], P = self.n_params, blocks, rows
+        cdef Py_ssize_t D = self.in_dim, sh = self.sum_hidden
+        cdef int threads = as_threads(num_threads)
         cdef double loss = 0.0, r
         cdef double* hid = NULL
         cdef double* z = NULL
         cdef double* scratch = NULL
+        cdef double* sums = NULL
+        cdef double* losses = NULL
         self.check(theta, obs, "theta")
         if self.out_dim != 1:
             raise ValueError(f"squared_error_grad: expected a scalar output, out_dim is {self.out_dim}")
         if n == 0:
             raise ValueError("obs: expected at least one observation, got 0")
         check_len("targets", targets.shape[0], n)
-        check_len("grad", grad.shape[0], self.n_params)
+        check_len("grad", grad.shape[0], P)
+        rows = _loss_rows(n)
+        blocks = (n + rows - 1) // rows
         try:
-            hid = alloc_doubles(n * self.sum_hidden)
+            hid = alloc_doubles(n * sh)
             z = alloc_doubles(n)
-            scratch = alloc_doubles(n * self.sum_hidden)
-            self.forward_batch(&theta[0], &obs[0, 0], n, hid, z)
+            scratch = alloc_doubles(n * sh)
+            sums = alloc_doubles(blocks * P)
+            losses = alloc_doubles(blocks)
             with nogil:
-                for i in range(n):
-                    r = z[i] - targets[i]
-                    loss += 0.5 * r * r
-                    z[i] = r / n
-                for i in range(self.n_params):
-                    grad[i] = 0.0
-                self.backward(&theta[0], &obs[0, 0], n, hid, z, scratch, &grad[0], 0)
+                for k in prange(blocks, num_threads=threads, schedule="static"):
+                    r0 = k * rows
+                    nb = min(n, r0 + rows) - r0
+                    self._squared_error_block(&theta[0], &obs[0, 0] + r0 * D, &targets[0] + r0,
+                                              nb, n, hid + r0 * sh, z + r0, scratch + r0 * sh,
+                                              sums + k * P, losses + k)
+                for i in range(P):
+                    grad[i] = sums[i]
+                loss = losses[0]
+                for k in range(1, blocks):
+                    loss += losses[k]
+                    for i in range(P):
+                        grad[i] += sums[k * P + i]
         finally:
             free(hid)
             free(z)
             free(scratch)
+            free(sums)
+            free(losses)
         return loss / n
+
+    cdef void _squared_error_block(self, const double* theta, const double* x,
+                                   const double* y, Py_ssize_t nb, Py_ssize_t n, double* hid,
+                                   double* z, double* scratch, double* grad,
+                                   double* loss) noexcept nogil:
+        """One block of squared_error_grad: grad ← its rows' share of the gradient
+        of the mean over all n rows, loss ← Σ ½ (z_i − y_i)² over its rows."""
+        cdef Py_ssize_t i
+        cdef double r, total = 0.0
+        self.forward(theta, x, nb, hid, z, True)
+        for i in range(nb):
+            r = z[i] - y[i]
+            total += 0.5 * r * r
+            z[i] = r / n
+        for i in range(self.n_params):
+            grad[i] = 0.0
+        self.backward(theta, x, nb, hid, z, scratch, grad, 0)
+        loss[0] = total
+
+
+# The value loss's row blocks: at least LOSS_BLOCK_ROWS rows (half a 128-row minibatch,
+# a thread's share worth its start), at most LOSS_MAX_BLOCKS (bounding the sums' memory).
+cdef enum:
+    LOSS_BLOCK_ROWS = 64
+    LOSS_MAX_BLOCKS = 64
+
+
+cdef inline Py_ssize_t _loss_rows(Py_ssize_t n) noexcept nogil:
+    return max(<Py_ssize_t> LOSS_BLOCK_ROWS, (n + LOSS_MAX_BLOCKS - 1) // LOSS_MAX_BLOCKS)
 
 
 cdef inline Py_ssize_t _checked_add(Py_ssize_t a, Py_ssize_t b, str name) except? -1:

@@ -440,34 +440,31 @@ cdef class NetPolicy(PolicyKernel):
             free(z)
             free(scratch)
 
-    # Fisher-vector products split the batch into num_threads blocks of
-    # consecutive rows, block k starting at row k n / num_threads; its forward
-    # pass (hidden activations, then outputs) starts at row_start (sum_hidden +
-    # out_dim) in the cache, so one block is the whole batch's usual layout.
+    # Fisher-vector products split the batch into fixed blocks of consecutive rows,
+    # sized by the batch alone (_block_rows), each summed on its own, the sums added
+    # in block order: the product is the same bit for bit on any number of threads.
+    # A block's forward pass (hidden activations, then outputs) starts at row
+    # r0 (sum_hidden + out_dim) in the cache, so one block is the usual layout.
 
     def forward_into(self, const double[::1] theta, const double[:, ::1] obs,
                      double[::1] cache, num_threads=1):
         """cache (n (sum_hidden + out_dim),) ← the forward pass, block by block, for
-        fvp_into calls that share theta and obs (conjugate gradient); n ≥ 1 and
-        num_threads ≤ n."""
+        fvp_into calls that share theta and obs (conjugate gradient); n ≥ 1."""
         cdef Py_ssize_t n = obs.shape[0]
         cdef int threads = as_threads(num_threads)
         self._check(theta, obs)
-        _check_blocks(n, threads)
+        _check_rows(n)
         check_len("cache", cache.shape[0], n * (self.net.sum_hidden + self.net.out_dim))
-        if threads == 1:   # numpy's SIMD tanh needs the GIL
-            self.net.forward_batch(&theta[0], &obs[0, 0], n, &cache[0],
-                                   &cache[0] + n * self.net.sum_hidden)
-            return
         with nogil:
             self._forward_blocks(&theta[0], &obs[0, 0], n, &cache[0], threads)
 
     cdef void _forward_blocks(self, const double* theta, const double* obs, Py_ssize_t n,
                               double* cache, int num_threads) noexcept nogil:
-        cdef Py_ssize_t k, r0, nb, D = self.obs_dim, width = self.net.sum_hidden + self.net.out_dim
-        for k in prange(num_threads, num_threads=num_threads, schedule="static"):
-            r0 = k * n // num_threads
-            nb = (k + 1) * n // num_threads - r0
+        cdef Py_ssize_t k, r0, nb, rows = _block_rows(n), D = self.obs_dim
+        cdef Py_ssize_t width = self.net.sum_hidden + self.net.out_dim
+        for k in prange((n + rows - 1) // rows, num_threads=num_threads, schedule="static"):
+            r0 = k * rows
+            nb = min(n, r0 + rows) - r0
             self.net.forward(theta, obs + r0 * D, nb, cache + r0 * width,
                              cache + r0 * width + nb * self.net.sum_hidden, True)
 
@@ -476,11 +473,10 @@ cdef class NetPolicy(PolicyKernel):
                  num_threads=1):
         """out ← F v, F = (1/n) Σ_i J_iᵀ M_i J_i (+ the head block): J_i the Jacobian
         of the outputs at s_i, M_i the Fisher metric of the head distribution.
-        cache: the forward pass from forward_into with the same num_threads, or
-        None to compute it here. Each of the num_threads threads takes a block of
-        rows into its own sum; the sums are added in block order."""
+        cache: the forward pass from forward_into, or None to compute it here. The
+        blocks of rows run on num_threads threads, each into its own sum."""
         cdef Py_ssize_t k, i, n = obs.shape[0], m = self.net.out_dim, P = self.n_params
-        cdef Py_ssize_t sh = self.net.sum_hidden
+        cdef Py_ssize_t sh = self.net.sum_hidden, blocks
         cdef int threads = as_threads(num_threads)
         cdef double* own = NULL
         cdef double* t = NULL
@@ -488,11 +484,12 @@ cdef class NetPolicy(PolicyKernel):
         cdef double* sums = NULL
         cdef double* fwd
         self._check(theta, obs)
-        _check_blocks(n, threads)
+        _check_rows(n)
         check_len("v", v.shape[0], P)
         check_len("out", out.shape[0], P)
         if cache is not None:
             check_len("cache", cache.shape[0], n * (sh + m))
+        blocks = (n + _block_rows(n) - 1) // _block_rows(n)
         try:
             if cache is None:
                 own = alloc_doubles(n * (sh + m))
@@ -503,13 +500,13 @@ cdef class NetPolicy(PolicyKernel):
             # per block: its JVP t and back-propagated δ (at its rows' offsets), its sum
             t = alloc_doubles(n * m)
             scratch = alloc_doubles(n * sh)
-            sums = alloc_doubles(threads * P)
+            sums = alloc_doubles(blocks * P)
             with nogil:
                 self._fvp_blocks(&theta[0], &v[0], &obs[0, 0], n, fwd, t, scratch, sums,
                                  threads)
                 for i in range(P):
                     out[i] = sums[i]
-                for k in range(1, threads):
+                for k in range(1, blocks):
                     for i in range(P):
                         out[i] += sums[k * P + i]
                 self.head_fisher_extra(&theta[0], &v[0], &out[0])
@@ -522,12 +519,12 @@ cdef class NetPolicy(PolicyKernel):
     cdef void _fvp_blocks(self, const double* theta, const double* v, const double* obs,
                           Py_ssize_t n, const double* fwd, double* t, double* scratch,
                           double* sums, int num_threads) noexcept nogil:
-        cdef Py_ssize_t k, i, r0, nb, D = self.obs_dim, m = self.net.out_dim, P = self.n_params
-        cdef Py_ssize_t sh = self.net.sum_hidden
+        cdef Py_ssize_t k, i, r0, nb, rows = _block_rows(n), D = self.obs_dim
+        cdef Py_ssize_t m = self.net.out_dim, P = self.n_params, sh = self.net.sum_hidden
         cdef const double* hid
-        for k in prange(num_threads, num_threads=num_threads, schedule="static"):
-            r0 = k * n // num_threads
-            nb = (k + 1) * n // num_threads - r0
+        for k in prange((n + rows - 1) // rows, num_threads=num_threads, schedule="static"):
+            r0 = k * rows
+            nb = min(n, r0 + rows) - r0
             hid = fwd + r0 * (sh + m)
             self.net.jvp(theta, v, obs + r0 * D, nb, hid, scratch + r0 * sh, t + r0 * m)
             self.head_fisher(theta, hid + nb * sh, nb, t + r0 * m, n)
@@ -569,14 +566,22 @@ cdef Net net_of(obs_dim, hidden, out_dim, str out_name):
     return Net(widths)
 
 
-cdef int _check_blocks(Py_ssize_t n, int num_threads) except -1:
-    """The Fisher products' row blocks: at least one row per thread."""
+cdef int _check_rows(Py_ssize_t n) except -1:
+    """The Fisher products need a row."""
     if n == 0:
         raise ValueError("obs: expected at least one observation, got 0")
-    if num_threads > n:
-        raise ValueError(f"num_threads: expected at most one thread per observation "
-                         f"({n}), got {num_threads}")
     return 0
+
+
+# The Fisher products' row blocks: at least FISHER_BLOCK_ROWS rows (a thread's share
+# of work worth its start), at most FISHER_MAX_BLOCKS blocks (bounding the sums' memory).
+cdef enum:
+    FISHER_BLOCK_ROWS = 128
+    FISHER_MAX_BLOCKS = 64
+
+
+cdef inline Py_ssize_t _block_rows(Py_ssize_t n) noexcept nogil:
+    return max(<Py_ssize_t> FISHER_BLOCK_ROWS, (n + FISHER_MAX_BLOCKS - 1) // FISHER_MAX_BLOCKS)
 
 
 cdef inline void _draw_noise(bint normal, bitgen_t* bitgen, Py_ssize_t count,

@@ -102,3 +102,35 @@ def test_reward_scaling_divides_by_the_running_sd_of_discounted_returns():
     assert restored.return_stats.count == 2 * len(first)
     with pytest.raises(TypeError, match="scale_rewards"):
         ValueBaseline(pgfast.MLPValue(4, hidden=(8,)), scale_rewards="yes")
+
+
+def test_minibatch_fit_on_threads_is_the_one_thread_fit_bit_for_bit():
+    problem, traj = _batch()
+    fitted = []
+    for threads in (1, 2, 3):
+        baseline = ValueBaseline(pgfast.MLPValue(4, hidden=(16, 16)), value_epochs=3,
+                                 value_lr=1e-2, value_minibatch=150)   # blocks of 64, 64, 22
+        baseline.params = baseline.value_fn.init(np.random.default_rng(9))
+        _, targets = baseline.advantages(traj, 0.99, None)
+        baseline.fit(traj, targets, np.random.default_rng(5), num_threads=threads)
+        fitted.append(baseline.params)
+    np.testing.assert_array_equal(fitted[0], fitted[1])
+    np.testing.assert_array_equal(fitted[0], fitted[2])
+    with pytest.raises(ValueError, match="^num_threads:"):
+        baseline.fit(traj, targets, np.random.default_rng(5), num_threads=0)
+
+
+def test_squared_error_gradient_over_blocks_matches_finite_differences():
+    value = pgfast.MLPValue(3, hidden=(8,))
+    rng = np.random.default_rng(2)
+    phi, obs, y = value.init(rng), rng.standard_normal((200, 3)), rng.standard_normal(200)
+    grad = np.empty(value.n_params)
+    loss = value.kernel.squared_error_grad(phi, obs, y, grad, 2)   # four blocks of rows
+    assert loss == pytest.approx(0.5 * np.mean((value.value(phi, obs) - y) ** 2), rel=1e-12)
+    h = 1e-6
+    for i in rng.choice(value.n_params, 6, replace=False):
+        e = np.zeros_like(phi)
+        e[i] = h
+        up = 0.5 * np.mean((value.value(phi + e, obs) - y) ** 2)
+        down = 0.5 * np.mean((value.value(phi - e, obs) - y) ** 2)
+        assert grad[i] == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-8)

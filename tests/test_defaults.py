@@ -177,3 +177,14 @@ def test_train_help_lists_the_builtin_envs_and_marks_the_tuned(capsys):
     assert {n.rstrip("*") for n in listed} == set(names) | set(mujoco.ENV_NAMES)
     assert {n[:-1] for n in listed if n.endswith("*")} == set(defaults.TABLE)
     assert "generic settings" in epilog
+
+
+def test_set_batch_steps_is_a_count_or_none(capsys):
+    assert cli_main(["train", "Hopper-v5", "--config", "--set", "batch_steps=2e3"]) == 0
+    assert "batch_steps        2000         (override)" in capsys.readouterr().out
+    assert cli_main(["train", "Hopper-v5", "--config", "--set", "batch_steps=none"]) == 0
+    assert "batch_steps        None         (override)" in capsys.readouterr().out
+    for bad in ("batch_steps=0", "batch_steps=2.5"):
+        with pytest.raises(SystemExit):
+            cli_main(["train", "Hopper-v5", "--config", "--set", bad])
+        assert "batch_steps" in capsys.readouterr().err

@@ -84,7 +84,7 @@ BAD_CALLS = {
     "fvp_into cache": (lambda k, th, o, a, n, D, A, P: k.fvp_into(
         th, o, th, np.empty(P), np.empty(2)), "cache"),
     "fvp_into num_threads": (lambda k, th, o, a, n, D, A, P: k.fvp_into(
-        th, o, th, np.empty(P), None, n + 1), "num_threads"),
+        th, o, th, np.empty(P), None, 0), "num_threads"),
     "vjp_rows_into dz": (lambda k, th, o, a, n, D, A, P: k.vjp_rows_into(
         th, o, np.empty((n, 5)), np.empty((n, P))), "dz"),
     "vjp_rows_into rows": (lambda k, th, o, a, n, D, A, P: k.vjp_rows_into(

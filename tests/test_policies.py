@@ -296,25 +296,23 @@ def test_fisher_matches_reference_and_fvp(policy):
 
 @pytest.mark.parametrize("num_threads", [2, 3])
 def test_fisher_products_over_threads_equal_one_thread(policy, num_threads):
-    """Row blocks summed per thread: the product equals the one-thread one up to
-    rounding, through fisher_vector_product and the shared-forward operator."""
+    """Row blocks fixed by the batch, summed in order: the product is the one-thread
+    one bit for bit, through fisher_vector_product and the shared-forward operator."""
     rng = np.random.default_rng(26)
     theta = random_theta(policy, rng)
-    obs, _ = random_batch(policy, rng, n=301)
+    obs, _ = random_batch(policy, rng, n=301)   # three blocks of at most 128 rows
     op = policy.fisher_operator(theta, obs, num_threads=num_threads)
     for _ in range(2):
         v = rng.standard_normal(policy.n_params)
         want = policy.fisher_vector_product(theta, obs, v)
-        np.testing.assert_allclose(
-            policy.fisher_vector_product(theta, obs, v, num_threads=num_threads), want,
-            rtol=1e-12, atol=1e-14)
-        np.testing.assert_allclose(op(v), want, rtol=1e-12, atol=1e-14)
-    # more threads than rows: the extra blocks are empty
+        np.testing.assert_array_equal(
+            policy.fisher_vector_product(theta, obs, v, num_threads=num_threads), want)
+        np.testing.assert_array_equal(op(v), want)
+    # more threads than rows: the extra threads have no block
     few = obs[:2]
     v = rng.standard_normal(policy.n_params)
-    np.testing.assert_allclose(policy.fisher_vector_product(theta, few, v, num_threads=4),
-                               policy.fisher_vector_product(theta, few, v),
-                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(policy.fisher_vector_product(theta, few, v, num_threads=4),
+                                  policy.fisher_vector_product(theta, few, v))
     with pytest.raises(ValueError, match="num_threads"):
         policy.fisher_vector_product(theta, obs, v, num_threads=0)
 

@@ -53,3 +53,13 @@ def test_problem_takes_a_bare_kernel():
     assert 8 <= u <= 500
     with pytest.raises(ValueError, match="policy"):
         pgfast.Problem(kernel).check_policy(pgfast.LinearGaussian(4, 1))
+
+
+def test_an_ids_vector_envs_are_kept_for_the_last_few_sizes():
+    problem = pgfast.Problem("CartPole-v1")
+    first = problem.env_for(3)
+    assert problem.env_for(3) is first   # kept
+    for n in range(10, 10 + pgfast.Problem.KEPT_SIZES):
+        problem.env_for(n)
+    assert problem.env_for(3) is not first   # the least recently used went first
+    assert problem.env_for(3).num_envs == 3

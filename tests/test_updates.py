@@ -232,3 +232,32 @@ def test_no_argument_is_ignored():
             cls(problem, policy, value_fn=pgfast.LinearValue(3))
         assert cls(problem, policy).baseline.lam == 0.95   # one λ default everywhere
     assert pgfast.GAEGradient(problem, policy).baseline.lam == 0.95
+
+
+@pytest.mark.parametrize("make", [
+    lambda p, pol, **kw: pgfast.TrustRegionUpdate(p, pol, m=4, **kw),
+    lambda p, pol, **kw: pgfast.NaturalPolicyUpdate(p, pol, m=4, **kw),
+    lambda p, pol, **kw: pgfast.ClampedSurrogateUpdate(p, pol, m=4, k_max=2, **kw),
+])
+def test_batches_counted_in_steps_take_enough_episodes(cartpole, softmax, make):
+    update = make(cartpole, softmax, batch_steps=1000)
+    rng = np.random.default_rng(3)
+    assert update.batch_size() == 4   # no episode seen yet: m
+    theta, info = update.update(theta0(softmax), rng)
+    assert update.mean_length == info["steps"] / 4
+    want = max(4, int(np.ceil(1000 / update.mean_length)))
+    assert update.batch_size() == want > 4   # CartPole's first episodes are short
+    resumed = make(cartpole, softmax, batch_steps=1000)
+    resumed.load_state_dict(update.state_dict())
+    a, info_a = update.update(theta, np.random.default_rng(4))
+    b, info_b = resumed.update(theta, np.random.default_rng(4))
+    np.testing.assert_array_equal(a, b)   # the size is part of the checkpoint state
+    assert info_a["steps"] == info_b["steps"] >= 0.5 * 1000   # want episodes of about that mean
+
+
+def test_batch_steps_off_keeps_m_and_the_state(cartpole, softmax):
+    update = pgfast.TrustRegionUpdate(cartpole, softmax, m=4)
+    update.update(theta0(softmax), np.random.default_rng(0))
+    assert update.batch_size() == 4 and "mean_length" not in update.state_dict()
+    with pytest.raises(ValueError, match="^batch_steps:"):
+        pgfast.TrustRegionUpdate(cartpole, softmax, batch_steps=0)
