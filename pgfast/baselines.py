@@ -199,15 +199,13 @@ class ValueBaseline:
             y = np.ascontiguousarray(y, dtype=np.float64)
             n, size = len(y), self.value_minibatch
             num_threads = check_positive_int(num_threads, "num_threads")
-            grad = np.empty(self.value_fn.n_params)
+            # Each epoch a shuffle, cut into minibatches of `size` (the last shorter).
+            order = np.stack([rng.permutation(n) for _ in range(self.value_epochs)])
+            phi, adam = phi.copy(), self.adam
             with one_blas_thread():   # the same φ whatever the BLAS thread count
-                for _ in range(self.value_epochs):
-                    order = rng.permutation(n)
-                    for start in range(0, n, size):
-                        batch = order[start:start + size]
-                        self.value_fn.kernel.squared_error_grad(phi, obs[batch], y[batch],
-                                                                grad, num_threads)
-                        phi = self.adam.step(phi, -grad, check_input=False)
+                adam.t = self.value_fn.kernel.fit_minibatches(
+                    phi, np.ascontiguousarray(obs), y, order, size, adam.m, adam.v, adam.t,
+                    adam.alpha, adam.beta1, adam.beta2, adam.eps, num_threads)
             if not np.isfinite(phi).all():   # one check per fit, not per minibatch
                 raise ValueError("value_lr: the value fit diverged (non-finite φ); "
                                  "lower the value step size")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._net import adam_step
+
 from ._validation import (MAX_REPEATS, as_float_array, check_allocation,
                           check_finite_float, check_finite_result, check_interval,
                           check_positive_float, check_positive_int, float_dtype)
@@ -191,20 +193,14 @@ class Adam:
         return new
 
     def _ascend(self, theta, grad):
+        # One compiled pass: a value fit takes thousands of steps, and a NumPy
+        # temporary per operation costs more than the arithmetic.
         self.t += 1
-        # In place (the same operations in the same order): a value fit takes
-        # thousands of steps, and temporaries cost as much as the arithmetic.
-        self.m *= self.beta1
-        self.m += (1 - self.beta1) * grad
-        self.v *= self.beta2
-        self.v += (1 - self.beta2) * grad**2
-        m_hat = self.m / (1 - self.beta1**self.t)
-        v_hat = self.v / (1 - self.beta2**self.t)
-        np.sqrt(v_hat, out=v_hat)
-        v_hat += self.eps
-        m_hat *= self.alpha
-        m_hat /= v_hat
-        return theta + m_hat
+        new = np.empty(len(self.m))
+        adam_step(np.ascontiguousarray(theta, dtype=np.float64),
+                  np.ascontiguousarray(grad, dtype=np.float64), self.m, self.v, self.t,
+                  self.alpha, self.beta1, self.beta2, self.eps, new)
+        return new
 
     def state_dict(self):
         """The moments and step count, for a checkpoint.
@@ -224,7 +220,8 @@ class Adam:
         state : dict
             With keys ``"m"``, ``"v"`` and ``"t"``.
         """
-        self.m, self.v, self.t = np.array(state["m"]), np.array(state["v"]), int(state["t"])
+        self.m, self.v = (np.array(state[k], dtype=np.float64, order="C") for k in "mv")
+        self.t = int(state["t"])
 
 
 def conjugate_gradient(matvec, b, iterations=10, tol=1e-10, check_input=True):

@@ -18,7 +18,7 @@ import numpy as np
 
 from cython.parallel cimport prange
 from libc.float cimport DBL_MAX
-from libc.math cimport fabs
+from libc.math cimport fabs, pow, sqrt
 from libc.stdlib cimport malloc, free
 
 from pgfast._common cimport (MAX_ELEMENTS, alloc_doubles, as_size, as_threads, check_len,
@@ -263,50 +263,126 @@ cdef class Net:
         The rows are summed in blocks fixed by n alone (_loss_rows), each on its own,
         the sums added in block order; num_threads threads share the blocks, so the
         loss and gradient are the same bit for bit for any count."""
-        cdef Py_ssize_t i, k, r0, nb, n = obs.shape[0], P = self.n_params, blocks, rows
-        cdef Py_ssize_t D = self.in_dim, sh = self.sum_hidden
+        cdef Py_ssize_t n = obs.shape[0]
         cdef int threads = as_threads(num_threads)
-        cdef double loss = 0.0, r
-        cdef double* hid = NULL
-        cdef double* z = NULL
-        cdef double* scratch = NULL
-        cdef double* sums = NULL
-        cdef double* losses = NULL
-        self.check(theta, obs, "theta")
+        cdef double loss
+        cdef _LossWork work
+        self.check_loss(theta, obs, "theta")
+        check_len("targets", targets.shape[0], n)
+        check_len("grad", grad.shape[0], self.n_params)
+        try:
+            self.alloc_loss_work(&work, n)
+            with nogil:
+                loss = self.squared_error(&theta[0], &obs[0, 0], &targets[0], n, &work,
+                                          &grad[0], threads)
+        finally:
+            free_loss_work(&work)
+        return loss
+
+    def fit_minibatches(self, double[::1] theta, const double[:, ::1] obs,
+                        const double[::1] targets, const Py_ssize_t[:, ::1] order,
+                        Py_ssize_t size, double[::1] m, double[::1] v, long t,
+                        double alpha, double beta1, double beta2, double eps,
+                        num_threads=1):
+        """Adam descent of the squared error, one step per minibatch: each row of
+        order (an epoch's row indices, each in [0, n)) is cut into minibatches of
+        `size` rows, the last shorter; theta, m and v are updated in place, and the
+        step count after is returned. The steps of squared_error_grad then
+        adam_step on each minibatch, without a Python call between them."""
+        cdef Py_ssize_t n = obs.shape[0], D = self.in_dim, P = self.n_params
+        cdef Py_ssize_t epochs = order.shape[0], L = order.shape[1], e, start, nb, i, j
+        cdef const Py_ssize_t* rows
+        cdef int threads = as_threads(num_threads)
+        cdef _LossWork work
+        cdef double* x = NULL
+        cdef double* y = NULL
+        cdef double* grad = NULL
+        self.check_loss(theta, obs, "theta")
+        check_len("targets", targets.shape[0], n)
+        check_len("m", m.shape[0], P)
+        check_len("v", v.shape[0], P)
+        if size < 1:
+            raise ValueError(f"size: expected a positive minibatch size, got {size}")
+        for e in range(epochs):
+            for i in range(L):
+                if not 0 <= order[e, i] < n:
+                    raise ValueError(f"order: expected row indices in [0, {n}), "
+                                     f"got {order[e, i]}")
+        if epochs == 0 or L == 0:
+            return t
+        nb = min(size, L)
+        try:
+            self.alloc_loss_work(&work, nb)
+            x = alloc_doubles(nb * D)
+            y = alloc_doubles(nb)
+            grad = alloc_doubles(P)
+            with nogil:
+                for e in range(epochs):
+                    start = 0
+                    while start < L:   # (a range with a variable step is a Python loop)
+                        nb = min(L, start + size) - start
+                        rows = &order[e, start]
+                        for i in range(nb):
+                            y[i] = targets[rows[i]]
+                            for j in range(D):
+                                x[i * D + j] = obs[rows[i], j]
+                        self.squared_error(&theta[0], x, y, nb, &work, grad, threads)
+                        for i in range(P):
+                            grad[i] = -grad[i]   # Adam ascends: descend the loss
+                        t += 1
+                        adam_ascend(&theta[0], grad, &m[0], &v[0], P, t, alpha, beta1,
+                                    beta2, eps, &theta[0])
+                        start += size
+        finally:
+            free_loss_work(&work)
+            free(x)
+            free(y)
+            free(grad)
+        return t
+
+    cdef int check_loss(self, const double[::1] theta, const double[:, ::1] obs,
+                        str name) except -1:
+        """check, for a scalar output and at least one row."""
+        self.check(theta, obs, name)
         if self.out_dim != 1:
             raise ValueError(f"squared_error_grad: expected a scalar output, out_dim is {self.out_dim}")
-        if n == 0:
+        if obs.shape[0] == 0:
             raise ValueError("obs: expected at least one observation, got 0")
-        check_len("targets", targets.shape[0], n)
-        check_len("grad", grad.shape[0], P)
-        rows = _loss_rows(n)
-        blocks = (n + rows - 1) // rows
-        try:
-            hid = alloc_doubles(n * sh)
-            z = alloc_doubles(n)
-            scratch = alloc_doubles(n * sh)
-            sums = alloc_doubles(blocks * P)
-            losses = alloc_doubles(blocks)
-            with nogil:
-                for k in prange(blocks, num_threads=threads, schedule="static"):
-                    r0 = k * rows
-                    nb = min(n, r0 + rows) - r0
-                    self._squared_error_block(&theta[0], &obs[0, 0] + r0 * D, &targets[0] + r0,
-                                              nb, n, hid + r0 * sh, z + r0, scratch + r0 * sh,
-                                              sums + k * P, losses + k)
-                for i in range(P):
-                    grad[i] = sums[i]
-                loss = losses[0]
-                for k in range(1, blocks):
-                    loss += losses[k]
-                    for i in range(P):
-                        grad[i] += sums[k * P + i]
-        finally:
-            free(hid)
-            free(z)
-            free(scratch)
-            free(sums)
-            free(losses)
+        return 0
+
+    cdef int alloc_loss_work(self, _LossWork* work, Py_ssize_t n) except -1:
+        """The scratch of squared_error for up to n rows (freed by free_loss_work)."""
+        # as many block sums as any batch of up to n rows has
+        cdef Py_ssize_t blocks = min(<Py_ssize_t> LOSS_MAX_BLOCKS,
+                                     (n + LOSS_BLOCK_ROWS - 1) // LOSS_BLOCK_ROWS)
+        work.hid = work.z = work.scratch = work.sums = work.losses = NULL
+        work.hid = alloc_doubles(n * self.sum_hidden)
+        work.z = alloc_doubles(n)
+        work.scratch = alloc_doubles(n * self.sum_hidden)
+        work.sums = alloc_doubles(blocks * self.n_params)
+        work.losses = alloc_doubles(blocks)
+        return 0
+
+    cdef double squared_error(self, const double* theta, const double* x, const double* y,
+                              Py_ssize_t n, _LossWork* work, double* grad,
+                              int num_threads) noexcept nogil:
+        """The mean squared error of n rows, and grad ← its gradient, in fixed blocks."""
+        cdef Py_ssize_t i, k, r0, nb, rows = _loss_rows(n), P = self.n_params
+        cdef Py_ssize_t blocks = (n + rows - 1) // rows, D = self.in_dim, sh = self.sum_hidden
+        cdef double loss
+        for k in prange(blocks, num_threads=num_threads, schedule="static"):
+            r0 = k * rows
+            nb = min(n, r0 + rows) - r0
+            self._squared_error_block(theta, x + r0 * D, y + r0, nb, n, work.hid + r0 * sh,
+                                      work.z + r0, work.scratch + r0 * sh,
+                                      work.sums + k * P, work.losses + k)
+        for i in range(P):
+            grad[i] = work.sums[i]
+        loss = work.losses[0]
+        for k in range(1, blocks):
+            loss += work.losses[k]
+            for i in range(P):
+                grad[i] += work.sums[k * P + i]
         return loss / n
 
     cdef void _squared_error_block(self, const double* theta, const double* x,
@@ -326,6 +402,44 @@ cdef class Net:
             grad[i] = 0.0
         self.backward(theta, x, nb, hid, z, scratch, grad, 0)
         loss[0] = total
+
+
+cdef void free_loss_work(_LossWork* work) noexcept:
+    free(work.hid)
+    free(work.z)
+    free(work.scratch)
+    free(work.sums)
+    free(work.losses)
+    work.hid = work.z = work.scratch = work.sums = work.losses = NULL
+
+
+cdef void adam_ascend(const double* theta, const double* grad, double* m, double* v,
+                      Py_ssize_t n, long t, double alpha, double beta1, double beta2,
+                      double eps, double* out) noexcept nogil:
+    """Adam's step t of ascent on grad (out may be theta): the operations of
+    pgfast.Adam in their order, one pass instead of a temporary per operation."""
+    cdef Py_ssize_t i
+    cdef double c1 = 1.0 - pow(beta1, <double> t), c2 = 1.0 - pow(beta2, <double> t)
+    cdef double g
+    for i in range(n):
+        g = grad[i]
+        m[i] = m[i] * beta1 + (1.0 - beta1) * g
+        v[i] = v[i] * beta2 + (1.0 - beta2) * (g * g)
+        out[i] = theta[i] + (alpha * (m[i] / c1)) / (sqrt(v[i] / c2) + eps)
+
+
+def adam_step(const double[::1] theta, const double[::1] grad, double[::1] m,
+              double[::1] v, long t, double alpha, double beta1, double beta2, double eps,
+              double[::1] out):
+    """out ← Adam's step t of ascent from theta along grad; m and v in place
+    (pgfast.Adam's arithmetic; the caller checks the shapes)."""
+    cdef Py_ssize_t n = theta.shape[0]
+    for name, arr in (("grad", grad), ("m", m), ("v", v), ("out", out)):
+        check_len(name, arr.shape[0], n)
+    if n:
+        with nogil:
+            adam_ascend(&theta[0], &grad[0], &m[0], &v[0], n, t, alpha, beta1, beta2, eps,
+                        &out[0])
 
 
 # The value loss's row blocks: at least LOSS_BLOCK_ROWS rows (half a 128-row minibatch,

@@ -134,3 +134,24 @@ def test_squared_error_gradient_over_blocks_matches_finite_differences():
         up = 0.5 * np.mean((value.value(phi + e, obs) - y) ** 2)
         down = 0.5 * np.mean((value.value(phi - e, obs) - y) ** 2)
         assert grad[i] == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-8)
+
+
+def test_compiled_minibatch_fit_takes_the_steps_of_the_python_loop():
+    """fit_minibatches = squared_error_grad then Adam.step per minibatch, epochs cut
+    at their ends (a last short minibatch each)."""
+    value = pgfast.MLPValue(3, hidden=(8, 8))
+    rng = np.random.default_rng(4)
+    phi, obs, y = value.init(rng), rng.standard_normal((50, 3)), rng.standard_normal(50)
+    order = np.stack([rng.permutation(50) for _ in range(3)])
+    adam, want = pgfast.Adam(value.n_params, 1e-2), phi.copy()
+    grad = np.empty(value.n_params)
+    for epoch in order:
+        for start in range(0, 50, 16):   # 16, 16, 16, 2
+            rows = epoch[start:start + 16]
+            value.kernel.squared_error_grad(want, obs[rows], y[rows], grad)
+            want = adam.step(want, -grad)
+    m, v, got = np.zeros(value.n_params), np.zeros(value.n_params), phi.copy()
+    t = value.kernel.fit_minibatches(got, obs, y, order, 16, m, v, 0, 1e-2, 0.9, 0.999, 1e-8)
+    assert t == adam.t == 12
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(v, adam.v, rtol=1e-13, atol=1e-300)

@@ -131,6 +131,15 @@ def test_value_net_checks_shapes():
         net.predict(phi, np.zeros((2, 3)), np.empty((3, 1)))
     with pytest.raises(ValueError, match="^targets"):
         net.squared_error_grad(phi, np.zeros((2, 3)), np.zeros(3), np.empty(net.n_params))
+    m, v, obs, y = np.zeros(net.n_params), np.zeros(net.n_params), np.zeros((2, 3)), np.zeros(2)
+    for order, size, arg in ((np.array([[0, 2]]), 2, "^order"), (np.array([[0, -1]]), 2, "^order"),
+                             (np.array([[0, 1]]), 0, "^size")):
+        with pytest.raises(ValueError, match=arg):   # never a read outside obs
+            net.fit_minibatches(phi.copy(), obs, y, order, size, m, v, 0, 1e-3, 0.9, 0.999,
+                                1e-8)
+    with pytest.raises(ValueError, match="^v"):
+        net.fit_minibatches(phi.copy(), obs, y, np.array([[0, 1]]), 2, m, v[:-1], 0, 1e-3,
+                            0.9, 0.999, 1e-8)
 
 
 # ------------------------------------------------------------ sizes and ints
