@@ -21,6 +21,7 @@ Keys of a settings dict (every one can be overridden, ``pgfast train --set k=v``
     scale_rewards rewards over the running σ of the discounted return, for the value
                   function and advantages (ValueBaseline(scale_rewards=))
     epsilon       trust region of TRPO and the natural update
+    damping       added to the Fisher matrix's diagonal (TRPO, natural)
     clip          PPO's clip range
     alpha         PPO's Adam step size
     k_max, minibatches, anneal    PPO epochs, minibatches per epoch, step-size annealing
@@ -44,7 +45,7 @@ GENERIC = {
     "alpha": 3e-3, "k_max": 10,
     "minibatches": 1, "anneal": False, "fisher_subsample": 1, "value_lr": 1e-3,
     "value_epochs": 5, "value_minibatch": 256, "log_std": 0.0, "eval_every": 1,
-    "confidence": 2.0, "batch_steps": None,
+    "confidence": 2.0, "batch_steps": None, "damping": 1e-3,
 }
 
 # The policy kind `pgfast train ENV` uses when --policy is not given.

@@ -248,7 +248,7 @@ def build(env, policy_kind, config, horizon=None, workers=None, address=None):
     if name in ("trpo", "natural"):
         cls = updates.TrustRegionUpdate if name == "trpo" else updates.NaturalPolicyUpdate
         update = cls(problem, policy, m, config["epsilon"], value_fn=value_fn, **value,
-                     fisher_subsample=config["fisher_subsample"],
+                     fisher_subsample=config["fisher_subsample"], damping=config["damping"],
                      batch_steps=config["batch_steps"])
     elif name == "ppo":
         update = updates.ClampedSurrogateUpdate(

@@ -180,11 +180,20 @@ def test_train_help_lists_the_builtin_envs_and_marks_the_tuned(capsys):
 
 
 def test_set_batch_steps_is_a_count_or_none(capsys):
-    assert cli_main(["train", "Hopper-v5", "--config", "--set", "batch_steps=2e3"]) == 0
+    assert cli_main(["train", "Pendulum-v1", "--config", "--set", "batch_steps=2e3"]) == 0
     assert "batch_steps        2000         (override)" in capsys.readouterr().out
-    assert cli_main(["train", "Hopper-v5", "--config", "--set", "batch_steps=none"]) == 0
+    assert cli_main(["train", "Pendulum-v1", "--config", "--set", "batch_steps=none"]) == 0
     assert "batch_steps        None         (override)" in capsys.readouterr().out
     for bad in ("batch_steps=0", "batch_steps=2.5"):
         with pytest.raises(SystemExit):
-            cli_main(["train", "Hopper-v5", "--config", "--set", bad])
+            cli_main(["train", "Pendulum-v1", "--config", "--set", bad])
         assert "batch_steps" in capsys.readouterr().err
+
+
+def test_batch_steps_and_damping_reach_the_update():
+    config, sources = factory.settings("Pendulum-v1", "mlp", {"batch_steps": 2048, "damping": 0.1})
+    _, _, update = factory.build("Pendulum-v1", "mlp", config)
+    assert (update.batch_steps, update.damping) == (2048, 0.1)
+    assert sources["damping"] == sources["batch_steps"] == "override"
+    config, _ = factory.settings("Pendulum-v1", "mlp", {"update": "ppo", "batch_steps": 512})
+    assert factory.build("Pendulum-v1", "mlp", config)[2].batch_steps == 512
