@@ -31,13 +31,17 @@ def _as_2d(x, name, dtype, finite=False):
     return (arr if arr.ndim == 2 else arr[:, None]), arr.shape
 
 
-def _as_like(x, name, dtype, shape):
+def _as_like(x, name, dtype, shape, shape2d):
+    """x as a C-contiguous `dtype` array of rewards' `shape`, viewed as `shape2d`."""
+    if type(x) is np.ndarray and x.shape == shape and x.dtype == dtype \
+            and x.flags.c_contiguous:
+        return x if shape == shape2d else x.reshape(shape2d)   # the common case
     # An array's shape is checked before its copy, so every copy is of rewards' size
     # (which _check_memory counts).
     arr = x if isinstance(x, np.ndarray) else as_float_array(x, name, dtype=dtype, finite=False)
     if arr.shape != shape:
         raise ValueError(f"{name}: expected shape {shape} (that of rewards), got {arr.shape}")
-    return as_float_array(arr, name, dtype=dtype, finite=False)
+    return as_float_array(arr, name, dtype=dtype, finite=False).reshape(shape2d)
 
 
 def _check_memory(what, shape_of, result_itemsize, *inputs):
@@ -154,7 +158,7 @@ def reward_to_go(rewards: ArrayLike, gamma: float, terminated: ArrayLike | None 
     if next_values is None:
         nv = np.empty((0, r.shape[1]), dtype=dtype)
     else:
-        nv = _as_like(next_values, "next_values", dtype, shape).reshape(r.shape)
+        nv = _as_like(next_values, "next_values", dtype, shape, r.shape)
     out = _check_out(out, shape, dtype)
     if not _returns.reward_to_go(r, term, trunc, nv, gamma, out.reshape(r.shape)):
         _raise_not_finite(out, rewards=r, **({} if next_values is None else {"next_values": nv}))
@@ -220,8 +224,8 @@ def gae(rewards: ArrayLike, values: ArrayLike, next_values: ArrayLike, gamma: fl
                   ("rewards", rewards, dtype), ("values", values, dtype),
                   ("next_values", next_values, dtype))
     r, shape = _as_2d(rewards, "rewards", dtype)
-    v = _as_like(values, "values", dtype, shape).reshape(r.shape)
-    nv = _as_like(next_values, "next_values", dtype, shape).reshape(r.shape)
+    v = _as_like(values, "values", dtype, shape, r.shape)
+    nv = _as_like(next_values, "next_values", dtype, shape, r.shape)
     term, trunc = _flags_2d(terminated, truncated, r.shape, shape)
     out = _check_out(out, shape, dtype)
     if not _returns.gae(r, v, nv, term, trunc, gamma, lam, out.reshape(r.shape)):
