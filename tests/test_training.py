@@ -329,3 +329,23 @@ def test_stop_rule_without_a_threshold_keeps_the_best_and_never_stops(setup):
     assert len(history["iteration"]) == 6 and not stop.solved
     assert [e[0] for e in stop.evaluations] == [2, 4, 6]
     assert stop.best_score == max(e[2] for e in stop.evaluations)
+
+
+@pytest.mark.parametrize("update", ["trpo", "ppo"])
+def test_a_run_on_threads_is_the_one_thread_run_bit_for_bit(update):
+    """MLP TRPO takes its Fisher products by CG and fits an MLP value function on
+    minibatches: both split their rows over the threads in blocks fixed by the batch."""
+    from pgfast import factory
+    config, _ = factory.settings("Pendulum-v1", "mlp", {"update": update, "m": 4,
+                                                         "batch_steps": 1000})
+    thetas = []
+    for threads in (1, 2, 3):
+        _, policy, upd = factory.build("Pendulum-v1", "mlp", config)
+        assert update == "ppo" or upd.solver == "cg"
+        rng = np.random.default_rng(8)
+        theta, _ = pgfast.train(upd, policy.init(rng), iterations=3, rng=rng, progress=False,
+                                num_threads=threads)
+        thetas.append((theta, upd.baseline.params))
+    for theta, phi in thetas[1:]:
+        np.testing.assert_array_equal(theta, thetas[0][0])
+        np.testing.assert_array_equal(phi, thetas[0][1])
