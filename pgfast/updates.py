@@ -219,10 +219,19 @@ class _BatchUpdate(Update):
         int
             m, or with `batch_steps` at least ⌈batch_steps / mean length of the last
             batch's episodes⌉ (m for the first batch).
+
+        Raises
+        ------
+        ValueError
+            That many rollouts of the problem's depth would not fit in memory.
         """
         if self.batch_steps is None or self.mean_length is None:
             return self.m
-        return max(self.m, math.ceil(self.batch_steps / self.mean_length))
+        size = math.ceil(self.batch_steps / self.mean_length)
+        if size <= self.m:
+            return self.m
+        self.problem.check_batch(size, "batch_steps")   # each slot holds a full depth
+        return size
 
     def state_dict(self):
         """What a checkpoint keeps besides θ.

@@ -261,3 +261,7 @@ def test_batch_steps_off_keeps_m_and_the_state(cartpole, softmax):
     assert update.batch_size() == 4 and "mean_length" not in update.state_dict()
     with pytest.raises(ValueError, match="^batch_steps:"):
         pgfast.TrustRegionUpdate(cartpole, softmax, batch_steps=0)
+    huge = pgfast.TrustRegionUpdate(cartpole, softmax, m=4, batch_steps=2**60)
+    huge.mean_length = 10.0
+    with pytest.raises(ValueError, match="^batch_steps:"):   # named, before any allocation
+        huge.batch_size()
