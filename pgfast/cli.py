@@ -272,6 +272,10 @@ def _parse_set(item):
     return key, _parse_like(text, defaults.GENERIC[key], key)
 
 
+# Settings whose 0 means something: no damping, λ = 0 (one-step TD), γ = 0.
+_MAY_BE_ZERO = {"damping", "lam", "gamma"}
+
+
 def _parse_like(text, example, key):
     if example is None:   # an optional count (batch_steps): a count, or "none" for off
         if text.lower() == "none":
@@ -297,6 +301,9 @@ def _parse_like(text, example, key):
     if key == "log_std":   # a log: any finite value
         if not np.isfinite(value):
             raise ValueError(f"--set {key}: expected a finite number, got {text!r}")
+    elif key in _MAY_BE_ZERO:
+        if not (0 <= value < np.inf):
+            raise ValueError(f"--set {key}: expected a number ≥ 0, got {text!r}")
     elif not (value > 0 and (isinstance(value, int) or np.isfinite(value))):
         raise ValueError(f"--set {key}: expected a positive number, got {text!r}")
     return value

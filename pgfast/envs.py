@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable
 
 import gymnasium
@@ -282,9 +283,12 @@ def _check_rewards(rewards, actions, name):
     finite = np.isfinite(rewards)
     if not finite.all():
         bad = np.flatnonzero(~finite.reshape(-1))[0]
-        action = np.asarray(actions)[bad] if np.ndim(finite) else actions
-        raise ValueError(f"{name}: {action!r} gives a reward that is not finite; the env's "
-                         "arithmetic overflows (keep actions within the action space)")
+        raise _reward_overflow(np.asarray(actions)[bad] if np.ndim(finite) else actions, name)
+
+
+def _reward_overflow(action, name):
+    return ValueError(f"{name}: {action!r} gives a reward that is not finite; the env's "
+                      "arithmetic overflows (keep actions within the action space)")
 
 
 def _painter(name, render_mode, options):
@@ -578,7 +582,6 @@ class NativeVectorEnv(VectorEnv):
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
-    _last_obs: np.ndarray   # the observations the last reset or step returned
 
     def __init__(self, env_id: str, num_envs: int = 1, seed: int | list[int] | None = None,
                  max_episode_steps: int | None = None, **kwargs: Any) -> None:
@@ -593,8 +596,11 @@ class NativeVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._obs_dtype = self.single_observation_space.dtype
-        self._elapsed = np.zeros(self.num_envs, dtype=np.int64)
-        self._needs_reset = np.zeros(self.num_envs, dtype=np.uint8)
+        # The episode counters, the last observations and the step itself.
+        self._autoreset = _rollout.NextStepAutoreset(
+            self.kernel, self._obs_dtype, self.action_space.shape,
+            partial(_check_actions, space=self.action_space, kernel=self.kernel,
+                    name="actions"))
         self._started = False
 
     def reset(self, *, seed: int | list[int] | None = None,
@@ -640,7 +646,7 @@ class NativeVectorEnv(VectorEnv):
                                  f"({self.num_envs},), got {mask.dtype} {mask.shape}")
             if not self._started and not mask.all():
                 raise ResetNeeded("options['reset_mask']: the first reset must reset every slot")
-            obs = self._last_obs.copy()
+            obs = self._autoreset.last_obs.copy()
             m = np.ascontiguousarray(mask).view(np.uint8)
         else:
             obs = np.empty((self.num_envs, self.kernel.obs_dim), dtype=self._obs_dtype)
@@ -649,11 +655,11 @@ class NativeVectorEnv(VectorEnv):
         if not np.isfinite(obs).all():
             self._started = False   # the slots hold unusable states: reset them all again
             _check_reset_obs(obs, options)
-        self._elapsed[m != 0] = 0
-        self._needs_reset[m != 0] = 0
+        self._autoreset.elapsed[m != 0] = 0
+        self._autoreset.needs_reset[m != 0] = 0
         self._started = True
-        self._last_obs = obs
-        return obs.copy(), {}
+        self._autoreset.last_obs[...] = obs
+        return obs, {}
 
     def step(self, actions: Any
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
@@ -684,21 +690,18 @@ class NativeVectorEnv(VectorEnv):
         self._check_open("step")
         if not self._started:
             raise ResetNeeded("step() before reset(): call reset() first")
-        a = _check_actions(actions, self.action_space, self.kernel, "actions")
-        B = self.num_envs
-        obs = np.empty((B, self.kernel.obs_dim), dtype=self._obs_dtype)
-        rewards = np.empty(B)
-        terminated = np.empty(B, dtype=np.bool_)
-        truncated = np.empty(B, dtype=np.bool_)
-        bad = _rollout.step_all(self.kernel, a, obs, rewards, terminated.view(np.uint8),
-                                truncated.view(np.uint8), self._elapsed, self._needs_reset)
-        if bad >= 0:   # the kernel refused one before stepping any
-            _check_action_values(a, actions, self.kernel, "actions")
+        try:
+            obs, rewards, terminated, truncated = self._autoreset.step(actions)
+        except _rollout.InvalidAction as refused:   # nothing was stepped
+            bad, = refused.args
+            rows = _check_actions(actions, self.action_space, self.kernel, "actions")
+            _check_action_values(rows, actions, self.kernel, "actions")
             raise ValueError(f"actions: entry {bad} ({np.asarray(actions)[bad]!r}) is outside "
-                             f"the action space {self.single_action_space}")
-        _check_rewards(rewards, actions, "actions")
-        self._last_obs = obs
-        return obs.copy(), rewards, terminated, truncated, {}
+                             f"the action space {self.single_action_space}") from None
+        except _rollout.RewardOverflow as overflow:
+            bad, = overflow.args
+            raise _reward_overflow(np.asarray(actions)[bad], "actions") from None
+        return obs, rewards, terminated, truncated, {}
 
     def close_extras(self, **kwargs):
         """Nothing to release: the kernel's memory goes with the object.

@@ -2,7 +2,7 @@
 """Episode drivers of the native path, and the one owner of episode boundaries:
 the only code that counts steps, applies time limits and resets env slots.
 Python wrappers: ``pgfast/rollout.py`` (``rollout``, the fused loop) and
-``pgfast/envs.py`` (``NativeVectorEnv.step`` calls ``step_all``).
+``pgfast/envs.py`` (``NativeVectorEnv.step`` calls ``NextStepAutoreset.step``).
 
 The contract (``_envs.pxd`` states the env kernel's side):
 - An env kernel only simulates: ``step_one`` / ``step_rows`` say whether the new
@@ -13,7 +13,7 @@ The contract (``_envs.pxd`` states the env kernel's side):
   final observation, then the slot resets in that same step (or stops, with
   ``first_episode``). ``truncated`` marks a cut that is not also terminal, so
   the two flags never both hold.
-- ``step_all`` (Gymnasium's ``VectorEnv`` API): next-step autoreset. The step
+- ``NextStepAutoreset`` (Gymnasium's ``VectorEnv`` API): next-step autoreset. The step
   after an episode ended resets that slot instead (its action ignored, reward 0,
   both flags false). ``truncated`` is "time limit reached", independent of
   ``terminated``, as Gymnasium's ``TimeLimit`` reports it: both may hold.
@@ -24,10 +24,15 @@ threads (OpenMP) gives the same result whatever the thread count.
 """
 import time
 
+import numpy as np
+
+cimport numpy as cnp
+
 from cpython.exc cimport PyErr_CheckSignals
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.stdint cimport int64_t
+from libc.math cimport isfinite
+from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 from numpy.random cimport bitgen_t
@@ -36,6 +41,8 @@ from pgfast._common cimport (alloc_doubles, as_size, as_threads, bitgen_of, chec
                              check_shape, scratch)
 from pgfast._envs cimport VecEnvKernel, check_ready, claim, release
 from pgfast._policies cimport PolicyKernel
+
+cnp.import_array()
 
 
 # Slots are stepped in chunks, time outer and slot inner, so each step's records
@@ -57,72 +64,167 @@ def bitgen_pointers(generators):
     return out
 
 
-def step_all(
-    VecEnvKernel env,                   # the B = env.num_envs slots, stepped in place
-    const double[:, ::1] actions,       # IN  (B, act_dim)
-    floating[:, ::1] obs,               # OUT (B, obs_dim)
-    double[::1] rewards,                # OUT (B,)
-    unsigned char[::1] terminated,      # OUT (B,)
-    unsigned char[::1] truncated,       # OUT (B,)
-    int64_t[::1] elapsed,               # IN/OUT (B,) steps in the episode
-    unsigned char[::1] needs_reset,     # IN/OUT (B,) episode ended last step
-):
-    """One step of every slot of `env` with Gymnasium's next-step autoreset.
+class InvalidAction(Exception):
+    """args[0]: the first slot whose action the kernel refuses; nothing was stepped."""
 
-    A slot whose episode ended on the previous call (needs_reset) is reset
-    instead: its observation is the new initial one, reward 0 and both
-    flags false. Otherwise it steps; terminated is the kernel's verdict and,
-    independently, truncated = (elapsed ≥ max_episode_steps > 0). Every action
-    is checked first; when one is invalid nothing is stepped and its slot index
-    is returned, else -1.
+
+class RewardOverflow(Exception):
+    """args[0]: the first slot whose reward is not finite (the step was taken)."""
+
+
+cdef class NextStepAutoreset:
+    """Gymnasium's ``VectorEnv.step`` over every slot of `env`, with next-step autoreset:
+    what ``NativeVectorEnv.step`` runs, its checks and allocations included, in one call.
+
+    A slot whose episode ended on the previous step (needs_reset) is reset instead:
+    its observation is the new initial one, reward 0 and both flags false, its action
+    ignored. Otherwise it steps; terminated is the kernel's verdict and, independently,
+    truncated = (elapsed ≥ max_episode_steps > 0).
+
+    Actions that are an ndarray of `action_shape` and of dtype float64, float32, int64
+    or int32 are read directly; anything else goes through `convert` first, which
+    returns (B, act_dim) float64 rows or raises the caller's TypeError/ValueError.
     """
-    cdef Py_ssize_t i, k, B = env.num_envs, D = env.obs_dim, T = env.max_episode_steps
-    cdef Py_ssize_t bad = -1
-    cdef int code
+    cdef VecEnvKernel env
+    cdef readonly cnp.ndarray elapsed      # (B,) int64: steps into each slot's episode
+    cdef readonly cnp.ndarray needs_reset  # (B,) uint8: the slot's episode ended last step
+    cdef readonly cnp.ndarray last_obs     # (B, obs_dim): the observations last returned
+    cdef cnp.ndarray rows                  # (B, act_dim) float64: this step's actions
+    cdef object convert
+    cdef int obs_type                      # NPY_FLOAT32 or NPY_FLOAT64
+    cdef int action_ndim
+    cdef cnp.npy_intp action_dims[2]
     cdef double* buf
-    check_ready(env)
-    if actions.shape[0] != B or actions.shape[1] != env.act_dim:
-        raise ValueError(f"actions: expected shape ({B}, {env.act_dim}), "
-                         f"got {actions.shape[0], actions.shape[1]}")
-    if obs.shape[0] != B or obs.shape[1] != D:
-        raise ValueError(f"obs: expected shape ({B}, {D}), got {obs.shape[0], obs.shape[1]}")
-    for name, n in (("rewards", rewards.shape[0]), ("terminated", terminated.shape[0]),
-                    ("truncated", truncated.shape[0]), ("elapsed", elapsed.shape[0]),
-                    ("needs_reset", needs_reset.shape[0])):
-        if n != B:
-            raise ValueError(f"{name}: expected shape ({B},), got ({n},)")
-    buf = alloc_doubles(D)
-    try:
+
+    def __cinit__(self, VecEnvKernel env, obs_dtype, action_shape, convert):
+        check_ready(env)
+        self.env = env
+        self.obs_type = np.dtype(obs_dtype).num
+        if self.obs_type not in (cnp.NPY_FLOAT32, cnp.NPY_FLOAT64):
+            raise ValueError(f"obs_dtype: expected float32 or float64, got {obs_dtype}")
+        shape = tuple(action_shape)
+        if len(shape) not in (1, 2) or shape[0] != env.num_envs \
+                or int(np.prod(shape[1:])) != env.act_dim:
+            raise ValueError(f"action_shape: expected ({env.num_envs},) or "
+                             f"({env.num_envs}, {env.act_dim}), got {shape}")
+        self.action_ndim = len(shape)
+        for k in range(len(shape)):
+            self.action_dims[k] = shape[k]
+        self.convert = convert
+        self.elapsed = np.zeros(env.num_envs, dtype=np.int64)
+        self.needs_reset = np.zeros(env.num_envs, dtype=np.uint8)
+        self.last_obs = np.zeros((env.num_envs, env.obs_dim), dtype=obs_dtype)
+        self.rows = np.zeros((env.num_envs, env.act_dim))
+        self.buf = alloc_doubles(env.obs_dim)
+
+    def __dealloc__(self):
+        free(self.buf)
+
+    cdef bint _read(self, actions) except -1:
+        """Copy `actions` into rows when they are an ndarray of the action shape and a
+        common dtype (native byte order, C order); False to take the convert path."""
+        cdef cnp.ndarray a
+        cdef Py_ssize_t j, n = self.env.num_envs * self.env.act_dim
+        cdef double* dst = <double*> cnp.PyArray_DATA(self.rows)
+        cdef void* src
+        cdef int t
+        if type(actions) is not np.ndarray:
+            return False
+        a = <cnp.ndarray> actions
+        if cnp.PyArray_NDIM(a) != self.action_ndim or not cnp.PyArray_IS_C_CONTIGUOUS(a) \
+                or not cnp.PyArray_ISNOTSWAPPED(a):
+            return False
+        for j in range(self.action_ndim):
+            if cnp.PyArray_DIM(a, j) != self.action_dims[j]:
+                return False
+        src = cnp.PyArray_DATA(a)
+        t = cnp.PyArray_TYPE(a)
+        if t == cnp.NPY_FLOAT64:
+            memcpy(dst, src, n * sizeof(double))
+        elif t == cnp.NPY_FLOAT32:
+            for j in range(n):
+                dst[j] = (<float*> src)[j]
+        elif t == cnp.NPY_INT64:
+            for j in range(n):
+                dst[j] = <double> (<int64_t*> src)[j]
+        elif t == cnp.NPY_INT32:
+            for j in range(n):
+                dst[j] = (<int32_t*> src)[j]
+        else:
+            return False
+        return True
+
+    def step(self, actions):
+        """(observations, rewards, terminated, truncated) after one step of every slot.
+
+        Raises InvalidAction (nothing stepped) or RewardOverflow (stepped), each with
+        the first such slot, and whatever `convert` raises.
+        """
+        cdef VecEnvKernel env = self.env
+        cdef Py_ssize_t i, k, B = env.num_envs, D = env.obs_dim, A = env.act_dim
+        cdef Py_ssize_t T = env.max_episode_steps, bad = -1, overflow = -1
+        cdef int code
+        cdef cnp.npy_intp dims[2]
+        cdef cnp.ndarray rows
+        if not self._read(actions):
+            rows = self.convert(actions)
+            if cnp.PyArray_TYPE(rows) != cnp.NPY_FLOAT64 or not cnp.PyArray_IS_C_CONTIGUOUS(rows) \
+                    or rows.size != B * A:
+                raise RuntimeError("convert: expected (B, act_dim) float64 rows in C order")
+            memcpy(cnp.PyArray_DATA(self.rows), cnp.PyArray_DATA(rows), B * A * sizeof(double))
+        dims[0], dims[1] = B, D
+        obs = cnp.PyArray_EMPTY(2, dims, self.obs_type, 0)
+        rewards = cnp.PyArray_EMPTY(1, dims, cnp.NPY_FLOAT64, 0)
+        terminated = cnp.PyArray_EMPTY(1, dims, cnp.NPY_BOOL, 0)
+        truncated = cnp.PyArray_EMPTY(1, dims, cnp.NPY_BOOL, 0)
+        cdef const double* act = <double*> cnp.PyArray_DATA(self.rows)
+        cdef double* r = <double*> cnp.PyArray_DATA(rewards)
+        cdef unsigned char* te = <unsigned char*> cnp.PyArray_DATA(terminated)
+        cdef unsigned char* tr = <unsigned char*> cnp.PyArray_DATA(truncated)
+        cdef int64_t* elapsed = <int64_t*> cnp.PyArray_DATA(self.elapsed)
+        cdef unsigned char* needs_reset = <unsigned char*> cnp.PyArray_DATA(self.needs_reset)
+        cdef void* o = cnp.PyArray_DATA(obs)
+        cdef bint single = self.obs_type == cnp.NPY_FLOAT32
         claim(env)
-        with nogil:
-            for i in range(B):
-                if not env.valid_action(&actions[i, 0]):
-                    bad = i
-                    break
-            if bad < 0:
+        try:
+            with nogil:
                 for i in range(B):
-                    if needs_reset[i]:
-                        env.reset_one(i, env.bitgens[i], buf)
-                        rewards[i] = 0.0
-                        terminated[i] = 0
-                        truncated[i] = 0
-                        elapsed[i] = 0
-                        needs_reset[i] = 0
-                    else:
-                        code = env.step_one(i, &actions[i, 0], env.bitgens[i], buf, &rewards[i])
-                        if code < 0:  # valid_action and step_one disagree: a kernel bug
-                            bad = i
-                            break
-                        elapsed[i] += 1
-                        terminated[i] = code
-                        truncated[i] = _time_up(elapsed[i], T)
-                        needs_reset[i] = terminated[i] or truncated[i]
-                    for k in range(D):
-                        obs[i, k] = <floating> buf[k]
-        release(env)
-    finally:
-        free(buf)
-    return bad
+                    if not env.valid_action(act + i * A):
+                        bad = i
+                        break
+                if bad < 0:
+                    for i in range(B):
+                        if needs_reset[i]:
+                            env.reset_one(i, env.bitgens[i], self.buf)
+                            r[i] = 0.0
+                            te[i] = 0
+                            tr[i] = 0
+                            elapsed[i] = 0
+                            needs_reset[i] = 0
+                        else:
+                            code = env.step_one(i, act + i * A, env.bitgens[i], self.buf, r + i)
+                            if code < 0:  # valid_action and step_one disagree: a kernel bug
+                                bad = i
+                                break
+                            elapsed[i] += 1
+                            te[i] = code
+                            tr[i] = _time_up(elapsed[i], T)
+                            needs_reset[i] = te[i] or tr[i]
+                            if overflow < 0 and not isfinite(r[i]):
+                                overflow = i
+                        if single:
+                            for k in range(D):
+                                (<float*> o)[i * D + k] = <float> self.buf[k]
+                        else:
+                            memcpy(<double*> o + i * D, self.buf, D * sizeof(double))
+        finally:
+            release(env)
+        if bad >= 0:
+            raise InvalidAction(bad)
+        memcpy(cnp.PyArray_DATA(self.last_obs), o, cnp.PyArray_NBYTES(obs))
+        if overflow >= 0:
+            raise RewardOverflow(overflow)
+        return obs, rewards, terminated, truncated
 
 
 def rollout(

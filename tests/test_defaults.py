@@ -190,6 +190,17 @@ def test_set_batch_steps_is_a_count_or_none(capsys):
         assert "batch_steps" in capsys.readouterr().err
 
 
+def test_set_takes_zero_where_zero_means_something(capsys):
+    """No damping, λ = 0 and γ = 0 are settings the updates accept; counts are not."""
+    assert cli_main(["train", "Pendulum-v1", "--config", "--set", "damping=0",
+                     "--set", "lam=0"]) == 0
+    assert "lam                0.0          (override)" in capsys.readouterr().out
+    for bad in ("damping=-1e-3", "lam=nan", "m=0", "epsilon=0"):
+        with pytest.raises(SystemExit):
+            cli_main(["train", "Pendulum-v1", "--config", "--set", bad])
+        assert bad.split("=")[0] in capsys.readouterr().err
+
+
 def test_batch_steps_and_damping_reach_the_update():
     config, sources = factory.settings("Pendulum-v1", "mlp", {"batch_steps": 2048, "damping": 0.1})
     _, _, update = factory.build("Pendulum-v1", "mlp", config)

@@ -105,18 +105,15 @@ def test_steps_agree_with_gymnasium_resynced(name):
 
     k = make_kernel(name, N_STEPS)
     k.set_state(np.array(states))
-    out = np.empty((N_STEPS, k.obs_dim), np.float32)
-    r = np.empty(N_STEPS)
-    te = np.empty(N_STEPS, np.uint8)
-    tr = np.empty(N_STEPS, np.uint8)
-    el = np.array(elapsed, np.int64)
-    bad = _rollout.step_all(k, np.asarray(acts, np.float64).reshape(N_STEPS, 1), out, r, te,
-                            tr, el, np.zeros(N_STEPS, np.uint8))
-    assert bad == -1
+    shape = (N_STEPS,) if k.n_actions else (N_STEPS, 1)
+    step = _rollout.NextStepAutoreset(k, np.float32, shape, None)
+    step.elapsed[:] = elapsed
+    out, r, te, tr = step.step(np.asarray(acts).reshape(shape))
     assert_obs_close(out, np.array(obs))
     np.testing.assert_array_equal(r, rew)
-    np.testing.assert_array_equal(te.astype(bool), term)
-    np.testing.assert_array_equal(tr.astype(bool), trunc)
+    np.testing.assert_array_equal(te, term)
+    np.testing.assert_array_equal(tr, trunc)
+    el = step.elapsed
     np.testing.assert_array_equal(el, np.array(elapsed) + 1)
 
 
@@ -394,10 +391,10 @@ def test_kernel_rejects_invalid_actions_itself(name):
     state = k.get_state()
     acts = np.zeros((3, 1))
     acts[1, 0] = np.nan
-    bad = _rollout.step_all(k, acts, np.empty((3, k.obs_dim)), np.empty(3),
-                            np.empty(3, np.uint8), np.empty(3, np.uint8), np.zeros(3, np.int64),
-                            np.zeros(3, np.uint8))
-    assert bad == 1
+    step = _rollout.NextStepAutoreset(k, np.float64, (3, 1), None)
+    with pytest.raises(_rollout.InvalidAction) as refused:
+        step.step(acts)
+    assert refused.value.args == (1,)
     np.testing.assert_array_equal(k.get_state(), state)
     obs, _, code = k.step_slot(0, np.array([np.nan]), np.random.default_rng(0))
     assert code == -1
