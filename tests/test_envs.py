@@ -346,6 +346,29 @@ def test_slot_streams_do_not_depend_on_num_envs():
         np.testing.assert_array_equal(small.step(a[:3])[0], large.step(a)[0][:3])
 
 
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_every_form_of_the_same_actions_steps_alike(env_id):
+    """Arrays read directly (float64, float32, int64, int32, C order) and those converted
+    first (lists, big-endian, strided, other dtypes) give the same step."""
+    base = np.array([0, 1, 1, 0, 1]) if env_id == "CartPole-v1" else \
+        np.array([[0.5], [-1.0], [2.0], [0.0], [-2.0]])
+    forms = [base.astype(np.float64), base.astype(np.float32), base.astype(np.int64),
+             base.astype(np.int32), base.tolist(), base.astype(">f8"), base.astype(np.int16),
+             np.repeat(base, 2, axis=0)[::2]]
+    if env_id == "Pendulum-v1":   # halves and wholes only: exact in every dtype above
+        forms = forms[:2] + [forms[4], forms[5], forms[7]]
+    results = []
+    for actions in forms:
+        vec = make_vec(env_id, num_envs=5, seed=3)
+        vec.reset()
+        results.append([vec.step(actions)[:4] for _ in range(3)])
+    for other in results[1:]:
+        for got, want in zip(other, results[0]):
+            for g, w in zip(got, want):
+                np.testing.assert_array_equal(g, w)
+                assert g.dtype == w.dtype
+
+
 @pytest.mark.parametrize("actions, err", [
     (np.array([0, 1, 2]), ValueError),        # out of range
     (np.array([0, -1, 1]), ValueError),
