@@ -262,9 +262,11 @@ def rollout(
     cdef Py_ssize_t limit = as_size(time_limit, "time_limit")
     cdef int threads = as_threads(num_threads)
     cdef Py_ssize_t theta_stride = 0 if thetas.shape[0] == 1 else P
-    # Chunks of up to CHUNK slots, narrower when that leaves a thread without one (a
-    # few costly slots, such as a physics engine's, still use every thread).
-    cdef Py_ssize_t chunk_width = max(1, min(CHUNK, (B + threads - 1) // threads))
+    # Chunks of up to CHUNK slots. On threads, narrow enough for four chunks a thread,
+    # handed out as threads come free: slots whose episodes end at different times
+    # (a physics engine's, a few to a thread) then keep every thread busy.
+    cdef Py_ssize_t chunk_width = min(CHUNK, B) if threads == 1 else \
+        max(1, min(CHUNK, B // (4 * threads)))
     cdef Py_ssize_t n_chunks = (B + chunk_width - 1) // chunk_width
     cdef _Chunk* chunks = NULL
     cdef bint running = True
@@ -301,7 +303,7 @@ def rollout(
             t1 = min(T, t0 + span)
             clock = time.perf_counter()
             with nogil:
-                for c in prange(n_chunks, num_threads=threads, schedule="static"):
+                for c in prange(n_chunks, num_threads=threads, schedule="dynamic"):
                     _run_chunk(&chunks[c], env, policy, t0, t1, T, limit,
                                observations, actions, rewards, terminated, truncated,
                                log_probs, final_observations, last_observations, status,
