@@ -44,6 +44,30 @@ def _as_like(x, name, dtype, shape, shape2d):
     return as_float_array(arr, name, dtype=dtype, finite=False).reshape(shape2d)
 
 
+def _common_case(floats, flags, out):
+    """The usual call checked in one pass: float64 (T, B) ndarrays in C order, bool
+    flags of their shape and a writeable `out` of it. The flags as the kernels' uint8
+    views, or None: the general checks then run."""
+    first = floats[0]
+    if type(first) is not np.ndarray or first.ndim != 2:
+        return None
+    shape = first.shape
+    for x in floats:
+        if type(x) is not np.ndarray or x.dtype is not _F64 or x.shape != shape \
+                or not x.flags.c_contiguous:
+            return None
+    for x in flags:
+        if type(x) is not np.ndarray or x.dtype is not _BOOL or x.shape != shape \
+                or not x.flags.c_contiguous:
+            return None
+    if type(out) is not np.ndarray or out.dtype is not _F64 or out.shape != shape:
+        return None
+    f = out.flags
+    if not (f.c_contiguous and f.writeable):
+        return None
+    return [x.view(_UINT8) for x in flags]
+
+
 def _check_memory(what, shape_of, result_itemsize, *inputs):
     """Refuse before any copy a call that memory cannot hold: the inputs' contiguous
     copies (a broadcast view of 2**31 rows copies every row), the result and the two
@@ -54,7 +78,7 @@ def _check_memory(what, shape_of, result_itemsize, *inputs):
     check_work_memory(what, n * (result_itemsize + 2), inputs)
 
 
-_BOOL = np.dtype(np.bool_)
+_BOOL, _F64, _UINT8 = np.dtype(np.bool_), np.dtype(np.float64), np.dtype(np.uint8)
 
 
 def _raise_not_finite(out, **inputs):
@@ -150,6 +174,12 @@ def reward_to_go(rewards: ArrayLike, gamma: float, terminated: ArrayLike | None 
     array([2., 2., 7., 8.])
     """
     gamma = check_unit_interval(gamma, "gamma")
+    if next_values is not None:
+        flags = _common_case((rewards, next_values), (terminated, truncated), out)
+        if flags is not None:
+            if not _returns.reward_to_go(rewards, *flags, next_values, gamma, out):
+                _raise_not_finite(out, rewards=rewards, next_values=next_values)
+            return out
     dtype = float_dtype(rewards, next_values)
     _check_memory("computing the reward-to-go", rewards, dtype.itemsize,
                   ("rewards", rewards, dtype), ("next_values", next_values, dtype))
@@ -219,6 +249,11 @@ def gae(rewards: ArrayLike, values: ArrayLike, next_values: ArrayLike, gamma: fl
     """
     gamma = check_unit_interval(gamma, "gamma")
     lam = check_unit_interval(lam, "lam")
+    flags = _common_case((rewards, values, next_values), (terminated, truncated), out)
+    if flags is not None:
+        if not _returns.gae(rewards, values, next_values, *flags, gamma, lam, out):
+            _raise_not_finite(out, rewards=rewards, values=values, next_values=next_values)
+        return out
     dtype = float_dtype(rewards, values, next_values)
     _check_memory("computing the advantages", rewards, dtype.itemsize,
                   ("rewards", rewards, dtype), ("values", values, dtype),
