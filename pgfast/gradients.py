@@ -28,7 +28,7 @@ from numpy.typing import ArrayLike
 
 from ._validation import (ArrayResult, as_flags, as_float_array, check_allocation,
                           check_finite, check_finite_result, check_unit_interval,
-                          check_work_memory, float_dtype)
+                          check_work_memory, float_dtype, _SMALL_ALLOCATION)
 from ._arrays import arrays_in_out
 
 __all__ = ["regression_gradient", "likelihood_ratio_gradient", "optimal_baseline"]
@@ -151,9 +151,11 @@ def _score_inputs(grad_log_probs, rewards, gamma, terminated, truncated, finite=
     # Before any copy: the inputs' contiguous copies, then r_togo and γ^(k−1) (8 bytes
     # a step each) and the two flag arrays (1 byte a step each).
     steps = rewards.size if isinstance(rewards, np.ndarray) else 0
-    check_work_memory("weighting the scores", 18 * steps,
-                      (("grad_log_probs", grad_log_probs, float_dtype(grad_log_probs)),
-                       ("rewards", rewards, _FLOAT64)))
+    scored = grad_log_probs.size if isinstance(grad_log_probs, np.ndarray) else 0
+    if 8 * scored + 26 * steps >= _SMALL_ALLOCATION:   # else even copying both is small
+        check_work_memory("weighting the scores", 18 * steps,
+                          (("grad_log_probs", grad_log_probs, float_dtype(grad_log_probs)),
+                           ("rewards", rewards, _FLOAT64)))
     # float32 scores (the usual output of autodiff frameworks) are read without a copy.
     scores = as_float_array(grad_log_probs, "grad_log_probs",
                             dtype=float_dtype(grad_log_probs), ndim=(2, 3), finite=finite)
