@@ -4,7 +4,7 @@ loop's output (:func:`first_episodes`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -122,8 +122,7 @@ class Trajectories:
         -------
         ndarray, shape (m,)
         """
-        powers = gamma ** np.arange(self.rewards.shape[0])
-        return powers @ self.rewards
+        return _powers(float(gamma), self.rewards.shape[0]) @ self.rewards
 
     def discounted_rewards_to_go(self, gamma) -> np.ndarray:
         """R(τ, k) = γ^(k−1) Σ_{l≥k} γ^(l−k) r_l: the reward-to-go weight of step k.
@@ -258,3 +257,11 @@ def _head(ro, depth):
                    ro.terminated[:depth], ro.truncated[:depth],
                    None if ro.log_probs is None else ro.log_probs[:depth],
                    last, ro.final_buffer[:depth])
+
+
+@lru_cache(maxsize=16)
+def _powers(gamma, d):
+    """γ^0 … γ^(d−1), read-only: every batch of a run has the same γ and depth."""
+    powers = gamma ** np.arange(d)
+    powers.flags.writeable = False
+    return powers
