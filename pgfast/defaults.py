@@ -156,7 +156,7 @@ TABLE = {
     # 600-602: 809-917). A smaller initial σ keeps a step's reward positive: log σ = -1,
     # 1096 and 1098; -2, 2302 and 2197; -2.5, 2375 and 2429 (seeds 400-401; clipping the
     # cost's actions to the action space instead: 898 and 918). Judged on seeds 700-709:
-    # ANT_JUDGED.
+    # median 2295, worst 2201, in 239 CPU s per 1M steps.
     "Ant-v5": {"mlp": {**CONTINUOUS, "log_std": -2.5}},
 }
 
