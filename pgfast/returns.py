@@ -44,10 +44,10 @@ def _as_like(x, name, dtype, shape, shape2d):
     return as_float_array(arr, name, dtype=dtype, finite=False).reshape(shape2d)
 
 
-def _common_case(floats, flags, out):
+def _common_case(floats, flags, out) -> tuple[np.ndarray, ...] | None:
     """The usual call checked in one pass: float64 (T, B) ndarrays in C order, bool
-    flags of their shape and a writeable `out` of it. The flags as the kernels' uint8
-    views, or None: the general checks then run."""
+    flags of their shape and a writeable `out` of it. The floats, the flags as the
+    kernels' uint8 views and `out`; None when the general checks must run."""
     first = floats[0]
     if type(first) is not np.ndarray or first.ndim != 2:
         return None
@@ -65,7 +65,7 @@ def _common_case(floats, flags, out):
     f = out.flags
     if not (f.c_contiguous and f.writeable):
         return None
-    return [x.view(_UINT8) for x in flags]
+    return (*floats, *(x.view(_UINT8) for x in flags), out)
 
 
 def _check_memory(what, shape_of, result_itemsize, *inputs):
@@ -175,11 +175,12 @@ def reward_to_go(rewards: ArrayLike, gamma: float, terminated: ArrayLike | None 
     """
     gamma = check_unit_interval(gamma, "gamma")
     if next_values is not None:
-        flags = _common_case((rewards, next_values), (terminated, truncated), out)
-        if flags is not None:
-            if not _returns.reward_to_go(rewards, *flags, next_values, gamma, out):
-                _raise_not_finite(out, rewards=rewards, next_values=next_values)
-            return out
+        ready = _common_case((rewards, next_values), (terminated, truncated), out)
+        if ready is not None:
+            r, nv, term, trunc, result = ready
+            if not _returns.reward_to_go(r, term, trunc, nv, gamma, result):
+                _raise_not_finite(result, rewards=r, next_values=nv)
+            return result
     dtype = float_dtype(rewards, next_values)
     _check_memory("computing the reward-to-go", rewards, dtype.itemsize,
                   ("rewards", rewards, dtype), ("next_values", next_values, dtype))
@@ -249,11 +250,12 @@ def gae(rewards: ArrayLike, values: ArrayLike, next_values: ArrayLike, gamma: fl
     """
     gamma = check_unit_interval(gamma, "gamma")
     lam = check_unit_interval(lam, "lam")
-    flags = _common_case((rewards, values, next_values), (terminated, truncated), out)
-    if flags is not None:
-        if not _returns.gae(rewards, values, next_values, *flags, gamma, lam, out):
-            _raise_not_finite(out, rewards=rewards, values=values, next_values=next_values)
-        return out
+    ready = _common_case((rewards, values, next_values), (terminated, truncated), out)
+    if ready is not None:
+        r, v, nv, term, trunc, result = ready
+        if not _returns.gae(r, v, nv, term, trunc, gamma, lam, result):
+            _raise_not_finite(result, rewards=r, values=v, next_values=nv)
+        return result
     dtype = float_dtype(rewards, values, next_values)
     _check_memory("computing the advantages", rewards, dtype.itemsize,
                   ("rewards", rewards, dtype), ("values", values, dtype),
