@@ -29,7 +29,6 @@ import numpy as np
 cimport numpy as cnp
 
 from cpython.exc cimport PyErr_CheckSignals
-from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport isfinite
 from libc.stdint cimport int32_t, int64_t
