@@ -43,6 +43,21 @@ MUJOCO_CASES = [(env, "mlp", None) for env in (
     "Hopper-v5", "Walker2d-v5", "HalfCheetah-v5", "Ant-v5", "Swimmer-v5", "InvertedPendulum-v5",
     "InvertedDoublePendulum-v5", "Reacher-v5", "Humanoid-v5")]
 
+# What `pgfast train ENV` should reach at its defaults, over 10 seeds never used in
+# tuning (the median at least the first figure, every seed at least the second), and
+# the best published on-policy result at the same budget.
+MUJOCO_TARGETS = {
+    "Hopper-v5": (3000, 2000, "rl-zoo TRPO 3,618 (one run), Tianshou PPO 2,609"),
+    "Walker2d-v5": (4000, 2500, "rl-zoo TRPO 4,933 ± 1,453, Tianshou TRPO 3,827"),
+    "HalfCheetah-v5": (5000, 3000, "rl-zoo PPO 5,819, Tianshou PPO 5,784"),
+    "Ant-v5": (3500, 2000, "rl-zoo TRPO 4,982, Tianshou PPO 3,258"),
+    "Swimmer-v5": (340, 200, "rl-zoo TRPO 366"),
+    "InvertedPendulum-v5": (1000, 950, "1,000"),
+    "InvertedDoublePendulum-v5": (9000, 8000, "Tianshou PPO 9,231"),
+    "Reacher-v5": (-5, -7, "Tianshou PPO -4.1"),
+    "Humanoid-v5": (1500, 800, "Tianshou PPO 1,360 at 3M steps; 716-810 at 1M"),
+}
+
 
 def solve(env, kind, seed, overrides=None):
     """One `pgfast train` run (same settings and generators as the CLI)."""
@@ -106,14 +121,23 @@ def table(results):
 
 
 def summary(runs):
-    """One line: solved seeds, the median and worst final evaluation, steps to solve."""
+    """One line: solved seeds, the median and worst final evaluation, steps to solve;
+    for a MuJoCo env, then its targets, whether this run met them, and the published
+    figure."""
     evals = np.array([r["eval"] for r in runs])
     solved = sum(r["solved"] for r in runs)
-    return (f"{runs[0]['env']} {runs[0]['policy']} {runs[0]['update']}: solved {solved} of "
+    line = (f"{runs[0]['env']} {runs[0]['policy']} {runs[0]['update']}: solved {solved} of "
             f"{len(runs)} seeds ({runs[0]['seed']}-{runs[-1]['seed']}); evaluation median "
             f"{np.median(evals):.1f}, worst {evals.min():.1f}; steps median "
             f"{np.median([r['steps'] for r in runs]):.0f}, CPU s median "
             f"{np.median([r['cpu_s'] for r in runs]):.1f}")
+    if runs[0]["env"] not in MUJOCO_TARGETS:
+        return line
+    median, every, published = MUJOCO_TARGETS[runs[0]["env"]]
+    below = int((evals < every).sum())
+    return (f"{line}\n  target (10 seeds never used in tuning): median >= {median} "
+            f"({'met' if np.median(evals) >= median else 'short'}), every seed >= {every} "
+            f"({'met' if below == 0 else f'short: {below} below'}); published: {published}")
 
 
 def plot(results, out):
