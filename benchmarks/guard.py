@@ -142,8 +142,17 @@ def run_benchmarks(save: str | None) -> dict:
                    "--benchmark-only", "--benchmark-timer=time.process_time",
                    "--benchmark-min-rounds=5", "-q", "-p", "no:cacheprovider",
                    f"--benchmark-json={out.resolve()}"]
-        subprocess.run(command, cwd=HERE, env={**os.environ, **ONE_THREAD}, check=False)
+        subprocess.run(command, cwd=HERE, env={**os.environ, **ONE_THREAD}, check=False,
+                       preexec_fn=_one_cpu)
         return json.loads(out.read_text())
+
+
+def _one_cpu():
+    """Keep the benchmark process on one CPU. Left to move between cores, the same
+    kernel ran 30-40% slower in some processes than in others on a 2-core VM (the LR
+    score sum: 2.7 or 3.5-3.8 ns a row); pinned, every process ran at 2.7."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
 
 
 def record(runs: list[dict]) -> None:
