@@ -166,8 +166,9 @@ TABLE = {
     # Humanoid pays 0.1 |a|² over 17 joints, about 1.7 a step of noise at σ = 1 against a
     # healthy reward of 5. Seed 400 at 1M steps by initial log σ: 0, 394; -1, 541; -1.5,
     # 546; -2, 614 (with batch_steps 4096, 669; ε = 0.02, 615; scale_rewards, 583; PPO
-    # with batch_steps 2048, 697, or 651 at σ = 1). Judged on seeds 700-703 at the 3M steps of its target:
-    # 623, 591, 635, 752 (median 629, far short of 1,500), 440-450 CPU s per 1M steps.
+    # with batch_steps 2048, 697, or 651 at σ = 1). Judged on seeds 700-703 at the 3M
+    # steps of its target: 623, 591, 635, 752 (median 629, far short of 1,500), 440-450
+    # CPU s per 1M steps.
     "Humanoid-v5": {"mlp": {**CONTINUOUS, "log_std": -2.0, "steps": 3_000_000}},
 }
 
